@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric code is 50–150× slower unoptimised, and `swift test` builds debug:
+// these targets are optimised in every configuration (see docs/DEVELOPING.md).
+let optimised: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
+let package = Package(
+    name: "Dendrite",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dtrain", targets: ["dtrain"]),
+        .executable(name: "dtest", targets: ["dtest"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+
+        .target(name: "DCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        .target(name: "DConfig", dependencies: ["CLibYAML"]),
+        .target(name: "DData", dependencies: ["DCore", "CZlib"], swiftSettings: optimised),
+        .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
+        .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
+        .target(name: "DZoo", dependencies: ["DCore", "DNet"]),
+        .target(name: "DSolvers", dependencies: ["DCore", "DConfig", "DNet", "DZoo"], swiftSettings: optimised),
+        .target(name: "DCommands", dependencies: [
+            "DCore", "DConfig", "DData", "DNet", "DSolvers", "DZoo",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "dtrain", dependencies: ["DCommands"]),
+        .executableTarget(name: "dtest", dependencies: ["DCommands"]),
+
+        .testTarget(name: "DCoreTests", dependencies: ["DCore"]),
+        .testTarget(name: "DConfigTests", dependencies: ["DConfig"]),
+        .testTarget(name: "DDataTests", dependencies: ["DData"]),
+        .testTarget(name: "DLayersTests", dependencies: ["DLayers", "DNet"]),
+        .testTarget(name: "DNetTests", dependencies: ["DNet"]),
+        .testTarget(name: "DSolversTests", dependencies: ["DSolvers"]),
+        .testTarget(name: "DZooTests", dependencies: ["DZoo"]),
+        .testTarget(name: "DCommandsTests", dependencies: ["DCommands", "DData", "dtrain", "dtest"]),
+    ]
+)

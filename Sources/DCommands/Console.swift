@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import DConfig
+import DData
+import DNet
+import DSolvers
+import DZoo
+
+/// Where commands write. Lines go straight to the file descriptors: a closed pipe
+/// (`dtrain … | head`) must not kill the process before its final snapshot, so SIGPIPE is
+/// ignored and write errors are dropped.
+public struct Console: Sendable {
+    public var quiet = false
+
+    public init(quiet: Bool = false) {
+        self.quiet = quiet
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    public func out(_ line: String) { if !quiet { Self.write(1, line + "\n") } }
+    public func err(_ line: String) { Self.write(2, line + "\n") }
+
+    static func write(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            done += n
+        }
+    }
+
+    /// Prints an error as `file:line:col: error: message` and its hint, and returns the exit
+    /// code for it.
+    public func report(_ error: any Error) -> Int32 {
+        switch error {
+        case let e as ConfigError: err(e.description)
+        case let e as DataError: err(e.description)
+        case let e as FileError: err(e.description)
+        case let e as RunError: err(e.description)
+        case let e as TrainError:
+            switch e {
+            case .config(let c): return report(c)
+            case .file(let f): return report(f)
+            case .run(let r): return report(r)
+            }
+        default: err("error: \(error)")
+        }
+        return 1
+    }
+}
+
+/// printf-style formatting without Foundation.
+public func cFormat(_ format: String, _ args: CVarArg...) -> String {
+    var buffer = [CChar](repeating: 0, count: 128)
+    let n = withVaList(args) { vsnprintf(&buffer, buffer.count, format, $0) }
+    if n >= buffer.count {
+        buffer = [CChar](repeating: 0, count: Int(n) + 1)
+        _ = withVaList(args) { vsnprintf(&buffer, buffer.count, format, $0) }
+    }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

@@ -1,0 +1,38 @@
+import FoundationEssentials
+
+/// Reading config files and resolving the paths inside them.
+public enum ConfigFile {
+    /// Parses the YAML file at `path`; a missing or unreadable file is a `ConfigError`.
+    public static func load(_ path: String) throws(ConfigError) -> YAMLNode {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ConfigError(file: path, message: "no such file")
+        }
+        guard (try? FileManager.default.contentsOfDirectory(atPath: path)) == nil else {
+            throw ConfigError(file: path, message: "is a directory, not a YAML file")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, message: "cannot read the file (permissions?)")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            throw ConfigError(file: path, message: "is not UTF-8 text", hint: "config files are YAML")
+        }
+        return try YAML.parse(text, file: path)
+    }
+
+    /// `path` as written in `file`: absolute paths stay, relative ones are taken from the
+    /// directory that holds `file` (not from the working directory).
+    public static func resolve(_ path: String, relativeTo file: String) -> String {
+        if path.hasPrefix("/") { return path }
+        if path.hasPrefix("~/"), let home = ProcessInfo.processInfo.environment["HOME"] {
+            return home + path.dropFirst(1)
+        }
+        let dir = directory(of: file)
+        return dir == "." && !file.hasPrefix("./") ? path : "\(dir)/\(path)"
+    }
+
+    /// The directory part of a path (`.` for a bare file name).
+    public static func directory(of file: String) -> String {
+        guard let slash = file.lastIndex(of: "/") else { return "." }
+        return slash == file.startIndex ? "/" : String(file[..<slash])
+    }
+}

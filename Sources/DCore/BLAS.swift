@@ -1,0 +1,91 @@
+import COpenBLAS
+
+/// The one door to OpenBLAS. Matrices are row-major; `ld*` are row strides in elements.
+public enum BLAS {
+    /// `C = alpha · op(A) · op(B) + beta · C`, where op(A) is m×k, op(B) is k×n and C is m×n.
+    /// With `beta == 0`, C is only written, so it may hold garbage (even NaN) beforehand.
+    @inlinable
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            // op(A)·op(B) is all zeros; BLAS implementations disagree on k == 0.
+            for i in 0..<m {
+                for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] }
+            }
+            return
+        }
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// The same product, split into one block of rows or columns of C per thread of `parallel`,
+    /// each computed by single-threaded OpenBLAS. Dendrite keeps OpenBLAS itself on one thread
+    /// (see `ComputeOptions`): its idle workers spin, and would fight our own loops for the cores.
+    @inlinable
+    public static func gemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Parallel
+    ) {
+        // Split only products worth it (about 2 MFLOP per thread) along the longer side of C,
+        // in multiples of 16 so that every block keeps the kernels' full vector width.
+        let chunks = min(parallel.threads, 2 * m * n * k / 2_000_000)
+        guard chunks > 1, max(m, n) >= 32 * chunks else {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        let splitRows = m > n
+        let length = splitRows ? m : n
+        let block = (length / chunks + 15) & ~15
+        let pa = SendablePointer(UnsafeMutablePointer(mutating: a)), pb = SendablePointer(UnsafeMutablePointer(mutating: b))
+        let pc = SendablePointer(c)
+        parallel.forEach(chunks) { i in
+            let start = i * block, end = min(length, start + block)
+            guard start < end else { return }
+            if splitRows {
+                gemm(transA: transA, transB: transB, m: end - start, n: n, k: k, alpha: alpha,
+                     a: pa.pointer + (transA ? start : start * lda), lda: lda, b: pb.pointer, ldb: ldb,
+                     beta: beta, c: pc.pointer + start * ldc, ldc: ldc)
+            } else {
+                gemm(transA: transA, transB: transB, m: m, n: end - start, k: k, alpha: alpha,
+                     a: pa.pointer, lda: lda, b: pb.pointer + (transB ? start * ldb : start), ldb: ldb,
+                     beta: beta, c: pc.pointer + start, ldc: ldc)
+            }
+        }
+    }
+
+    /// The number of threads OpenBLAS uses for one call. This is process-wide C state, so only
+    /// the command that owns the process sets it (see `ComputeOptions`).
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+
+    /// The kernel family OpenBLAS picked for this CPU (`Haswell`, `SkylakeX`, …).
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// The naive triple loop that every fast path is checked against. Accumulates in Double.
+    public static func referenceGemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: [Float], lda: Int, b: [Float], ldb: Int, beta: Float, c: inout [Float], ldc: Int
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0
+                for p in 0..<k {
+                    let av = transA ? a[p * lda + i] : a[i * lda + p]
+                    let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
+                    sum += Double(av) * Double(bv)
+                }
+                let old = beta == 0 ? 0 : Double(beta) * Double(c[i * ldc + j])
+                c[i * ldc + j] = Float(Double(alpha) * sum + old)
+            }
+        }
+    }
+}

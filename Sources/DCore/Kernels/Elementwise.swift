@@ -1,0 +1,143 @@
+/// Element-wise forward and backward kernels. Backward kernels either overwrite the input
+/// gradient or add to it (`accumulate`), as the net's plan says; with `accumulate == false`
+/// an in-place layer may pass the same memory as output gradient and input gradient.
+
+/// Writes `value(i)` into, or adds it onto, `dx[0..<count]`. Inlined, so the loop vectorises.
+@inline(__always)
+func store(_ dx: UnsafeMutablePointer<Float>, _ count: Int, accumulate: Bool, _ value: (Int) -> Float) {
+    if accumulate {
+        for i in 0..<count { dx[i] += value(i) }
+    } else {
+        for i in 0..<count { dx[i] = value(i) }
+    }
+}
+
+public enum ActivationKernel {
+    /// y = x > 0 ? x : slope·x
+    public static func reluForward(input: FloatView, output: FloatView, slope: Float) {
+        let x = input.base, y = output.base
+        if slope == 0 {
+            for i in 0..<input.count { y[i] = max(x[i], 0) }
+        } else {
+            for i in 0..<input.count { y[i] = x[i] > 0 ? x[i] : slope * x[i] }
+        }
+    }
+
+    /// dx = dy · (x > 0 ? 1 : slope). `sign` may be the input, or the output when slope ≥ 0
+    /// (then x > 0 exactly where y > 0), which lets ReLU run in place.
+    public static func reluBackward(sign: FloatView, outputGrad: FloatView, inputGrad: FloatView,
+                                    slope: Float, accumulate: Bool) {
+        let s = sign.base, dy = outputGrad.base
+        store(inputGrad.base, sign.count, accumulate: accumulate) { i in s[i] > 0 ? dy[i] : slope * dy[i] }
+    }
+
+    /// y = 1 / (1 + e^−x)
+    public static func sigmoidForward(input: FloatView, output: FloatView) {
+        let x = input.base, y = output.base
+        for i in 0..<input.count { y[i] = 1 / (1 + exp(-x[i])) }
+    }
+
+    /// dx = dy · y · (1 − y)
+    public static func sigmoidBackward(output: FloatView, outputGrad: FloatView, inputGrad: FloatView, accumulate: Bool) {
+        let y = output.base, dy = outputGrad.base
+        store(inputGrad.base, output.count, accumulate: accumulate) { i in dy[i] * y[i] * (1 - y[i]) }
+    }
+
+    public static func tanhForward(input: FloatView, output: FloatView) {
+        let x = input.base, y = output.base
+        for i in 0..<input.count { y[i] = tanh(x[i]) }
+    }
+
+    /// dx = dy · (1 − y²)
+    public static func tanhBackward(output: FloatView, outputGrad: FloatView, inputGrad: FloatView, accumulate: Bool) {
+        let y = output.base, dy = outputGrad.base
+        store(inputGrad.base, output.count, accumulate: accumulate) { i in dy[i] * (1 - y[i] * y[i]) }
+    }
+}
+
+public enum ElementwiseKernel {
+    /// y = x · m
+    public static func multiply(_ input: FloatView, by factor: FloatView, into output: FloatView) {
+        let x = input.base, m = factor.base, y = output.base
+        for i in 0..<input.count { y[i] = x[i] * m[i] }
+    }
+
+    /// dx (+)= dy · m
+    public static func multiplyBackward(outputGrad: FloatView, factor: FloatView, inputGrad: FloatView, accumulate: Bool) {
+        let dy = outputGrad.base, m = factor.base
+        store(inputGrad.base, outputGrad.count, accumulate: accumulate) { i in dy[i] * m[i] }
+    }
+
+    /// dx (+)= alpha · v
+    public static func scaled(_ v: FloatView, by alpha: Float, into dx: FloatView, accumulate: Bool) {
+        let src = v.base
+        store(dx.base, v.count, accumulate: accumulate) { i in alpha * src[i] }
+    }
+
+    /// out = a − b
+    public static func subtract(_ a: FloatView, _ b: FloatView, into out: FloatView) {
+        let pa = a.base, pb = b.base, po = out.base
+        for i in 0..<a.count { po[i] = pa[i] - pb[i] }
+    }
+
+    /// y = x, unless they are the same memory.
+    public static func copy(_ input: FloatView, into output: FloatView) {
+        if input.base != output.base { output.base.update(from: input.base, count: input.count) }
+    }
+
+    /// dx (+)= dy, unless they are the same memory (an in-place identity has nothing to do).
+    public static func copyBackward(outputGrad: FloatView, inputGrad: FloatView, accumulate: Bool) {
+        if outputGrad.base == inputGrad.base { precondition(!accumulate); return }
+        let dy = outputGrad.base
+        store(inputGrad.base, outputGrad.count, accumulate: accumulate) { i in dy[i] }
+    }
+
+    /// Σ x[i]²
+    public static func sumOfSquares(_ x: FloatView) -> Double {
+        let p = x.base
+        var acc = SIMD8<Float>()
+        let n8 = x.count & ~7
+        var i = 0
+        while i < n8 {
+            let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+            acc += v * v
+            i += 8
+        }
+        var total = Double(acc.sum())
+        while i < x.count { total += Double(p[i] * p[i]); i += 1 }
+        return total
+    }
+
+    /// Σ x[i]
+    public static func sum(_ x: FloatView) -> Double {
+        let p = x.base
+        var acc = SIMD8<Float>()
+        let n8 = x.count & ~7
+        var i = 0
+        while i < n8 { acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self); i += 8 }
+        var total = Double(acc.sum())
+        while i < x.count { total += Double(p[i]); i += 1 }
+        return total
+    }
+
+    /// Fills `mask` with `scale` where a uniform draw is ≥ `ratio` and 0 elsewhere
+    /// (inverted dropout: kept units are scaled by 1 / (1 − ratio) at training time).
+    public static func dropoutMask(_ mask: FloatView, ratio: Float, scale: Float, rng: inout RandomStream) {
+        let m = mask.base
+        for i in 0..<mask.count { m[i] = rng.nextUnitFloat() >= ratio ? scale : 0 }
+    }
+
+    /// True when every element is finite (no NaN, no ±∞).
+    public static func allFinite(_ x: FloatView) -> Bool {
+        let p = x.base
+        var acc: Float = 0
+        for i in 0..<x.count { acc += p[i] * 0 }  // NaN or ∞ times 0 is NaN
+        return acc == 0
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,99 @@
+/// Geometry of a 2-D convolution or pooling window over one C×H×W image.
+public struct WindowGeometry: Sendable, Equatable {
+    public var channels, height, width: Int
+    public var kernelH, kernelW, strideH, strideW, padH, padW: Int
+    public var outH, outW: Int
+
+    /// Rows of the column matrix: C·kh·kw.
+    public var patchSize: Int { channels * kernelH * kernelW }
+    /// Output positions per image: OH·OW.
+    public var outputArea: Int { outH * outW }
+    public var inputArea: Int { height * width }
+
+    public init(channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int,
+                strideH: Int, strideW: Int, padH: Int, padW: Int, outH: Int, outW: Int) {
+        self.channels = channels; self.height = height; self.width = width
+        self.kernelH = kernelH; self.kernelW = kernelW; self.strideH = strideH; self.strideW = strideW
+        self.padH = padH; self.padW = padW; self.outH = outH; self.outW = outW
+    }
+
+    /// The output positions `o` in `0..<outCount` whose input `o·stride − pad + k` lies in
+    /// `0..<inCount`.
+    @inlinable
+    static func validRange(k: Int, stride: Int, pad: Int, inCount: Int, outCount: Int) -> Range<Int> {
+        // o·s − p + k ≥ 0  ⇔  o ≥ ceil((p − k) / s);   o·s − p + k ≤ in − 1  ⇔  o ≤ floor((in − 1 + p − k) / s)
+        let lo = max(0, ceilDiv(pad - k, stride))
+        let hi = min(outCount, floorDiv(inCount - 1 + pad - k, stride) + 1)
+        return lo..<max(lo, hi)
+    }
+}
+
+@inlinable func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
+@inlinable func ceilDiv(_ a: Int, _ b: Int) -> Int { -floorDiv(-a, b) }
+
+public enum Im2col {
+    /// Unfolds one image [C, H, W] into columns: `col[(c·kh + i)·kw + j][colOffset + oh·OW + ow]
+    /// = image[c][oh·sh − ph + i][ow·sw − pw + j]` (0 outside the image). `ldcol` is the row
+    /// stride of `col`, so that the images of a batch sit side by side: col is [C·kh·kw, N·OH·OW].
+    public static func im2col(
+        _ g: WindowGeometry, image: UnsafePointer<Float>,
+        col: UnsafeMutablePointer<Float>, ldcol: Int, colOffset: Int
+    ) {
+        let ow = g.outW, oh = g.outH
+        for c in 0..<g.channels {
+            let plane = image + c * g.inputArea
+            for i in 0..<g.kernelH {
+                let rowsValid = WindowGeometry.validRange(k: i, stride: g.strideH, pad: g.padH, inCount: g.height, outCount: oh)
+                for j in 0..<g.kernelW {
+                    let row = col + ((c * g.kernelH + i) * g.kernelW + j) * ldcol + colOffset
+                    let colsValid = WindowGeometry.validRange(k: j, stride: g.strideW, pad: g.padW, inCount: g.width, outCount: ow)
+                    for y in 0..<oh {
+                        let out = row + y * ow
+                        // Rows are short (OW elements): plain loops beat memcpy/memset calls here.
+                        guard rowsValid.contains(y) else {
+                            for x in 0..<ow { out[x] = 0 }
+                            continue
+                        }
+                        let src = plane + (y * g.strideH - g.padH + i) * g.width - g.padW + j
+                        for x in 0..<colsValid.lowerBound { out[x] = 0 }
+                        if g.strideW == 1 {
+                            for x in colsValid { out[x] = src[x] }
+                        } else {
+                            for x in colsValid { out[x] = src[x * g.strideW] }
+                        }
+                        for x in colsValid.upperBound..<ow { out[x] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds every column entry back onto the image position it came
+    /// from. With `accumulate == false` the image is overwritten (zeroed first).
+    public static func col2im(
+        _ g: WindowGeometry, col: UnsafePointer<Float>, ldcol: Int, colOffset: Int,
+        image: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        if !accumulate { image.update(repeating: 0, count: g.channels * g.inputArea) }
+        let ow = g.outW, oh = g.outH
+        for c in 0..<g.channels {
+            let plane = image + c * g.inputArea
+            for i in 0..<g.kernelH {
+                let rowsValid = WindowGeometry.validRange(k: i, stride: g.strideH, pad: g.padH, inCount: g.height, outCount: oh)
+                for j in 0..<g.kernelW {
+                    let row = col + ((c * g.kernelH + i) * g.kernelW + j) * ldcol + colOffset
+                    let colsValid = WindowGeometry.validRange(k: j, stride: g.strideW, pad: g.padW, inCount: g.width, outCount: ow)
+                    for y in rowsValid {
+                        let src = row + y * ow
+                        let dst = plane + (y * g.strideH - g.padH + i) * g.width - g.padW + j
+                        if g.strideW == 1 {
+                            for x in colsValid { dst[x] += src[x] }
+                        } else {
+                            for x in colsValid { dst[x * g.strideW] += src[x] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

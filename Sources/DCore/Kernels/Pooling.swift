@@ -1,0 +1,96 @@
+/// Max and average pooling over each plane of an [N, C, H, W] tensor, with Caffe's windows:
+/// a window starts at o·stride − pad and is clipped to the image; average pooling divides by
+/// the window size clipped to the padded image (so padding counts as zeros, as in Caffe).
+public enum PoolingKernel {
+    /// Forward max pooling; `argmax` [N, C, OH, OW] records the winning input index within its
+    /// plane for backward. Windows are never empty: PoolingLayer's output size ensures that.
+    public static func maxForward(
+        _ g: WindowGeometry, planes: Int, input: FloatView, output: FloatView,
+        argmax: TensorView<Int32>, parallel: Parallel
+    ) {
+        parallel.forEach(planes) { plane in
+            let src = input.base + plane &* g.inputArea
+            let dst = output.base + plane &* g.outputArea, am = argmax.base + plane &* g.outputArea
+            for y in 0..<g.outH {
+                let ys = y &* g.strideH &- g.padH
+                let y0 = max(ys, 0), y1 = min(ys &+ g.kernelH, g.height)
+                for x in 0..<g.outW {
+                    let xs = x &* g.strideW &- g.padW
+                    let x0 = max(xs, 0), x1 = min(xs &+ g.kernelW, g.width)
+                    // Branch-free: the comparisons are data-dependent and mispredict otherwise.
+                    var bestIndex = y0 &* g.width &+ x0
+                    var best = src[bestIndex]
+                    var iy = y0
+                    while iy < y1 {
+                        let row = iy &* g.width
+                        var ix = x0
+                        while ix < x1 {
+                            let v = src[row &+ ix], better = v > best
+                            best = better ? v : best
+                            bestIndex = better ? row &+ ix : bestIndex
+                            ix &+= 1
+                        }
+                        iy &+= 1
+                    }
+                    dst[y &* g.outW &+ x] = best
+                    am[y &* g.outW &+ x] = Int32(truncatingIfNeeded: bestIndex)
+                }
+            }
+        }
+    }
+
+    /// Backward of max pooling: each output gradient goes to the input that won.
+    public static func maxBackward(
+        _ g: WindowGeometry, planes: Int, outputGrad: FloatView, argmax: TensorView<Int32>,
+        inputGrad: FloatView, accumulate: Bool, parallel: Parallel
+    ) {
+        parallel.forEach(planes) { plane in
+            let dx = inputGrad.base + plane * g.inputArea
+            if !accumulate { dx.update(repeating: 0, count: g.inputArea) }
+            let dy = outputGrad.base + plane * g.outputArea, am = argmax.base + plane * g.outputArea
+            for o in 0..<g.outputArea { dx[Int(am[o])] += dy[o] }
+        }
+    }
+
+    /// The window of output (y, x): its clipped rows and columns, and Caffe's divisor.
+    @inline(__always)
+    static func averageWindow(_ g: WindowGeometry, _ y: Int, _ x: Int) -> (Range<Int>, Range<Int>, Float) {
+        let ys = y * g.strideH - g.padH, xs = x * g.strideW - g.padW
+        let ye = min(ys + g.kernelH, g.height + g.padH), xe = min(xs + g.kernelW, g.width + g.padW)
+        let size = Float((ye - ys) * (xe - xs))
+        return (max(ys, 0)..<min(ye, g.height), max(xs, 0)..<min(xe, g.width), size)
+    }
+
+    public static func averageForward(
+        _ g: WindowGeometry, planes: Int, input: FloatView, output: FloatView, parallel: Parallel
+    ) {
+        parallel.forEach(planes) { plane in
+            let src = input.base + plane * g.inputArea, dst = output.base + plane * g.outputArea
+            for y in 0..<g.outH {
+                for x in 0..<g.outW {
+                    let (rows, cols, size) = averageWindow(g, y, x)
+                    var sum: Float = 0
+                    for iy in rows { for ix in cols { sum += src[iy * g.width + ix] } }
+                    dst[y * g.outW + x] = sum / size
+                }
+            }
+        }
+    }
+
+    public static func averageBackward(
+        _ g: WindowGeometry, planes: Int, outputGrad: FloatView, inputGrad: FloatView,
+        accumulate: Bool, parallel: Parallel
+    ) {
+        parallel.forEach(planes) { plane in
+            let dx = inputGrad.base + plane * g.inputArea, dy = outputGrad.base + plane * g.outputArea
+            if !accumulate { dx.update(repeating: 0, count: g.inputArea) }
+            for y in 0..<g.outH {
+                for x in 0..<g.outW {
+                    let (rows, cols, size) = averageWindow(g, y, x)
+                    let share = dy[y * g.outW + x] / size
+                    for iy in rows { for ix in cols { dx[iy * g.width + ix] += share } }
+                }
+            }
+        }
+    }
+}

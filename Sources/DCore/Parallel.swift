@@ -1,0 +1,48 @@
+import Dispatch
+
+/// The one place where Swift code runs on several threads. Each chunk must write memory that
+/// no other chunk touches; results then do not depend on the thread count.
+///
+/// OpenBLAS has threads of its own: a phase uses either this helper or multi-threaded BLAS,
+/// never both at once, or the two fight over the cores (see docs/PERFORMANCE.md).
+public struct Parallel: Sendable {
+    public let threads: Int
+
+    public init(threads: Int) { self.threads = max(1, threads) }
+
+    public static let serial = Parallel(threads: 1)
+
+    /// Calls `body` with contiguous ranges that together cover `0..<count`, one range per
+    /// thread. Runs inline when there is one thread or less than two items.
+    public func forChunks(_ count: Int, _ body: @Sendable (Range<Int>) -> Void) {
+        let chunks = min(threads, count)
+        if chunks <= 1 {
+            if count > 0 { body(0..<count) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            body(Self.chunk(c, of: chunks, count: count))
+        }
+    }
+
+    /// Calls `body(i)` for every `i` in `0..<count`, spread over the threads in contiguous runs.
+    public func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
+        forChunks(count) { range in
+            for i in range { body(i) }
+        }
+    }
+
+    /// The `c`-th of `chunks` near-equal contiguous ranges of `0..<count`.
+    public static func chunk(_ c: Int, of chunks: Int, count: Int) -> Range<Int> {
+        let base = count / chunks, extra = count % chunks
+        let start = c * base + min(c, extra)
+        return start..<(start + base + (c < extra ? 1 : 0))
+    }
+}
+
+/// A pointer that may cross into `Parallel` chunks. Every use must write memory that no other
+/// chunk touches; this is the one audited escape from Swift's sendability checks.
+public struct SendablePointer: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    @inlinable public init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
+}

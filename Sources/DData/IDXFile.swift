@@ -1,0 +1,114 @@
+import CZlib
+
+/// A problem with a dataset file: which file, and what was expected versus found.
+public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var message: String
+    public var hint: String?
+
+    public init(file: String, _ message: String, hint: String? = nil) {
+        self.file = file; self.message = message; self.hint = hint
+    }
+
+    public var description: String {
+        "\(file): error: \(message)" + (hint.map { "\nhint: \($0)" } ?? "")
+    }
+}
+
+/// An IDX file (the MNIST format): a big-endian header — two zero bytes, a type code, the
+/// number of dimensions, then each dimension as a 32-bit integer — followed by the payload.
+/// Only unsigned bytes (type 0x08) are read; the payload stays bytes.
+public struct IDXFile: Sendable {
+    public let dims: [Int]
+    public let bytes: [UInt8]
+
+    /// The magic number of an unsigned-byte IDX file with `rank` dimensions: 2049 for labels
+    /// (rank 1), 2051 for images (rank 3).
+    public static func magic(rank: Int) -> Int { 0x0800 + rank }
+
+    /// Reads a gzip'd or raw file (zlib reads both) and checks its header against
+    /// `expectedRanks` and its payload length against the header.
+    public static func read(_ path: String, expectedRanks: ClosedRange<Int>, role: String) throws(DataError) -> IDXFile {
+        guard let gz = gzopen(path, "rb") else {
+            throw DataError(file: path, "cannot open the \(role) file", hint: "check the path; relative paths are taken from the net file's directory")
+        }
+        defer { gzclose(gz) }
+        _ = gzbuffer(gz, 1 << 20)
+
+        var header = [UInt8](repeating: 0, count: 4)
+        try readExactly(gz, into: &header, 0, 4, path: path, what: "the 4-byte IDX magic number")
+        let magic = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+        let rank = Int(header[3])
+        let expected = expectedRanks.map { String(IDXFile.magic(rank: $0)) }.joined(separator: " or ")
+        guard header[0] == 0, header[1] == 0, header[2] == 0x08, expectedRanks.contains(rank) else {
+            var hint = "an IDX \(role) file of unsigned bytes has magic number \(expected)"
+            if magic == 2049 || magic == 2051 { hint = "are the images and labels files swapped?" }
+            throw DataError(file: path, "not an IDX \(role) file: magic number \(magic), expected \(expected)", hint: hint)
+        }
+        var dimBytes = [UInt8](repeating: 0, count: 4 * rank)
+        try readExactly(gz, into: &dimBytes, 0, dimBytes.count, path: path, what: "\(rank) dimensions in the header")
+        let dims = (0..<rank).map { i in
+            dimBytes[4 * i..<4 * i + 4].reduce(0) { $0 << 8 | Int($1) }
+        }
+        let (payload, overflow) = dims.reduce((1, false)) { acc, d in
+            let m = acc.0.multipliedReportingOverflow(by: d)
+            return (m.partialValue, acc.1 || m.overflow)
+        }
+        guard !overflow, payload <= 1 << 34 else {
+            throw DataError(file: path, "header dimensions \(dims) are implausibly large", hint: "the file is corrupt")
+        }
+        var bytes = [UInt8](repeating: 0, count: payload)
+        try readExactly(gz, into: &bytes, 0, payload, path: path,
+                        what: "\(payload) payload bytes for dimensions \(dims.map(String.init).joined(separator: "×"))")
+        var extra: UInt8 = 0
+        if gzread(gz, &extra, 1) > 0 {
+            throw DataError(file: path, "more data than the header's dimensions \(dims) account for",
+                            hint: "the header or the file is corrupt")
+        }
+        return IDXFile(dims: dims, bytes: bytes)
+    }
+
+    public init(dims: [Int], bytes: [UInt8]) {
+        precondition(dims.reduce(1, *) == bytes.count, "IDX payload does not match its dimensions")
+        self.dims = dims
+        self.bytes = bytes
+    }
+
+    /// The file's bytes: header and payload.
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = [0, 0, 0x08, UInt8(dims.count)]
+        for d in dims { out += [UInt8(d >> 24 & 0xff), UInt8(d >> 16 & 0xff), UInt8(d >> 8 & 0xff), UInt8(d & 0xff)] }
+        return out + bytes
+    }
+
+    /// Writes the file, gzip-compressed when `gzip` (for tests and tools that make datasets).
+    public func write(to path: String, gzip: Bool) throws(DataError) {
+        guard let gz = gzopen(path, gzip ? "wb" : "wbT") else { throw DataError(file: path, "cannot create the file") }
+        let data = encoded()
+        let written = data.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
+        guard gzclose(gz) == Z_OK, written == Int32(data.count) else { throw DataError(file: path, "cannot write the file") }
+    }
+
+    private static func readExactly(_ gz: gzFile, into buffer: inout [UInt8], _ start: Int, _ count: Int,
+                                    path: String, what: String) throws(DataError) {
+        var done = 0
+        while done < count {
+            let chunk = Int32(min(count - done, 1 << 30))
+            let n = buffer.withUnsafeMutableBytes { gzread(gz, $0.baseAddress! + start + done, UInt32(chunk)) }
+            if n < 0 {
+                var code: Int32 = 0
+                let message = gzerror(gz, &code).map { String(cString: $0) } ?? "read error"
+                throw DataError(file: path, "cannot read \(what): \(message)", hint: "the file is corrupt or truncated")
+            }
+            if n == 0 { break }
+            done += Int(n)
+        }
+        guard done == count else {
+            var code: Int32 = 0
+            let zlib = gzerror(gz, &code).map { String(cString: $0) } ?? ""
+            let detail = code != Z_OK && !zlib.isEmpty ? " (\(zlib))" : ""
+            throw DataError(file: path, "truncated: expected \(what), found only \(done) bytes\(detail)",
+                            hint: "download or copy the file again")
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import DConfig
+import DCore
+import DData
+
+/// Batches from a pair of IDX files (images and labels), converted from bytes as they are
+/// served. Tops: data [N, 1, rows, cols], and optionally label [N].
+///
+/// The sample order is the only mutable state of any layer: it is part of the solver state,
+/// so a resumed run sees the same batches.
+public final class IDXDataLayer: Layer {
+    public let name: String
+    public let dataset: IDXDataset
+    public let batchSize: Int
+    public let transform: ByteTransform
+    public var order: SampleOrder
+
+    public var bottomCount: ClosedRange<Int> { 0...0 }
+    public var topCount: ClosedRange<Int> { 1...2 }
+
+    init(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) {
+        name = spec.name
+        let p = try spec.block("idx_data_param")
+        let images = ConfigFile.resolve(try p.requiredString("images"), relativeTo: context.netFile)
+        let labels = ConfigFile.resolve(try p.requiredString("labels"), relativeTo: context.netFile)
+        batchSize = try p.int("batch_size", default: 0, min: 1)
+        let shuffle = try p.bool("shuffle", default: false)
+        try p.finish()
+
+        let t = try spec.block("transform_param")
+        transform = ByteTransform(scale: try t.float("scale", default: 1),
+                                  meanValues: try t.doubles("mean_value").map(Float.init))
+        try t.finish()
+
+        do {
+            dataset = try context.datasets.dataset(images: images, labels: labels)
+        } catch {
+            throw p.error("images", "\(error.file): \(error.message)", hint: error.hint)
+        }
+        if transform.meanValues.count > 1 {
+            throw t.error("mean_value", "gives \(transform.meanValues.count) means for 1 channel")
+        }
+        order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: context.seed)
+    }
+
+    public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
+        [Shape([batchSize, 1] + dataset.sampleDims), Shape([batchSize])]
+    }
+
+    public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
+        let n = io.tops[0].shape[0], size = dataset.sampleSize
+        let data = io.tops[0].base
+        let labels = io.tops.count > 1 ? io.tops[1].base : nil
+        for b in 0..<n {
+            let i = order.next()
+            dataset.sampleBytes(i).withUnsafeBufferPointer { bytes in
+                transform.apply(bytes, channels: 1, into: data + b * size)
+            }
+            labels?[b] = Float(dataset.labels[i])
+        }
+    }
+
+    public func backward(_ io: LayerIO, _ step: StepContext) {}
+}
+
+/// Tops whose values the caller sets (a deploy net's input). `input_param: {shape: {dim: […]}}`
+/// gives each top's shape, as in Caffe.
+public final class InputLayer: Layer {
+    public let name: String
+    public let shapes: [Shape]
+
+    public var bottomCount: ClosedRange<Int> { 0...0 }
+    public var topCount: ClosedRange<Int> { shapes.count...shapes.count }
+
+    init(_ spec: LayerSpec) throws(ConfigError) {
+        name = spec.name
+        let p = try spec.block("input_param")
+        var shapes: [Shape] = []
+        for s in try p.maps("shape") {
+            let dims = try s.ints("dim")
+            if let bad = dims.first(where: { $0 < 1 }) { throw s.error("dim", "dimensions must be positive, found \(bad)") }
+            try s.finish()
+            shapes.append(Shape(dims))
+        }
+        try p.finish()
+        guard !shapes.isEmpty else { throw p.missing("shape", hint: "e.g. input_param: {shape: {dim: [1, 1, 28, 28]}}") }
+        self.shapes = shapes
+    }
+
+    public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { shapes }
+    public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {}
+    public func backward(_ io: LayerIO, _ step: StepContext) {}
+}

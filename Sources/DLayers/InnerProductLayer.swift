@@ -1,0 +1,65 @@
+import DConfig
+import DCore
+
+/// A fully connected layer: y = x·Wᵀ + b, with x flattened from `axis` on.
+/// Shapes: bottom [M…, K…] → top [M…, N]; weight [N, K] ([K, N] with `transpose`), bias [N].
+public final class InnerProductLayer: Layer {
+    public let name: String
+    let numOutput: Int
+    let biasTerm: Bool
+    let axis: Int
+    let transpose: Bool
+    let weightFiller, biasFiller: Filler
+
+    init(_ spec: LayerSpec) throws(ConfigError) {
+        name = spec.name
+        let p = try spec.block("inner_product_param")
+        guard p.has("num_output") else { throw p.missing("num_output") }
+        numOutput = try p.int("num_output", default: 1, min: 1)
+        biasTerm = try p.bool("bias_term", default: true)
+        axis = try p.int("axis", default: 1)
+        transpose = try p.bool("transpose", default: false)
+        weightFiller = try p.filler("weight_filler", default: .xavier(.fanIn))
+        biasFiller = try p.filler("bias_filler", default: .constant(value: 0))
+        try p.finish()
+    }
+
+    /// (M, K) for a bottom shape.
+    func dims(_ bottom: Shape) -> (m: Int, k: Int, axis: Int)? {
+        guard let a = bottom.canonicalAxis(axis) else { return nil }
+        return (bottom.count(from: 0, to: a), bottom.count(from: a), a)
+    }
+
+    public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
+        guard let d = dims(bottoms[0]) else {
+            throw LayerError("axis \(axis) is out of range for bottom shape \(bottoms[0])")
+        }
+        return [Shape(Array(bottoms[0].dims[..<d.axis]) + [numOutput])]
+    }
+
+    public func parameters(for bottoms: [Shape]) -> [ParameterDecl] {
+        let k = dims(bottoms[0])?.k ?? 0
+        let weight = ParameterDecl("weight", Shape(transpose ? [k, numOutput] : [numOutput, k]), filler: weightFiller)
+        return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: biasFiller)] : [weight]
+    }
+
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        guard let d = dims(bottoms[0]) else { return (0, 0) }
+        let f = 2 * Double(d.m) * Double(d.k) * Double(numOutput)
+        return (f, 2 * f)
+    }
+
+    public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
+        let (m, k, _) = dims(io.bottoms[0].shape)!
+        InnerProductKernel.forward(m: m, n: numOutput, k: k, transpose: transpose, input: io.bottoms[0],
+                                   weight: io.params[0], bias: biasTerm ? io.params[1] : nil, output: io.tops[0], parallel: step.parallel)
+    }
+
+    public func backward(_ io: LayerIO, _ step: StepContext) {
+        let (m, k, _) = dims(io.bottoms[0].shape)!
+        InnerProductKernel.backward(
+            m: m, n: numOutput, k: k, transpose: transpose, input: io.bottoms[0], weight: io.params[0],
+            outputGrad: io.topGrads[0]!, weightGrad: io.paramGrads[0], biasGrad: biasTerm ? io.paramGrads[1] : nil,
+            inputGrad: io.bottomGrads[0], accumulateInput: io.accumulateBottom[0], parallel: step.parallel)
+    }
+}

@@ -1,0 +1,117 @@
+import DConfig
+import DCore
+
+/// A layer type: an immutable description decoded from its YAML, plus forward and backward
+/// passes over views the net hands it. Shapes, parameters and work memory are declared, and
+/// the net allocates them once.
+public protocol Layer: AnyObject {
+    /// The layer's `name:`.
+    var name: String { get }
+    /// How many bottoms and tops the type takes.
+    var bottomCount: ClosedRange<Int> { get }
+    var topCount: ClosedRange<Int> { get }
+    /// True for loss types: their first top gets `loss_weight: 1` unless the file says otherwise.
+    var isLoss: Bool { get }
+    /// Whether top `i` may share memory with bottom `i` when the file writes `top == bottom`.
+    /// When false, the net gives the top its own memory; the net still reads the same.
+    var supportsInPlace: Bool { get }
+
+    /// The top shapes for these bottom shapes; a `LayerError` names what does not fit.
+    func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape]
+    /// Learnable parameters; called once, with the bottom shapes the net was built with.
+    func parameters(for bottoms: [Shape]) -> [ParameterDecl]
+    /// Work memory for these bottom shapes.
+    func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl]
+    /// Whether a gradient can flow to bottom `i` at all (not to labels, not through Accuracy).
+    func propagates(toBottom i: Int) -> Bool
+
+    /// Floating-point operations of one forward and one full backward pass, for `dtrain --time`.
+    func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double)
+
+    func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError)
+    /// Adds parameter gradients into `io.paramGrads` (nil for frozen parameters), and writes
+    /// or adds (`io.accumulateBottom`) bottom gradients where `io.bottomGrads` is not nil.
+    func backward(_ io: LayerIO, _ step: StepContext)
+}
+
+extension Layer {
+    public var isLoss: Bool { false }
+    public var supportsInPlace: Bool { false }
+    public var bottomCount: ClosedRange<Int> { 1...1 }
+    public var topCount: ClosedRange<Int> { 1...1 }
+    public func parameters(for bottoms: [Shape]) -> [ParameterDecl] { [] }
+    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] { [] }
+    public func propagates(toBottom i: Int) -> Bool { true }
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
+}
+
+/// A learnable tensor a layer declares: saved as `<layer>.<suffix>` (`weight`, `bias`).
+public struct ParameterDecl: Sendable, Equatable {
+    public var suffix: String
+    public var shape: Shape
+    public var filler: Filler
+
+    public init(_ suffix: String, _ shape: Shape, filler: Filler) {
+        self.suffix = suffix; self.shape = shape; self.filler = filler
+    }
+}
+
+/// Work memory a layer asks for.
+public struct WorkspaceDecl: Sendable, Equatable {
+    public enum Lifetime: Sendable { case keptForBackward, scratch }
+    public enum Kind: Sendable { case float, int32 }
+    public var count: Int
+    public var kind: Kind
+    /// `scratch` memory is shared with other layers and holds nothing between calls.
+    public var lifetime: Lifetime
+
+    public init(_ count: Int, _ kind: Kind = .float, _ lifetime: Lifetime) {
+        self.count = count; self.kind = kind; self.lifetime = lifetime
+    }
+}
+
+/// The views one layer works on, fixed when the net is built (and when its batch changes).
+public struct LayerIO: @unchecked Sendable {
+    public var bottoms: [FloatView]
+    /// nil where no gradient is wanted.
+    public var bottomGrads: [FloatView?]
+    /// Per bottom: add to the gradient (another consumer wrote it first) or overwrite it.
+    public var accumulateBottom: [Bool]
+    public var tops: [FloatView]
+    public var topGrads: [FloatView?]
+    public var params: [FloatView]
+    /// nil for parameters that are not learned (lr_mult 0).
+    public var paramGrads: [FloatView?]
+    public var work: [FloatView]
+    public var intWork: [TensorView<Int32>]
+    /// The layer's position in the net, which keys its random streams.
+    public var index: Int
+
+    public init(bottoms: [FloatView], bottomGrads: [FloatView?], accumulateBottom: [Bool],
+                tops: [FloatView], topGrads: [FloatView?], params: [FloatView], paramGrads: [FloatView?],
+                work: [FloatView], intWork: [TensorView<Int32>], index: Int) {
+        self.bottoms = bottoms; self.bottomGrads = bottomGrads; self.accumulateBottom = accumulateBottom
+        self.tops = tops; self.topGrads = topGrads; self.params = params; self.paramGrads = paramGrads
+        self.work = work; self.intWork = intWork; self.index = index
+    }
+}
+
+/// What changes from step to step.
+public struct StepContext: Sendable {
+    public var phase: Phase
+    public var iteration: Int
+    /// The solver seed, from which layers derive their own streams (dropout masks).
+    public var seed: UInt64
+    public var parallel: Parallel
+
+    public init(phase: Phase, iteration: Int = 0, seed: UInt64 = 0, parallel: Parallel = .serial) {
+        self.phase = phase; self.iteration = iteration; self.seed = seed; self.parallel = parallel
+    }
+}
+
+/// Something about a layer's inputs that does not fit; the net adds the layer's name.
+public struct LayerError: Error, Sendable, Equatable {
+    public var message: String
+    public var hint: String?
+    public init(_ message: String, hint: String? = nil) { self.message = message; self.hint = hint }
+}

@@ -1,0 +1,102 @@
+import DConfig
+import DData
+
+/// What a layer type may need while it is decoded: the phase, the file its paths are relative
+/// to, the seed for data order, and datasets already loaded by another net.
+public final class BuildContext {
+    public let phase: Phase
+    public let netFile: String
+    public let seed: UInt64
+    public let datasets: DatasetCache
+
+    public init(phase: Phase, netFile: String, seed: UInt64, datasets: DatasetCache = DatasetCache()) {
+        self.phase = phase; self.netFile = netFile; self.seed = seed; self.datasets = datasets
+    }
+}
+
+/// Datasets by file pair, so that a train and a test net reading the same files share them.
+public final class DatasetCache {
+    private var loaded: [String: IDXDataset] = [:]
+    public init() {}
+
+    public func dataset(images: String, labels: String) throws(DataError) -> IDXDataset {
+        let key = images + "\u{0}" + labels
+        if let d = loaded[key] { return d }
+        let d = try IDXDataset(images: images, labels: labels)
+        loaded[key] = d
+        return d
+    }
+}
+
+/// Maps each YAML `type:` to the layer that decodes it.
+public enum LayerRegistry {
+    public typealias Factory = @Sendable (LayerSpec, BuildContext) throws(ConfigError) -> any Layer
+
+    public static let factories: [String: Factory] = [
+        "IDXData": { s, c throws(ConfigError) in try IDXDataLayer(s, c) },
+        "Input": { s, _ throws(ConfigError) in try InputLayer(s) },
+        "InnerProduct": { s, _ throws(ConfigError) in try InnerProductLayer(s) },
+        "Convolution": { s, _ throws(ConfigError) in try ConvolutionLayer(s) },
+        "Pooling": { s, _ throws(ConfigError) in try PoolingLayer(s) },
+        "ReLU": { s, _ throws(ConfigError) in try ReLULayer(s) },
+        "Sigmoid": { s, _ throws(ConfigError) in try SigmoidLayer(s) },
+        "TanH": { s, _ throws(ConfigError) in try TanHLayer(s) },
+        "Softmax": { s, _ throws(ConfigError) in try SoftmaxLayer(s) },
+        "SoftmaxWithLoss": { s, _ throws(ConfigError) in try SoftmaxWithLossLayer(s) },
+        "Accuracy": { s, _ throws(ConfigError) in try AccuracyLayer(s) },
+        "Dropout": { s, _ throws(ConfigError) in try DropoutLayer(s) },
+        "EuclideanLoss": { s, _ throws(ConfigError) in try EuclideanLossLayer(s) },
+        "Flatten": { s, _ throws(ConfigError) in try FlattenLayer(s) },
+        "Reshape": { s, _ throws(ConfigError) in try ReshapeLayer(s) },
+    ]
+
+    public static var knownTypes: [String] { factories.keys.sorted() }
+
+    /// Decodes `spec` into its layer and checks that no key is left unread.
+    public static func make(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) -> any Layer {
+        guard let factory = factories[spec.type] else {
+            throw ConfigError(
+                at: spec.typeLocation, "layer '\(spec.name)': unknown layer type '\(spec.type)'",
+                hint: (Suggestion.hint(for: spec.type, in: knownTypes).map { $0 + " " } ?? "")
+                    + "known types: \(knownTypes.joined(separator: ", "))")
+        }
+        let layer = try factory(spec, context)
+        try spec.map.finish()
+        return layer
+    }
+}
+
+extension LayerSpec {
+    /// The `<type>_param` block `key`; an empty one when the file has none, so that defaults apply.
+    public func block(_ key: String) throws(ConfigError) -> ConfigMap {
+        if let block = try map.map(key) { return block }
+        return try ConfigMap(YAMLNode(value: .mapping([]), location: location), context: context, path: key)
+    }
+}
+
+extension ConfigMap {
+    /// A filler block such as `weight_filler: {type: xavier}`; only the keys of its type are accepted.
+    public func filler(_ key: String, default value: Filler) throws(ConfigError) -> Filler {
+        guard let m = try map(key) else { return value }
+        enum Kind: String, CaseIterable { case constant, uniform, gaussian, xavier, msra }
+        let kind = try m.choice("type", default: Kind.constant)
+        let filler: Filler
+        switch kind {
+        case .constant: filler = .constant(value: try m.float("value", default: 0))
+        case .uniform:
+            let lo = try m.float("min", default: 0), hi = try m.float("max", default: 1)
+            guard lo <= hi else { throw m.error("max", "must not be below min (\(lo)), found \(hi)") }
+            filler = .uniform(min: lo, max: hi)
+        case .gaussian:
+            let std = try m.float("std", default: 1)
+            guard std >= 0 else { throw m.error("std", "must not be negative, found \(std)") }
+            filler = .gaussian(mean: try m.float("mean", default: 0), std: std)
+        case .xavier: filler = .xavier(try m.choice("variance_norm", default: Filler.VarianceNorm.fanIn))
+        case .msra: filler = .msra(try m.choice("variance_norm", default: Filler.VarianceNorm.fanIn))
+        }
+        try m.finish()
+        return filler
+    }
+}
+
+import DCore

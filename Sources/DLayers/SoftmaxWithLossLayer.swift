@@ -1,0 +1,101 @@
+import DConfig
+import DCore
+
+/// Softmax followed by the multinomial logistic loss, in one numerically stable layer.
+/// Bottoms: scores [N, C, …] and labels [N, …] (class indices as floats); top: the loss, a scalar.
+/// loss = −Σ log p[label] / normaliser over samples whose label is not `ignore_label`.
+public final class SoftmaxWithLossLayer: Layer {
+    /// How the summed loss is divided (Caffe's LossParameter.NormalizationMode).
+    public enum Normalization: String, CaseIterable {
+        case full = "FULL", valid = "VALID", batchSize = "BATCH_SIZE", none = "NONE"
+    }
+
+    public let name: String
+    let axis: Int
+    let ignoreLabel: Int?
+    let normalization: Normalization
+
+    public var bottomCount: ClosedRange<Int> { 2...2 }
+    public var isLoss: Bool { true }
+
+    init(_ spec: LayerSpec) throws(ConfigError) {
+        name = spec.name
+        let s = try spec.block("softmax_param")
+        axis = try s.int("axis", default: 1)
+        try s.finish()
+        let p = try spec.block("loss_param")
+        ignoreLabel = try p.int("ignore_label")
+        if p.has("normalization") && p.has("normalize") {
+            throw p.error("normalize", "give normalization or the older normalize, not both")
+        }
+        if p.has("normalize") {
+            // Caffe's deprecated flag: true meant VALID, false BATCH_SIZE.
+            normalization = try p.bool("normalize", default: true) ? .valid : .batchSize
+        } else {
+            normalization = try p.choice("normalization", default: Normalization.valid)
+        }
+        try p.finish()
+    }
+
+    public func propagates(toBottom i: Int) -> Bool { i == 0 }
+
+    func layout(_ s: Shape) -> AxisLayout { AxisLayout(shape: s, axis: s.canonicalAxis(axis)!) }
+
+    public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
+        guard bottoms[0].canonicalAxis(axis) != nil else {
+            throw LayerError("axis \(axis) is out of range for bottom shape \(bottoms[0])")
+        }
+        let l = layout(bottoms[0])
+        guard bottoms[1].count == l.outer * l.inner else {
+            throw LayerError("\(bottoms[1].count) labels (shape \(bottoms[1])) for \(l.outer * l.inner) predictions (scores \(bottoms[0]))",
+                             hint: "bottom 0 is the scores, bottom 1 the labels, one per sample")
+        }
+        return [.scalar]
+    }
+
+    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] {
+        // probabilities, then the normaliser, both read again by backward
+        [WorkspaceDecl(bottoms[0].count + 1, .float, phase == .train ? .keptForBackward : .scratch)]
+    }
+
+    func normaliser(valid: Int, _ l: AxisLayout) -> Float {
+        switch normalization {
+        case .full: return Float(max(1, l.outer * l.inner))
+        case .valid: return Float(max(1, valid))
+        case .batchSize: return Float(max(1, l.outer))
+        case .none: return 1
+        }
+    }
+
+    public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
+        let x = io.bottoms[0], l = layout(x.shape)
+        let prob = io.work[0].slice(0, x.count).reshaped(x.shape)
+        SoftmaxKernel.forward(l, input: x, output: prob)
+        do {
+            let (sum, valid) = try SoftmaxLossKernel.loss(l, prob: prob, labels: io.bottoms[1], ignoreLabel: ignoreLabel)
+            let norm = normaliser(valid: valid, l)
+            io.work[0][x.count] = norm
+            io.tops[0][0] = Float(sum / Double(norm))
+        } catch {
+            throw Self.labelError(error)
+        }
+    }
+
+    static func labelError(_ e: SoftmaxLossKernel.LabelError) -> LayerError {
+        switch e {
+        case .outOfRange(let i, let v, let classes):
+            let value = v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(v)
+            return LayerError("label \(value) of sample \(i) is not a class index in 0..<\(classes)",
+                              hint: "the layer before has \(classes) outputs; set num_output to the number of classes, or ignore_label")
+        }
+    }
+
+    public func backward(_ io: LayerIO, _ step: StepContext) {
+        guard let dx = io.bottomGrads[0] else { return }
+        let x = io.bottoms[0], l = layout(x.shape)
+        let prob = io.work[0].slice(0, x.count)
+        let scale = io.topGrads[0]![0] / io.work[0][x.count]
+        SoftmaxLossKernel.backward(l, prob: prob, labels: io.bottoms[1], ignoreLabel: ignoreLabel, scale: scale,
+                                   inputGrad: dx, accumulate: io.accumulateBottom[0])
+    }
+}

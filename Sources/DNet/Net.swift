@@ -1,0 +1,255 @@
+import DConfig
+import DCore
+import DData
+import DLayers
+
+/// A failure while running a net on data (e.g. a label outside the classes), named by layer.
+public struct RunError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var hint: String?
+
+    public init(message: String, hint: String? = nil) {
+        self.message = message; self.hint = hint
+    }
+
+    public var description: String { "error: \(message)" + (hint.map { "\nhint: \($0)" } ?? "") }
+}
+
+/// A net built for one phase: its layers wired by blob names, with every blob, gradient and
+/// work buffer allocated once. Forward and backward run over views of that memory.
+public final class Net {
+    /// One version of a named blob: an in-place layer makes a new version under the same name.
+    public struct Blob {
+        public let name: String
+        public internal(set) var shape: Shape
+        /// Memory slot; in-place versions share their bottom's slot.
+        let slot: Int
+        public let producer: Int?
+        public internal(set) var consumers: [Int] = []
+        /// The gradient is computed (the blob depends on something learned and feeds a loss).
+        public internal(set) var wantsGrad = false
+    }
+
+    /// A layer with its wiring and its backward plan.
+    public struct Node {
+        public let name: String
+        public let type: String
+        public let layer: any Layer
+        public let bottoms: [Int]
+        public let tops: [Int]
+        public let parameters: [Parameter]
+        /// Per top; the loss is Σ weight · Σ top.
+        public let lossWeights: [Float]
+        public internal(set) var runsBackward = false
+        var propagate: [Bool] = []
+        var accumulate: [Bool] = []
+        var work: [WorkspaceDecl] = []
+    }
+
+    public let name: String
+    public let phase: Phase
+    public let file: String
+    public let store: ParameterStore
+    public private(set) var blobs: [Blob]
+    public private(set) var nodes: [Node]
+    /// Blobs no layer consumes: what the net reports (loss, accuracy, …).
+    public let outputs: [Int]
+
+    // Memory: one arena for blob data, one for gradients, kept and scratch work areas.
+    private var slotCapacity: [Int]
+    private var slotData: [Int]
+    private var slotGrad: [Int?]
+    private let dataArena: FloatArena
+    private let gradArena: FloatArena
+    private var workOffsets: [[Int]] = []
+    private let keptFloat: FloatArena, scratchFloat: FloatArena
+    private let keptInt: Arena<Int32>, scratchInt: Arena<Int32>
+    /// Blobs whose gradient nobody writes but whose producer reads it: zeroed before backward.
+    private var zeroBeforeBackward: [Int] = []
+    private var io: [LayerIO] = []
+
+    /// Builds the `phase` net of `spec`: keeps the layers of that phase, decodes them, wires
+    /// and checks the graph, infers shapes and allocates memory. Parameters come from `store`
+    /// (shared with nets built before on the same store).
+    public init(spec: NetSpec, phase: Phase, store: ParameterStore, context: BuildContext) throws(ConfigError) {
+        name = spec.name
+        self.phase = phase
+        file = spec.file
+        self.store = store
+        var builder = GraphBuilder(phase: phase)
+        for layerSpec in spec.layers where layerSpec.isIncluded(in: phase) {
+            try builder.add(layerSpec, context: context, store: store)
+        }
+        guard !builder.nodes.isEmpty else {
+            throw ConfigError(file: spec.file, message: "net '\(spec.name)' has no layers in phase \(phase)",
+                              hint: "check the include/exclude rules")
+        }
+        // Only training runs backward; a TEST net allocates no gradients at all.
+        if phase == .train { builder.planBackward() }
+        blobs = builder.blobs
+        nodes = builder.nodes
+        outputs = builder.blobs.indices.filter { builder.blobs[$0].consumers.isEmpty && builder.isLatest($0) }
+        zeroBeforeBackward = builder.zeroBeforeBackward
+
+        // Memory: slots in blob order; gradients only for slots some version needs them for.
+        let capacity = builder.slotSizes
+        let gradSlots = Set(builder.blobs.filter(\.wantsGrad).map(\.slot))
+        var dataOffsets: [Int] = [], gradOffsets: [Int?] = []
+        var dataTotal = 0, gradTotal = 0
+        for (s, c) in capacity.enumerated() {
+            dataOffsets.append(dataTotal)
+            dataTotal += Net.padded(c)
+            gradOffsets.append(gradSlots.contains(s) ? gradTotal : nil)
+            if gradSlots.contains(s) { gradTotal += Net.padded(c) }
+        }
+        slotCapacity = capacity
+        slotData = dataOffsets
+        slotGrad = gradOffsets
+        dataArena = FloatArena(count: dataTotal)
+        gradArena = FloatArena(count: gradTotal)
+
+        var kept = (float: 0, int: 0), scratch = (float: 0, int: 0)
+        for node in nodes {
+            var offsets: [Int] = [], local = (float: 0, int: 0)
+            for w in node.work {
+                let size = Net.padded(w.count)
+                switch (w.lifetime, w.kind) {
+                case (.keptForBackward, .float): offsets.append(kept.float); kept.float += size
+                case (.keptForBackward, .int32): offsets.append(kept.int); kept.int += size
+                case (.scratch, .float): offsets.append(local.float); local.float += size
+                case (.scratch, .int32): offsets.append(local.int); local.int += size
+                }
+            }
+            scratch = (max(scratch.float, local.float), max(scratch.int, local.int))
+            workOffsets.append(offsets)
+        }
+        keptFloat = FloatArena(count: kept.float)
+        keptInt = Arena<Int32>(count: kept.int)
+        scratchFloat = FloatArena(count: scratch.float)
+        scratchInt = Arena<Int32>(count: scratch.int)
+        bindViews()
+    }
+
+    /// Rounds a size up to 16 floats (64 bytes), so that every view starts on a cache line.
+    static func padded(_ n: Int) -> Int { (n + 15) & ~15 }
+
+    public func data(_ blob: Int) -> FloatView {
+        let b = blobs[blob]
+        return dataArena.view(offset: slotData[b.slot], shape: b.shape)
+    }
+
+    public func grad(_ blob: Int) -> FloatView? {
+        let b = blobs[blob]
+        guard let g = slotGrad[b.slot] else { return nil }
+        return gradArena.view(offset: g, shape: b.shape)
+    }
+
+    /// The latest version of the blob called `name`.
+    public func blob(named name: String) -> Int? { blobs.lastIndex { $0.name == name } }
+
+    private func bindViews() {
+        io = nodes.indices.map { i in
+            let node = nodes[i]
+            var work: [FloatView] = [], intWork: [TensorView<Int32>] = []
+            for (w, offset) in zip(node.work, workOffsets[i]) {
+                let shape = Shape([w.count])
+                switch (w.lifetime, w.kind) {
+                case (.keptForBackward, .float): work.append(keptFloat.view(offset: offset, shape: shape))
+                case (.keptForBackward, .int32): intWork.append(keptInt.view(offset: offset, shape: shape))
+                case (.scratch, .float): work.append(scratchFloat.view(offset: offset, shape: shape))
+                case (.scratch, .int32): intWork.append(scratchInt.view(offset: offset, shape: shape))
+                }
+            }
+            return LayerIO(
+                bottoms: node.bottoms.map(data), bottomGrads: node.bottoms.indices.map { node.propagate[$0] ? grad(node.bottoms[$0]) : nil },
+                accumulateBottom: node.accumulate, tops: node.tops.map(data), topGrads: node.tops.map(grad),
+                params: node.parameters.map(\.value.view),
+                paramGrads: node.parameters.map { node.runsBackward && $0.isLearned ? $0.grad.view : nil },
+                work: work, intWork: intWork, index: i)
+        }
+    }
+
+    /// The batch size the data layers produce now.
+    public var batchSize: Int { nodes.first.flatMap { $0.tops.first }.map { blobs[$0].shape.dims.first ?? 1 } ?? 1 }
+
+    /// Changes the batch the data layers produce to `n`, no more than the net was built for
+    /// (used for the last, partial batch of a test set), and infers every shape again.
+    public func setBatchSize(_ n: Int) throws(RunError) {
+        for i in nodes.indices {
+            let node = nodes[i]
+            var shapes: [Shape]
+            if node.bottoms.isEmpty {
+                shapes = node.tops.map { blobs[$0].shape }
+                for j in shapes.indices where shapes[j].rank > 0 { shapes[j][0] = n }
+            } else {
+                do {
+                    shapes = try node.layer.topShapes(for: node.bottoms.map { blobs[$0].shape })
+                } catch {
+                    throw RunError(message: "layer '\(node.name)' (\(node.type)): cannot run a batch of \(n): \(error.message)")
+                }
+            }
+            for (t, s) in zip(node.tops, shapes) {
+                guard s.count <= slotCapacity[blobs[t].slot] else {
+                    throw RunError(message: "layer '\(node.name)' (\(node.type)): a batch of \(n) needs more memory than the net was built with")
+                }
+                blobs[t].shape = s
+            }
+            nodes[i].work = node.layer.workspace(for: node.bottoms.map { blobs[$0].shape }, phase: phase)
+        }
+        bindViews()
+    }
+
+    /// Runs every layer forward and returns the weighted loss, Σ loss_weight · Σ top.
+    @discardableResult
+    public func forward(_ step: StepContext) throws(RunError) -> Double {
+        for i in nodes.indices { try forward(layer: i, step) }
+        return loss
+    }
+
+    public func forward(layer i: Int, _ step: StepContext) throws(RunError) {
+        do {
+            try nodes[i].layer.forward(io[i], step)
+        } catch {
+            throw RunError(message: "layer '\(nodes[i].name)' (\(nodes[i].type)): \(error.message)", hint: error.hint)
+        }
+    }
+
+    /// Σ loss_weight · Σ top over the weighted tops, from the last forward.
+    public var loss: Double {
+        var total = 0.0
+        for node in nodes {
+            for (t, w) in zip(node.tops, node.lossWeights) where w != 0 {
+                total += Double(w) * ElementwiseKernel.sum(data(t))
+            }
+        }
+        return total
+    }
+
+    /// Backpropagates the loss of the last forward. Parameter gradients are added to what they
+    /// hold, so the caller zeroes them first (once per step, or once per `iter_size` batches).
+    public func backward(_ step: StepContext) {
+        prepareBackward()
+        for i in nodes.indices.reversed() { backward(layer: i, step) }
+    }
+
+    /// Seeds the loss gradients (d loss / d top = loss_weight) and zeroes gradients nobody writes.
+    public func prepareBackward() {
+        for b in zeroBeforeBackward { grad(b)?.zero() }
+        for node in nodes where node.runsBackward {
+            for (t, w) in zip(node.tops, node.lossWeights) where w != 0 { grad(t)?.fill(w) }
+        }
+    }
+
+    public func backward(layer i: Int, _ step: StepContext) {
+        guard nodes[i].runsBackward else { return }
+        nodes[i].layer.backward(io[i], step)
+    }
+
+    /// The data layers, whose sample order is part of the solver state.
+    public var dataLayers: [IDXDataLayer] { nodes.compactMap { $0.layer as? IDXDataLayer } }
+
+    /// Bytes of blob data, gradients and work memory.
+    public var activationBytes: Int {
+        4 * (dataArena.count + gradArena.count + keptFloat.count + scratchFloat.count + keptInt.count + scratchInt.count)
+    }
+}

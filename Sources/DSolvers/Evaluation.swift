@@ -1,0 +1,59 @@
+import DCore
+import DNet
+import DLayers
+
+/// The mean of each scalar output of a net over several batches.
+public struct Evaluation: Sendable {
+    public var outputs: [(name: String, value: Double)]
+    /// Samples seen.
+    public var samples: Int
+    public var batches: Int
+
+    public func value(_ name: String) -> Double? { outputs.first { $0.name == name }?.value }
+}
+
+public enum Evaluator {
+    /// Runs `net` forward over `batches` batches, continuing its data where it stopped (Caffe's
+    /// test_iter), and averages each scalar output weighted by batch size.
+    public static func run(_ net: Net, batches: Int, step: StepContext) throws(RunError) -> Evaluation {
+        let outputs = net.scalarOutputs
+        var sums = [Double](repeating: 0, count: outputs.count)
+        var samples = 0
+        for _ in 0..<batches {
+            try net.forward(step)
+            let n = net.batchSize
+            for (k, o) in outputs.enumerated() { sums[k] += Double(net.data(o.blob)[0]) * Double(n) }
+            samples += n
+        }
+        return Evaluation(outputs: zip(outputs, sums).map { ($0.name, samples == 0 ? 0 : $1 / Double(samples)) },
+                          samples: samples, batches: batches)
+    }
+
+    /// Runs `net` over its whole dataset exactly once from the first sample, with a smaller
+    /// last batch when the batch size does not divide the dataset.
+    public static func wholeDataset(_ net: Net, step: StepContext) throws(RunError) -> Evaluation {
+        guard let data = net.dataLayers.first else {
+            throw RunError(message: "net '\(net.name)' has no IDXData layer in phase \(net.phase) to evaluate on",
+                           hint: "add a data layer with include: {phase: TEST}")
+        }
+        let batch = net.batchSize, count = data.dataset.count
+        for layer in net.dataLayers {
+            layer.order = SampleOrder(count: layer.dataset.count, shuffle: false, seed: layer.order.seed)
+        }
+        let outputs = net.scalarOutputs
+        var sums = [Double](repeating: 0, count: outputs.count)
+        var done = 0, batches = 0
+        defer { try? net.setBatchSize(batch) }
+        while done < count {
+            let n = min(batch, count - done)
+            if n != net.batchSize { try net.setBatchSize(n) }
+            try net.forward(step)
+            for (k, o) in outputs.enumerated() { sums[k] += Double(net.data(o.blob)[0]) * Double(n) }
+            done += n
+            batches += 1
+        }
+        return Evaluation(outputs: zip(outputs, sums).map { ($0.name, $1 / Double(count)) }, samples: count, batches: batches)
+    }
+}
+
+import DData

@@ -1,0 +1,93 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file could not be written or read; `message` says which and why, in one line.
+public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
+    public var path: String
+    public var message: String
+    public var hint: String?
+
+    public init(path: String, _ message: String, hint: String? = nil) {
+        self.path = path; self.message = message; self.hint = hint
+    }
+
+    public var description: String { "\(path): error: \(message)" + (hint.map { "\nhint: \($0)" } ?? "") }
+}
+
+/// Writes files so that a reader sees either the old content or the new, never a mix: the
+/// bytes go to a temporary file in the same directory, are flushed to disk, and the temporary
+/// file is then renamed over the target. A full disk or an interrupted write leaves the
+/// previous file as it was.
+public enum AtomicFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws(FileError) {
+        try createDirectories(for: path)
+        let temporary = "\(path).tmp-\(getpid())"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw failure(path, "cannot create \(temporary)", errno) }
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                close(fd); unlink(temporary)
+                throw failure(path, "cannot write", code)
+            }
+            done += n
+        }
+        if fsync(fd) != 0 {
+            let code = errno
+            close(fd); unlink(temporary)
+            throw failure(path, "cannot flush to disk", code)
+        }
+        close(fd)
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw failure(path, "cannot move the new file into place", code)
+        }
+    }
+
+    /// Creates the directories above `path` that do not exist yet (`mkdir -p` of its parent).
+    public static func createDirectories(for path: String) throws(FileError) {
+        var prefix = ""
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropLast()
+        for (i, part) in parts.enumerated() {
+            prefix += (i == 0 ? "" : "/") + part
+            guard !part.isEmpty, part != ".", part != ".." else { continue }
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw failure(path, "cannot create the directory \(prefix)", errno)
+            }
+        }
+    }
+
+    static func failure(_ path: String, _ what: String, _ code: Int32) -> FileError {
+        let reason = String(cString: strerror(code))
+        let hint: String? = code == ENOSPC || code == EDQUOT
+            ? "the disk is full; the previous file, if any, is unchanged. Free space and run again"
+            : nil
+        return FileError(path: path, "\(what): \(reason)", hint: hint)
+    }
+
+    /// The whole file, or a `FileError` saying why not.
+    public static func read(_ path: String) throws(FileError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(path, "cannot open", errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure(path, "cannot read", errno)
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[..<n])
+        }
+        return bytes
+    }
+}

@@ -1,0 +1,4 @@
+import DCommands
+
+BLASStartup.ensureFastKernels()
+TrainCommand.main()

@@ -1,0 +1,224 @@
+import DCore
+import DData
+import Foundation
+import Testing
+
+/// Runs one of the built executables (they sit next to the test bundle) and returns its exit
+/// status and output.
+func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
+    let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    let process = Process()
+    process.executableURL = bin.appendingPathComponent(tool)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    #expect(process.terminationReason == .exit, "\(tool) crashed: \(String(decoding: e, as: UTF8.self))")
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+}
+
+func temporaryDirectory(_ name: String = #function) -> String {
+    let dir = NSTemporaryDirectory() + "dendrite-e2e-\(getpid())-\(name.filter { $0.isLetter || $0.isNumber })"
+    try? FileManager.default.removeItem(atPath: dir)
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+/// 40 4×4 images of two classes (bright top or bright bottom half) with labels.
+func writeData(_ dir: String) throws {
+    var rng = RandomStream(seed: 3)
+    var pixels: [UInt8] = [], labels: [UInt8] = []
+    for i in 0..<40 {
+        labels.append(UInt8(i % 2))
+        for p in 0..<16 { pixels.append(UInt8(((p < 8) == (i % 2 == 0) ? 160 : 40) + Int(rng.next() % 60))) }
+    }
+    try IDXFile(dims: [40, 4, 4], bytes: pixels).write(to: dir + "/images.gz", gzip: true)
+    try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
+}
+
+let net = """
+    name: tiny
+    layer:
+      - name: data
+        type: IDXData
+        top: [data, label]
+        transform_param: {scale: 0.00390625}
+        idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8, shuffle: true}
+        include: {phase: TRAIN}
+      - name: data
+        type: IDXData
+        top: [data, label]
+        transform_param: {scale: 0.00390625}
+        idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8}
+        include: {phase: TEST}
+      - name: conv
+        type: Convolution
+        bottom: data
+        top: conv
+        convolution_param: {num_output: 3, kernel_size: 3, pad: 1}
+      - {name: pool, type: Pooling, bottom: conv, top: pool, pooling_param: {pool: MAX, kernel_size: 2, stride: 2}}
+      - {name: relu, type: ReLU, bottom: pool, top: pool}
+      - {name: ip, type: InnerProduct, bottom: pool, top: s, inner_product_param: {num_output: 2}}
+      - {name: accuracy, type: Accuracy, bottom: [s, label], top: accuracy, include: {phase: TEST}}
+      - {name: loss, type: SoftmaxWithLoss, bottom: [s, label], top: loss}
+    """
+
+let solver = """
+    net: net.yaml
+    base_lr: 0.1
+    momentum: 0.9
+    max_iter: 60
+    test_iter: 5
+    test_interval: 30
+    display: 10
+    snapshot: 30
+    snapshot_prefix: out/tiny
+    random_seed: 2
+    """
+
+func setUp(_ dir: String, net netText: String = net, solver solverText: String = solver) throws {
+    try writeData(dir)
+    try netText.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+    try solverText.write(toFile: dir + "/solver.yaml", atomically: true, encoding: .utf8)
+}
+
+@Suite struct TrainAndTestTests {
+    @Test func trainThenTestReproducesTheFinalTest() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        let train = try run("dtrain", [dir + "/solver.yaml", "--threads", "2"])
+        #expect(train.status == 0, "\(train.err)")
+        let lines = train.out.split(separator: "\n").map(String.init)
+        #expect(lines.contains { $0.hasPrefix("  conv   Convolution      data → conv      8×3×4×4     30") })
+        #expect(lines.contains { $0.hasPrefix("train iter=50/60 loss=") })
+        #expect(lines.filter { $0.hasPrefix("test iter=") }.count == 3)
+        #expect(lines.contains("snapshot iter=30 path=\(dir)/out/tiny_iter_30.safetensors"))
+        #expect(lines.contains("snapshot iter=60 path=\(dir)/out/tiny_iter_60.safetensors"))
+        let finalTest = try #require(lines.last { $0.hasPrefix("test iter=60 net=0 ") })
+
+        let test = try run("dtest", ["--model", dir + "/net.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
+        #expect(test.status == 0, "\(test.err)")
+        // 5 batches of 8 cover the 40 samples in order, as the final test during training did.
+        #expect(test.out == "test samples=40 batches=5 " + finalTest.dropFirst("test iter=60 net=0 ".count) + "\n")
+        #expect(finalTest.contains("accuracy=1 "))
+    }
+
+    @Test func fineTuningReportsWhatWasCopied() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        #expect(try run("dtrain", [dir + "/solver.yaml"]).status == 0)
+        let renamed = net.replacingOccurrences(of: "name: ip,", with: "name: ip_new,")
+        try renamed.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+        let r = try run("dtrain", [dir + "/solver.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("weights \(dir)/out/tiny_iter_60.safetensors: copied conv\n  initialised from fillers: ip_new\n  ignored (not in this net): ip\n"))
+    }
+
+    @Test func sameSeedSameOutput() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        let a = try run("dtrain", [dir + "/solver.yaml", "--threads", "1"]).out
+        let b = try run("dtrain", [dir + "/solver.yaml", "--threads", "1"]).out
+        func trace(_ s: String) -> [String] { s.split(separator: "\n").filter { $0.hasPrefix("train iter=") || $0.hasPrefix("test iter=") }.map { String($0.split(separator: " images/s")[0]) } }
+        #expect(trace(a) == trace(b))
+        #expect(trace(a).count == 9)
+    }
+}
+
+/// Every user mistake gives a located one-line error (and maybe a hint line), exit status 1,
+/// and never a crash.
+@Suite struct MistakeTests {
+    func trainError(net netText: String = net, solver solverText: String = solver, extra: [String] = [],
+                    _ function: String = #function) throws -> (status: Int32, err: String, dir: String) {
+        let dir = temporaryDirectory(function)
+        try setUp(dir, net: netText, solver: solverText)
+        let r = try run("dtrain", [dir + "/solver.yaml"] + extra)
+        return (r.status, r.err, dir)
+    }
+
+    @Test func misspeltKey() throws {
+        let r = try trainError(net: net.replacingOccurrences(of: "kernel_size: 3, pad", with: "kernal_size: 3, pad"))
+        #expect(r.status == 1)
+        #expect(r.err == "\(r.dir)/net.yaml:19:40: error: layer 'conv' (Convolution): unknown key 'kernal_size' in convolution_param\nhint: did you mean 'kernel_size'?\n")
+    }
+
+    @Test func unknownLayerType() throws {
+        let r = try trainError(net: net.replacingOccurrences(of: "type: Pooling", with: "type: Pool"))
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("\(r.dir)/net.yaml:20:24: error: layer 'pool': unknown layer type 'Pool'\nhint: known types: Accuracy,"))
+    }
+
+    @Test func missingBottom() throws {
+        let r = try trainError(net: net.replacingOccurrences(of: "bottom: pool, top: s", with: "bottom: pool2, top: s"))
+        #expect(r.status == 1)
+        #expect(r.err == "\(r.dir)/net.yaml:22:44: error: layer 'ip' (InnerProduct): unknown bottom blob 'pool2' (bottom 0)\nhint: did you mean 'pool'?; blobs available here in phase TRAIN: data, label, conv, pool\n")
+    }
+
+    @Test func duplicateTop() throws {
+        let r = try trainError(net: net.replacingOccurrences(of: "bottom: pool, top: pool", with: "bottom: pool, top: conv"))
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("\(r.dir)/net.yaml:21:49: error: layer 'relu' (ReLU): top 'conv' is already produced by layer 'conv'\n"))
+    }
+
+    @Test func wrongScalarType() throws {
+        let r = try trainError(solver: solver.replacingOccurrences(of: "max_iter: 60", with: "max_iter: sixty"))
+        #expect(r.status == 1)
+        #expect(r.err == "\(r.dir)/solver.yaml:4:11: error: solver: max_iter: expected an integer, found 'sixty'\n")
+    }
+
+    @Test func badDataPath() throws {
+        let r = try trainError(net: net.replacingOccurrences(of: "images: images.gz, labels: labels.gz, batch_size: 8, shuffle", with: "images: imgs.gz, labels: labels.gz, batch_size: 8, shuffle"))
+        #expect(r.status == 1)
+        #expect(r.err == "\(r.dir)/net.yaml:7:30: error: layer 'data' (IDXData): idx_data_param.images: \(r.dir)/imgs.gz: cannot open the images file\nhint: check the path; relative paths are taken from the net file's directory\n")
+    }
+
+    @Test func truncatedDataset() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/images.gz"))
+        try whole.prefix(whole.count - 40).write(to: URL(fileURLWithPath: dir + "/images.gz"))
+        let r = try run("dtrain", [dir + "/solver.yaml"])
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("\(dir)/net.yaml:7:30: error: layer 'data' (IDXData): idx_data_param.images: \(dir)/images.gz: truncated: expected 640 payload bytes for dimensions 40×4×4, found only"))
+    }
+
+    @Test func missingSolverFile() throws {
+        let r = try run("dtrain", ["/nonexistent/solver.yaml"])
+        #expect(r.status == 1)
+        #expect(r.err == "/nonexistent/solver.yaml: error: no such file\n")
+    }
+
+    @Test func malformedYAML() throws {
+        let r = try trainError(solver: "net: net.yaml\nbase_lr: [0.1\n")
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("\(r.dir)/solver.yaml:3:1: error: invalid YAML: "))
+    }
+
+    @Test func corruptWeights() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        try Data([1, 2, 3, 4]).write(to: URL(fileURLWithPath: dir + "/w.safetensors"))
+        let r = try run("dtest", ["--model", dir + "/net.yaml", "--weights", dir + "/w.safetensors"])
+        #expect(r.status == 1)
+        #expect(r.err == "\(dir)/w.safetensors: error: not a valid safetensors file: 4 bytes, shorter than the 8-byte header length\nhint: the file is corrupt or truncated; use an earlier snapshot\n")
+    }
+
+    @Test func weightsOfAnotherShape() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        #expect(try run("dtrain", [dir + "/solver.yaml"]).status == 0)
+        try net.replacingOccurrences(of: "num_output: 3", with: "num_output: 4").write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+        let r = try run("dtrain", [dir + "/solver.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
+        #expect(r.status == 1)
+        #expect(r.err == "\(dir)/out/tiny_iter_60.safetensors: error: cannot copy 'conv.weight': the file has shape 3×1×3×3, the net 4×1×3×3\nhint: to learn layer 'conv' from scratch instead, rename it in the net\n")
+    }
+
+    @Test func labelOutOfRange() throws {
+        let r = try trainError(net: net.replacingOccurrences(of: "num_output: 2}", with: "num_output: 1}"))
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("error: layer 'accuracy' (Accuracy): label 1 of sample 1 is not a class index in 0..<1\n"))
+    }
+}

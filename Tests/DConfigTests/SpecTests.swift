@@ -1,0 +1,161 @@
+@testable import DConfig
+import Testing
+
+@Suite struct NetSpecTests {
+    func net(_ text: String) throws(ConfigError) -> NetSpec { try NetSpec(node: try YAML.parse(text, file: "net.yaml"), file: "net.yaml") }
+
+    @Test func decodesCaffesCommonLayerFields() throws {
+        let spec = try net("""
+            name: lenet
+            layer:
+              - name: conv1
+                type: Convolution
+                bottom: data
+                top: conv1
+                param: [{lr_mult: 1}, {lr_mult: 2, decay_mult: 0}]
+                loss_weight: 0.5
+                include: {phase: TRAIN}
+            """)
+        let l = spec.layers[0]
+        #expect(spec.name == "lenet")
+        #expect(l.bottoms == ["data"] && l.tops == ["conv1"])
+        #expect(l.params == [ParamSpec(lrMult: 1, decayMult: 1), ParamSpec(lrMult: 2, decayMult: 0)])
+        #expect(l.lossWeights == [0.5])
+        #expect(l.isIncluded(in: .train) && !l.isIncluded(in: .test))
+    }
+
+    @Test func phaseRules() throws {
+        let spec = try net("""
+            layer:
+              - {name: a, type: ReLU}
+              - {name: b, type: ReLU, exclude: {phase: TEST}}
+              - {name: c, type: ReLU, include: [{phase: TEST}, {phase: TRAIN}]}
+            """)
+        #expect(spec.layers.map { $0.isIncluded(in: .test) } == [true, false, true])
+        #expect(spec.layers.map { $0.isIncluded(in: .train) } == [true, true, true])
+    }
+
+    @Test func includeAndExcludeTogetherIsAnError() {
+        #expect(throws: ConfigError(at: ConfigLocation(file: "net.yaml", line: 1, column: 64),
+                                    "layer 'a' (ReLU): exclude: give either include or exclude rules, not both")) {
+            try net("layer: [{name: a, type: ReLU, include: {phase: TEST}, exclude: {phase: TRAIN}}]")
+        }
+    }
+
+    @Test func badPhaseSuggests() {
+        do { _ = try net("layer: [{name: a, type: ReLU, include: {phase: TSET}}]"); Issue.record("accepted TSET") } catch {
+            #expect(error.message == "layer 'a' (ReLU): include.phase: expected one of TRAIN, TEST, found 'TSET'")
+            #expect(error.hint == "did you mean 'TEST'?")
+        }
+    }
+
+    @Test func layerWithoutName() {
+        #expect(throws: ConfigError(at: ConfigLocation(file: "net.yaml", line: 1, column: 9),
+                                    "layer[0]: missing required key 'name'")) {
+            try net("layer: [{type: ReLU}]")
+        }
+    }
+
+    @Test func unknownTopLevelKey() {
+        do { _ = try net("name: x\nlayers: []\nlayer: []\n"); Issue.record("accepted 'layers'") } catch {
+            #expect(error.headline == "net.yaml:2:1: error: net: unknown key 'layers'")
+            #expect(error.hint == "did you mean 'layer'?")
+        }
+    }
+
+    @Test func layerMustBeAList() {
+        #expect(throws: ConfigError.self) { try net("layer: {name: a}") }
+    }
+}
+
+@Suite struct SolverSpecTests {
+    func solver(_ text: String, file: String = "configs/lenet/solver.yaml") throws(ConfigError) -> SolverSpec {
+        try SolverSpec(node: try YAML.parse(text, file: file), file: file)
+    }
+
+    @Test func defaultsAndPathResolution() throws {
+        let s = try solver("net: net.yaml\nbase_lr: 0.01\nmax_iter: 100\n")
+        #expect(s.trainNet == "configs/lenet/net.yaml")
+        #expect(s.testNets.isEmpty)
+        #expect(s.type == .sgd && s.lrPolicy == .fixed && s.momentum == 0 && s.weightDecay == 0)
+        #expect(s.display == 0 && s.averageLoss == 1 && s.testInitialization)
+        #expect(s.snapshotPrefix == "configs/lenet/solver")
+        #expect(s.randomSeed == nil)
+    }
+
+    @Test func caffeLenetSolver() throws {
+        let s = try solver("""
+            net: net.yaml
+            test_iter: 100
+            test_interval: 500
+            base_lr: 0.01
+            momentum: 0.9
+            weight_decay: 0.0005
+            lr_policy: inv
+            gamma: 0.0001
+            power: 0.75
+            display: 100
+            max_iter: 10000
+            snapshot: 5000
+            snapshot_prefix: snapshots/lenet
+            random_seed: 1
+            solver_mode: CPU
+            """)
+        #expect(s.lrPolicy == .inv(gamma: 0.0001, power: 0.75))
+        #expect(s.testNets == ["configs/lenet/net.yaml"] && s.testIter == [100])
+        #expect(s.snapshotPrefix == "configs/lenet/snapshots/lenet")
+        #expect(s.randomSeed == 1)
+    }
+
+    @Test func policyNeedsItsParameters() {
+        do { _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nlr_policy: step\ngamma: 0.1\n"); Issue.record("accepted") } catch {
+            #expect(error.message == "solver: lr_policy: the 'step' policy needs 'stepsize'")
+        }
+        #expect(throws: ConfigError.self) { try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nlr_policy: multistep\ngamma: 0.1\nstepvalue: [5, 3]\n") }
+    }
+
+    @Test func misspeltSolverKey() {
+        do { _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nmomentun: 0.9\n"); Issue.record("accepted") } catch {
+            #expect(error.headline == "configs/lenet/solver.yaml:4:1: error: solver: unknown key 'momentun'")
+            #expect(error.hint == "did you mean 'momentum'?")
+        }
+    }
+
+    @Test func testIntervalNeedsTestIter() {
+        #expect(throws: ConfigError.self) { try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\ntest_interval: 10\n") }
+    }
+
+    @Test func gpuModeIsRefused() {
+        do { _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nsolver_mode: GPU\n"); Issue.record("accepted") } catch {
+            #expect(error.message == "solver: solver_mode: Dendrite trains on the CPU; found 'GPU'")
+        }
+    }
+
+    @Test func missingBaseLR() {
+        #expect(throws: ConfigError(at: ConfigLocation(file: "s.yaml", line: 1, column: 1), "solver: missing required key 'base_lr'",
+                                    hint: "the learning rate, e.g. base_lr: 0.01")) {
+            try solver("net: n.yaml\nmax_iter: 1\n", file: "s.yaml")
+        }
+    }
+
+    @Test func separateTrainAndTestNets() throws {
+        let s = try solver("train_net: train.yaml\ntest_net: [a.yaml, /abs/b.yaml]\ntest_iter: [1, 2]\ntest_interval: 5\nbase_lr: 1\nmax_iter: 1\n", file: "s.yaml")
+        #expect(s.trainNet == "train.yaml")
+        #expect(s.testNets == ["a.yaml", "/abs/b.yaml"])
+    }
+}
+
+@Suite struct ConfigFileTests {
+    @Test func resolvesAgainstTheNamingFile() {
+        #expect(ConfigFile.resolve("net.yaml", relativeTo: "a/b/solver.yaml") == "a/b/net.yaml")
+        #expect(ConfigFile.resolve("/data/x.gz", relativeTo: "a/solver.yaml") == "/data/x.gz")
+        #expect(ConfigFile.resolve("net.yaml", relativeTo: "solver.yaml") == "net.yaml")
+        #expect(ConfigFile.resolve("../d/x", relativeTo: "/c/s.yaml") == "/c/../d/x")
+    }
+
+    @Test func missingFile() {
+        #expect(throws: ConfigError(file: "/nonexistent/solver.yaml", message: "no such file")) {
+            try ConfigFile.load("/nonexistent/solver.yaml")
+        }
+    }
+}

@@ -1,0 +1,140 @@
+@testable import DConfig
+import Testing
+
+@Suite struct YAMLTests {
+    @Test func keepsLineAndColumnOfEveryNode() throws {
+        let root = try YAML.parse("name: x\nlayer:\n  - name: a\n    type: ReLU\n", file: "n.yaml")
+        guard case .mapping(let pairs) = root.value, case .sequence(let items) = pairs[1].value.value,
+              case .mapping(let layer) = items[0].value else { Issue.record("unexpected structure"); return }
+        #expect(pairs[1].key.location == ConfigLocation(file: "n.yaml", line: 2, column: 1))
+        #expect(layer[1].value.location == ConfigLocation(file: "n.yaml", line: 4, column: 11))
+        #expect(layer[1].value.scalar == "ReLU")
+    }
+
+    @Test func malformedYAMLIsLocated() {
+        #expect(throws: ConfigError.self) { try YAML.parse("a: [1, 2\nb: 3\n", file: "bad.yaml") }
+        do {
+            _ = try YAML.parse("a: b: c\n", file: "bad.yaml")
+            Issue.record("parsed malformed YAML")
+        } catch {
+            #expect(error.headline == "bad.yaml:1:5: error: invalid YAML: mapping values are not allowed in this context")
+            #expect(error.hint == "check the indentation and that every ':' in a value is quoted")
+        }
+    }
+
+    @Test func duplicateKeyIsAnError() {
+        do {
+            _ = try YAML.parse("stride: 1\npad: 0\nstride: 2\n", file: "d.yaml")
+            Issue.record("accepted a duplicate key")
+        } catch {
+            #expect(error.headline == "d.yaml:3:1: error: duplicate key 'stride' (first at line 1)")
+        }
+    }
+
+    @Test func selfReferentialAliasIsRefused() {
+        #expect(throws: ConfigError.self) { try YAML.parse("a: &x [*x]\n", file: "a.yaml") }
+    }
+
+    @Test func emptyDocumentIsAnEmptyMapping() throws {
+        guard case .mapping(let pairs) = try YAML.parse("", file: "e.yaml").value else { Issue.record("not a mapping"); return }
+        #expect(pairs.isEmpty)
+    }
+
+    @Test func quotedScalarsAreNotPlain() throws {
+        guard case .mapping(let pairs) = try YAML.parse("a: '5'\nb: 5\n", file: "q.yaml").value else { return }
+        guard case .scalar(_, let quotedPlain) = pairs[0].value.value, case .scalar(_, let plain) = pairs[1].value.value else { return }
+        #expect(!quotedPlain)
+        #expect(plain)
+    }
+}
+
+@Suite struct ConfigMapTests {
+    func map(_ text: String) throws(ConfigError) -> ConfigMap {
+        try ConfigMap(try YAML.parse(text, file: "m.yaml"), context: "layer 'conv1' (Convolution)")
+    }
+
+    @Test func unknownKeyGetsDidYouMean() throws {
+        let m = try map("kernel_size: 5\nkernal_size: 3\n")
+        _ = try m.int("kernel_size")
+        _ = try m.int("stride")
+        #expect(throws: ConfigError(at: ConfigLocation(file: "m.yaml", line: 2, column: 1),
+                                    "layer 'conv1' (Convolution): unknown key 'kernal_size'",
+                                    hint: "did you mean 'kernel_size'?")) { try m.finish() }
+    }
+
+    @Test func unknownKeyWithoutCloseMatchListsKnownKeys() throws {
+        let m = try map("zzz: 1\n")
+        _ = try m.int("stride")
+        _ = try m.int("pad")
+        do { try m.finish(); Issue.record("accepted an unknown key") } catch {
+            #expect(error.hint == "known keys: stride, pad")
+        }
+    }
+
+    @Test func wrongTypeIsLocatedAtTheValue() throws {
+        let m = try ConfigMap(try YAML.parse("inner_product_param:\n  num_output: five hundred\n", file: "m.yaml"),
+                              context: "layer 'ip1' (InnerProduct)")
+        let p = try #require(try m.map("inner_product_param"))
+        #expect(throws: ConfigError(at: ConfigLocation(file: "m.yaml", line: 2, column: 15),
+                                    "layer 'ip1' (InnerProduct): inner_product_param.num_output: expected an integer, found 'five hundred'")) {
+            try p.int("num_output")
+        }
+    }
+
+    @Test func numbersAndBooleans() throws {
+        let m = try map("a: 1e4\nb: 0.5\nc: true\nd: no\ne: 3\n")
+        #expect(try m.int("a") == 10000)
+        #expect(try m.double("b") == 0.5)
+        #expect(try m.bool("c", default: false))
+        #expect(try !m.bool("d", default: true))
+        #expect(try m.double("e") == 3)
+        #expect(throws: ConfigError.self) { try m.int("b") }
+        #expect(throws: ConfigError.self) { try m.bool("e", default: false) }
+    }
+
+    @Test func lowerBoundsAreChecked() throws {
+        let m = try map("batch_size: 0\n")
+        #expect(throws: ConfigError(at: ConfigLocation(file: "m.yaml", line: 1, column: 13),
+                                    "layer 'conv1' (Convolution): batch_size: must be at least 1, found 0")) {
+            try m.int("batch_size", default: 1, min: 1)
+        }
+    }
+
+    @Test func choiceSuggestsTheClosestValue() throws {
+        enum Pool: String, CaseIterable { case max = "MAX", ave = "AVE" }
+        let m = try map("pool: MAXX\n")
+        do { _ = try m.choice("pool", default: Pool.max); Issue.record("accepted MAXX") } catch {
+            #expect(error.message == "layer 'conv1' (Convolution): pool: expected one of MAX, AVE, found 'MAXX'")
+            #expect(error.hint == "did you mean 'MAX'?")
+        }
+    }
+
+    @Test func scalarOrListForRepeatedFields() throws {
+        let m = try map("top: a\nbottom: [b, c]\n")
+        #expect(try m.strings("top") == ["a"])
+        #expect(try m.strings("bottom") == ["b", "c"])
+        #expect(try m.strings("absent") == [])
+    }
+
+    @Test func nullValueIsReported() throws {
+        let m = try map("num_output:\n")
+        #expect(throws: ConfigError(at: ConfigLocation(file: "m.yaml", line: 1, column: 12),
+                                    "layer 'conv1' (Convolution): num_output: expected an integer, found nothing")) {
+            try m.int("num_output")
+        }
+    }
+
+    @Test func missingRequiredKey() throws {
+        let m = try map("type: x\n")
+        #expect(throws: ConfigError(at: ConfigLocation(file: "m.yaml", line: 1, column: 1),
+                                    "layer 'conv1' (Convolution): missing required key 'name'")) {
+            try m.requiredString("name")
+        }
+    }
+
+    @Test func suggestionDistance() {
+        #expect(Suggestion.closest(to: "momentun", in: ["momentum", "max_iter"]) == "momentum")
+        #expect(Suggestion.closest(to: "xyz", in: ["momentum"]) == nil)
+        #expect(Suggestion.closest(to: "convolution", in: ["Convolution", "Pooling"]) == "Convolution")
+    }
+}

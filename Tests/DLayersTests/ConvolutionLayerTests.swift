@@ -1,0 +1,177 @@
+import DCore
+@testable import DLayers
+import Testing
+
+@Suite struct ConvolutionLayerTests {
+    static let yaml = "{name: conv, type: Convolution, bottom: x, top: y, convolution_param: {num_output: 1, kernel_size: 2}}"
+
+    static func conv(_ param: String) throws -> any Layer {
+        try makeLayer("{name: conv, type: Convolution, bottom: x, top: y, convolution_param: {\(param)}}")
+    }
+
+    @Test func forwardByHand() throws {
+        // x [1, 1, 3, 3] = 1 2 3 / 4 5 6 / 7 8 9, W [1, 1, 2, 2] = 1 2 / 0 −1, b = 0.5:
+        // y[i, j] = x[i, j] + 2·x[i, j+1] − x[i+1, j+1] + 0.5, over a 2×2 output
+        let rig = try LayerRig(try makeLayer(Self.yaml), bottoms: [(Shape([1, 1, 3, 3]), [1, 2, 3, 4, 5, 6, 7, 8, 9])])
+        #expect(rig.params[0].shape == Shape([1, 1, 2, 2]))
+        #expect(rig.params[1].shape == Shape([1]))
+        rig.params[0].view.copy(from: [1, 2, 0, -1])
+        rig.params[1].view.copy(from: [0.5])
+        let y = try rig.forward()[0]
+        // (0,0): 1 + 4 − 5 + 0.5 = 0.5    (0,1): 2 + 6 − 6 + 0.5 = 2.5
+        // (1,0): 4 + 10 − 8 + 0.5 = 6.5   (1,1): 5 + 12 − 9 + 0.5 = 8.5
+        #expect(rig.tops[0].shape == Shape([1, 1, 2, 2]))
+        #expect(close(y, [0.5, 2.5, 6.5, 8.5]))
+    }
+
+    @Test func strideAndPadByHand() throws {
+        // x = 1…9 as 3×3, a 3×3 kernel of ones, pad 1, stride 2, no bias: OH = (3 + 2 − 3) / 2 + 1 = 2.
+        // Windows start at rows/cols −1 and 1, so each sums a 2×2 corner of x:
+        // (0,0): 1+2+4+5 = 12   (0,1): 2+3+5+6 = 16   (1,0): 4+5+7+8 = 24   (1,1): 5+6+8+9 = 28
+        let layer = try Self.conv("num_output: 1, kernel_size: 3, pad: 1, stride: 2, bias_term: false")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 3, 3]), [1, 2, 3, 4, 5, 6, 7, 8, 9])])
+        #expect(rig.params.count == 1)
+        rig.params[0].view.fill(1)
+        let y = try rig.forward()[0]
+        #expect(rig.tops[0].shape == Shape([1, 1, 2, 2]))
+        #expect(close(y, [12, 16, 24, 28]))
+    }
+
+    @Test func rectangularKernelByHand() throws {
+        // x [1, 1, 2, 4] = 1 2 3 4 / 5 6 7 8, kernel 1×3 W = 1 −1 2, b = −1: output 2×2,
+        // y[i, j] = x[i, j] − x[i, j+1] + 2·x[i, j+2] − 1
+        // (0,0): 1 − 2 + 6 − 1 = 4   (0,1): 2 − 3 + 8 − 1 = 6   (1,0): 5 − 6 + 14 − 1 = 12   (1,1): 6 − 7 + 16 − 1 = 14
+        let layer = try Self.conv("num_output: 1, kernel_h: 1, kernel_w: 3")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 2, 4]), [1, 2, 3, 4, 5, 6, 7, 8])])
+        #expect(rig.params[0].shape == Shape([1, 1, 1, 3]))
+        rig.params[0].view.copy(from: [1, -1, 2])
+        rig.params[1].view.copy(from: [-1])
+        let y = try rig.forward()[0]
+        #expect(rig.tops[0].shape == Shape([1, 1, 2, 2]))
+        #expect(close(y, [4, 6, 12, 14]))
+    }
+
+    @Test func groupsByHand() throws {
+        // Two channels, two outputs, group 2, 1×1 kernel: each output sees only its own channel.
+        // x = (3, −2), W [2, 1, 1, 1] = (2, 5), b = (1, 0): y = (2·3 + 1, 5·(−2) + 0) = (7, −10).
+        // (With group 1, W would be [2, 2, 1, 1] and the outputs would mix both channels.)
+        let layer = try Self.conv("num_output: 2, kernel_size: 1, group: 2")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 2, 1, 1]), [3, -2])])
+        #expect(rig.params[0].shape == Shape([2, 1, 1, 1]))
+        rig.params[0].view.copy(from: [2, 5])
+        rig.params[1].view.copy(from: [1, 0])
+        let y = try rig.forward()[0]
+        #expect(rig.tops[0].shape == Shape([1, 2, 1, 1]))
+        #expect(close(y, [7, -10]))
+    }
+
+    @Test func batchByHand() throws {
+        // Two images of one pixel and two channels, 1×1 kernel, two outputs: a per-pixel matrix product.
+        // W = [[1, 2], [−1, 0.5]], b = (0, 10); image 0 x = (1, 1) → (3, 9.5); image 1 x = (2, −4) → (−6, 6).
+        let layer = try Self.conv("num_output: 2, kernel_size: 1")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 2, 1, 1]), [1, 1, 2, -4])])
+        rig.params[0].view.copy(from: [1, 2, -1, 0.5])
+        rig.params[1].view.copy(from: [0, 10])
+        #expect(close(try rig.forward()[0], [3, 9.5, -6, 6]))
+    }
+
+    /// One geometry compared with the direct seven-loop convolution on random data.
+    struct Case: CustomStringConvertible {
+        var n, c, h, w, outputs: Int
+        var kh, kw, sh, sw, ph, pw: Int
+        var group = 1
+        var bias = true
+        var description: String { "N\(n) C\(c) \(h)×\(w) → \(outputs), k \(kh)×\(kw) s \(sh)×\(sw) p \(ph)×\(pw) g\(group) bias \(bias)" }
+
+        var yaml: String {
+            "{name: conv, type: Convolution, bottom: x, top: y, convolution_param: {num_output: \(outputs), "
+                + "kernel_h: \(kh), kernel_w: \(kw), stride_h: \(sh), stride_w: \(sw), pad_h: \(ph), pad_w: \(pw), "
+                + "group: \(group), bias_term: \(bias)}}"
+        }
+        var outH: Int { (h + 2 * ph - kh) / sh + 1 }
+        var outW: Int { (w + 2 * pw - kw) / sw + 1 }
+        var config: ConvolutionKernel.Config {
+            ConvolutionKernel.Config(
+                geometry: WindowGeometry(channels: c, height: h, width: w, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
+                                         padH: ph, padW: pw, outH: outH, outW: outW),
+                outputs: outputs, groups: group, batch: n)
+        }
+    }
+
+    static let cases: [Case] = [
+        Case(n: 2, c: 3, h: 7, w: 6, outputs: 4, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0),
+        Case(n: 2, c: 4, h: 6, w: 7, outputs: 6, kh: 3, kw: 2, sh: 2, sw: 1, ph: 1, pw: 0, group: 2),
+        Case(n: 3, c: 6, h: 5, w: 5, outputs: 3, kh: 3, kw: 3, sh: 2, sw: 2, ph: 2, pw: 2, group: 3, bias: false),
+        Case(n: 1, c: 2, h: 9, w: 9, outputs: 4, kh: 5, kw: 5, sh: 3, sw: 3, ph: 1, pw: 1),
+        Case(n: 2, c: 1, h: 4, w: 8, outputs: 2, kh: 1, kw: 4, sh: 1, sw: 3, ph: 0, pw: 2),
+        // Large enough that the GEMM splits over the two threads (16 × 1024 × 144 multiply-adds).
+        Case(n: 4, c: 16, h: 16, w: 16, outputs: 16, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1),
+    ]
+
+    @Test(arguments: cases) func matchesReference(_ c: Case) throws {
+        let x = randomValues(c.n * c.c * c.h * c.w, seed: 21)
+        let rig = try LayerRig(try makeLayer(c.yaml), bottoms: [(Shape([c.n, c.c, c.h, c.w]), x)])
+        #expect(rig.tops[0].shape == Shape([c.n, c.outputs, c.outH, c.outW]))
+        #expect(rig.params[0].shape == Shape([c.outputs, c.c / c.group, c.kh, c.kw]))
+        #expect(rig.params.count == (c.bias ? 2 : 1))
+        let w = randomValues(rig.params[0].shape.count, seed: 22)
+        rig.params[0].view.copy(from: w)
+        let b = c.bias ? randomValues(c.outputs, seed: 23) : nil
+        if let b { rig.params[1].view.copy(from: b) }
+        let y = try rig.forward()[0]
+        let expected = ConvolutionKernel.reference(c.config, input: x, weight: w, bias: b)
+        #expect(close(y, expected, tolerance: 1e-4), "\(c)")
+    }
+
+    @Test func gradients() throws {
+        // N 2, C 2, 5×5, 3×3 kernel, pad 1, stride 2, group 2 → 2×2×3×3; weight [2, 1, 3, 3], bias [2].
+        let layer = try Self.conv("num_output: 2, kernel_size: 3, pad: 1, stride: 2, group: 2, bias_filler: {type: uniform, min: -1, max: 1}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 2, 5, 5]), randomValues(100))])
+        #expect(rig.tops[0].shape == Shape([2, 2, 3, 3]))
+        #expect(try checkGradients(rig) == 100 + 18 + 2)
+        try checkAccumulation(rig)
+    }
+
+    @Test func rectangularGradientsWithoutBias() throws {
+        // 1×2×4×5, kernel 2×3, stride 1×2, pad 1×0, no bias → 1×3×5×2; weight [3, 2, 2, 3].
+        let layer = try Self.conv("num_output: 3, kernel_h: 2, kernel_w: 3, stride_h: 1, stride_w: 2, pad_h: 1, pad_w: 0, bias_term: false")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 2, 4, 5]), randomValues(40))])
+        #expect(rig.tops[0].shape == Shape([1, 3, 5, 2]))
+        #expect(try checkGradients(rig) == 40 + 36)
+        try checkAccumulation(rig)
+    }
+
+    @Test func fillersFromConfig() throws {
+        let layer = try Self.conv("num_output: 2, kernel_size: 2, weight_filler: {type: constant, value: 0.5}, bias_filler: {type: constant, value: -3}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 3, 3]), randomValues(9))])
+        #expect(rig.params[0].values == [Float](repeating: 0.5, count: 8))
+        #expect(rig.params[1].values == [-3, -3])
+    }
+
+    @Test func numOutputNotDivisibleByGroup() {
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 3, kernel_size: 3, group: 2}}")
+                == "layer 'conv' (Convolution): convolution_param.group: num_output 3 is not divisible by group 2")
+    }
+
+    @Test func configErrors() {
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2}}")
+                == "layer 'conv' (Convolution): missing required key 'convolution_param.kernel_size'")
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, dilation: 2}}")
+                == "layer 'conv' (Convolution): convolution_param.dilation: dilated convolution is not supported, found 2")
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, stride: 0}}")
+                == "layer 'conv' (Convolution): convolution_param.stride: must be at least 1, found 0")
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, weight_filler: {type: uniform, min: 1, max: 0}}}")
+                == "layer 'conv' (Convolution): convolution_param.weight_filler.max: must not be below min (1.0), found 0.0")
+    }
+
+    @Test func shapeErrors() throws {
+        let grouped = try Self.conv("num_output: 2, kernel_size: 1, group: 2")
+        let e1 = #expect(throws: LayerError.self) { try grouped.topShapes(for: [Shape([1, 3, 4, 4])]) }
+        #expect(e1?.message == "3 input channels are not divisible by group 2")
+        let big = try Self.conv("num_output: 1, kernel_size: 5, pad: 1")
+        let e2 = #expect(throws: LayerError.self) { try big.topShapes(for: [Shape([1, 1, 2, 3])]) }
+        #expect(e2?.message == "kernel 5×5 is larger than the padded input 4×5 (bottom 1×1×2×3)")
+        let e3 = #expect(throws: LayerError.self) { try big.topShapes(for: [Shape([2, 9])]) }
+        #expect(e3?.message == "expects a bottom of shape N×C×H×W, found 2×9")
+    }
+}

@@ -1,0 +1,251 @@
+import DConfig
+import DCore
+import DLayers
+@testable import DNet
+import Testing
+
+func buildNet(_ yaml: String, phase: Phase = .train, seed: UInt64 = 3) throws -> Net {
+    let spec = try NetSpec(node: try YAML.parse(yaml, file: "net.yaml"), file: "net.yaml")
+    return try Net(spec: spec, phase: phase, store: ParameterStore(seed: seed),
+                   context: BuildContext(phase: phase, netFile: "net.yaml", seed: seed))
+}
+
+/// The message of the ConfigError building `yaml` throws, as `file:line:col: error: …`.
+func buildError(_ yaml: String, phase: Phase = .train) -> ConfigError? {
+    do { _ = try buildNet(yaml, phase: phase); return nil } catch let e as ConfigError { return e } catch { return nil }
+}
+
+let inputs = """
+      - {name: in, type: Input, top: [data, label], input_param: {shape: [{dim: [2, 1, 5, 5]}, {dim: [2]}]}}
+    """
+
+@Suite struct GraphErrorTests {
+    @Test func unknownBottomListsAvailableBlobs() {
+        let e = buildError("""
+            layer:
+            \(inputs)
+              - {name: ip, type: InnerProduct, bottom: dta, top: ip, inner_product_param: {num_output: 3}}
+            """)
+        #expect(e?.headline == "net.yaml:3:44: error: layer 'ip' (InnerProduct): unknown bottom blob 'dta' (bottom 0)")
+        #expect(e?.hint == "did you mean 'data'?; blobs available here in phase TRAIN: data, label")
+    }
+
+    @Test func topWrittenTwice() {
+        let e = buildError("""
+            layer:
+            \(inputs)
+              - {name: a, type: ReLU, bottom: data, top: x}
+              - {name: b, type: ReLU, bottom: data, top: x}
+            """)
+        #expect(e?.headline == "net.yaml:4:46: error: layer 'b' (ReLU): top 'x' is already produced by layer 'a'")
+    }
+
+    @Test func wrongNumberOfBottoms() {
+        let e = buildError("""
+            layer:
+            \(inputs)
+              - {name: loss, type: SoftmaxWithLoss, bottom: data, top: loss}
+            """)
+        #expect(e?.headline == "net.yaml:3:49: error: layer 'loss' (SoftmaxWithLoss): takes 2 bottoms, found 1")
+    }
+
+    @Test func incompatibleShapesGiveBoth() {
+        let e = buildError("""
+            layer:
+            \(inputs)
+              - {name: loss, type: EuclideanLoss, bottom: [data, label], top: loss}
+            """)
+        #expect(e?.message == "layer 'loss' (EuclideanLoss): bottoms differ in size: 2×1×5×5 and 2")
+    }
+
+    @Test func unknownTypeSuggests() {
+        let e = buildError("layer: [{name: c, type: Convolutoin}]")
+        #expect(e?.headline == "net.yaml:1:25: error: layer 'c': unknown layer type 'Convolutoin'")
+        #expect(e?.hint?.hasPrefix("did you mean 'Convolution'? known types: Accuracy, Convolution,") == true)
+    }
+
+    @Test func misspeltLayerKey() {
+        let e = buildError("""
+            layer:
+            \(inputs)
+              - name: conv1
+                type: Convolution
+                bottom: data
+                top: conv1
+                convolution_param: {num_output: 2, kernal_size: 3}
+            """)
+        #expect(e?.headline == "net.yaml:7:40: error: layer 'conv1' (Convolution): unknown key 'kernal_size' in convolution_param")
+        #expect(e?.hint == "did you mean 'kernel_size'?")
+    }
+
+    @Test func duplicateLayerName() {
+        let e = buildError("""
+            layer:
+            \(inputs)
+              - {name: a, type: ReLU, bottom: data, top: x}
+              - {name: a, type: ReLU, bottom: x, top: y}
+            """)
+        #expect(e?.headline == "net.yaml:4:5: error: duplicate layer name 'a' in phase TRAIN (first at line 3)")
+    }
+
+    @Test func tooManyParamEntries() {
+        let e = buildError("""
+            layer:
+            \(inputs)
+              - {name: r, type: ReLU, bottom: data, top: x, param: [{lr_mult: 1}]}
+            """)
+        #expect(e?.message == "layer 'r' (ReLU): param lists 1 entries, but the layer has 0 parameters")
+    }
+
+    @Test func sameNameInOtherPhasesIsFine() throws {
+        let net = try buildNet("""
+            layer:
+              - {name: d, type: Input, top: x, include: {phase: TRAIN}, input_param: {shape: {dim: [1, 2]}}}
+              - {name: d, type: Input, top: x, include: {phase: TEST}, input_param: {shape: {dim: [3, 2]}}}
+            """, phase: .test)
+        #expect(net.blobs[0].shape == Shape([3, 2]))
+    }
+}
+
+@Suite struct NetPlanTests {
+    static let fanOut = """
+        layer:
+        \(inputs)
+          - {name: conv, type: Convolution, bottom: data, top: conv, convolution_param: {num_output: 2, kernel_size: 3, pad: 1, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: uniform, min: -0.1, max: 0.1}}}
+          - {name: relu, type: ReLU, bottom: conv, top: conv}
+          - {name: pool, type: Pooling, bottom: conv, top: pool, pooling_param: {pool: AVE, kernel_size: 2, stride: 2}}
+          - {name: ipa, type: InnerProduct, bottom: pool, top: a, inner_product_param: {num_output: 3, weight_filler: {type: gaussian, std: 0.5}}}
+          - {name: ipb, type: InnerProduct, bottom: pool, top: b, inner_product_param: {num_output: 2, weight_filler: {type: gaussian, std: 0.5}}}
+          - {name: tanh, type: TanH, bottom: b, top: b}
+          - {name: lossa, type: SoftmaxWithLoss, bottom: [a, label], top: lossa}
+          - {name: flat, type: Flatten, bottom: data, top: flat}
+          - {name: ipc, type: InnerProduct, bottom: flat, top: c, inner_product_param: {num_output: 2}}
+          - {name: lossb, type: EuclideanLoss, bottom: [b, c], top: lossb, loss_weight: 0.5}
+        """
+
+    func setInputs(_ net: Net) {
+        net.data(net.blob(named: "data")!).copy(from: (0..<50).map { Float(($0 * 37) % 23) / 11 - 1 })
+        net.data(net.blob(named: "label")!).copy(from: [2, 0])
+    }
+
+    /// The whole net's parameter gradients against finite differences of its loss, through
+    /// fan-out (pool feeds two layers), in-place layers and two weighted losses.
+    @Test func wholeNetGradients() throws {
+        let net = try buildNet(Self.fanOut)
+        setInputs(net)
+        let step = StepContext(phase: .train)
+        net.store.zeroGradients()
+        try net.forward(step)
+        net.backward(step)
+        var compared = 0
+        for p in net.store.parameters {
+            let analytic = p.grad.values
+            for i in 0..<p.shape.count {
+                let x = p.value.view[i]
+                p.value.view[i] = x + 1e-2
+                let plus = try net.forward(step)
+                p.value.view[i] = x - 1e-2
+                let minus = try net.forward(step)
+                p.value.view[i] = x
+                let numeric = Float((plus - minus) / 2e-2)
+                #expect(abs(numeric - analytic[i]) <= 2e-3 * max(1, abs(numeric), abs(analytic[i])),
+                        "\(p.name)[\(i)]: backward \(analytic[i]), finite difference \(numeric)")
+                compared += 1
+            }
+        }
+        // conv 2×1×3×3 + 2; pool (5×5 rounded up) is 2×3×3 = 18 wide: ipa 3×18 + 3, ipb 2×18 + 2; ipc 2×25 + 2
+        #expect(compared == (18 + 2) + (3 * 18 + 3) + (2 * 18 + 2) + (2 * 25 + 2))
+    }
+
+    @Test func backwardIsRepeatable() throws {
+        let net = try buildNet(Self.fanOut)
+        setInputs(net)
+        let step = StepContext(phase: .train)
+        var grads: [[Float]] = []
+        for _ in 0..<2 {
+            net.store.zeroGradients()
+            try net.forward(step)
+            net.backward(step)
+            grads.append(net.store.parameters.flatMap(\.grad.values))
+        }
+        #expect(grads[0] == grads[1])  // gradients of blobs are overwritten, not piled up
+    }
+
+    @Test func inPlaceLayersShareMemory() throws {
+        let net = try buildNet(Self.fanOut)
+        let conv = net.blobs.firstIndex { $0.name == "conv" }!, relu = net.blob(named: "conv")!
+        #expect(conv != relu)
+        #expect(net.data(conv).base == net.data(relu).base)
+    }
+
+    @Test func outputsAndLoss() throws {
+        let net = try buildNet(Self.fanOut)
+        #expect(net.outputs.map { net.blobs[$0].name } == ["lossa", "lossb"])
+        setInputs(net)
+        let loss = try net.forward(StepContext(phase: .train))
+        let a = Double(net.data(net.blob(named: "lossa")!)[0]), b = Double(net.data(net.blob(named: "lossb")!)[0])
+        #expect(abs(loss - (a + 0.5 * b)) < 1e-6)
+    }
+
+    @Test func frozenLayersGetNoGradient() throws {
+        let net = try buildNet("""
+            layer:
+            \(inputs)
+              - {name: ip1, type: InnerProduct, bottom: data, top: h, param: [{lr_mult: 0}, {lr_mult: 0}], inner_product_param: {num_output: 4}}
+              - {name: ip2, type: InnerProduct, bottom: h, top: s, inner_product_param: {num_output: 3}}
+              - {name: loss, type: SoftmaxWithLoss, bottom: [s, label], top: loss}
+            """)
+        #expect(net.nodes[1].runsBackward == false)
+        #expect(net.grad(net.blob(named: "h")!) == nil)
+        setInputs(net)
+        net.store.zeroGradients()
+        try net.forward(StepContext(phase: .train))
+        net.backward(StepContext(phase: .train))
+        #expect(net.store["ip1.weight"]!.grad.values.allSatisfy { $0 == 0 })
+        #expect(net.store["ip2.weight"]!.grad.values.contains { $0 != 0 })
+    }
+
+    @Test func sharedParametersAccumulateBothUses() throws {
+        // Tied weights: the decoder uses the encoder's weight transposed.
+        let net = try buildNet("""
+            layer:
+              - {name: in, type: Input, top: x, input_param: {shape: {dim: [2, 4]}}}
+              - {name: enc, type: InnerProduct, bottom: x, top: h, param: [{name: tied}], inner_product_param: {num_output: 3, bias_term: false, weight_filler: {type: gaussian, std: 0.5}}}
+              - {name: dec, type: InnerProduct, bottom: h, top: y, param: [{name: tied}], inner_product_param: {num_output: 4, bias_term: false, transpose: true}}
+              - {name: loss, type: EuclideanLoss, bottom: [y, x], top: loss}
+            """)
+        #expect(net.store.parameters.count == 1)
+        net.data(net.blob(named: "x")!).copy(from: [1, 0, -1, 0.5, 0.2, 0.3, -0.4, 1])
+        let p = net.store.parameters[0]
+        let step = StepContext(phase: .train)
+        net.store.zeroGradients()
+        try net.forward(step)
+        net.backward(step)
+        for i in 0..<p.shape.count {
+            let w = p.value.view[i]
+            p.value.view[i] = w + 1e-2
+            let plus = try net.forward(step)
+            p.value.view[i] = w - 1e-2
+            let minus = try net.forward(step)
+            p.value.view[i] = w
+            let numeric = Float((plus - minus) / 2e-2)
+            #expect(abs(numeric - p.grad.view[i]) <= 2e-3 * max(1, abs(numeric)))
+        }
+    }
+
+    @Test func smallerBatchReshapes() throws {
+        let net = try buildNet(Self.fanOut)
+        try net.setBatchSize(1)
+        #expect(net.blobs[net.blob(named: "pool")!].shape == Shape([1, 2, 3, 3]))
+        #expect(net.batchSize == 1)
+        try net.forward(StepContext(phase: .train))
+        try net.setBatchSize(2)
+        #expect(net.blobs[net.blob(named: "a")!].shape == Shape([2, 3]))
+    }
+
+    @Test func parametersAreSeededByName() throws {
+        let a = try buildNet(Self.fanOut, seed: 5), b = try buildNet(Self.fanOut, seed: 5), c = try buildNet(Self.fanOut, seed: 6)
+        #expect(a.store.parameters.map(\.value.values) == b.store.parameters.map(\.value.values))
+        #expect(a.store["ipa.weight"]!.value.values != c.store["ipa.weight"]!.value.values)
+    }
+}

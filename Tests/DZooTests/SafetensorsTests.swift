@@ -1,0 +1,107 @@
+import DConfig
+import DCore
+import DLayers
+import DNet
+@testable import DZoo
+import Foundation
+import Testing
+
+func temporaryDirectory(_ name: String = #function) -> String {
+    let dir = NSTemporaryDirectory() + "dendrite-zoo-tests-\(getpid())-\(name.filter { $0.isLetter || $0.isNumber })"
+    try? FileManager.default.removeItem(atPath: dir)
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}
+
+@Suite struct SafetensorsTests {
+    let file = SafetensorsFile(tensors: [
+        ("conv1.weight", .init(shape: [2, 1, 1, 2], values: [1, -2, 3.5, 0])),
+        ("conv1.bias", .init(shape: [2], values: [0.25, -0.125])),
+    ], metadata: ["iteration": "5", "net": "t\"q"])
+
+    @Test func roundTrip() throws {
+        let path = temporaryDirectory() + "/w.safetensors"
+        try file.write(to: path)
+        #expect(try SafetensorsFile.read(path) == file)
+    }
+
+    @Test func layoutIsTheStandardOne() {
+        let bytes = file.encoded()
+        let n = Int(bytes[0..<8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+        #expect(n % 8 == 0)
+        let header = String(decoding: bytes[8..<(8 + n)], as: UTF8.self)
+        #expect(header.contains("\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":[2,1,1,2],\"data_offsets\":[0,16]}"))
+        #expect(header.contains("\"conv1.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}"))
+        #expect(bytes.count == 8 + n + 24)
+        // little-endian float32 1.0 is 00 00 80 3f
+        #expect(Array(bytes[(8 + n)..<(8 + n + 4)]) == [0, 0, 0x80, 0x3f])
+    }
+
+    @Test func truncatedFileIsRefused() {
+        let bytes = Array(file.encoded().dropLast(3))
+        do {
+            _ = try SafetensorsFile.decode(bytes, path: "w.safetensors")
+            Issue.record("decoded a truncated file")
+        } catch {
+            #expect(error.message.hasPrefix("not a valid safetensors file: tensor 'conv1.bias' of shape [2] has byte range 16..<24, outside"))
+            #expect(error.hint == "the file is corrupt or truncated; use an earlier snapshot")
+        }
+    }
+
+    @Test func garbageIsRefused() {
+        #expect(throws: FileError.self) { try SafetensorsFile.decode([1, 2, 3], path: "x") }
+        #expect(throws: FileError.self) { try SafetensorsFile.decode([255, 255, 0, 0, 0, 0, 0, 0, 1], path: "x") }
+        var bytes = file.encoded()
+        bytes[10] = UInt8(ascii: "#")
+        #expect(throws: FileError.self) { try SafetensorsFile.decode(bytes, path: "x") }
+    }
+
+    @Test func writeFailureLeavesTheOldFile() throws {
+        let dir = temporaryDirectory()
+        let path = dir + "/w.safetensors"
+        try file.write(to: path)
+        // A directory where the temporary file should go makes the write fail midway.
+        try FileManager.default.createDirectory(atPath: "\(path).tmp-\(getpid())", withIntermediateDirectories: true)
+        #expect(throws: FileError.self) { try SafetensorsFile(tensors: []).write(to: path) }
+        #expect(try SafetensorsFile.read(path) == file)
+    }
+
+    @Test func createsMissingDirectories() throws {
+        let path = temporaryDirectory() + "/a/b/w.safetensors"
+        try file.write(to: path)
+        #expect(FileManager.default.fileExists(atPath: path))
+    }
+}
+
+@Suite struct WeightsTests {
+    func store(_ layers: String) throws -> ParameterStore {
+        let spec = try NetSpec(node: try YAML.parse("layer:\n  - {name: in, type: Input, top: x, input_param: {shape: {dim: [1, 3]}}}\n" + layers, file: "n.yaml"), file: "n.yaml")
+        let store = ParameterStore(seed: 1)
+        _ = try Net(spec: spec, phase: .train, store: store, context: BuildContext(phase: .train, netFile: "n.yaml", seed: 1))
+        return store
+    }
+
+    @Test func copiesByLayerNameAndReports() throws {
+        let source = try store("""
+              - {name: ip1, type: InnerProduct, bottom: x, top: h, inner_product_param: {num_output: 2}}
+              - {name: old, type: InnerProduct, bottom: h, top: y, inner_product_param: {num_output: 5}}
+            """)
+        let target = try store("""
+              - {name: ip1, type: InnerProduct, bottom: x, top: h, inner_product_param: {num_output: 2}}
+              - {name: new, type: InnerProduct, bottom: h, top: y, inner_product_param: {num_output: 2}}
+            """)
+        let file = Weights.file(of: source, metadata: [:])
+        let report = try Weights.load(file, from: "w", into: target)
+        #expect(report == WeightsLoadReport(copied: ["ip1"], initialised: ["new"], ignored: ["old"]))
+        #expect(target["ip1.weight"]!.value.values == source["ip1.weight"]!.value.values)
+    }
+
+    @Test func shapeMismatchNamesBothShapesAndSuggestsRenaming() throws {
+        let source = try store("  - {name: ip1, type: InnerProduct, bottom: x, top: h, inner_product_param: {num_output: 2}}")
+        let target = try store("  - {name: ip1, type: InnerProduct, bottom: x, top: h, inner_product_param: {num_output: 4}}")
+        #expect(throws: FileError(path: "w.safetensors", "cannot copy 'ip1.weight': the file has shape 2×3, the net 4×3",
+                                  hint: "to learn layer 'ip1' from scratch instead, rename it in the net")) {
+            try Weights.load(Weights.file(of: source, metadata: [:]), from: "w.safetensors", into: target)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""The PyTorch side of scripts/bench: the same workloads as Dendrite, timed the same way.
+
+Prints one JSON object per workload: {"workload", "ms_per_iter" (median of windows),
+"windows", "images_per_s", "threads"}. Runs with Debian's python3-torch (CPU).
+"""
+import argparse, json, statistics, sys, time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class LeNet(nn.Module):
+    """Caffe's LeNet: conv 20 5x5, max-pool 2, conv 50 5x5, max-pool 2, ip 500, ReLU, ip 10."""
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 20, 5)
+        self.conv2 = nn.Conv2d(20, 50, 5)
+        self.ip1 = nn.Linear(800, 500)
+        self.ip2 = nn.Linear(500, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.conv1(x), 2, 2)
+        x = F.max_pool2d(self.conv2(x), 2, 2)
+        return self.ip2(F.relu(self.ip1(x.flatten(1))))
+
+
+def mlp(sizes):
+    layers = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(nn.Flatten(), *layers[:-1])
+
+
+def windows(step, iters, count, warmup):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(count):
+        t = time.perf_counter()
+        for _ in range(iters):
+            step()
+        times.append((time.perf_counter() - t) * 1000 / iters)
+    return times
+
+
+def train_workload(model, batch, iters, count, warmup):
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
+    x = torch.rand(batch, 1, 28, 28)
+    y = torch.randint(0, 10, (batch,))
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return windows(step, iters, count, warmup)
+
+
+def inference_workload(model, batch, iters, count, warmup):
+    model.eval()
+    x = torch.rand(batch, 1, 28, 28)
+
+    def step():
+        with torch.no_grad():
+            model(x)
+    return windows(step, iters, count, warmup)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("workload", choices=["lenet", "mlp", "bigmlp", "lenet-infer"])
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
+    p.add_argument("--iters", type=int, default=50, help="iterations per timed window")
+    p.add_argument("--windows", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=10)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    if a.workload == "lenet":
+        t, batch = train_workload(LeNet(), 64, a.iters, a.windows, a.warmup), 64
+    elif a.workload == "mlp":
+        t, batch = train_workload(mlp([784, 500, 300, 10]), 64, a.iters, a.windows, a.warmup), 64
+    elif a.workload == "bigmlp":
+        t, batch = train_workload(mlp([784, 2500, 2000, 1500, 1000, 500, 10]), 64, a.iters, a.windows, a.warmup), 64
+    else:
+        t, batch = inference_workload(LeNet(), 100, a.iters, a.windows, a.warmup), 100
+    ms = statistics.median(t)
+    print(json.dumps({"workload": a.workload, "ms_per_iter": ms, "windows": t,
+                      "images_per_s": batch * 1000 / ms, "threads": a.threads}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
