@@ -4,8 +4,9 @@
 Prints one JSON object per workload: {"workload", "ms_per_iter" (median of windows),
 "windows", "images_per_s", "threads"}. Runs with Debian's python3-torch (CPU).
 """
-import argparse, json, statistics, sys, time
+import argparse, gzip, json, statistics, sys, time
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -45,12 +46,34 @@ def windows(step, iters, count, warmup):
     return times
 
 
+DATA = "/usr/share/datasets/fashion-mnist/"
+
+
+def idx(path):
+    """An IDX file as a uint8 tensor: kept as bytes, like Dendrite, and converted per batch."""
+    raw = gzip.open(path).read()
+    rank = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
+    return torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims).copy())
+
+
+def batches(split, batch, shuffle):
+    images, labels = idx(DATA + split + "-images-idx3-ubyte.gz"), idx(DATA + split + "-labels-idx1-ubyte.gz")
+    g = torch.Generator().manual_seed(1)
+    while True:
+        order = torch.randperm(len(labels), generator=g) if shuffle else torch.arange(len(labels))
+        for i in range(0, len(order) - batch + 1, batch):
+            b = order[i:i + batch]
+            yield images[b].unsqueeze(1).float().mul_(0.00390625), labels[b].long()
+
+
 def train_workload(model, batch, iters, count, warmup):
+    """SGD with Caffe's LeNet settings (lr 0.01, momentum 0.9, weight decay 5e-4) on real batches."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=0.0005)
-    x = torch.rand(batch, 1, 28, 28)
-    y = torch.randint(0, 10, (batch,))
+    data = batches("train", batch, shuffle=True)
 
     def step():
+        x, y = next(data)
         opt.zero_grad(set_to_none=False)
         F.cross_entropy(model(x), y).backward()
         opt.step()
@@ -59,9 +82,10 @@ def train_workload(model, batch, iters, count, warmup):
 
 def inference_workload(model, batch, iters, count, warmup):
     model.eval()
-    x = torch.rand(batch, 1, 28, 28)
+    data = batches("t10k", batch, shuffle=False)
 
     def step():
+        x, _ = next(data)
         with torch.no_grad():
             model(x)
     return windows(step, iters, count, warmup)

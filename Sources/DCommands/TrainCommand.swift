@@ -27,8 +27,11 @@ public struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Time each layer's forward and backward over --time-iterations steps instead of training (Caffe's `caffe time`).")
     public var time = false
 
-    @Option(name: .long, help: "Steps to time with --time, after 5 untimed ones.")
-    public var timeIterations = 50
+    @Option(name: .long, help: "Steps per timed window with --time (after 10 untimed steps).")
+    public var timeIterations = 20
+
+    @Option(name: .long, help: "Timed windows with --time; the step time reported is the median window's.")
+    public var timeWindows = 5
 
     @OptionGroup public var compute: ComputeOptions
 
@@ -36,6 +39,7 @@ public struct TrainCommand: ParsableCommand {
 
     public mutating func validate() throws {
         if timeIterations < 1 { throw ValidationError("--time-iterations must be at least 1, found \(timeIterations)") }
+        if timeWindows < 1 { throw ValidationError("--time-windows must be at least 1, found \(timeWindows)") }
     }
 
     public func run() throws {
@@ -54,7 +58,7 @@ public struct TrainCommand: ParsableCommand {
         console.out("net '\(trainer.trainNet.name)' (\(spec.trainNet)), phase TRAIN:")
         Format.layerTable(trainer.trainNet).forEach { console.out("  " + $0) }
         if time {
-            return printTiming(try trainer.timeLayers(iterations: timeIterations, warmup: 5), console)
+            return printTiming(try trainer.timeLayers(iterations: timeIterations, windows: timeWindows, warmup: 10), console)
         }
         for (i, net) in trainer.testNets.enumerated() {
             console.out("test net \(i) (\(spec.testNets[i])), phase TEST:")
@@ -85,19 +89,20 @@ public struct TrainCommand: ParsableCommand {
 }
 
 extension TrainCommand {
+    /// The per-layer table (means over all timed steps), then one parseable `time` line with the
+    /// median step time.
     func printTiming(_ t: (layers: [LayerTiming], stepMs: Double), _ console: Console) {
         var rows = [["layer", "type", "forward ms", "backward ms", "share", "GFLOP/s fwd", "GFLOP/s bwd"]]
+        let layersMs = t.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
         func rate(_ flops: Double, _ ms: Double) -> String { flops > 0 && ms > 0 ? cFormat("%.1f", flops / ms / 1e6) : "" }
         for l in t.layers {
             rows.append([l.name, l.type, cFormat("%.3f", l.forwardMs), cFormat("%.3f", l.backwardMs),
-                         cFormat("%.1f%%", 100 * (l.forwardMs + l.backwardMs) / t.stepMs),
+                         cFormat("%.1f%%", 100 * (l.forwardMs + l.backwardMs) / layersMs),
                          rate(l.forwardFlops, l.forwardMs), rate(l.backwardFlops, l.backwardMs)])
         }
-        let layersMs = t.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
         let flops = t.layers.reduce(0) { $0 + $1.forwardFlops + $1.backwardFlops }
         Format.table(rows).forEach { console.out($0) }
-        console.out("openblas core=\(BLAS.coreName) threads=\(BLAS.threads)")
-        console.out("step ms=\(cFormat("%.3f", t.stepMs)) layers ms=\(cFormat("%.3f", layersMs)) update and rest ms=\(cFormat("%.3f", t.stepMs - layersMs)) GFLOP/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations)")
+        console.out("time step_ms=\(cFormat("%.3f", t.stepMs)) gflop/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations) windows=\(timeWindows) openblas=\(BLAS.coreName)")
     }
 }
 

@@ -15,14 +15,16 @@ public struct LayerTiming: Sendable {
 }
 
 extension Trainer {
-    /// Runs `iterations` training steps after `warmup` untimed ones and times each layer's
-    /// forward and backward, plus the whole step including the update.
-    public func timeLayers(iterations: Int, warmup: Int) throws(TrainError) -> (layers: [LayerTiming], stepMs: Double) {
+    /// Runs `warmup` untimed training steps, then `windows` windows of `iterations` steps, and
+    /// times each layer's forward and backward (mean over all timed steps) and the whole step
+    /// including the update (the median over windows of each window's mean, robust to a noisy
+    /// machine).
+    public func timeLayers(iterations: Int, windows: Int, warmup: Int) throws(TrainError) -> (layers: [LayerTiming], stepMs: Double) {
         let net = trainNet, count = net.nodes.count
         var forward = [Duration](repeating: .zero, count: count), backward = forward
-        var total = Duration.zero
+        var windowTotals = [Duration](repeating: .zero, count: windows)
         let clock = ContinuousClock()
-        for it in 0..<(warmup + iterations) {
+        for it in 0..<(warmup + iterations * windows) {
             let timed = it >= warmup
             let stepStart = clock.now
             store.zeroGradients()
@@ -39,17 +41,19 @@ extension Trainer {
                 if timed { backward[i] += clock.now - t0 }
             }
             optimizer.update(rate: learningRate(at: iteration))
-            if timed { total += clock.now - stepStart }
+            if timed { windowTotals[(it - warmup) / iterations] += clock.now - stepStart }
         }
-        func ms(_ d: Duration) -> Double { Double(d / .nanoseconds(1)) / 1e6 / Double(max(iterations, 1)) }
+        func ms(_ d: Duration, per steps: Int) -> Double { Double(d / .nanoseconds(1)) / 1e6 / Double(max(steps, 1)) }
+        let timedSteps = iterations * windows
+        let windowMs = windowTotals.map { ms($0, per: iterations) }.sorted()
         let layers = net.nodes.indices.map { i in
             let node = net.nodes[i]
             let shapes = node.bottoms.map { net.blobs[$0].shape }
             let f = node.layer.flops(for: shapes)
-            return LayerTiming(name: node.name, type: node.type, forwardMs: ms(forward[i]),
-                               backwardMs: node.runsBackward ? ms(backward[i]) : 0,
+            return LayerTiming(name: node.name, type: node.type, forwardMs: ms(forward[i], per: timedSteps),
+                               backwardMs: node.runsBackward ? ms(backward[i], per: timedSteps) : 0,
                                forwardFlops: f.forward, backwardFlops: node.runsBackward ? f.backward : 0)
         }
-        return (layers, ms(total))
+        return (layers, windowMs[windowMs.count / 2])
     }
 }

@@ -134,3 +134,25 @@ func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-6) -> Bool {
         #expect(e.outputs.map(\.value) == again.outputs.map(\.value))
     }
 }
+
+/// The shipped XOR example: one hidden layer learns all four points; without it, a perceptron
+/// cannot, because no straight line separates XOR's classes.
+@Suite struct XORExampleTests {
+    static let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Configs/xor").path
+
+    /// Trains for the solver's max_iter (no snapshot) and returns the test accuracy.
+    func accuracy(_ solver: String) throws -> Double {
+        let trainer = try Trainer(solver: try SolverSpec.load(Self.configs + "/" + solver), options: TrainOptions(threads: 1))
+        for _ in 0..<trainer.solver.maxIter { _ = try trainer.trainStep() }
+        return try #require(try trainer.test(0).evaluation.value("accuracy"))
+    }
+
+    @Test func hiddenLayerLearnsXOR() throws {
+        #expect(try accuracy("solver.yaml") == 1)
+    }
+
+    @Test func perceptronCannot() throws {
+        #expect(try accuracy("perceptron-solver.yaml") <= 0.75)
+    }
+}
