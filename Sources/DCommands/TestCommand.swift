@@ -41,7 +41,7 @@ public struct TestCommand: ParsableCommand {
             let threads = compute.resolvedThreads()
             let spec = try NetSpec.load(model)
             let store = ParameterStore(seed: 0)
-            let net = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: model, seed: 0))
+            let net = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: model, seed: 0, threads: threads))
             let report = try Weights.load(try SafetensorsFile.read(weights), from: weights, into: store)
             if !report.initialised.isEmpty {
                 throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",

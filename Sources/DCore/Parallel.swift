@@ -25,6 +25,13 @@ public struct Parallel: Sendable {
         }
     }
 
+    /// Calls `body(worker)` once for each worker `0..<threads`, concurrently. Workers that own
+    /// scratch memory use this: worker `w` may touch only its own part.
+    public func forWorkers(_ body: @Sendable (Int) -> Void) {
+        if threads == 1 { body(0); return }
+        DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+    }
+
     /// Calls `body(i)` for every `i` in `0..<count`, spread over the threads in contiguous runs.
     public func forEach(_ count: Int, _ body: @Sendable (Int) -> Void) {
         forChunks(count) { range in

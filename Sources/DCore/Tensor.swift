@@ -1,22 +1,26 @@
-/// Memory for tensors: 64-byte aligned, allocated once, owned by a `Net` or a parameter store.
+/// Memory for tensors: allocated once, owned by a `Net` or a parameter store.
 ///
 /// This file and the kernels are the only places that touch raw pointers; layers receive
 /// `TensorView`s and call kernels.
 
-/// A block of zero-initialised, 64-byte aligned elements, freed when the arena goes away.
+/// A block of zero-initialised elements, freed when the arena goes away.
+///
+/// `calloc` rather than allocate-and-fill: large blocks come straight from the kernel as
+/// zero pages, which cost no memory until they are first written (a test net's scratch for
+/// a batch size it never runs, say), so peak memory is what the run touches.
 public final class Arena<Element: BitwiseCopyable>: @unchecked Sendable {
     public let base: UnsafeMutablePointer<Element>
     public let count: Int
 
     public init(count: Int) {
         self.count = count
-        let bytes = max(count, 1) * MemoryLayout<Element>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        guard let raw = calloc(max(count, 1), MemoryLayout<Element>.stride) else {
+            fatalError("out of memory allocating \(count) elements")
+        }
         base = raw.bindMemory(to: Element.self, capacity: max(count, 1))
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    deinit { free(base) }
 
     public func view(offset: Int, shape: Shape) -> TensorView<Element> {
         precondition(offset >= 0 && offset + shape.count <= count, "view out of arena bounds")
@@ -98,3 +102,9 @@ public final class Tensor: @unchecked Sendable {
     public var shape: Shape { view.shape }
     public var values: [Float] { view.toArray() }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

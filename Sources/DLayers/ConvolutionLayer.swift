@@ -31,13 +31,13 @@ public final class ConvolutionLayer: Layer {
         }
     }
 
-    func config(_ bottom: Shape) -> ConvolutionKernel.Config {
+    func config(_ bottom: Shape, workers: Int) -> ConvolutionKernel.Config {
         let w = window, h = bottom[2], wd = bottom[3]
         let geometry = WindowGeometry(
             channels: bottom[1], height: h, width: wd, kernelH: w.kernelH, kernelW: w.kernelW,
             strideH: w.strideH, strideW: w.strideW, padH: w.padH, padW: w.padW,
             outH: (h + 2 * w.padH - w.kernelH) / w.strideH + 1, outW: (wd + 2 * w.padW - w.kernelW) / w.strideW + 1)
-        return ConvolutionKernel.Config(geometry: geometry, outputs: numOutput, groups: group, batch: bottom[0])
+        return ConvolutionKernel.Config(geometry: geometry, outputs: numOutput, groups: group, batch: bottom[0], workers: workers)
     }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
@@ -49,7 +49,7 @@ public final class ConvolutionLayer: Layer {
         guard b[2] + 2 * window.padH >= window.kernelH, b[3] + 2 * window.padW >= window.kernelW else {
             throw LayerError("kernel \(window.kernelH)×\(window.kernelW) is larger than the padded input \(b[2] + 2 * window.padH)×\(b[3] + 2 * window.padW) (bottom \(b))")
         }
-        let g = config(b).geometry
+        let g = config(b, workers: 1).geometry
         return [Shape([b[0], numOutput, g.outH, g.outW])]
     }
 
@@ -61,28 +61,26 @@ public final class ConvolutionLayer: Layer {
 
     /// 2·OC·(C/G)·kh·kw·OH·OW·N multiply-adds forward; backward does it twice (dW and dx).
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
-        let c = config(bottoms[0])
+        let c = config(bottoms[0], workers: 1)
         let f = 2 * Double(numOutput) * Double(c.geometry.patchSize / group) * Double(c.geometry.outputArea * c.batch)
         return (f, 2 * f)
     }
 
-    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] {
-        let c = config(bottoms[0])
-        // col is read again by backward (dW = dy·colᵀ), so training keeps it per layer.
-        return [WorkspaceDecl(c.colCount, .float, phase == .train ? .keptForBackward : .scratch),
-                WorkspaceDecl(c.scratchCount, .float, .scratch)]
+    public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
+        [WorkspaceDecl(config(bottoms[0], workers: threads).scratchPerWorker * threads, .float, .scratch)]
     }
 
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
-        ConvolutionKernel.forward(config(io.bottoms[0].shape), input: io.bottoms[0], weight: io.params[0],
-                                  bias: biasTerm ? io.params[1] : nil, output: io.tops[0],
-                                  col: io.work[0], scratch: io.work[1], parallel: step.parallel)
+        ConvolutionKernel.forward(config(io.bottoms[0].shape, workers: step.parallel.threads), input: io.bottoms[0],
+                                  weight: io.params[0], bias: biasTerm ? io.params[1] : nil, output: io.tops[0],
+                                  scratch: io.work[0], parallel: step.parallel)
     }
 
     public func backward(_ io: LayerIO, _ step: StepContext) {
-        ConvolutionKernel.backward(config(io.bottoms[0].shape), outputGrad: io.topGrads[0]!, weight: io.params[0],
+        ConvolutionKernel.backward(config(io.bottoms[0].shape, workers: step.parallel.threads), input: io.bottoms[0],
+                                   outputGrad: io.topGrads[0]!, weight: io.params[0],
                                    weightGrad: io.paramGrads[0], biasGrad: biasTerm ? io.paramGrads[1] : nil,
                                    inputGrad: io.bottomGrads[0], accumulateInput: io.accumulateBottom[0],
-                                   col: io.work[0], scratch: io.work[1], parallel: step.parallel)
+                                   scratch: io.work[0], parallel: step.parallel)
     }
 }

@@ -21,7 +21,7 @@ public final class DropoutLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
-    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] {
+    public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         phase == .train ? [WorkspaceDecl(bottoms[0].count, .float, .keptForBackward)] : []
     }
 

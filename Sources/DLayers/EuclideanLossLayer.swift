@@ -18,7 +18,7 @@ public final class EuclideanLossLayer: Layer {
         return [.scalar]
     }
 
-    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] {
+    public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         [WorkspaceDecl(bottoms[0].count, .float, phase == .train ? .keptForBackward : .scratch)]
     }
 

@@ -20,8 +20,8 @@ public protocol Layer: AnyObject {
     func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape]
     /// Learnable parameters; called once, with the bottom shapes the net was built with.
     func parameters(for bottoms: [Shape]) -> [ParameterDecl]
-    /// Work memory for these bottom shapes.
-    func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl]
+    /// Work memory for these bottom shapes, when the net runs on `threads` threads.
+    func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl]
     /// Whether a gradient can flow to bottom `i` at all (not to labels, not through Accuracy).
     func propagates(toBottom i: Int) -> Bool
 
@@ -40,7 +40,7 @@ extension Layer {
     public var bottomCount: ClosedRange<Int> { 1...1 }
     public var topCount: ClosedRange<Int> { 1...1 }
     public func parameters(for bottoms: [Shape]) -> [ParameterDecl] { [] }
-    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] { [] }
+    public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] { [] }
     public func propagates(toBottom i: Int) -> Bool { true }
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
 }

@@ -1,16 +1,19 @@
 import DConfig
 import DData
 
-/// What a layer type may need while it is decoded: the phase, the file its paths are relative
-/// to, the seed for data order, and datasets already loaded by another net.
+/// What a net needs while it is built: the phase, the file its paths are relative to, the seed
+/// for data order, datasets already loaded by another net, and the threads it will run on
+/// (work memory is planned per thread).
 public final class BuildContext {
     public let phase: Phase
     public let netFile: String
     public let seed: UInt64
     public let datasets: DatasetCache
+    public let threads: Int
 
-    public init(phase: Phase, netFile: String, seed: UInt64, datasets: DatasetCache = DatasetCache()) {
+    public init(phase: Phase, netFile: String, seed: UInt64, datasets: DatasetCache = DatasetCache(), threads: Int = 1) {
         self.phase = phase; self.netFile = netFile; self.seed = seed; self.datasets = datasets
+        self.threads = max(1, threads)
     }
 }
 

@@ -59,7 +59,7 @@ public final class PoolingLayer: Layer {
         return [Shape([b[0], b[1], g.outH, g.outW])]
     }
 
-    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] {
+    public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         guard method == .max else { return [] }
         let g = geometry(bottoms[0])
         return [WorkspaceDecl(bottoms[0][0] * g.channels * g.outputArea, .int32, phase == .train ? .keptForBackward : .scratch)]

@@ -53,7 +53,7 @@ public final class SoftmaxWithLossLayer: Layer {
         return [.scalar]
     }
 
-    public func workspace(for bottoms: [Shape], phase: Phase) -> [WorkspaceDecl] {
+    public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         // probabilities, then the normaliser, both read again by backward
         [WorkspaceDecl(bottoms[0].count + 1, .float, phase == .train ? .keptForBackward : .scratch)]
     }

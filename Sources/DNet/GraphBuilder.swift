@@ -126,7 +126,7 @@ struct GraphBuilder {
 
         var node = Net.Node(name: spec.name, type: spec.type, layer: layer, bottoms: bottomIDs, tops: topIDs,
                             parameters: parameters, lossWeights: weights)
-        node.work = layer.workspace(for: bottomShapes, phase: phase)
+        node.work = layer.workspace(for: bottomShapes, phase: phase, threads: context.threads)
         node.propagate = bottomIDs.map { _ in false }
         node.accumulate = node.propagate
         nodes.append(node)

@@ -50,32 +50,43 @@ public final class Net {
     public let phase: Phase
     public let file: String
     public let store: ParameterStore
+    /// The threads its work memory is planned for; steps must not use more.
+    public let threads: Int
     public private(set) var blobs: [Blob]
     public private(set) var nodes: [Node]
     /// Blobs no layer consumes: what the net reports (loss, accuracy, …).
     public let outputs: [Int]
 
-    // Memory: one arena for blob data, one for gradients, kept and scratch work areas.
-    private var slotCapacity: [Int]
-    private var slotData: [Int]
-    private var slotGrad: [Int?]
-    private let dataArena: FloatArena
-    private let gradArena: FloatArena
+    // Memory: one block of floats laid out as [blob data | gradients | kept work | scratch work]
+    // and one of Int32 as [kept | scratch], taken from `memory` when first used.
+    private let memory: MemoryPool
+    private let slotCapacity: [Int]
+    private let slotData: [Int]
+    private let slotGrad: [Int?]
+    /// Per node and work declaration: the offset in the float or the Int32 block.
     private var workOffsets: [[Int]] = []
-    private let keptFloat: FloatArena, scratchFloat: FloatArena
-    private let keptInt: Arena<Int32>, scratchInt: Arena<Int32>
+    /// The work declarations memory was laid out for (the batch the net was built with).
+    private let builtWork: [[WorkspaceDecl]]
+    /// The batch the net was built with, the largest it can run.
+    public let builtBatchSize: Int
+    private let floatCount: Int, intCount: Int
+    private var blocks: (floats: FloatArena, ints: Arena<Int32>)?
     /// Blobs whose gradient nobody writes but whose producer reads it: zeroed before backward.
     private var zeroBeforeBackward: [Int] = []
-    private var io: [LayerIO] = []
 
     /// Builds the `phase` net of `spec`: keeps the layers of that phase, decodes them, wires
     /// and checks the graph, infers shapes and allocates memory. Parameters come from `store`
     /// (shared with nets built before on the same store).
-    public init(spec: NetSpec, phase: Phase, store: ParameterStore, context: BuildContext) throws(ConfigError) {
+    ///
+    /// A net keeps nothing in its memory from one step to the next, so nets that never run at
+    /// the same time (a train net and its test nets) may share one `MemoryPool`.
+    public init(spec: NetSpec, phase: Phase, store: ParameterStore, context: BuildContext,
+                memory: MemoryPool = MemoryPool()) throws(ConfigError) {
         name = spec.name
         self.phase = phase
         file = spec.file
         self.store = store
+        threads = context.threads
         var builder = GraphBuilder(phase: phase)
         for layerSpec in spec.layers where layerSpec.isIncluded(in: phase) {
             try builder.add(layerSpec, context: context, store: store)
@@ -94,70 +105,90 @@ public final class Net {
         // Memory: slots in blob order; gradients only for slots some version needs them for.
         let capacity = builder.slotSizes
         let gradSlots = Set(builder.blobs.filter(\.wantsGrad).map(\.slot))
-        var dataOffsets: [Int] = [], gradOffsets: [Int?] = []
-        var dataTotal = 0, gradTotal = 0
-        for (s, c) in capacity.enumerated() {
-            dataOffsets.append(dataTotal)
-            dataTotal += Net.padded(c)
-            gradOffsets.append(gradSlots.contains(s) ? gradTotal : nil)
-            if gradSlots.contains(s) { gradTotal += Net.padded(c) }
+        var floats = 0
+        var dataOffsets: [Int] = []
+        for c in capacity {
+            dataOffsets.append(floats)
+            floats += Net.padded(c)
+        }
+        var gradOffsets: [Int?] = []
+        for (slot, c) in capacity.enumerated() {
+            gradOffsets.append(gradSlots.contains(slot) ? floats : nil)
+            if gradSlots.contains(slot) { floats += Net.padded(c) }
         }
         slotCapacity = capacity
         slotData = dataOffsets
         slotGrad = gradOffsets
-        dataArena = FloatArena(count: dataTotal)
-        gradArena = FloatArena(count: gradTotal)
 
-        var kept = (float: 0, int: 0), scratch = (float: 0, int: 0)
-        for node in nodes {
-            var offsets: [Int] = [], local = (float: 0, int: 0)
-            for w in node.work {
-                let size = Net.padded(w.count)
+        // Kept work after the gradients; scratch last, shared by all layers (each layer's
+        // scratch declarations side by side from its start).
+        var ints = 0
+        var offsets = [[Int]](repeating: [], count: nodes.count)
+        for (i, node) in nodes.enumerated() {
+            for w in node.work where w.lifetime == .keptForBackward {
+                offsets[i].append(w.kind == .float ? floats : ints)
+                if w.kind == .float { floats += Net.padded(w.count) } else { ints += Net.padded(w.count) }
+            }
+        }
+        var scratch = (float: 0, int: 0)
+        for (i, node) in nodes.enumerated() {
+            var local = (float: 0, int: 0)
+            var kept = offsets[i].makeIterator()
+            offsets[i] = node.work.map { w in
                 switch (w.lifetime, w.kind) {
-                case (.keptForBackward, .float): offsets.append(kept.float); kept.float += size
-                case (.keptForBackward, .int32): offsets.append(kept.int); kept.int += size
-                case (.scratch, .float): offsets.append(local.float); local.float += size
-                case (.scratch, .int32): offsets.append(local.int); local.int += size
+                case (.keptForBackward, _): return kept.next()!
+                case (.scratch, .float): defer { local.float += Net.padded(w.count) }; return floats + local.float
+                case (.scratch, .int32): defer { local.int += Net.padded(w.count) }; return ints + local.int
                 }
             }
             scratch = (max(scratch.float, local.float), max(scratch.int, local.int))
-            workOffsets.append(offsets)
         }
-        keptFloat = FloatArena(count: kept.float)
-        keptInt = Arena<Int32>(count: kept.int)
-        scratchFloat = FloatArena(count: scratch.float)
-        scratchInt = Arena<Int32>(count: scratch.int)
-        bindViews()
+        workOffsets = offsets
+        builtWork = nodes.map(\.work)
+        builtBatchSize = nodes.first.flatMap { $0.tops.first }.map { builder.blobs[$0].shape.dims.first ?? 1 } ?? 1
+        floatCount = floats + scratch.float
+        intCount = ints + scratch.int
+        self.memory = memory
+        memory.reserve(floats: floatCount, ints: intCount)
     }
 
-    /// Rounds a size up to 16 floats (64 bytes), so that every view starts on a cache line.
+    /// Rounds a size up to 16 floats (64 bytes): views of a large arena, which is page-aligned, then start on cache lines.
     static func padded(_ n: Int) -> Int { (n + 15) & ~15 }
+
+    /// The memory blocks, taken from the pool on first use.
+    private var memoryBlocks: (floats: FloatArena, ints: Arena<Int32>) {
+        if let blocks { return blocks }
+        let b = memory.blocks()
+        blocks = b
+        return b
+    }
 
     public func data(_ blob: Int) -> FloatView {
         let b = blobs[blob]
-        return dataArena.view(offset: slotData[b.slot], shape: b.shape)
+        return memoryBlocks.floats.view(offset: slotData[b.slot], shape: b.shape)
     }
 
     public func grad(_ blob: Int) -> FloatView? {
         let b = blobs[blob]
         guard let g = slotGrad[b.slot] else { return nil }
-        return gradArena.view(offset: g, shape: b.shape)
+        return memoryBlocks.floats.view(offset: g, shape: b.shape)
     }
 
     /// The latest version of the blob called `name`.
     public func blob(named name: String) -> Int? { blobs.lastIndex { $0.name == name } }
 
+    /// Each layer's views, made when first needed and again when shapes change.
+    private var io: [LayerIO] = []
+
     private func bindViews() {
+        let (floats, ints) = memoryBlocks
         io = nodes.indices.map { i in
             let node = nodes[i]
             var work: [FloatView] = [], intWork: [TensorView<Int32>] = []
             for (w, offset) in zip(node.work, workOffsets[i]) {
-                let shape = Shape([w.count])
-                switch (w.lifetime, w.kind) {
-                case (.keptForBackward, .float): work.append(keptFloat.view(offset: offset, shape: shape))
-                case (.keptForBackward, .int32): intWork.append(keptInt.view(offset: offset, shape: shape))
-                case (.scratch, .float): work.append(scratchFloat.view(offset: offset, shape: shape))
-                case (.scratch, .int32): intWork.append(scratchInt.view(offset: offset, shape: shape))
+                switch w.kind {
+                case .float: work.append(floats.view(offset: offset, shape: Shape([w.count])))
+                case .int32: intWork.append(ints.view(offset: offset, shape: Shape([w.count])))
                 }
             }
             return LayerIO(
@@ -194,7 +225,11 @@ public final class Net {
                 }
                 blobs[t].shape = s
             }
-            nodes[i].work = node.layer.workspace(for: node.bottoms.map { blobs[$0].shape }, phase: phase)
+            let work = node.layer.workspace(for: node.bottoms.map { blobs[$0].shape }, phase: phase, threads: threads)
+            guard zip(work, builtWork[i]).allSatisfy({ $0.count <= $1.count }) else {
+                throw RunError(message: "layer '\(node.name)' (\(node.type)): a batch of \(n) needs more work memory than the net was built with")
+            }
+            nodes[i].work = work
         }
         bindViews()
     }
@@ -207,6 +242,8 @@ public final class Net {
     }
 
     public func forward(layer i: Int, _ step: StepContext) throws(RunError) {
+        precondition(step.parallel.threads <= threads, "net '\(name)' was built for \(threads) threads, not \(step.parallel.threads)")
+        if io.isEmpty { bindViews() }
         do {
             try nodes[i].layer.forward(io[i], step)
         } catch {
@@ -242,6 +279,7 @@ public final class Net {
 
     public func backward(layer i: Int, _ step: StepContext) {
         guard nodes[i].runsBackward else { return }
+        if io.isEmpty { bindViews() }
         nodes[i].layer.backward(io[i], step)
     }
 
@@ -249,7 +287,29 @@ public final class Net {
     public var dataLayers: [IDXDataLayer] { nodes.compactMap { $0.layer as? IDXDataLayer } }
 
     /// Bytes of blob data, gradients and work memory.
-    public var activationBytes: Int {
-        4 * (dataArena.count + gradArena.count + keptFloat.count + scratchFloat.count + keptInt.count + scratchInt.count)
+    public var activationBytes: Int { 4 * (floatCount + intCount) }
+}
+
+/// Memory that nets take turns with. A net keeps nothing in its blobs between steps, so a
+/// train net and its test nets, which never run at the same time, can share one block as
+/// large as the largest of them needs, rather than each holding its own.
+public final class MemoryPool {
+    private var floatsNeeded = 0, intsNeeded = 0
+    private var current: (floats: FloatArena, ints: Arena<Int32>)?
+
+    public init() {}
+
+    func reserve(floats: Int, ints: Int) {
+        floatsNeeded = max(floatsNeeded, floats)
+        intsNeeded = max(intsNeeded, ints)
+    }
+
+    /// Blocks as large as every net reserved so far. A net reserving more after the blocks were
+    /// handed out gets new ones; nets holding the old blocks keep them.
+    func blocks() -> (floats: FloatArena, ints: Arena<Int32>) {
+        if let c = current, c.floats.count >= floatsNeeded, c.ints.count >= intsNeeded { return c }
+        let c = (FloatArena(count: floatsNeeded), Arena<Int32>(count: intsNeeded))
+        current = c
+        return c
     }
 }

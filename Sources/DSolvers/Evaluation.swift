@@ -16,6 +16,7 @@ public enum Evaluator {
     /// Runs `net` forward over `batches` batches, continuing its data where it stopped (Caffe's
     /// test_iter), and averages each scalar output weighted by batch size.
     public static func run(_ net: Net, batches: Int, step: StepContext) throws(RunError) -> Evaluation {
+        if net.batchSize != net.builtBatchSize { try net.setBatchSize(net.builtBatchSize) }
         let outputs = net.scalarOutputs
         var sums = [Double](repeating: 0, count: outputs.count)
         var samples = 0
@@ -29,21 +30,20 @@ public enum Evaluator {
                           samples: samples, batches: batches)
     }
 
-    /// Runs `net` over its whole dataset exactly once from the first sample, with a smaller
-    /// last batch when the batch size does not divide the dataset.
+    /// Runs `net` over its whole dataset exactly once from the first sample, in batches of the
+    /// size it was built with and a smaller last one when that does not divide the dataset.
     public static func wholeDataset(_ net: Net, step: StepContext) throws(RunError) -> Evaluation {
         guard let data = net.dataLayers.first else {
             throw RunError(message: "net '\(net.name)' has no IDXData layer in phase \(net.phase) to evaluate on",
                            hint: "add a data layer with include: {phase: TEST}")
         }
-        let batch = net.batchSize, count = data.dataset.count
+        let batch = net.builtBatchSize, count = data.dataset.count
         for layer in net.dataLayers {
             layer.order = SampleOrder(count: layer.dataset.count, shuffle: false, seed: layer.order.seed)
         }
         let outputs = net.scalarOutputs
         var sums = [Double](repeating: 0, count: outputs.count)
         var done = 0, batches = 0
-        defer { try? net.setBatchSize(batch) }
         while done < count {
             let n = min(batch, count - done)
             if n != net.batchSize { try net.setBatchSize(n) }
@@ -52,6 +52,7 @@ public enum Evaluator {
             done += n
             batches += 1
         }
+        if net.batchSize != batch { try net.setBatchSize(batch) }
         return Evaluation(outputs: zip(outputs, sums).map { ($0.name, $1 / Double(count)) }, samples: count, batches: batches)
     }
 }

@@ -78,15 +78,18 @@ public final class Trainer {
         parallel = Parallel(threads: options.threads)
         store = ParameterStore(seed: seed)
         let datasets = DatasetCache()
+        let memory = MemoryPool()  // the test nets run between steps, never during one
         do {
             let trainSpec = try NetSpec.load(solver.trainNet)
             trainNet = try Net(spec: trainSpec, phase: .train, store: store,
-                               context: BuildContext(phase: .train, netFile: solver.trainNet, seed: seed, datasets: datasets))
+                               context: BuildContext(phase: .train, netFile: solver.trainNet, seed: seed, datasets: datasets, threads: options.threads),
+                               memory: memory)
             var tests: [Net] = []
             for file in solver.testNets {
                 let spec = file == solver.trainNet ? trainSpec : try NetSpec.load(file)
                 tests.append(try Net(spec: spec, phase: .test, store: store,
-                                     context: BuildContext(phase: .test, netFile: file, seed: seed, datasets: datasets)))
+                                     context: BuildContext(phase: .test, netFile: file, seed: seed, datasets: datasets, threads: options.threads),
+                                     memory: memory))
             }
             testNets = tests
         } catch {

@@ -12,7 +12,12 @@ import Testing
         ConvolutionKernel.Config(
             geometry: WindowGeometry(channels: c, height: h, width: w, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
                                      padH: ph, padW: pw, outH: (h + 2 * ph - kh) / sh + 1, outW: (w + 2 * pw - kw) / sw + 1),
-            outputs: outputs, groups: groups, batch: n)
+            outputs: outputs, groups: groups, batch: n, workers: 1)
+    }
+
+    /// The same convolution planned for `threads` workers.
+    static func planned(_ cfg: ConvolutionKernel.Config, threads: Int) -> ConvolutionKernel.Config {
+        ConvolutionKernel.Config(geometry: cfg.geometry, outputs: cfg.outputs, groups: cfg.groups, batch: cfg.batch, workers: threads)
     }
 
     static let configs: [ConvolutionKernel.Config] = [
@@ -23,25 +28,26 @@ import Testing
         config(n: 2, c: 6, h: 5, w: 6, outputs: 3, kh: 1, kw: 3, sw: 2, pw: 1, groups: 3),
         config(n: 1, c: 4, h: 4, w: 4, outputs: 4, kh: 4, kw: 4, groups: 4),
         config(n: 2, c: 2, h: 9, w: 3, outputs: 2, kh: 5, kw: 1, sh: 3, ph: 2),
-        // big enough for the GEMM to split over two threads
+        // 2 images per chunk, so that one worker walks several chunks
         config(n: 4, c: 16, h: 16, w: 16, outputs: 16, kh: 3, kw: 3, ph: 1, pw: 1),
+        config(n: 5, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1, groups: 2),
     ]
 
     /// Runs `ConvolutionKernel.forward` on fresh buffers.
-    static func forward(_ cfg: ConvolutionKernel.Config, x: [Float], w: [Float], b: [Float]?, threads: Int,
-                        col: Tensor? = nil) -> [Float] {
-        let g = cfg.geometry
+    static func forward(_ base: ConvolutionKernel.Config, x: [Float], w: [Float], b: [Float]?, threads: Int,
+                        scratchFill: Float = 0) -> [Float] {
+        let cfg = planned(base, threads: threads), g = cfg.geometry
         let input = Tensor(shape: Shape([cfg.batch, g.channels, g.height, g.width]), values: x)
         let weight = Tensor(shape: Shape([cfg.outputs, g.channels / cfg.groups, g.kernelH, g.kernelW]), values: w)
         let bias = b.map { Tensor(shape: Shape([cfg.outputs]), values: $0) }
         let output = Tensor(shape: Shape([cfg.batch, cfg.outputs, g.outH, g.outW]))
         output.view.fill(.nan)  // forward must write every output
-        let col = col ?? Tensor(shape: Shape([cfg.colCount]))
-        let scratch = Tensor(shape: Shape([cfg.scratchCount]))
+        let scratch = Tensor(shape: Shape([cfg.scratchPerWorker * threads]))
+        scratch.view.fill(scratchFill)
         // Views do not own memory: keep every tensor alive until the kernel returns.
-        withExtendedLifetime((input, weight, bias, output, col, scratch)) {
+        withExtendedLifetime((input, weight, bias, output, scratch)) {
             ConvolutionKernel.forward(cfg, input: input.view, weight: weight.view, bias: bias?.view, output: output.view,
-                                      col: col.view, scratch: scratch.view, parallel: Parallel(threads: threads))
+                                      scratch: scratch.view, parallel: Parallel(threads: threads))
         }
         return output.values
     }
@@ -72,22 +78,21 @@ import Testing
         #expect(Self.close(Self.forward(cfg, x: x, w: [1, 0, 0, 1], b: [1], threads: 1), [7, 9, 13, 15]))
     }
 
-    @Test func colBufferMayHoldGarbage() {
-        // col is scratch for forward: NaN left in it by another layer must not leak into the output.
+    @Test func scratchMayHoldGarbage() {
+        // The scratch is shared with other layers: NaN left in it must not leak into the output.
         let cfg = Self.configs[3]
         let g = cfg.geometry
         let x = Self.values(cfg.batch * g.channels * g.inputArea, seed: 4)
         let w = Self.values(cfg.outputs * g.patchSize / cfg.groups, seed: 5)
-        let col = Tensor(shape: Shape([cfg.colCount]))
-        col.view.fill(.nan)
-        #expect(Self.close(Self.forward(cfg, x: x, w: w, b: nil, threads: 2, col: col),
+        #expect(Self.close(Self.forward(cfg, x: x, w: w, b: nil, threads: 2, scratchFill: .nan),
                            ConvolutionKernel.reference(cfg, input: x, weight: w, bias: nil)))
     }
 
     /// Backward as the adjoint of forward: with y = conv(x; W) + b and any dy,
     /// ⟨dy, y(x) − b⟩ = ⟨dx, x⟩ = ⟨dW, W⟩ (y is linear in x and in W), and db[o] = Σ dy[·, o, ·].
-    @Test(arguments: [configs[2], configs[3], configs[4], configs[6]]) func backwardIsTheAdjoint(_ cfg: ConvolutionKernel.Config) {
-        let g = cfg.geometry
+    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8]])
+    func backwardIsTheAdjoint(_ base: ConvolutionKernel.Config) {
+        let cfg = Self.planned(base, threads: 2), g = cfg.geometry
         let x = Self.values(cfg.batch * g.channels * g.inputArea, seed: 6)
         let w = Self.values(cfg.outputs * g.patchSize / cfg.groups, seed: 7)
         let dyValues = Self.values(cfg.batch * cfg.outputs * g.outputArea, seed: 8)
@@ -95,18 +100,17 @@ import Testing
         var dyDotY = 0.0
         for (a, b) in zip(dyValues, y) { dyDotY += Double(a) * Double(b) }
 
-        // forward fills col, which backward reads for dW
-        let col = Tensor(shape: Shape([cfg.colCount]))
-        _ = Self.forward(cfg, x: x, w: w, b: nil, threads: 2, col: col)
+        let input = Tensor(shape: Shape([cfg.batch, g.channels, g.height, g.width]), values: x)
         let weight = Tensor(shape: Shape([cfg.outputs, g.channels / cfg.groups, g.kernelH, g.kernelW]), values: w)
         let dy = Tensor(shape: Shape([cfg.batch, cfg.outputs, g.outH, g.outW]), values: dyValues)
         let dW = Tensor(shape: weight.shape), db = Tensor(shape: Shape([cfg.outputs]))
         let dx = Tensor(shape: Shape([cfg.batch, g.channels, g.height, g.width]))
         dx.view.fill(.nan)  // overwritten, not accumulated
-        let scratch = Tensor(shape: Shape([cfg.scratchCount]))
-        withExtendedLifetime((col, weight, dy, dW, db, dx, scratch)) {
-            ConvolutionKernel.backward(cfg, outputGrad: dy.view, weight: weight.view, weightGrad: dW.view, biasGrad: db.view,
-                                       inputGrad: dx.view, accumulateInput: false, col: col.view,
+        let scratch = Tensor(shape: Shape([cfg.scratchPerWorker * 2]))
+        scratch.view.fill(.nan)  // the partial sums must not start from what was there
+        withExtendedLifetime((input, weight, dy, dW, db, dx, scratch)) {
+            ConvolutionKernel.backward(cfg, input: input.view, outputGrad: dy.view, weight: weight.view, weightGrad: dW.view,
+                                       biasGrad: db.view, inputGrad: dx.view, accumulateInput: false,
                                        scratch: scratch.view, parallel: Parallel(threads: 2))
         }
         var dxDotX = 0.0, dWDotW = 0.0

@@ -94,7 +94,7 @@ import Testing
             ConvolutionKernel.Config(
                 geometry: WindowGeometry(channels: c, height: h, width: w, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
                                          padH: ph, padW: pw, outH: outH, outW: outW),
-                outputs: outputs, groups: group, batch: n)
+                outputs: outputs, groups: group, batch: n, workers: 1)
         }
     }
 

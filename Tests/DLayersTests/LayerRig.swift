@@ -57,7 +57,7 @@ final class LayerRig {
             var rng = RandomStream(seed: seed, purpose: "test-param", i)
             d.filler.fill(params[i].view, rng: &rng)
         }
-        for w in layer.workspace(for: shapes, phase: phase) {
+        for w in layer.workspace(for: shapes, phase: phase, threads: 2) {
             switch w.kind {
             case .float: work.append(Tensor(shape: Shape([w.count])))
             case .int32: intWork.append(Arena<Int32>(count: w.count))

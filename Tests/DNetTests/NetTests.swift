@@ -249,3 +249,30 @@ let inputs = """
         #expect(a.store["ipa.weight"]!.value.values != c.store["ipa.weight"]!.value.values)
     }
 }
+
+@Suite struct MemoryPoolTests {
+    /// Two nets on one pool overwrite each other's blobs; a net must not read anything it did
+    /// not write in the same step, so its results do not change.
+    @Test func netsTakingTurnsGiveTheSameResults() throws {
+        let spec = try NetSpec(node: try YAML.parse(NetPlanTests.fanOut, file: "net.yaml"), file: "net.yaml")
+        let pool = MemoryPool(), store = ParameterStore(seed: 3)
+        let a = try Net(spec: spec, phase: .train, store: store, context: BuildContext(phase: .train, netFile: "net.yaml", seed: 3), memory: pool)
+        let b = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: "net.yaml", seed: 3), memory: pool)
+        let step = StepContext(phase: .train)
+        func run() throws -> (Double, [Float]) {
+            NetPlanTests().setInputs(a)
+            store.zeroGradients()
+            let loss = try a.forward(step)
+            a.backward(step)
+            return (loss, store.parameters.flatMap(\.grad.values))
+        }
+        let first = try run()
+        b.data(b.blob(named: "data")!).fill(.nan)
+        b.data(b.blob(named: "label")!).fill(7)
+        _ = try? b.forward(StepContext(phase: .test))
+        let second = try run()
+        #expect(first.0 == second.0)
+        #expect(first.1 == second.1)
+        #expect(a.data(a.blob(named: "data")!).base == b.data(b.blob(named: "data")!).base)
+    }
+}

@@ -31,6 +31,31 @@ public struct WindowGeometry: Sendable, Equatable {
 @inlinable func floorDiv(_ a: Int, _ b: Int) -> Int { a >= 0 ? a / b : -((-a + b - 1) / b) }
 @inlinable func ceilDiv(_ a: Int, _ b: Int) -> Int { -floorDiv(-a, b) }
 
+/// dst[0..<n] = src[0..<n], eight floats at a time: rows here are short, and a memcpy call per
+/// row costs more than the copy.
+@inline(__always)
+func copyRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var x = 0
+    while x &+ 8 <= n {
+        UnsafeMutableRawPointer(dst + x).storeBytes(of: UnsafeRawPointer(src + x).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        x &+= 8
+    }
+    while x < n { dst[x] = src[x]; x &+= 1 }
+}
+
+/// dst[0..<n] += src[0..<n], eight floats at a time.
+@inline(__always)
+func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n: Int) {
+    var x = 0
+    while x &+ 8 <= n {
+        let d = UnsafeMutableRawPointer(dst + x)
+        d.storeBytes(of: d.loadUnaligned(as: SIMD8<Float>.self) + UnsafeRawPointer(src + x).loadUnaligned(as: SIMD8<Float>.self),
+                     as: SIMD8<Float>.self)
+        x &+= 8
+    }
+    while x < n { dst[x] += src[x]; x &+= 1 }
+}
+
 public enum Im2col {
     /// Unfolds one image [C, H, W] into columns: `col[(c·kh + i)·kw + j][colOffset + oh·OW + ow]
     /// = image[c][oh·sh − ph + i][ow·sw − pw + j]` (0 outside the image). `ldcol` is the row
@@ -40,6 +65,29 @@ public enum Im2col {
         col: UnsafeMutablePointer<Float>, ldcol: Int, colOffset: Int
     ) {
         let ow = g.outW, oh = g.outH
+        if g.padH == 0 && g.padW == 0 {
+            // Without padding every window lies inside the image: plain row copies.
+            var row = col + colOffset
+            for c in 0..<g.channels {
+                let plane = image + c &* g.inputArea
+                for i in 0..<g.kernelH {
+                    for j in 0..<g.kernelW {
+                        var src = plane + (i &* g.width &+ j), out = row
+                        for _ in 0..<oh {
+                            if g.strideW == 1 {
+                                copyRow(out, src, ow)
+                            } else {
+                                for x in 0..<ow { out[x] = src[x &* g.strideW] }
+                            }
+                            out += ow
+                            src += g.strideH &* g.width
+                        }
+                        row += ldcol
+                    }
+                }
+            }
+            return
+        }
         for c in 0..<g.channels {
             let plane = image + c * g.inputArea
             for i in 0..<g.kernelH {
@@ -86,7 +134,9 @@ public enum Im2col {
                     for y in rowsValid {
                         let src = row + y * ow
                         let dst = plane + (y * g.strideH - g.padH + i) * g.width - g.padW + j
-                        if g.strideW == 1 {
+                        if g.strideW == 1 && colsValid.count == ow {
+                            addRow(dst, src, ow)
+                        } else if g.strideW == 1 {
                             for x in colsValid { dst[x] += src[x] }
                         } else {
                             for x in colsValid { dst[x * g.strideW] += src[x] }
