@@ -36,7 +36,9 @@ public struct IDXFile: Sendable {
         _ = gzbuffer(gz, 1 << 20)
 
         var header = [UInt8](repeating: 0, count: 4)
-        try readExactly(gz, into: &header, 0, 4, path: path, what: "the 4-byte IDX magic number")
+        try header.withUnsafeMutableBufferPointer { b throws(DataError) in
+            try readExactly(gz, into: b, 4, path: path, what: "the 4-byte IDX magic number")
+        }
         let magic = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
         let rank = Int(header[3])
         let expected = expectedRanks.map { String(IDXFile.magic(rank: $0)) }.joined(separator: " or ")
@@ -46,7 +48,9 @@ public struct IDXFile: Sendable {
             throw DataError(file: path, "not an IDX \(role) file: magic number \(magic), expected \(expected)", hint: hint)
         }
         var dimBytes = [UInt8](repeating: 0, count: 4 * rank)
-        try readExactly(gz, into: &dimBytes, 0, dimBytes.count, path: path, what: "\(rank) dimensions in the header")
+        try dimBytes.withUnsafeMutableBufferPointer { b throws(DataError) in
+            try readExactly(gz, into: b, 4 * rank, path: path, what: "\(rank) dimensions in the header")
+        }
         let dims = (0..<rank).map { i in
             dimBytes[4 * i..<4 * i + 4].reduce(0) { $0 << 8 | Int($1) }
         }
@@ -57,9 +61,19 @@ public struct IDXFile: Sendable {
         guard !overflow, payload <= 1 << 34 else {
             throw DataError(file: path, "header dimensions \(dims) are implausibly large", hint: "the file is corrupt")
         }
-        var bytes = [UInt8](repeating: 0, count: payload)
-        try readExactly(gz, into: &bytes, 0, payload, path: path,
-                        what: "\(payload) payload bytes for dimensions \(dims.map(String.init).joined(separator: "×"))")
+        // Uninitialised, so that the pages are written once, by zlib, not first zeroed.
+        var failure: DataError?
+        let bytes = [UInt8](unsafeUninitializedCapacity: payload) { buffer, count in
+            do {
+                try readExactly(gz, into: buffer, payload, path: path,
+                                what: "\(payload) payload bytes for dimensions \(dims.map(String.init).joined(separator: "×"))")
+            } catch {
+                failure = error as? DataError
+                buffer.initialize(repeating: 0)
+            }
+            count = payload
+        }
+        if let failure { throw failure }
         var extra: UInt8 = 0
         if gzread(gz, &extra, 1) > 0 {
             throw DataError(file: path, "more data than the header's dimensions \(dims) account for",
@@ -89,12 +103,12 @@ public struct IDXFile: Sendable {
         guard gzclose(gz) == Z_OK, written == Int32(data.count) else { throw DataError(file: path, "cannot write the file") }
     }
 
-    private static func readExactly(_ gz: gzFile, into buffer: inout [UInt8], _ start: Int, _ count: Int,
+    private static func readExactly(_ gz: gzFile, into buffer: UnsafeMutableBufferPointer<UInt8>, _ count: Int,
                                     path: String, what: String) throws(DataError) {
         var done = 0
         while done < count {
             let chunk = Int32(min(count - done, 1 << 30))
-            let n = buffer.withUnsafeMutableBytes { gzread(gz, $0.baseAddress! + start + done, UInt32(chunk)) }
+            let n = gzread(gz, buffer.baseAddress! + done, UInt32(chunk))
             if n < 0 {
                 var code: Int32 = 0
                 let message = gzerror(gz, &code).map { String(cString: $0) } ?? "read error"
