@@ -1,4 +1,5 @@
 import DCore
+import DConfig
 import DNet
 import DSolvers
 
@@ -49,3 +50,62 @@ enum Format {
         values.map { "\($0.name)=\(value($0.value))" }.joined(separator: " ")
     }
 }
+
+extension Format {
+    /// 95 → "1m35s"
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        let s = Int(seconds.rounded())
+        if s >= 3600 { return "\(s / 3600)h\(s % 3600 / 60)m" }
+        return s >= 60 ? "\(s / 60)m\(s % 60)s" : "\(s)s"
+    }
+
+    /// Every solver setting as YAML, defaults included (dtrain --dry-run).
+    static func effectiveSolver(_ s: SolverSpec, trainer: Trainer) -> [String] {
+        var lines: [String] = []
+        func add(_ key: String, _ value: Any) { lines.append("\(key): \(value)") }
+        if s.testNets == [s.trainNet] || s.testNets.isEmpty { add("net", s.trainNet) } else {
+            add("train_net", s.trainNet)
+            add("test_net", "[\(s.testNets.joined(separator: ", "))]")
+        }
+        add("type", s.type.rawValue)
+        add("base_lr", value(s.baseLR))
+        switch s.lrPolicy {
+        case .fixed: add("lr_policy", "fixed")
+        case .step(let g, let n): add("lr_policy", "step"); add("gamma", value(g)); add("stepsize", n)
+        case .multistep(let g, let v): add("lr_policy", "multistep"); add("gamma", value(g)); add("stepvalue", v)
+        case .exp(let g): add("lr_policy", "exp"); add("gamma", value(g))
+        case .inv(let g, let p): add("lr_policy", "inv"); add("gamma", value(g)); add("power", value(p))
+        case .poly(let p): add("lr_policy", "poly"); add("power", value(p))
+        case .sigmoid(let g, let n): add("lr_policy", "sigmoid"); add("gamma", value(g)); add("stepsize", n)
+        case .cosine: add("lr_policy", "cosine")
+        case .plateau(let g): add("lr_policy", "plateau"); add("gamma", value(g))
+        }
+        if let p = s.plateau { add("plateau", metric(p)) }
+        add("warmup_iter", s.warmupIter)
+        add("momentum", value(s.momentum))
+        if s.type == .adam { add("momentum2", value(s.momentum2)) }
+        if [.adaGrad, .rmsProp, .adaDelta, .adam].contains(s.type) { add("delta", value(s.delta)) }
+        if s.type == .rmsProp { add("rms_decay", value(s.rmsDecay)) }
+        add("weight_decay", value(s.weightDecay))
+        add("regularization_type", s.regularization.rawValue)
+        add("clip_gradients", s.clipGradients.map(value) ?? "-1  # off")
+        add("iter_size", s.iterSize)
+        if let e = s.maxEpoch { add("max_epoch", value(e)); lines.append("# = max_iter \(trainer.maxIter)") } else { add("max_iter", trainer.maxIter) }
+        add("test_iter", "[" + s.testIter.map { if case .batches(let n) = $0 { return String(n) } else { return "all" } }.joined(separator: ", ") + "]")
+        add("test_interval", s.testInterval)
+        add("test_initialization", s.testInitialization)
+        add("display", s.display)
+        add("average_loss", s.averageLoss)
+        add("snapshot", s.snapshot)
+        add("snapshot_prefix", s.snapshotPrefix)
+        add("random_seed", trainer.seedWasChosen ? "\(trainer.seed)  # chosen for this run" : String(trainer.seed))
+        if let e = s.earlyStopping { add("early_stopping", metric(e)) }
+        return lines
+    }
+
+    static func metric(_ m: MetricSpec) -> String {
+        "{metric: \(m.name), mode: \(m.minimize ? "min" : "max"), patience: \(m.patience.map(String.init) ?? "none"), min_delta: \(value(m.minDelta))}"
+    }
+}
+

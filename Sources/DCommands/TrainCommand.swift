@@ -3,6 +3,9 @@ import DConfig
 import DCore
 import DNet
 import DSolvers
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `dtrain SOLVER.yaml`: trains the net the solver names and writes snapshots.
 public struct TrainCommand: ParsableCommand {
@@ -11,11 +14,16 @@ public struct TrainCommand: ParsableCommand {
         abstract: "Train a net described in YAML, as Caffe's `caffe train`.",
         discussion: """
             Reads the solver file, builds the TRAIN net and the TEST net(s) it names, and trains \
-            for max_iter iterations. Output lines are stable and parseable:
-              train iter=100/10000 loss=0.2345 lr=0.0099 images/s=6789 loss=0.2101
-              test iter=500 net=0 accuracy=0.8912 loss=0.3012
-              snapshot iter=500 path=snapshots/lenet_iter_500.safetensors
-            Errors name the file, line and column, and exit non-zero.
+            for max_iter iterations (or max_epoch epochs). Output lines are stable and parseable:
+              train iter=100/10000 epoch=0.11 loss=0.2345 lr=0.0099 images/s=6789
+              test iter=500 epoch=0.53 net=lenet accuracy=0.8912 loss=0.3012
+              snapshot iter=500 weights=…_iter_500.safetensors state=…_iter_500.solverstate
+              done iter=10000 seconds=192.0 stopped=max_iter
+            On a terminal a live progress line is shown as well. Every run also appends its \
+            events to <snapshot_prefix>_metrics.jsonl.
+            Ctrl-C (SIGINT) and SIGTERM write a snapshot with its solver state and stop; SIGHUP \
+            writes one and carries on. Resume with --snapshot <prefix>_iter_N.solverstate.
+            Errors name the file, line and column, and exit with status 1.
             """)
 
     @Argument(help: "The solver YAML file (see Configs/README.md).")
@@ -24,7 +32,27 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Start from the weights in this safetensors file, copied by layer name (fine-tuning).")
     public var weights: String?
 
-    @Flag(name: .long, help: "Time each layer's forward and backward over --time-iterations steps instead of training (Caffe's `caffe time`).")
+    @Option(name: .long, help: "Resume from this solver state (<prefix>_iter_N.solverstate), exactly where it stopped.")
+    public var snapshot: String?
+
+    @Flag(name: .long, help: "Build the nets, print them and the solver settings with every default filled in, and exit.")
+    public var dryRun = false
+
+    @Flag(name: .long, help: "Print nothing but errors (the log and metrics files are still written).")
+    public var quiet = false
+
+    @Option(name: .long, help: "Also write the output lines to this file.")
+    public var log: String?
+
+    @Option(name: [.customLong("sigint-effect"), .customLong("sigint_effect")],
+            help: "On SIGINT and SIGTERM: stop (snapshot, then exit 130/143), snapshot (and carry on), or none.")
+    public var sigintEffect: SignalEffect = .stop
+
+    @Option(name: [.customLong("sighup-effect"), .customLong("sighup_effect")],
+            help: "On SIGHUP: snapshot (and carry on), stop, or none.")
+    public var sighupEffect: SignalEffect = .snapshot
+
+    @Flag(name: .long, help: "Time each layer's forward and backward instead of training (Caffe's `caffe time`).")
     public var time = false
 
     @Option(name: .long, help: "Steps per timed window with --time (after 10 untimed steps).")
@@ -40,12 +68,20 @@ public struct TrainCommand: ParsableCommand {
     public mutating func validate() throws {
         if timeIterations < 1 { throw ValidationError("--time-iterations must be at least 1, found \(timeIterations)") }
         if timeWindows < 1 { throw ValidationError("--time-windows must be at least 1, found \(timeWindows)") }
+        if weights != nil && snapshot != nil {
+            throw ValidationError("give --weights (start from weights) or --snapshot (resume a run), not both")
+        }
     }
 
     public func run() throws {
         let console = Console()
         do {
             try train(console)
+        } catch let stop as ExitCode {
+            throw stop
+        } catch let e as OutputError {
+            console.err(e.message)
+            throw ExitCode(1)
         } catch {
             throw ExitCode(console.report(error))
         }
@@ -55,43 +91,100 @@ public struct TrainCommand: ParsableCommand {
         let spec = try SolverSpec.load(solver)
         let threads = compute.resolvedThreads()
         let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weights))
-        console.out("net '\(trainer.trainNet.name)' (\(spec.trainNet)), phase TRAIN:")
-        Format.layerTable(trainer.trainNet).forEach { console.out("  " + $0) }
+        let out = try Output(console: console, quiet: quiet, logPath: log)
+        if !time || dryRun {
+            out.line("net '\(trainer.trainNet.name)' (\(spec.trainNet)), phase TRAIN:")
+            Format.layerTable(trainer.trainNet).forEach { out.line("  " + $0) }
+        }
         if time {
-            return printTiming(try trainer.timeLayers(iterations: timeIterations, windows: timeWindows, warmup: 10), console)
+            return printTiming(try trainer.timeLayers(iterations: timeIterations, windows: timeWindows, warmup: 10), out)
         }
         for (i, net) in trainer.testNets.enumerated() {
-            console.out("test net \(i) (\(spec.testNets[i])), phase TEST:")
-            Format.layerTable(net).forEach { console.out("  " + $0) }
+            out.line("test net '\(trainer.testNetNames[i])' (\(spec.testNets[i])), phase TEST:")
+            Format.layerTable(net).forEach { out.line("  " + $0) }
         }
-        try trainer.run { event in
-            switch event {
-            case .started(let seed, let chosen):
-                console.out("solver \(spec.type.rawValue) base_lr=\(Format.value(spec.baseLR)) max_iter=\(spec.maxIter) threads=\(threads) random_seed=\(seed)"
-                            + (chosen ? " (chosen; set random_seed to repeat this run)" : ""))
-            case .weightsLoaded(let path, let report):
-                console.out("weights \(path): copied \(report.copied.joined(separator: ", ").orNone)")
-                if !report.initialised.isEmpty { console.out("  initialised from fillers: \(report.initialised.joined(separator: ", "))") }
-                if !report.ignored.isEmpty { console.out("  ignored (not in this net): \(report.ignored.joined(separator: ", "))") }
-            case .progress(let p):
-                console.out("train iter=\(p.iteration)/\(p.maxIter) loss=\(Format.value(p.smoothedLoss)) lr=\(Format.value(p.learningRate)) "
-                            + "images/s=\(Int(p.imagesPerSecond.rounded()))"
-                            + (p.outputs.isEmpty ? "" : " " + Format.outputs(p.outputs)))
-            case .test(let t):
-                console.out("test iter=\(t.iteration) net=\(t.net) \(Format.outputs(t.evaluation.outputs))")
-            case .snapshot(let path, let iteration):
-                console.out("snapshot iter=\(iteration) path=\(path)")
-            case .finished(let iteration, let seconds):
-                console.out("done iter=\(iteration) seconds=\(cFormat("%.1f", seconds))")
+        if dryRun {
+            out.line("solver (\(spec.file)), with every default filled in:")
+            Format.effectiveSolver(spec, trainer: trainer).forEach { out.line("  " + $0) }
+            return
+        }
+
+        let metrics = try MetricsLog(prefix: spec.snapshotPrefix)
+        if let weights { report(.weightsLoaded(path: weights, report: try trainer.loadWeights(weights)), trainer, out, metrics) }
+        if let snapshot {
+            let notes = try trainer.resume(from: snapshot)
+            report(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes), trainer, out, metrics)
+        }
+        report(.started(seed: trainer.seed, seedWasChosen: trainer.seedWasChosen, maxIter: trainer.maxIter), trainer, out, metrics)
+
+        Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
+        var stoppedBy: Int32?
+        let control = { () -> TrainControl in
+            guard let sig = Signals.take() else { return .proceed }
+            switch sig == SIGHUP ? sighupEffect : sigintEffect {
+            case .stop:
+                stoppedBy = sig
+                return .stop
+            case .snapshot: return .snapshot
+            case .none: return .proceed
             }
         }
+        let started = ContinuousClock.now, firstIteration = trainer.iteration
+        try trainer.run(control: control) { event in
+            if case .iteration(let it, let loss, let rate) = event {
+                let elapsed = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+                let perIteration = elapsed / Double(max(1, it - firstIteration))
+                let eta = Format.duration(perIteration * Double(trainer.maxIter - it))
+                let images = Double(trainer.trainNet.builtBatchSize * spec.iterSize) / perIteration
+                out.live("iter \(it)/\(trainer.maxIter)  loss \(Format.value(loss))  lr \(Format.value(rate))  "
+                         + "\(Int(images.rounded())) images/s  ETA \(eta)", force: it == trainer.maxIter)
+                return
+            }
+            report(event, trainer, out, metrics)
+        }
+        out.clearLive()
+        if let sig = stoppedBy { throw ExitCode(128 + sig) }
     }
-}
 
-extension TrainCommand {
+    /// One event: a stable line (or a few) and a metrics record.
+    func report(_ event: TrainEvent, _ trainer: Trainer, _ out: Output, _ metrics: MetricsLog) {
+        metrics.record(event)
+        switch event {
+        case .started(let seed, let chosen, let maxIter):
+            out.line("solver \(trainer.solver.type.rawValue) base_lr=\(Format.value(trainer.solver.baseLR)) max_iter=\(maxIter) "
+                     + "threads=\(trainer.options.threads) random_seed=\(seed)"
+                     + (chosen ? " (chosen; set random_seed to repeat this run)" : "") + " metrics=\(metrics.path)")
+        case .weightsLoaded(let path, let report):
+            out.line("weights \(path): copied \(report.copied.joined(separator: ", ").orNone)")
+            if !report.initialised.isEmpty { out.line("  initialised from fillers: \(report.initialised.joined(separator: ", "))") }
+            if !report.ignored.isEmpty { out.line("  ignored (not in this net): \(report.ignored.joined(separator: ", "))") }
+        case .resumed(let path, let iteration, let notes):
+            out.line("resume iter=\(iteration) state=\(path)")
+            notes.forEach { out.line("  note: \($0)") }
+        case .iteration:
+            break
+        case .progress(let p):
+            out.line("train iter=\(p.iteration)/\(p.maxIter) epoch=\(cFormat("%.2f", p.epoch)) loss=\(Format.value(p.smoothedLoss)) "
+                     + "lr=\(Format.value(p.learningRate)) images/s=\(Int(p.imagesPerSecond.rounded()))"
+                     + (p.outputs.isEmpty ? "" : " " + Format.outputs(p.outputs)))
+        case .test(let t):
+            out.line("test iter=\(t.iteration) epoch=\(cFormat("%.2f", t.epoch)) net=\(t.net) \(Format.outputs(t.evaluation.outputs))")
+        case .snapshot(let weights, let state, let iteration):
+            out.line("snapshot iter=\(iteration) weights=\(weights) state=\(state)")
+        case .best(let path, let r):
+            out.line("best iter=\(r.iteration) \(r.metric)=\(Format.value(r.value)) path=\(path)")
+        case .rateReduced(let iteration, let rate, let metric):
+            out.line("plateau iter=\(iteration) lr=\(Format.value(rate)) metric=\(metric)")
+        case .finished(let f):
+            var line = "done iter=\(f.iteration) seconds=\(cFormat("%.1f", f.seconds)) stopped=\(f.reason.rawValue)"
+            if let b = f.best { line += " best_iter=\(b.iteration) best_\(b.metric)=\(Format.value(b.value))" }
+            out.line(line)
+        }
+    }
+
     /// The per-layer table (means over all timed steps), then one parseable `time` line with the
     /// median step time.
-    func printTiming(_ t: (layers: [LayerTiming], stepMs: Double), _ console: Console) {
+    func printTiming(_ t: (layers: [LayerTiming], stepMs: Double), _ out: Output) {
         var rows = [["layer", "type", "forward ms", "backward ms", "share", "GFLOP/s fwd", "GFLOP/s bwd"]]
         let layersMs = t.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
         func rate(_ flops: Double, _ ms: Double) -> String { flops > 0 && ms > 0 ? cFormat("%.1f", flops / ms / 1e6) : "" }
@@ -101,10 +194,12 @@ extension TrainCommand {
                          rate(l.forwardFlops, l.forwardMs), rate(l.backwardFlops, l.backwardMs)])
         }
         let flops = t.layers.reduce(0) { $0 + $1.forwardFlops + $1.backwardFlops }
-        Format.table(rows).forEach { console.out($0) }
-        console.out("time step_ms=\(cFormat("%.3f", t.stepMs)) gflop/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations) windows=\(timeWindows) openblas=\(BLAS.coreName)")
+        Format.table(rows).forEach { out.line($0) }
+        out.line("time step_ms=\(cFormat("%.3f", t.stepMs)) gflop/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations) windows=\(timeWindows) openblas=\(BLAS.coreName)")
     }
 }
+
+extension SignalEffect: ExpressibleByArgument {}
 
 extension String {
     var orNone: String { isEmpty ? "none" : self }

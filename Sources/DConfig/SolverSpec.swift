@@ -10,7 +10,8 @@ public enum RegularizationType: String, Sendable, CaseIterable {
     case l2 = "L2", l1 = "L1"
 }
 
-/// Caffe's learning-rate policies with the parameters each one needs.
+/// Caffe's learning-rate policies with the parameters each one needs, and Dendrite's own
+/// `cosine` and `plateau`.
 public enum LRPolicy: Sendable, Equatable {
     case fixed
     case step(gamma: Double, stepsize: Int)
@@ -19,8 +20,45 @@ public enum LRPolicy: Sendable, Equatable {
     case inv(gamma: Double, power: Double)
     case poly(power: Double)
     case sigmoid(gamma: Double, stepsize: Int)
+    /// base_lr · ½(1 + cos(π·it / max_iter))
+    case cosine
+    /// base_lr · gamma^(number of reductions so far); the trainer decides the reductions.
+    case plateau(gamma: Double)
 
-    public enum Name: String, CaseIterable { case fixed, step, multistep, exp, inv, poly, sigmoid }
+    public enum Name: String, CaseIterable { case fixed, step, multistep, exp, inv, poly, sigmoid, cosine, plateau }
+}
+
+/// A test output to watch, for early stopping and the plateau policy: `accuracy`, `loss`, or
+/// any scalar output of a test net, optionally as `<test net>/<output>`.
+public struct MetricSpec: Sendable, Equatable {
+    public var name: String
+    /// True when smaller is better: the default for names containing "loss".
+    public var minimize: Bool
+    /// An improvement must exceed this to count.
+    public var minDelta: Double
+    /// Tests without improvement before acting; nil for "never" (early stopping then only keeps the best).
+    public var patience: Int?
+    public var location: ConfigLocation
+
+    init(_ m: ConfigMap, patienceRequired: Bool) throws(ConfigError) {
+        name = try m.string("metric") ?? "loss"
+        enum Mode: String, CaseIterable { case min, max }
+        let defaultMode: Mode = name.lowercased().contains("loss") ? .min : .max
+        minimize = try m.choice("mode", default: defaultMode) == .min
+        minDelta = try m.double("min_delta", default: 0)
+        guard minDelta >= 0 else { throw m.error("min_delta", "must not be negative, found \(minDelta)") }
+        patience = try m.int("patience")
+        if let p = patience, p < 1 { throw m.error("patience", "must be at least 1, found \(p)") }
+        if patienceRequired && patience == nil { throw m.missing("patience", hint: "tests without improvement before the rate is reduced, e.g. patience: 3") }
+        location = m.node("metric")?.location ?? m.location
+        try m.finish()
+    }
+}
+
+/// How many test batches: a count, or the whole test set once (`test_iter: all`).
+public enum TestIterations: Sendable, Equatable {
+    case batches(Int)
+    case all
 }
 
 public struct SolverSpec: Sendable {
@@ -32,12 +70,26 @@ public struct SolverSpec: Sendable {
     public var type: SolverType
     public var baseLR: Double
     public var lrPolicy: LRPolicy
+    /// Iterations over which the rate rises linearly to the policy's, from 1/warmup_iter of it.
+    public var warmupIter: Int
+    /// For `lr_policy: plateau`.
+    public var plateau: MetricSpec?
     public var momentum: Double
+    /// Adam's β₂.
+    public var momentum2: Double
+    public var delta: Double
+    public var rmsDecay: Double
     public var weightDecay: Double
     public var regularization: RegularizationType
-    public var maxIter: Int
-    /// Batches per test, one entry per test net.
-    public var testIter: [Int]
+    /// The global L2 norm the gradients are scaled down to, if set.
+    public var clipGradients: Double?
+    /// Batches whose gradients add up into one update.
+    public var iterSize: Int
+    /// Exactly one of the two is set.
+    public var maxIter: Int?
+    public var maxEpoch: Double?
+    /// One entry per test net.
+    public var testIter: [TestIterations]
     public var testInterval: Int
     public var testInitialization: Bool
     public var display: Int
@@ -47,6 +99,7 @@ public struct SolverSpec: Sendable {
     public var snapshotPrefix: String
     /// nil when the file sets none; the trainer then picks one and reports it.
     public var randomSeed: UInt64?
+    public var earlyStopping: MetricSpec?
 
     public init(node: YAMLNode, file: String) throws(ConfigError) {
         let map = try ConfigMap(node, context: "solver")
@@ -102,19 +155,66 @@ public struct SolverSpec: Sendable {
         case .inv: lrPolicy = .inv(gamma: try need(gamma, "gamma"), power: try need(power, "power"))
         case .poly: lrPolicy = .poly(power: try need(power, "power"))
         case .sigmoid: lrPolicy = .sigmoid(gamma: try need(gamma, "gamma"), stepsize: try need(stepsize, "stepsize"))
+        case .cosine: lrPolicy = .cosine
+        case .plateau: lrPolicy = .plateau(gamma: try need(gamma, "gamma"))
         }
+        if let block = try map.map("plateau") {
+            guard case .plateau = lrPolicy else { throw map.error("plateau", "only the 'plateau' lr_policy reads this block") }
+            plateau = try MetricSpec(block, patienceRequired: true)
+        } else if case .plateau = lrPolicy {
+            throw map.missing("plateau", hint: "e.g. plateau: {metric: loss, patience: 3}")
+        } else {
+            plateau = nil
+        }
+        warmupIter = try map.int("warmup_iter", default: 0, min: 0)
 
         momentum = try map.double("momentum", default: 0)
+        momentum2 = try map.double("momentum2", default: 0.999)
+        delta = try map.double("delta", default: 1e-8)
+        rmsDecay = try map.double("rms_decay", default: 0.99)
+        guard momentum >= 0 && momentum < 1 else { throw map.error("momentum", "must be in [0, 1), found \(momentum)") }
+        if (type == .adaGrad || type == .rmsProp) && momentum != 0 {
+            throw map.error("momentum", "\(type.rawValue) does not use momentum; found \(momentum)",
+                            hint: "remove momentum (Caffe refuses it too); Adam and SGD use it")
+        }
+        if type == .adam && !(0..<1).contains(momentum2) { throw map.error("momentum2", "must be in [0, 1), found \(momentum2)") }
+        if type == .adaDelta && momentum == 0 {
+            throw map.error("momentum", "AdaDelta needs momentum, its decay rate ρ", hint: "e.g. momentum: 0.95")
+        }
+        guard delta > 0 else { throw map.error("delta", "must be positive, found \(delta)") }
+        guard rmsDecay > 0 && rmsDecay < 1 else { throw map.error("rms_decay", "must be in (0, 1), found \(rmsDecay)") }
         weightDecay = try map.double("weight_decay", default: 0)
         regularization = try map.choice("regularization_type", default: RegularizationType.l2)
-        guard let maxIter = try map.int("max_iter") else {
-            throw map.missing("max_iter", hint: "how many iterations to train, e.g. max_iter: 10000")
-        }
-        guard maxIter >= 0 else { throw map.error("max_iter", "must not be negative, found \(maxIter)") }
-        self.maxIter = maxIter
+        let clip = try map.double("clip_gradients", default: -1)
+        clipGradients = clip > 0 ? clip : nil  // Caffe's -1: off
+        iterSize = try map.int("iter_size", default: 1, min: 1)
 
-        testIter = try map.ints("test_iter")
-        if let bad = testIter.first(where: { $0 < 1 }) { throw map.error("test_iter", "must be at least 1, found \(bad)") }
+        maxIter = try map.int("max_iter")
+        maxEpoch = try map.double("max_epoch")
+        switch (maxIter, maxEpoch) {
+        case (nil, nil):
+            throw map.missing("max_iter", hint: "how long to train: max_iter: 10000, or max_epoch: 10")
+        case (_?, _?):
+            throw map.error("max_epoch", "give either max_iter or max_epoch, not both")
+        case (let n?, nil):
+            guard n >= 0 else { throw map.error("max_iter", "must not be negative, found \(n)") }
+        case (nil, let e?):
+            guard e > 0 else { throw map.error("max_epoch", "must be positive, found \(e)") }
+        }
+
+        var testIter: [TestIterations] = []
+        if let node = map.node("test_iter") {
+            let items: [YAMLNode]
+            if case .sequence(let list) = node.value { items = list } else { items = [node] }
+            for item in items {
+                if item.scalar == "all" { testIter.append(.all); continue }
+                guard let s = item.scalar, let n = ConfigMap.parseInt(s), n >= 1 else {
+                    throw ConfigError(at: item.location, "solver: test_iter: expected a number of batches (at least 1) or 'all', found \(item.kindDescription)")
+                }
+                testIter.append(.batches(n))
+            }
+        }
+        self.testIter = testIter
         testInterval = try map.int("test_interval", default: 0, min: 0)
         testInitialization = try map.bool("test_initialization", default: true)
         display = try map.int("display", default: 0, min: 0)
@@ -131,6 +231,7 @@ public struct SolverSpec: Sendable {
         } else {
             randomSeed = nil  // Caffe's -1: pick one
         }
+        earlyStopping = try map.map("early_stopping").map { m throws(ConfigError) in try MetricSpec(m, patienceRequired: false) }
 
         if trainNetName != nil, !testNetFiles.isEmpty {
             testNets = testNetFiles.map { ConfigFile.resolve($0, relativeTo: file) }
@@ -139,10 +240,14 @@ public struct SolverSpec: Sendable {
         }
         if testInterval > 0 && testIter.isEmpty {
             throw map.error("test_interval", "testing every \(testInterval) iterations needs test_iter (batches per test)",
-                            hint: "add test_iter, e.g. test_iter: 100 for 10000 test images in batches of 100")
+                            hint: "add test_iter: all for the whole test set, or a number of batches")
         }
         if !testIter.isEmpty && testIter.count != testNets.count {
             throw map.error("test_iter", "gives \(testIter.count) counts for \(testNets.count) test nets")
+        }
+        if (earlyStopping != nil || plateau != nil) && testInterval == 0 {
+            throw map.error(earlyStopping != nil ? "early_stopping" : "plateau", "watches test results, but nothing is tested",
+                            hint: "set test_interval and test_iter")
         }
         try map.finish()
     }

@@ -283,6 +283,32 @@ public final class Net {
         nodes[i].layer.backward(io[i], step)
     }
 
+    /// Where a NaN or ±∞ first shows up in the last forward: `layer 'x' (Type), top 'y'`.
+    public func firstNonFiniteOutput() -> String? {
+        for node in nodes {
+            for t in node.tops where !ElementwiseKernel.allFinite(data(t)) {
+                return "layer '\(node.name)' (\(node.type)), top '\(blobs[t].name)'"
+            }
+        }
+        return nil
+    }
+
+    /// Where a NaN or ±∞ first shows up in the last backward, which runs from the last layer
+    /// to the first: a gradient of a layer's bottoms or parameters.
+    public func firstNonFiniteGradient() -> String? {
+        for (i, node) in nodes.enumerated().reversed() where node.runsBackward {
+            for p in node.parameters where p.isLearned && !ElementwiseKernel.allFinite(p.grad.view) {
+                return "the gradient of '\(p.name)', from layer '\(node.name)' (\(node.type))"
+            }
+            for (k, b) in node.bottoms.enumerated() where nodes[i].propagate[k] {
+                if let g = grad(b), !ElementwiseKernel.allFinite(g) {
+                    return "the gradient layer '\(node.name)' (\(node.type)) passes to '\(blobs[b].name)'"
+                }
+            }
+        }
+        return nil
+    }
+
     /// The data layers, whose sample order is part of the solver state.
     public var dataLayers: [IDXDataLayer] { nodes.compactMap { $0.layer as? IDXDataLayer } }
 

@@ -2,30 +2,58 @@ import DConfig
 import DCore
 import DNet
 
-/// The update rule applied to every learned parameter after each step. It owns the history
-/// (momentum) buffers, one per parameter, laid out like the parameters.
-public final class SGDOptimizer {
-    public let momentum: Float
-    public let weightDecay: Float
-    public let regularization: RegularizationType
-    let parameters: [Parameter]
-    /// v for each parameter, Caffe's `history_`.
-    public let history: [Tensor]
+/// The solver's update rule applied to every learned parameter after each step, with the
+/// history tensors it keeps (momentum, squared-gradient averages), laid out like the parameters.
+public final class Optimizer {
+    public let type: SolverType
+    let spec: SolverSpec
+    public let parameters: [Parameter]
+    /// Per parameter, `rule.historyCount` tensors (Caffe's `history_`).
+    public let history: [[Tensor]]
 
     public init(spec: SolverSpec, store: ParameterStore) {
-        momentum = Float(spec.momentum)
-        weightDecay = Float(spec.weightDecay)
-        regularization = spec.regularization
+        type = spec.type
+        self.spec = spec
         parameters = store.parameters
-        history = parameters.map { Tensor(shape: $0.shape) }
+        let count = Self.rule(spec, step: 1).historyCount
+        history = parameters.map { p in (0..<count).map { _ in Tensor(shape: p.shape) } }
     }
 
-    /// One step at learning rate `rate`, scaled per parameter by lr_mult and decay_mult.
-    public func update(rate: Double) {
-        for (p, v) in zip(parameters, history) where p.isLearned {
-            OptimizerKernel.sgd(weights: p.value.view, grads: p.grad.view, history: v.view,
-                                rate: Float(rate) * p.lrMult, momentum: momentum,
-                                decay: weightDecay * p.decayMult, l1: regularization == .l1)
+    static func rule(_ spec: SolverSpec, step: Int) -> OptimizerKernel.Rule {
+        let mu = Float(spec.momentum), delta = Float(spec.delta)
+        switch spec.type {
+        case .sgd: return .sgd(momentum: mu)
+        case .nesterov: return .nesterov(momentum: mu)
+        case .adaGrad: return .adaGrad(delta: delta)
+        case .rmsProp: return .rmsProp(decay: Float(spec.rmsDecay), delta: delta)
+        case .adaDelta: return .adaDelta(decay: mu, delta: delta)
+        case .adam: return .adam(beta1: mu, beta2: Float(spec.momentum2), delta: delta, step: step)
         }
+    }
+
+    /// The global L2 norm of all learned gradients.
+    public func gradientNorm() -> Double {
+        parameters.filter(\.isLearned).reduce(0) { $0 + ElementwiseKernel.sumOfSquares($1.grad.view) }.squareRoot()
+    }
+
+    /// Caffe's ApplyUpdate for iteration `iteration` (0-based) at learning rate `rate`: clip the
+    /// gradients to `clip_gradients`, divide them by `iter_size`, regularise, and apply the
+    /// rule, scaled per parameter by lr_mult and decay_mult. Returns false when some gradient
+    /// was NaN or infinite.
+    public func update(rate: Double, iteration: Int) -> Bool {
+        var scale: Float = 1 / Float(spec.iterSize)
+        if let clip = spec.clipGradients {
+            let norm = gradientNorm()
+            if norm > clip { scale *= Float(clip / norm) }
+        }
+        let rule = Self.rule(spec, step: iteration + 1)
+        var finite = true
+        for (p, h) in zip(parameters, history) where p.isLearned {
+            if scale != 1 { OptimizerKernel.scale(p.grad.view, by: scale) }
+            finite = OptimizerKernel.update(rule, weights: p.value.view, grads: p.grad.view, history: h.map(\.view),
+                                            rate: Float(rate) * p.lrMult, decay: Float(spec.weightDecay) * p.decayMult,
+                                            l1: spec.regularization == .l1) && finite
+        }
+        return finite
     }
 }

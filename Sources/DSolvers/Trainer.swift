@@ -1,5 +1,6 @@
 import DConfig
 import DCore
+import DData
 import DLayers
 import DNet
 import DZoo
@@ -7,35 +8,71 @@ import DZoo
 /// What the training loop reports; the commands decide how to show it.
 public enum TrainEvent {
     /// Nets are built and initialised; `seedWasChosen` when the solver file set no seed.
-    case started(seed: UInt64, seedWasChosen: Bool)
+    case started(seed: UInt64, seedWasChosen: Bool, maxIter: Int)
     case weightsLoaded(path: String, report: WeightsLoadReport)
+    /// Training continues from a solver state; `notes` says what differs from when it was saved.
+    case resumed(path: String, iteration: Int, notes: [String])
+    /// After every iteration, for a live progress line.
+    case iteration(Int, loss: Double, learningRate: Double)
     case progress(TrainProgress)
     case test(TestReport)
-    case snapshot(path: String, iteration: Int)
-    case finished(iteration: Int, seconds: Double)
+    /// Weights and solver state written.
+    case snapshot(weights: String, state: String, iteration: Int)
+    /// A new best value of the early-stopping metric, and where its weights went.
+    case best(path: String, record: BestRecord)
+    /// The plateau policy cut the rate.
+    case rateReduced(iteration: Int, rate: Double, metric: String)
+    case finished(FinishReport)
 }
 
 public struct TrainProgress: Sendable {
     public var iteration: Int
     public var maxIter: Int
+    public var epoch: Double
     /// The loss averaged over the last `average_loss` iterations.
     public var smoothedLoss: Double
     public var learningRate: Double
     public var imagesPerSecond: Double
-    /// The train net's scalar outputs at this iteration.
+    /// The train net's scalar outputs other than its losses, at this iteration.
     public var outputs: [(name: String, value: Double)]
 }
 
 public struct TestReport: Sendable {
     public var iteration: Int
-    /// Which test net (0 for the first), and its file.
-    public var net: Int
-    public var netFile: String
+    public var epoch: Double
+    /// The test net's name as reported (its `name:`, made unique).
+    public var net: String
     public var evaluation: Evaluation
 }
 
-/// Everything that can stop training: a config or data mistake found while building, a
-/// weights file that does not fit, a failure while running, a snapshot that cannot be written.
+/// The best value of the watched metric so far.
+public struct BestRecord: Sendable, Codable, Equatable {
+    public var iteration: Int
+    public var metric: String
+    public var value: Double
+}
+
+public enum StopReason: String, Sendable {
+    case maxIter = "max_iter", earlyStopping = "early_stopping", interrupted = "signal"
+}
+
+public struct FinishReport: Sendable {
+    public var iteration: Int
+    public var seconds: Double
+    public var reason: StopReason
+    public var best: BestRecord?
+}
+
+/// What the caller asks for between iterations (the commands map signals to it).
+public enum TrainControl: Sendable {
+    case proceed
+    /// Write a snapshot and carry on.
+    case snapshot
+    /// Write a snapshot and stop.
+    case stop
+}
+
+/// Everything that can stop training with an error.
 public enum TrainError: Error {
     case config(ConfigError)
     case file(FileError)
@@ -62,9 +99,19 @@ public final class Trainer {
     public let store: ParameterStore
     public let trainNet: Net
     public let testNets: [Net]
-    public let optimizer: SGDOptimizer
-    public private(set) var iteration = 0
+    /// Each test net's name in reports: its `name:`, with `#2`, `#3` added to repeats.
+    public let testNetNames: [String]
+    public let optimizer: Optimizer
+    /// max_iter, or max_epoch converted to iterations.
+    public let maxIter: Int
+    public internal(set) var iteration = 0
+    /// How often the plateau policy has cut the rate.
+    public internal(set) var reductions = 0
+    var plateau: Monitor?
+    var earlyStopping: Monitor?
     let parallel: Parallel
+    /// Samples per epoch of the first train data layer, and per iteration.
+    let epochSamples: Int, iterationSamples: Int
 
     public init(solver: SolverSpec, options: TrainOptions) throws(TrainError) {
         self.solver = solver
@@ -95,112 +142,286 @@ public final class Trainer {
         } catch {
             throw .config(error)
         }
+        var names: [String] = []
+        for net in testNets {
+            let repeats = names.filter { $0 == net.name || $0.hasPrefix(net.name + "#") }.count
+            names.append(repeats == 0 ? net.name : "\(net.name)#\(repeats + 1)")
+        }
+        testNetNames = names
         if !trainNet.nodes.contains(where: { $0.lossWeights.contains { $0 != 0 } }) {
             throw .config(ConfigError(file: solver.trainNet, message: "net '\(trainNet.name)' has no loss in phase TRAIN",
                                       hint: "add a loss layer such as SoftmaxWithLoss, or give a top a loss_weight"))
         }
-        optimizer = SGDOptimizer(spec: solver, store: store)
+        optimizer = Optimizer(spec: solver, store: store)
+        iterationSamples = trainNet.builtBatchSize * solver.iterSize
+        epochSamples = trainNet.dataLayers.first?.dataset.count ?? iterationSamples
+        if let epochs = solver.maxEpoch {
+            guard !trainNet.dataLayers.isEmpty else {
+                throw .config(ConfigError(file: solver.file, message: "solver: max_epoch needs a data layer in the train net to count epochs",
+                                          hint: "use max_iter"))
+            }
+            maxIter = Int((epochs * Double(epochSamples) / Double(iterationSamples)).rounded(.up))
+        } else {
+            maxIter = solver.maxIter ?? 0
+        }
+        plateau = try solver.plateau.map { m throws(TrainError) in try Monitor(m, testNets: testNetNames, nets: testNets, key: "plateau") }
+        earlyStopping = try solver.earlyStopping.map { m throws(TrainError) in
+            try Monitor(m, testNets: testNetNames, nets: testNets, key: "early_stopping")
+        }
     }
 
     func step(_ phase: Phase) -> StepContext {
         StepContext(phase: phase, iteration: iteration, seed: seed, parallel: parallel)
     }
 
+    public var epoch: Double { Double(iteration * iterationSamples) / Double(max(epochSamples, 1)) }
+
     public func learningRate(at iteration: Int) -> Double {
-        solver.lrPolicy.rate(base: solver.baseLR, iteration: iteration, maxIter: solver.maxIter)
+        solver.learningRate(iteration: iteration, maxIter: maxIter, reductions: reductions)
     }
 
     /// Copies `--weights` into the parameters, by layer name.
     public func loadWeights(_ path: String) throws(TrainError) -> WeightsLoadReport {
         do {
-            return try Weights.load(try SafetensorsFile.read(path), from: path, into: store)
+            return try Self.readWeights(path, into: store)
         } catch {
             throw .file(error)
         }
+    }
+
+    static func readWeights(_ path: String, into store: ParameterStore) throws(FileError) -> WeightsLoadReport {
+        let file = try SafetensorsFile.read(path)
+        guard file.metadata["format"] != SolverState.format else {
+            throw FileError(path: path, "is a solver state, not weights",
+                            hint: "resume from it with --snapshot, or pass its .safetensors weights to --weights")
+        }
+        return try Weights.load(file, from: path, into: store)
     }
 
     public func test(_ index: Int) throws(TrainError) -> TestReport {
         do {
-            let e = try Evaluator.run(testNets[index], batches: solver.testIter[index], step: step(.test))
-            return TestReport(iteration: iteration, net: index, netFile: solver.testNets[index], evaluation: e)
+            let e: Evaluation
+            switch solver.testIter[index] {
+            case .batches(let n): e = try Evaluator.run(testNets[index], batches: n, step: step(.test))
+            case .all: e = try Evaluator.wholeDataset(testNets[index], step: step(.test))
+            }
+            return TestReport(iteration: iteration, epoch: epoch, net: testNetNames[index], evaluation: e)
         } catch {
             throw .run(error)
         }
     }
 
-    /// One forward and backward pass on the next batch, and the update. Returns the loss.
+    /// One update: forward and backward over `iter_size` batches, then the solver's step.
+    /// Returns the loss (the mean over the batches). A NaN or infinite loss or gradient stops
+    /// here, naming the layer where it first appeared.
     public func trainStep() throws(TrainError) -> Double {
         store.zeroGradients()
-        let loss: Double
-        do {
-            loss = try trainNet.forward(step(.train))
-        } catch {
-            throw .run(error)
+        var loss = 0.0
+        let ctx = step(.train)
+        for _ in 0..<solver.iterSize {
+            let l: Double
+            do {
+                l = try trainNet.forward(ctx)
+            } catch {
+                throw .run(error)
+            }
+            guard l.isFinite else {
+                throw .run(diverged(l.isNaN ? "the loss is NaN" : "the loss is infinite", trainNet.firstNonFiniteOutput()))
+            }
+            loss += l
+            trainNet.backward(ctx)
         }
-        trainNet.backward(step(.train))
-        optimizer.update(rate: learningRate(at: iteration))
+        let rate = learningRate(at: iteration)
+        guard optimizer.update(rate: rate, iteration: iteration) else {
+            throw .run(diverged("a gradient is NaN or infinite", trainNet.firstNonFiniteGradient()))
+        }
         iteration += 1
-        return loss
+        return loss / Double(solver.iterSize)
+    }
+
+    func diverged(_ what: String, _ place: String?) -> RunError {
+        RunError(message: "training diverged at iteration \(iteration): \(what)" + (place.map { "; it first appeared in \($0)" } ?? ""),
+                 hint: "the learning rate is most probably too large: lower base_lr (now \(solver.baseLR)) and train again; no snapshot of the broken weights was written")
     }
 
     public func snapshotPath(_ iteration: Int) -> String { "\(solver.snapshotPrefix)_iter_\(iteration).safetensors" }
+    public var bestPath: String { "\(solver.snapshotPrefix)_best.safetensors" }
 
-    public func snapshot() throws(TrainError) -> String {
+    func weightsMetadata() -> [String: String] {
+        ["format": "dendrite-weights", "version": "1", "net": trainNet.name, "iteration": String(iteration)]
+    }
+
+    /// Writes the weights and the solver state of the current iteration, each atomically.
+    public func snapshot() throws(TrainError) -> (weights: String, state: String) {
         let path = snapshotPath(iteration)
-        let metadata = ["format": "dendrite-weights", "version": "1", "net": trainNet.name, "iteration": String(iteration)]
         do {
-            try Weights.file(of: store, metadata: metadata).write(to: path)
+            let weights = Weights.file(of: store, metadata: weightsMetadata()).encoded()
+            try AtomicFile.write(weights, to: path)
+            let state = SolverState.make(self, weightsFile: path, weightsSHA256: SHA256.hex(weights))
+            try state.file.write(to: state.path(forWeights: path))
+            return (path, state.path(forWeights: path))
         } catch {
             throw .file(error)
         }
-        return path
     }
 
-    /// Trains from the current iteration to `max_iter`: tests every `test_interval` (and at
-    /// the start, unless `test_initialization: false`), reports every `display` iterations,
-    /// snapshots every `snapshot` iterations and at the end.
+    /// Continues from a solver state written by `snapshot()`.
+    public func resume(from path: String) throws(TrainError) -> [String] {
+        do {
+            return try SolverState.restore(path, into: self)
+        } catch {
+            throw .file(error)
+        }
+    }
+
+    /// Tests every test net, emits the results and feeds the watched metrics. Returns true when
+    /// early stopping says to stop.
+    func testAll(_ emit: (TrainEvent) -> Void) throws(TrainError) -> Bool {
+        var reports: [TestReport] = []
+        for i in testNets.indices {
+            let r = try test(i)
+            reports.append(r)
+            emit(.test(r))
+        }
+        if var p = plateau {
+            if !p.observe(reports, iteration: iteration), let patience = p.spec.patience, p.state.badTests >= patience {
+                reductions += 1
+                p.state.badTests = 0
+                emit(.rateReduced(iteration: iteration, rate: learningRate(at: iteration), metric: p.spec.name))
+            }
+            plateau = p
+        }
+        guard var e = earlyStopping else { return false }
+        defer { earlyStopping = e }
+        if e.observe(reports, iteration: iteration), let record = e.state.best {
+            do {
+                var metadata = weightsMetadata()
+                metadata["metric"] = record.metric
+                metadata["value"] = String(record.value)
+                try Weights.file(of: store, metadata: metadata).write(to: bestPath)
+            } catch {
+                throw .file(error)
+            }
+            emit(.best(path: bestPath, record: record))
+        }
+        if let patience = e.spec.patience { return e.state.badTests >= patience }
+        return false
+    }
+
+    /// Trains from the current iteration to max_iter: tests every `test_interval` (and at the
+    /// start, unless `test_initialization: false`), reports every `display` iterations,
+    /// snapshots every `snapshot` iterations and at the end, stops early when the watched
+    /// metric stalls, and asks `control` between iterations whether to snapshot or stop.
     public func run(_ emit: (TrainEvent) -> Void) throws(TrainError) {
-        emit(.started(seed: seed, seedWasChosen: seedWasChosen))
-        if let path = options.weights { emit(.weightsLoaded(path: path, report: try loadWeights(path))) }
+        try run(control: { .proceed }, emit)
+    }
+
+    public func run(control: () -> TrainControl, _ emit: (TrainEvent) -> Void) throws(TrainError) {
         let start = ContinuousClock.now
         var window: [Double] = []
         var windowStart = ContinuousClock.now, windowImages = 0
-        let batch = trainNet.batchSize
         // The loss is shown smoothed; other outputs (e.g. a train accuracy) as they are.
         let lossBlobs = Set(trainNet.nodes.flatMap { n in zip(n.tops, n.lossWeights).filter { $0.1 != 0 }.map(\.0) })
         let reportedOutputs = trainNet.scalarOutputs.filter { !lossBlobs.contains($0.blob) }
-
-        func testAll() throws(TrainError) {
-            for i in testNets.indices { emit(.test(try test(i))) }
-            windowStart = ContinuousClock.now  // images/s counts training only
+        var reason = StopReason.maxIter
+        func seconds(since t: ContinuousClock.Instant) -> Double { Double((ContinuousClock.now - t) / .microseconds(1)) / 1e6 }
+        func finish() throws(TrainError) {
+            if reason != .interrupted, solver.snapshot == 0 || iteration % solver.snapshot != 0 {
+                let s = try snapshot()
+                emit(.snapshot(weights: s.weights, state: s.state, iteration: iteration))
+            }
+            emit(.finished(FinishReport(iteration: iteration, seconds: seconds(since: start), reason: reason, best: earlyStopping?.state.best)))
         }
-        while iteration < solver.maxIter {
+
+        while iteration < maxIter {
             if solver.testInterval > 0, iteration % solver.testInterval == 0, iteration > 0 || solver.testInitialization {
-                try testAll()
+                let stop = try testAll(emit)
+                windowStart = ContinuousClock.now  // images/s counts training only
+                if stop {
+                    reason = .earlyStopping
+                    return try finish()
+                }
             }
             let rate = learningRate(at: iteration)
             let loss = try trainStep()
-            windowImages += batch
+            windowImages += iterationSamples
+            emit(.iteration(iteration, loss: loss, learningRate: rate))
             window.append(loss)
             if window.count > solver.averageLoss { window.removeFirst() }
             let done = iteration - 1
             if solver.display > 0, done % solver.display == 0 {
-                let seconds = Double((ContinuousClock.now - windowStart) / .milliseconds(1)) / 1000
+                let s = seconds(since: windowStart)
                 emit(.progress(TrainProgress(
-                    iteration: done, maxIter: solver.maxIter, smoothedLoss: window.reduce(0, +) / Double(window.count),
-                    learningRate: rate, imagesPerSecond: seconds > 0 ? Double(windowImages) / seconds : 0,
+                    iteration: done, maxIter: maxIter, epoch: epoch, smoothedLoss: window.reduce(0, +) / Double(window.count),
+                    learningRate: rate, imagesPerSecond: s > 0 ? Double(windowImages) / s : 0,
                     outputs: reportedOutputs.map { ($0.name, Double(trainNet.data($0.blob)[0])) })))
                 windowStart = ContinuousClock.now
                 windowImages = 0
             }
-            if solver.snapshot > 0, iteration % solver.snapshot == 0 {
-                emit(.snapshot(path: try snapshot(), iteration: iteration))
+            let request = control()
+            if (solver.snapshot > 0 && iteration % solver.snapshot == 0) || request != .proceed {
+                let s = try snapshot()
+                emit(.snapshot(weights: s.weights, state: s.state, iteration: iteration))
+            }
+            if request == .stop {
+                reason = .interrupted
+                return try finish()
             }
         }
-        if solver.testInterval > 0, iteration % solver.testInterval == 0 { try testAll() }
-        if solver.snapshot == 0 || iteration % solver.snapshot != 0 {
-            emit(.snapshot(path: try snapshot(), iteration: iteration))
+        if solver.testInterval > 0, iteration % solver.testInterval == 0 { _ = try testAll(emit) }
+        try finish()
+    }
+}
+
+/// A watched test output (early stopping, the plateau policy) and its progress.
+struct Monitor {
+    struct State: Codable, Equatable {
+        var best: BestRecord?
+        var badTests = 0
+    }
+
+    let spec: MetricSpec
+    let net: Int
+    let output: String
+    var state = State()
+
+    /// Finds the metric among the test nets' outputs: `name` in the first test net that has it,
+    /// or `net/name`.
+    init(_ spec: MetricSpec, testNets names: [String], nets: [Net], key: String) throws(TrainError) {
+        self.spec = spec
+        var netIndex: Int?, output = spec.name
+        if let slash = spec.name.lastIndex(of: "/") {
+            let netName = String(spec.name[..<slash])
+            output = String(spec.name[spec.name.index(after: slash)...])
+            netIndex = names.firstIndex(of: netName)
+        } else {
+            netIndex = nets.firstIndex { $0.scalarOutputs.contains { $0.name == output } }
         }
-        emit(.finished(iteration: iteration, seconds: Double((ContinuousClock.now - start) / .milliseconds(1)) / 1000))
+        let available = nets.enumerated().flatMap { i, n in n.scalarOutputs.map { names.count > 1 ? "\(names[i])/\($0.name)" : $0.name } }
+        guard let index = netIndex, nets[index].scalarOutputs.contains(where: { $0.name == output }) else {
+            throw .config(ConfigError(at: spec.location, "solver: \(key).metric: no test net has an output '\(spec.name)'",
+                                      hint: (Suggestion.hint(for: spec.name, in: available).map { $0 + "; " } ?? "")
+                                          + "test outputs: \(available.joined(separator: ", ").isEmpty ? "none" : available.joined(separator: ", "))"))
+        }
+        net = index
+        self.output = output
+    }
+
+    /// Records a test; returns true when the metric improved on the best by more than min_delta.
+    mutating func observe(_ reports: [TestReport], iteration: Int) -> Bool {
+        guard let value = reports[net].evaluation.value(output) else { return false }
+        let improved: Bool
+        if let best = state.best?.value {
+            improved = spec.minimize ? value < best - spec.minDelta : value > best + spec.minDelta
+        } else {
+            improved = true
+        }
+        if improved {
+            state.best = BestRecord(iteration: iteration, metric: spec.name, value: value)
+            state.badTests = 0
+        } else {
+            state.badTests += 1
+        }
+        return improved
     }
 }

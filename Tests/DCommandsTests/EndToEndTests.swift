@@ -93,16 +93,17 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         #expect(train.status == 0, "\(train.err)")
         let lines = train.out.split(separator: "\n").map(String.init)
         #expect(lines.contains { $0.hasPrefix("  conv   Convolution      data → conv      8×3×4×4     30") })
-        #expect(lines.contains { $0.hasPrefix("train iter=50/60 loss=") })
+        #expect(lines.contains { $0.hasPrefix("train iter=50/60 epoch=10.20 loss=") })
         #expect(lines.filter { $0.hasPrefix("test iter=") }.count == 3)
-        #expect(lines.contains("snapshot iter=30 path=\(dir)/out/tiny_iter_30.safetensors"))
-        #expect(lines.contains("snapshot iter=60 path=\(dir)/out/tiny_iter_60.safetensors"))
-        let finalTest = try #require(lines.last { $0.hasPrefix("test iter=60 net=0 ") })
+        #expect(lines.contains("snapshot iter=30 weights=\(dir)/out/tiny_iter_30.safetensors state=\(dir)/out/tiny_iter_30.solverstate"))
+        #expect(lines.contains("snapshot iter=60 weights=\(dir)/out/tiny_iter_60.safetensors state=\(dir)/out/tiny_iter_60.solverstate"))
+        #expect(lines.last?.hasPrefix("done iter=60 seconds=") == true && lines.last?.hasSuffix(" stopped=max_iter") == true)
+        let finalTest = try #require(lines.last { $0.hasPrefix("test iter=60 epoch=12.00 net=tiny ") })
 
         let test = try run("dtest", ["--model", dir + "/net.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
         #expect(test.status == 0, "\(test.err)")
         // 5 batches of 8 cover the 40 samples in order, as the final test during training did.
-        #expect(test.out == "test samples=40 batches=5 " + finalTest.dropFirst("test iter=60 net=0 ".count) + "\n")
+        #expect(test.out == "test samples=40 batches=5 " + finalTest.dropFirst("test iter=60 epoch=12.00 net=tiny ".count) + "\n")
         #expect(finalTest.contains("accuracy=1 "))
     }
 

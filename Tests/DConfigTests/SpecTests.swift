@@ -102,7 +102,7 @@ import Testing
             solver_mode: CPU
             """)
         #expect(s.lrPolicy == .inv(gamma: 0.0001, power: 0.75))
-        #expect(s.testNets == ["configs/lenet/net.yaml"] && s.testIter == [100])
+        #expect(s.testNets == ["configs/lenet/net.yaml"] && s.testIter == [.batches(100)])
         #expect(s.snapshotPrefix == "configs/lenet/snapshots/lenet")
         #expect(s.randomSeed == 1)
     }

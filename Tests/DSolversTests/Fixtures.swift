@@ -52,18 +52,19 @@ let twoClassNet = """
       - {name: loss, type: SoftmaxWithLoss, bottom: [s, label], top: loss}
     """
 
-func writeSolver(_ dir: String, _ extra: String = "") throws -> String {
+func writeSolver(_ dir: String, _ extra: String = "", maxIter: Int = 60, baseLR: Double = 0.5,
+                 testInterval: Int = 20, lrPolicy: String = "fixed") throws -> String {
     try writeTwoClassData(dir)
     try twoClassNet.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
     let solver = """
         net: net.yaml
-        base_lr: 0.5
+        base_lr: \(baseLR)
         momentum: 0.9
         weight_decay: 0.0005
-        lr_policy: fixed
-        max_iter: 60
+        lr_policy: \(lrPolicy)
+        max_iter: \(maxIter)
         test_iter: 1
-        test_interval: 20
+        test_interval: \(testInterval)
         random_seed: 7
         snapshot_prefix: out/tiny
         \(extra)

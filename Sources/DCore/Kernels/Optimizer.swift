@@ -1,23 +1,105 @@
-/// Parameter updates, one flat loop per parameter tensor.
+/// Parameter updates, one flat loop per parameter tensor, with Caffe's formulas (its
+/// `*_solver.cpp`). Every rule first adds the regularisation to the gradient, as Caffe's
+/// `Regularize`: g = ∇ + decay·w (L2) or ∇ + decay·sign(w) (L1). `rate` already includes the
+/// parameter's lr_mult, `decay` its decay_mult.
 public enum OptimizerKernel {
-    /// Caffe's SGD with momentum and weight decay, for one parameter:
-    ///   g ← ∇ + decay·w (L2) or ∇ + decay·sign(w) (L1)
-    ///   v ← μ·v + rate·g
-    ///   w ← w − v
-    public static func sgd(weights: FloatView, grads: FloatView, history: FloatView,
-                           rate: Float, momentum: Float, decay: Float, l1: Bool) {
-        let w = weights.base, g = grads.base, h = history.base
-        if l1 {
-            for i in 0..<weights.count {
-                let sign: Float = w[i] > 0 ? 1 : (w[i] < 0 ? -1 : 0)
-                h[i] = momentum * h[i] + rate * (g[i] + decay * sign)
-                w[i] -= h[i]
-            }
-        } else {
-            for i in 0..<weights.count {
-                h[i] = momentum * h[i] + rate * (g[i] + decay * w[i])
-                w[i] -= h[i]
+    /// An update rule and the constants it needs.
+    public enum Rule: Sendable, Equatable {
+        /// v ← μ·v + rate·g;  w ← w − v
+        case sgd(momentum: Float)
+        /// v' ← μ·v + rate·g;  w ← w − ((1 + μ)·v' − μ·v)   (Caffe's Nesterov)
+        case nesterov(momentum: Float)
+        /// s ← s + g²;  w ← w − rate·g / (√s + δ)
+        case adaGrad(delta: Float)
+        /// s ← ρ·s + (1 − ρ)·g²;  w ← w − rate·g / (√s + δ)
+        case rmsProp(decay: Float, delta: Float)
+        /// s ← ρ·s + (1 − ρ)·g²;  u = g·√((a + δ) / (s + δ));  a ← ρ·a + (1 − ρ)·u²;  w ← w − rate·u
+        case adaDelta(decay: Float, delta: Float)
+        /// m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²;
+        /// w ← w − rate·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m / (√v + δ), with t the 1-based step
+        case adam(beta1: Float, beta2: Float, delta: Float, step: Int)
+
+        /// How many history tensors (shaped like the parameter) the rule keeps.
+        public var historyCount: Int {
+            switch self {
+            case .sgd, .nesterov, .adaGrad, .rmsProp: return 1
+            case .adaDelta, .adam: return 2
             }
         }
     }
+
+    /// Applies `rule` to one parameter. `history` holds `rule.historyCount` views. Returns false
+    /// when a gradient was NaN or infinite (the weights are then not to be trusted).
+    @discardableResult
+    public static func update(_ rule: Rule, weights: FloatView, grads: FloatView, history: [FloatView],
+                              rate: Float, decay: Float, l1: Bool) -> Bool {
+        let w = weights.base, gr = grads.base, h = history[0].base
+        let h2 = history.count > 1 ? history[1].base : h
+        var poison: Float = 0  // stays 0 unless some gradient is NaN or ±∞
+        @inline(__always) func gradient(_ i: Int) -> Float {
+            let reg = l1 ? (w[i] > 0 ? 1 : (w[i] < 0 ? -1 : 0)) : w[i]
+            return gr[i] + decay * reg
+        }
+        switch rule {
+        case .sgd(let mu):
+            for i in 0..<weights.count {
+                poison += gr[i] * 0
+                h[i] = mu * h[i] + rate * gradient(i)
+                w[i] -= h[i]
+            }
+        case .nesterov(let mu):
+            for i in 0..<weights.count {
+                poison += gr[i] * 0
+                let previous = h[i]
+                h[i] = mu * h[i] + rate * gradient(i)
+                w[i] -= (1 + mu) * h[i] - mu * previous
+            }
+        case .adaGrad(let delta):
+            for i in 0..<weights.count {
+                poison += gr[i] * 0
+                let g = gradient(i)
+                h[i] += g * g
+                w[i] -= rate * g / (h[i].squareRoot() + delta)
+            }
+        case .rmsProp(let rho, let delta):
+            for i in 0..<weights.count {
+                poison += gr[i] * 0
+                let g = gradient(i)
+                h[i] = rho * h[i] + (1 - rho) * g * g
+                w[i] -= rate * g / (h[i].squareRoot() + delta)
+            }
+        case .adaDelta(let rho, let delta):
+            for i in 0..<weights.count {
+                poison += gr[i] * 0
+                let g = gradient(i)
+                h[i] = rho * h[i] + (1 - rho) * g * g
+                let u = g * ((h2[i] + delta) / (h[i] + delta)).squareRoot()
+                h2[i] = rho * h2[i] + (1 - rho) * u * u
+                w[i] -= rate * u
+            }
+        case .adam(let beta1, let beta2, let delta, let t):
+            let correction = Float((1 - pow(Double(beta2), Double(t))).squareRoot() / (1 - pow(Double(beta1), Double(t))))
+            let step = rate * correction
+            for i in 0..<weights.count {
+                poison += gr[i] * 0
+                let g = gradient(i)
+                h[i] = beta1 * h[i] + (1 - beta1) * g
+                h2[i] = beta2 * h2[i] + (1 - beta2) * g * g
+                w[i] -= step * h[i] / (h2[i].squareRoot() + delta)
+            }
+        }
+        return poison == 0
+    }
+
+    /// Multiplies every gradient by `factor` (gradient clipping, `iter_size` normalisation).
+    public static func scale(_ grads: FloatView, by factor: Float) {
+        let g = grads.base
+        for i in 0..<grads.count { g[i] *= factor }
+    }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

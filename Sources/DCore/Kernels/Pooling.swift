@@ -76,10 +76,28 @@ public enum PoolingKernel {
         _ g: WindowGeometry, planes: Int, outputGrad: FloatView, argmax: TensorView<Int32>,
         inputGrad: FloatView, accumulate: Bool, parallel: Parallel
     ) {
+        // 2×2 windows with stride 2 that tile the image exactly: every input belongs to one
+        // window, so each is written once, without zeroing the gradient first.
+        let tiles = g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0
+            && 2 * g.outH == g.height && 2 * g.outW == g.width
         parallel.forEach(planes) { plane in
             let dx = inputGrad.base + plane * g.inputArea
-            if !accumulate { dx.update(repeating: 0, count: g.inputArea) }
             let dy = outputGrad.base + plane * g.outputArea, am = argmax.base + plane * g.outputArea
+            if tiles && !accumulate {
+                let w = g.width
+                for y in 0..<g.outH {
+                    for x in 0..<g.outW {
+                        let o = y &* g.outW &+ x, winner = Int(am[o]), v = dy[o]
+                        let i0 = 2 &* y &* w &+ 2 &* x
+                        dx[i0] = winner == i0 ? v : 0
+                        dx[i0 &+ 1] = winner == i0 &+ 1 ? v : 0
+                        dx[i0 &+ w] = winner == i0 &+ w ? v : 0
+                        dx[i0 &+ w &+ 1] = winner == i0 &+ w &+ 1 ? v : 0
+                    }
+                }
+                return
+            }
+            if !accumulate { dx.update(repeating: 0, count: g.inputArea) }
             for o in 0..<g.outputArea { dx[Int(am[o])] += dy[o] }
         }
     }

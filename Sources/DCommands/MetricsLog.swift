@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DSolvers
+import DZoo
+
+/// The JSON Lines metrics file every run appends to, `<snapshot_prefix>_metrics.jsonl`: one
+/// object per event, each with `"v": 1` (the format version), `"event"`, and the wall time
+/// since the run started. Documented in the README ("Metrics file").
+final class MetricsLog {
+    let path: String
+    private let fd: Int32
+    private let start = ContinuousClock.now
+
+    init(prefix: String) throws {
+        path = prefix + "_metrics.jsonl"
+        try AtomicFile.createDirectories(for: path)
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw OutputError(message: "\(path): error: cannot open the metrics file: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(fd) }
+
+    static func number(_ x: Double) -> String { x.isFinite ? cFormat("%.9g", x) : "null" }
+
+    static func string(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case _ where u.value < 0x20: out += "\\u00" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+
+    static func object(_ values: [(String, String)]) -> String {
+        "{" + values.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    /// Appends one event; `fields` are already JSON values.
+    func write(_ event: String, _ fields: [(String, String)]) {
+        let seconds = Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6
+        let line = Self.object([("v", "1"), ("event", Self.string(event)), ("time", Self.number(seconds))] + fields) + "\n"
+        Console.write(fd, line)
+    }
+
+    func record(_ event: TrainEvent) {
+        switch event {
+        case .started(let seed, _, let maxIter):
+            write("start", [("random_seed", String(seed)), ("max_iter", String(maxIter))])
+        case .weightsLoaded(let path, _):
+            write("weights", [("path", Self.string(path))])
+        case .resumed(let path, let iteration, _):
+            write("resume", [("path", Self.string(path)), ("iteration", String(iteration))])
+        case .progress(let p):
+            write("train", [("iteration", String(p.iteration)), ("epoch", Self.number(p.epoch)), ("lr", Self.number(p.learningRate)),
+                            ("loss", Self.number(p.smoothedLoss)), ("images_per_s", Self.number(p.imagesPerSecond)),
+                            ("outputs", Self.object(p.outputs.map { ($0.name, Self.number($0.value)) }))])
+        case .test(let t):
+            write("test", [("iteration", String(t.iteration)), ("epoch", Self.number(t.epoch)), ("net", Self.string(t.net)),
+                           ("outputs", Self.object(t.evaluation.outputs.map { ($0.name, Self.number($0.value)) }))])
+        case .snapshot(let weights, let state, let iteration):
+            write("snapshot", [("iteration", String(iteration)), ("weights", Self.string(weights)), ("state", Self.string(state))])
+        case .best(let path, let r):
+            write("best", [("iteration", String(r.iteration)), ("metric", Self.string(r.metric)), ("value", Self.number(r.value)),
+                           ("path", Self.string(path))])
+        case .rateReduced(let iteration, let rate, let metric):
+            write("lr_reduced", [("iteration", String(iteration)), ("lr", Self.number(rate)), ("metric", Self.string(metric))])
+        case .finished(let f):
+            var fields = [("iteration", String(f.iteration)), ("seconds", Self.number(f.seconds)), ("reason", Self.string(f.reason.rawValue))]
+            if let b = f.best { fields += [("best_iteration", String(b.iteration)), ("best_value", Self.number(b.value))] }
+            write("done", fields)
+        case .iteration:
+            break
+        }
+    }
+}

@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where `dtrain` writes: stable lines to standard output (unless quiet) and to the --log file,
+/// and, on a terminal, one live progress line under them that is redrawn in place.
+final class Output {
+    let console: Console
+    let quiet: Bool
+    private var log: Int32 = -1
+    private let live: Bool
+    private var liveShown = false
+    private var lastLive = ContinuousClock.now
+
+    init(console: Console, quiet: Bool, logPath: String?) throws {
+        self.console = console
+        self.quiet = quiet
+        live = !quiet && isatty(1) == 1
+        if let logPath {
+            log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard log >= 0 else {
+                throw OutputError(message: "\(logPath): error: cannot create the log file: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    deinit { if log >= 0 { close(log) } }
+
+    /// A stable line: printed, logged, and the live line redrawn below it.
+    func line(_ text: String) {
+        clearLive()
+        if !quiet { console.out(text) }
+        if log >= 0 { Console.write(log, text + "\n") }
+    }
+
+    /// The live line, at most ten times a second; nothing when output is not a terminal.
+    func live(_ text: String, force: Bool = false) {
+        guard live, force || ContinuousClock.now - lastLive > .milliseconds(100) else { return }
+        lastLive = ContinuousClock.now
+        Console.write(1, "\r\u{1B}[K" + text)
+        liveShown = true
+    }
+
+    func clearLive() {
+        guard liveShown else { return }
+        Console.write(1, "\r\u{1B}[K")
+        liveShown = false
+    }
+}
+
+struct OutputError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
