@@ -319,7 +319,7 @@ public final class Trainer {
     public func run(control: () -> TrainControl, _ emit: (TrainEvent) -> Void) throws(TrainError) {
         let start = ContinuousClock.now
         var window: [Double] = []
-        var windowStart = ContinuousClock.now, windowImages = 0
+        var windowTime = Duration.zero, windowImages = 0  // training steps only, not tests
         // The loss is shown smoothed; other outputs (e.g. a train accuracy) as they are.
         let lossBlobs = Set(trainNet.nodes.flatMap { n in zip(n.tops, n.lossWeights).filter { $0.1 != 0 }.map(\.0) })
         let reportedOutputs = trainNet.scalarOutputs.filter { !lossBlobs.contains($0.blob) }
@@ -335,27 +335,27 @@ public final class Trainer {
 
         while iteration < maxIter {
             if solver.testInterval > 0, iteration % solver.testInterval == 0, iteration > 0 || solver.testInitialization {
-                let stop = try testAll(emit)
-                windowStart = ContinuousClock.now  // images/s counts training only
-                if stop {
+                if try testAll(emit) {
                     reason = .earlyStopping
                     return try finish()
                 }
             }
             let rate = learningRate(at: iteration)
+            let stepStart = ContinuousClock.now
             let loss = try trainStep()
+            windowTime += ContinuousClock.now - stepStart
             windowImages += iterationSamples
             emit(.iteration(iteration, loss: loss, learningRate: rate))
             window.append(loss)
             if window.count > solver.averageLoss { window.removeFirst() }
             let done = iteration - 1
             if solver.display > 0, done % solver.display == 0 {
-                let s = seconds(since: windowStart)
+                let s = Double(windowTime / .microseconds(1)) / 1e6
                 emit(.progress(TrainProgress(
                     iteration: done, maxIter: maxIter, epoch: epoch, smoothedLoss: window.reduce(0, +) / Double(window.count),
                     learningRate: rate, imagesPerSecond: s > 0 ? Double(windowImages) / s : 0,
                     outputs: reportedOutputs.map { ($0.name, Double(trainNet.data($0.blob)[0])) })))
-                windowStart = ContinuousClock.now
+                windowTime = .zero
                 windowImages = 0
             }
             let request = control()

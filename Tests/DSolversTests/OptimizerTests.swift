@@ -97,12 +97,12 @@ import Testing
     @Test func adam() throws {
         try check("type: Adam\nmomentum: 0.9\nmomentum2: 0.999\ndelta: 1e-8\n") { step, w, s in
             let t = Double(step + 1)
-            let correction = (1 - pow(0.999, t)).squareRoot() / (1 - pow(0.9, t))
             for i in 0..<2 {
                 let g = grads[step][i]
                 s[0][i] = 0.9 * s[0][i] + 0.1 * g
                 s[1][i] = 0.999 * s[1][i] + 0.001 * g * g
-                w[i] -= lr * correction * s[0][i] / (s[1][i].squareRoot() + 1e-8)
+                let mHat = s[0][i] / (1 - pow(0.9, t)), vHat = s[1][i] / (1 - pow(0.999, t))
+                w[i] -= lr * mHat / (vHat.squareRoot() + 1e-8)
             }
         }
     }

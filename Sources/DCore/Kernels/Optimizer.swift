@@ -16,7 +16,9 @@ public enum OptimizerKernel {
         /// s ← ρ·s + (1 − ρ)·g²;  u = g·√((a + δ) / (s + δ));  a ← ρ·a + (1 − ρ)·u²;  w ← w − rate·u
         case adaDelta(decay: Float, delta: Float)
         /// m ← β₁·m + (1 − β₁)·g;  v ← β₂·v + (1 − β₂)·g²;
-        /// w ← w − rate·√(1 − β₂ᵗ)/(1 − β₁ᵗ)·m / (√v + δ), with t the 1-based step
+        /// w ← w − rate·m̂ / (√v̂ + δ) with m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ), t the 1-based step:
+        /// Algorithm 1 of Kingma and Ba, as PyTorch and Keras. (Caffe adds δ to √v before the
+        /// bias correction, which weighs δ more when gradients are tiny.)
         case adam(beta1: Float, beta2: Float, delta: Float, step: Int)
 
         /// How many history tensors (shaped like the parameter) the rule keeps.
@@ -78,14 +80,14 @@ public enum OptimizerKernel {
                 w[i] -= rate * u
             }
         case .adam(let beta1, let beta2, let delta, let t):
-            let correction = Float((1 - pow(Double(beta2), Double(t))).squareRoot() / (1 - pow(Double(beta1), Double(t))))
-            let step = rate * correction
+            let c1 = Float(1 / (1 - pow(Double(beta1), Double(t))))
+            let c2 = Float(1 / (1 - pow(Double(beta2), Double(t))).squareRoot())
             for i in 0..<weights.count {
                 poison += gr[i] * 0
                 let g = gradient(i)
                 h[i] = beta1 * h[i] + (1 - beta1) * g
                 h2[i] = beta2 * h2[i] + (1 - beta2) * g * g
-                w[i] -= step * h[i] / (h2[i].squareRoot() + delta)
+                w[i] -= rate * (h[i] * c1) / (h2[i].squareRoot() * c2 + delta)
             }
         }
         return poison == 0
