@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "dtrain", targets: ["dtrain"]),
         .executable(name: "dtest", targets: ["dtest"]),
+        .executable(name: "dzoo", targets: ["dzoo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -19,20 +20,22 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CSTBImage", pkgConfig: "stb", providers: [.apt(["libstb-dev"])]),
 
         .target(name: "DCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         .target(name: "DConfig", dependencies: ["CLibYAML"]),
         .target(name: "DData", dependencies: ["DCore", "CZlib"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
-        .target(name: "DZoo", dependencies: ["DCore", "DNet"]),
+        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DNet", "CZlib"], swiftSettings: optimised),
         .target(name: "DSolvers", dependencies: ["DCore", "DConfig", "DNet", "DZoo"], swiftSettings: optimised),
         .target(name: "DCommands", dependencies: [
-            "DCore", "DConfig", "DData", "DNet", "DSolvers", "DZoo",
+            "DCore", "DConfig", "DData", "DNet", "DSolvers", "DZoo", "CSTBImage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dtrain", dependencies: ["DCommands"]),
         .executableTarget(name: "dtest", dependencies: ["DCommands"]),
+        .executableTarget(name: "dzoo", dependencies: ["DCommands"]),
 
         .testTarget(name: "DCoreTests", dependencies: ["DCore"]),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"]),
@@ -40,7 +43,7 @@ let package = Package(
         .testTarget(name: "DLayersTests", dependencies: ["DLayers", "DNet"]),
         .testTarget(name: "DNetTests", dependencies: ["DNet"]),
         .testTarget(name: "DSolversTests", dependencies: ["DSolvers"]),
-        .testTarget(name: "DZooTests", dependencies: ["DZoo"]),
-        .testTarget(name: "DCommandsTests", dependencies: ["DCommands", "DData", "dtrain", "dtest"]),
+        .testTarget(name: "DZooTests", dependencies: ["DZoo", "DConfig", "DCore", "DData", "DLayers", "DNet"]),
+        .testTarget(name: "DCommandsTests", dependencies: ["DCommands", "DData", "DZoo", "CSTBImage", "dtrain", "dtest", "dzoo"]),
     ]
 )

@@ -98,7 +98,7 @@ extension Format {
         add("display", s.display)
         add("average_loss", s.averageLoss)
         add("snapshot", s.snapshot)
-        add("snapshot_prefix", s.snapshotPrefix)
+        add("snapshot_prefix", s.snapshotPrefixGiven ? s.snapshotPrefix : "none  # snapshots go into a zoo entry")
         add("random_seed", trainer.seedWasChosen ? "\(trainer.seed)  # chosen for this run" : String(trainer.seed))
         if let e = s.earlyStopping { add("early_stopping", metric(e)) }
         return lines
@@ -109,3 +109,25 @@ extension Format {
     }
 }
 
+
+extension Format {
+    /// counts[true class][predicted class]
+    static func confusionCounts(labels: [Int], predictions: [Int], classes: Int) -> [[Int]] {
+        var counts = Array(repeating: Array(repeating: 0, count: classes), count: classes)
+        for (l, p) in zip(labels, predictions) where l >= 0 && l < classes && p >= 0 && p < classes { counts[l][p] += 1 }
+        return counts
+    }
+
+    /// The confusion matrix as a table: a row per true class (named when names are given),
+    /// a column per predicted class, and each class's recall.
+    static func confusion(labels: [Int], predictions: [Int], classes: Int, names: [String]) -> [String] {
+        let counts = confusionCounts(labels: labels, predictions: predictions, classes: classes)
+        var rows = [["true \\ predicted"] + (0..<classes).map(String.init) + ["recall"]]
+        for (k, row) in counts.enumerated() {
+            let total = row.reduce(0, +)
+            let label = names.isEmpty ? String(k) : "\(k) \(names[k])"
+            rows.append([label] + row.map(String.init) + [total == 0 ? "-" : cFormat("%.3f", Double(row[k]) / Double(total))])
+        }
+        return table(rows)
+    }
+}

@@ -25,23 +25,8 @@ final class MetricsLog {
 
     static func number(_ x: Double) -> String { x.isFinite ? cFormat("%.9g", x) : "null" }
 
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case _ where u.value < 0x20: out += "\\u00" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
-
-    static func object(_ values: [(String, String)]) -> String {
-        "{" + values.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
-    }
+    static func string(_ s: String) -> String { JSONText.string(s) }
+    static func object(_ values: [(String, String)]) -> String { JSONText.object(values) }
 
     /// Appends one event; `fields` are already JSON values.
     func write(_ event: String, _ fields: [(String, String)]) {

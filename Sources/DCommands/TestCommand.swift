@@ -1,33 +1,70 @@
 import ArgumentParser
 import DConfig
 import DCore
+import DData
 import DLayers
 import DNet
 import DSolvers
 import DZoo
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `dtest --model NET.yaml --weights FILE`: runs the TEST phase and reports every output.
+/// `dtest zoo:NAME` or `dtest --model NET.yaml --weights FILE`: evaluates on the TEST phase,
+/// classifies image files, runs committees and extracts features.
 public struct TestCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dtest",
-        abstract: "Evaluate trained weights on a net's TEST phase, as Caffe's `caffe test`.",
+        abstract: "Evaluate trained weights (Caffe's `caffe test`), classify images, run committees, extract features.",
         discussion: """
-            Prints the mean of every scalar output of the net (accuracy, loss, …) over the test \
-            set, as one parseable line:
-              test samples=10000 batches=100 accuracy=0.9012 loss=0.2788
-            Without --iterations the whole test set is covered exactly once.
-            With --time it instead measures inference speed over the whole test set:
+            Models are zoo references (zoo:NAME for the weights its card names, zoo:NAME@ITER for a \
+            snapshot), zoo entry directories, or --model NET.yaml with --weights FILE.
+            Evaluation covers the model's test set exactly once (or --images/--labels) and prints \
+            every scalar output, then a confusion matrix with the card's class names:
+              test samples=10000 batches=100 accuracy=0.9014 loss=0.2788
+            Several models (or several --weights) form a committee that averages their softmax \
+            outputs; each member's results and the committee's are printed:
+              member 1 model=zoo:a samples=10000 accuracy=0.9014 loss=0.2788
+              committee members=2 samples=10000 accuracy=0.9102
+            --predict FILE… classifies image files with the card's preprocessing and prints the \
+            most likely classes. --dump BLOB[,BLOB] --out FILE.safetensors writes blobs for the \
+            whole test set (Caffe's extract_features). --json prints one JSON object instead.
+            With --time it measures inference speed over the whole test set:
               time images/s=21000 batch=100 load_s=0.06 windows=5
             """)
 
-    @Option(name: .long, help: "The net YAML file.")
-    public var model: String
+    @Argument(help: "Models: zoo:NAME, zoo:NAME@ITER or a zoo entry directory; several form a committee.")
+    public var models: [String] = []
 
-    @Option(name: .long, help: "The weights (a safetensors snapshot from dtrain). Optional with --time.")
-    public var weights: String?
+    @Option(name: .long, help: "The net YAML file (instead of a zoo model).")
+    public var model: String?
+
+    @Option(name: .long, help: "Weights for --model: a safetensors file or a zoo reference. Repeat for a committee of snapshots.")
+    public var weights: [String] = []
+
+    @Option(name: .long, help: "Evaluate on these IDX images instead of the test set the net names (with --labels).")
+    public var images: String?
+
+    @Option(name: .long, help: "The IDX labels that go with --images.")
+    public var labels: String?
 
     @Option(name: .long, help: "Batches to run, continuing through the data as Caffe does (default: the whole test set once).")
     public var iterations: Int?
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Classify these image files (PNG, PGM, …) and print the most likely classes.")
+    public var predict: [String] = []
+
+    @Option(name: .long, help: "How many classes --predict prints per image.")
+    public var top = 5
+
+    @Option(name: .long, help: "Blobs to write for the whole test set, comma-separated (with --out).")
+    public var dump: String?
+
+    @Option(name: .long, help: "The safetensors file --dump writes.")
+    public var out: String?
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    public var json = false
 
     @Flag(name: .long, help: "Measure inference speed: one untimed pass over the test set, then --time-windows timed ones.")
     public var time = false
@@ -42,44 +79,320 @@ public struct TestCommand: ParsableCommand {
     public mutating func validate() throws {
         if let n = iterations, n < 1 { throw ValidationError("--iterations must be at least 1, found \(n)") }
         if timeWindows < 1 { throw ValidationError("--time-windows must be at least 1, found \(timeWindows)") }
-        if weights == nil && !time { throw ValidationError("missing --weights (only --time runs without weights)") }
+        if top < 1 { throw ValidationError("--top must be at least 1, found \(top)") }
+        if models.isEmpty && model == nil { throw ValidationError("name a model: zoo:NAME, an entry directory, or --model NET.yaml --weights FILE") }
+        if !models.isEmpty && (model != nil || !weights.isEmpty) { throw ValidationError("give zoo models or --model/--weights, not both") }
+        if model != nil && weights.isEmpty && !time { throw ValidationError("missing --weights (only --time runs without weights)") }
+        if (images == nil) != (labels == nil) { throw ValidationError("give --images and --labels together") }
+        if (dump == nil) != (out == nil) { throw ValidationError("give --dump BLOB and --out FILE.safetensors together") }
+        let members = max(models.count, weights.count)
+        if members > 1 && (iterations != nil || time || dump != nil) {
+            throw ValidationError("--iterations, --time and --dump take one model, not a committee of \(members)")
+        }
+    }
+
+    /// One model of the run: its net, weights and card.
+    struct Member {
+        var label: String
+        var net: String
+        var weights: String?
+        var entry: Zoo.Entry?
     }
 
     public func run() throws {
         let console = Console()
         do {
             let threads = compute.resolvedThreads()
-            let clock = ContinuousClock(), start = clock.now
-            let spec = try NetSpec.load(model)
-            let store = ParameterStore(seed: 0)
-            let net = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: model, seed: 0, threads: threads))
-            if let weights {
-                let report = try Weights.load(try SafetensorsFile.read(weights), from: weights, into: store)
-                if !report.initialised.isEmpty {
-                    throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
-                                    hint: "is this the snapshot of this net? Layer names must match")
-                }
-            }
-            let loadSeconds = Double((clock.now - start) / .microseconds(1)) / 1e6
-            let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
-            if time {
-                var rates: [Double] = []
-                for window in 0...timeWindows {
-                    let t = clock.now
-                    let e = try Evaluator.wholeDataset(net, step: step)
-                    let seconds = Double((clock.now - t) / .microseconds(1)) / 1e6
-                    if window > 0 { rates.append(Double(e.samples) / seconds) }
-                }
-                rates.sort()
-                console.out("time images/s=\(Int(rates[rates.count / 2].rounded())) batch=\(net.builtBatchSize) "
-                            + "load_s=\(cFormat("%.3f", loadSeconds)) windows=\(timeWindows) threads=\(threads) openblas=\(BLAS.coreName)")
-                return
-            }
-            let evaluation = try iterations.map { n throws(RunError) in try Evaluator.run(net, batches: n, step: step) }
-                ?? Evaluator.wholeDataset(net, step: step)
-            console.out("test samples=\(evaluation.samples) batches=\(evaluation.batches) \(Format.outputs(evaluation.outputs))")
+            let members = try resolveMembers(Zoo.fromEnvironment())
+            if !predict.isEmpty { return try classify(members, threads: threads, console) }
+            if time { return try measure(members[0], threads: threads, console) }
+            try evaluate(members, threads: threads, console)
         } catch {
             throw ExitCode(console.report(error))
+        }
+    }
+
+    func resolveMembers(_ zoo: Zoo) throws -> [Member] {
+        if let model {
+            if weights.isEmpty { return [Member(label: model, net: model)] }
+            return try weights.map { w in
+                let (path, entry) = try zoo.resolveWeights(w)
+                return Member(label: w, net: model, weights: path, entry: entry)
+            }
+        }
+        return try models.map { m in
+            if Zoo.reference(m) != nil {
+                let (path, entry) = try zoo.resolveWeights(m)
+                guard let entry else { return Member(label: m, net: "", weights: path) }
+                return Member(label: m, net: entry.path(entry.card.net), weights: path, entry: entry)
+            }
+            let entry = try Zoo.entry(at: m, place: .user)
+            guard !entry.card.weights.isEmpty else { throw FileError(path: m, "has no snapshot yet") }
+            return Member(label: m, net: entry.path(entry.card.net), weights: entry.path(entry.card.weights), entry: entry)
+        }
+    }
+
+    /// Builds `file` in the TEST phase with the member's weights.
+    func build(_ member: Member, file: String, threads: Int) throws -> Net {
+        let store = ParameterStore(seed: 0)
+        let testData = images.flatMap { i in labels.map { (images: i, labels: $0) } }
+        let net = try Net(spec: try NetSpec.load(file), phase: .test, store: store,
+                          context: BuildContext(phase: .test, netFile: file, seed: 0, threads: threads, testData: testData))
+        if let weights = member.weights {
+            let report = try Weights.load(try SafetensorsFile.read(weights), from: weights, into: store)
+            if !report.initialised.isEmpty {
+                throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
+                                hint: "is this the snapshot of this net? Layer names must match")
+            }
+        }
+        return net
+    }
+
+    // MARK: evaluation, committees, --dump
+
+    /// What one member measured: the net's outputs, and per sample its class probabilities.
+    struct MemberResult {
+        var evaluation: Evaluation
+        var classes: Int
+        var probabilities: [Float]
+        var labels: [Int]
+    }
+
+    func evaluate(_ members: [Member], threads: Int, _ console: Console) throws {
+        var results: [MemberResult] = []
+        let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
+        for member in members {
+            let net = try build(member, file: member.net, threads: threads)
+            let scores = ClassScores(net)
+            var probabilities: [Float] = [], labels: [Int] = []
+            var dumped: [String: [Float]] = [:]
+            let dumpBlobs = try dumpedBlobs(net)
+            let evaluation: Evaluation
+            if let n = iterations {
+                // Caffe's --iterations: batches continue through the data, so no per-sample view.
+                evaluation = try Evaluator.run(net, batches: n, step: step)
+            } else {
+                evaluation = try Evaluator.wholeDataset(net, step: step) { n in
+                    scores?.append(net, n, into: &probabilities, labels: &labels)
+                    for (name, blob) in dumpBlobs {
+                        dumped[name, default: []].append(contentsOf: net.data(blob).buffer.prefix(n * net.blobs[blob].shape.dims.dropFirst().reduce(1, *)))
+                    }
+                }
+            }
+            if let out {
+                let file = SafetensorsFile(tensors: dumpBlobs.map { name, blob in
+                    let values = dumped[name] ?? []
+                    let rest = Array(net.blobs[blob].shape.dims.dropFirst())
+                    return (name, SafetensorsFile.Entry(shape: [values.count / max(1, rest.reduce(1, *))] + rest, values: values))
+                }, metadata: ["format": "dendrite-features", "net": net.name, "weights": member.weights ?? ""])
+                try file.write(to: out)
+            }
+            results.append(MemberResult(evaluation: evaluation, classes: scores?.classes ?? 0, probabilities: probabilities, labels: labels))
+        }
+        let names = classNames(members, classes: results[0].classes)
+        let committee = members.count > 1 ? try Committee(results) : nil
+        if json { return console.out(jsonReport(members, results, committee, names)) }
+
+        if members.count == 1 {
+            let e = results[0].evaluation
+            console.out("test samples=\(e.samples) batches=\(e.batches) \(Format.outputs(e.outputs))")
+        } else {
+            for (i, (m, r)) in zip(members, results).enumerated() {
+                console.out("member \(i + 1) model=\(m.label) samples=\(r.evaluation.samples) \(Format.outputs(r.evaluation.outputs))")
+            }
+        }
+        if let committee {
+            console.out("committee members=\(members.count) samples=\(committee.labels.count) accuracy=\(Format.value(committee.accuracy))")
+        }
+        let shown = committee.map { ($0.labels, $0.predictions) } ?? results[0].predictionsAndLabels
+        if let (labels, predictions) = shown, !labels.isEmpty {
+            console.out("confusion matrix\(committee == nil ? "" : " of the committee") (rows: true class, columns: predicted class):")
+            Format.confusion(labels: labels, predictions: predictions, classes: results[0].classes, names: names).forEach { console.out("  " + $0) }
+        }
+        if let out { console.out("dump blobs=\(dump ?? "") samples=\(results[0].evaluation.samples) out=\(out)") }
+    }
+
+    func dumpedBlobs(_ net: Net) throws -> [(String, Int)] {
+        guard let dump else { return [] }
+        return try dump.split(separator: ",").map { name in
+            guard let blob = net.blob(named: String(name)) else {
+                let available = net.blobs.map(\.name)
+                throw RunError(message: "net '\(net.name)' has no blob '\(name)' to dump",
+                               hint: (Suggestion.hint(for: String(name), in: available).map { $0 + "; " } ?? "") + "blobs: \(available.joined(separator: ", "))")
+            }
+            return (String(name), blob)
+        }
+    }
+
+    func classNames(_ members: [Member], classes: Int) -> [String] {
+        let names = members.first?.entry?.card.classNames ?? []
+        return names.count == classes ? names : []
+    }
+
+    func jsonReport(_ members: [Member], _ results: [MemberResult], _ committee: Committee?, _ names: [String]) -> String {
+        func outputs(_ e: Evaluation) -> String { JSONText.object(e.outputs.map { ($0.name, JSONText.number($0.value)) }) }
+        func confusion(_ labels: [Int], _ predictions: [Int], _ classes: Int) -> String {
+            JSONText.array(Format.confusionCounts(labels: labels, predictions: predictions, classes: classes).map { JSONText.array($0.map(String.init)) })
+        }
+        var fields: [(String, String)] = []
+        let first = results[0]
+        fields.append(("samples", String(first.evaluation.samples)))
+        fields.append(("batches", String(first.evaluation.batches)))
+        fields.append(("outputs", outputs(first.evaluation)))
+        fields.append(("class_names", JSONText.array(names.map(JSONText.string))))
+        if let committee {
+            fields.append(("members", JSONText.array(zip(members, results).map { m, r in
+                JSONText.object([("model", JSONText.string(m.label)), ("samples", String(r.evaluation.samples)), ("outputs", outputs(r.evaluation))])
+            })))
+            fields.append(("committee", JSONText.object([("accuracy", JSONText.number(committee.accuracy)),
+                                                         ("confusion", confusion(committee.labels, committee.predictions, first.classes))])))
+        } else if let (labels, predictions) = first.predictionsAndLabels {
+            fields.append(("confusion", confusion(labels, predictions, first.classes)))
+        }
+        return JSONText.object(fields)
+    }
+
+    // MARK: --predict
+
+    func classify(_ members: [Member], threads: Int, _ console: Console) throws {
+        var sums: [[Double]] = Array(repeating: [], count: predict.count)
+        var shapes: [[Int]] = []
+        for member in members {
+            guard let entry = member.entry else {
+                throw RunError(message: "--predict needs a zoo model (zoo:NAME or an entry directory): its card gives the input's preprocessing",
+                               hint: "train with dtrain to make one, or install one with dzoo fetch-local")
+            }
+            let card = entry.card
+            let net = try build(member, file: entry.path(card.deploy), threads: threads)
+            guard let input = net.nodes.first(where: { $0.layer is InputLayer }).flatMap({ $0.tops.first }),
+                  let prob = net.blob(named: DeployNet.probabilities) else {
+                throw RunError(message: "\(entry.path(card.deploy)): the deploy net needs an Input layer and a '\(DeployNet.probabilities)' top")
+            }
+            let dims = Array(net.blobs[input].shape.dims.dropFirst())
+            guard dims.count == 3 else { throw RunError(message: "--predict takes images; the input of '\(entry.name)' has shape \(net.blobs[input].shape)") }
+            shapes.append(dims)
+            let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init))
+            let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
+            for (i, file) in predict.enumerated() {
+                let image = try ImageFile.load(file, channels: dims[0], height: dims[1], width: dims[2])
+                image.bytes.withUnsafeBufferPointer { transform.apply($0, channels: dims[0], into: net.data(input).base) }
+                _ = try net.forward(step)
+                let p = net.data(prob).toArray()
+                if sums[i].isEmpty { sums[i] = Array(repeating: 0, count: p.count) }
+                guard sums[i].count == p.count else { throw RunError(message: "the committee's models have different numbers of classes") }
+                for k in p.indices { sums[i][k] += Double(p[k]) / Double(members.count) }
+            }
+        }
+        let names = members[0].entry?.card.classNames ?? []
+        var records: [String] = []
+        for (file, p) in zip(predict, sums) {
+            let ranked = p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }.prefix(top)
+            func name(_ k: Int) -> String { k < names.count ? names[k] : String(k) }
+            if json {
+                records.append(JSONText.object([("file", JSONText.string(file)), ("top", JSONText.array(ranked.map { k in
+                    JSONText.object([("class", String(k)), ("name", JSONText.string(name(k))), ("probability", JSONText.number(p[k]))])
+                }))]))
+                continue
+            }
+            console.out("predict file=\(file) class=\(ranked.first ?? 0) p=\(cFormat("%.4f", p[ranked.first ?? 0]))")
+            Format.table(ranked.enumerated().map { r, k in ["  \(r + 1).", name(k), cFormat("%.4f", p[k]), "(class \(k))"] }).forEach { console.out($0) }
+        }
+        if json { console.out(JSONText.object([("predictions", JSONText.array(records))])) }
+    }
+
+    // MARK: --time
+
+    func measure(_ member: Member, threads: Int, _ console: Console) throws {
+        let clock = ContinuousClock(), start = clock.now
+        let net = try build(member, file: member.net, threads: threads)
+        let loadSeconds = Double((clock.now - start) / .microseconds(1)) / 1e6
+        let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
+        var rates: [Double] = []
+        for window in 0...timeWindows {
+            let t = clock.now
+            let e = try Evaluator.wholeDataset(net, step: step)
+            let seconds = Double((clock.now - t) / .microseconds(1)) / 1e6
+            if window > 0 { rates.append(Double(e.samples) / seconds) }
+        }
+        rates.sort()
+        console.out("time images/s=\(Int(rates[rates.count / 2].rounded())) batch=\(net.builtBatchSize) "
+                    + "load_s=\(cFormat("%.3f", loadSeconds)) windows=\(timeWindows) threads=\(threads) openblas=\(BLAS.coreName)")
+    }
+}
+
+extension TestCommand.MemberResult {
+    /// Labels and arg-max predictions per sample, when the net has class scores.
+    var predictionsAndLabels: ([Int], [Int])? {
+        guard classes > 0, !labels.isEmpty else { return nil }
+        return (labels, (0..<labels.count).map { i in argmax(probabilities[(i * classes)..<((i + 1) * classes)]) })
+    }
+}
+
+/// The index of the largest value; the first on ties, as Caffe's accuracy counts.
+func argmax(_ values: ArraySlice<Float>) -> Int {
+    var best = values.startIndex
+    for i in values.indices where values[i] > values[best] { best = i }
+    return best - values.startIndex
+}
+
+/// A committee: the mean of its members' class probabilities, sample by sample.
+struct Committee {
+    var labels: [Int]
+    var predictions: [Int]
+    var accuracy: Double
+
+    init(_ results: [TestCommand.MemberResult]) throws {
+        guard let first = results.first, first.classes > 0 else {
+            throw RunError(message: "a committee needs nets with class scores (an Accuracy or SoftmaxWithLoss layer)")
+        }
+        for r in results.dropFirst() where r.labels != first.labels || r.classes != first.classes {
+            throw RunError(message: "the committee's models were tested on different samples or class counts",
+                           hint: "members must share the test set (use --images/--labels to give them the same one)")
+        }
+        var mean = [Float](repeating: 0, count: first.probabilities.count)
+        for r in results {
+            for i in mean.indices { mean[i] += r.probabilities[i] / Float(results.count) }
+        }
+        labels = first.labels
+        predictions = (0..<labels.count).map { i in argmax(mean[(i * first.classes)..<((i + 1) * first.classes)]) }
+        accuracy = labels.isEmpty ? 0 : Double(zip(labels, predictions).filter { $0 == $1 }.count) / Double(labels.count)
+    }
+}
+
+/// Where a test net's class scores and labels are: the bottoms of its Accuracy layer, else of
+/// its SoftmaxWithLoss.
+struct ClassScores {
+    let scores: Int
+    let labels: Int
+    let classes: Int
+    /// The scores are already probabilities (a Softmax made them).
+    let isProbability: Bool
+
+    init?(_ net: Net) {
+        guard let node = net.nodes.first(where: { $0.type == "Accuracy" }) ?? net.nodes.first(where: { $0.type == "SoftmaxWithLoss" }),
+              node.bottoms.count >= 2 else { return nil }
+        scores = node.bottoms[0]
+        labels = node.bottoms[1]
+        let dims = net.blobs[scores].shape.dims
+        guard dims.count >= 2 else { return nil }
+        classes = dims.dropFirst().reduce(1, *)
+        isProbability = net.blobs[scores].producer.map { net.nodes[$0].type == "Softmax" } ?? false
+    }
+
+    /// Appends the batch's `n` samples: probabilities (a softmax of the scores) and labels.
+    func append(_ net: Net, _ n: Int, into probabilities: inout [Float], labels out: inout [Int]) {
+        let s = net.data(scores).buffer, l = net.data(labels).buffer
+        for i in 0..<n {
+            let row = s[(i * classes)..<((i + 1) * classes)]
+            if isProbability {
+                probabilities.append(contentsOf: row)
+            } else {
+                let top = row.max() ?? 0
+                let e = row.map { Float(exp(Double($0 - top))) }
+                let sum = e.reduce(0, +)
+                probabilities.append(contentsOf: e.map { $0 / sum })
+            }
+            out.append(Int(l[i]))
         }
     }
 }

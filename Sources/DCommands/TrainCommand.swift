@@ -3,6 +3,7 @@ import DConfig
 import DCore
 import DNet
 import DSolvers
+import DZoo
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -21,6 +22,8 @@ public struct TrainCommand: ParsableCommand {
               done iter=10000 seconds=192.0 stopped=max_iter
             On a terminal a live progress line is shown as well. Every run also appends its \
             events to <snapshot_prefix>_metrics.jsonl.
+            Without snapshot_prefix in the solver, everything goes into a new entry of the \
+            user zoo ($DENDRITE_ZOO, else ~/.dendrite/zoo) with a model card; see `dzoo`.
             Ctrl-C (SIGINT) and SIGTERM write a snapshot with its solver state and stop; SIGHUP \
             writes one and carries on. Resume with --snapshot <prefix>_iter_N.solverstate.
             Errors name the file, line and column, and exit with status 1.
@@ -29,11 +32,17 @@ public struct TrainCommand: ParsableCommand {
     @Argument(help: "The solver YAML file (see Configs/README.md).")
     public var solver: String
 
-    @Option(name: .long, help: "Start from the weights in this safetensors file, copied by layer name (fine-tuning).")
+    @Option(name: .long, help: "Start from these weights, copied by layer name (fine-tuning): a safetensors file, zoo:NAME or zoo:NAME@ITER.")
     public var weights: String?
 
-    @Option(name: .long, help: "Resume from this solver state (<prefix>_iter_N.solverstate), exactly where it stopped.")
+    @Option(name: .long, help: "Resume from this solver state (<prefix>_iter_N.solverstate, zoo:NAME or zoo:NAME@ITER), exactly where it stopped.")
     public var snapshot: String?
+
+    @Option(name: .long, help: "The zoo entry to write (default: the net's name; -2, -3, … are added when it is taken).")
+    public var zooName: String?
+
+    @Option(name: .long, help: "The zoo directory to write the entry into (default: $DENDRITE_ZOO, else ~/.dendrite/zoo).")
+    public var zoo: String?
 
     @Flag(name: .long, help: "Build the nets, print them and the solver settings with every default filled in, and exit.")
     public var dryRun = false
@@ -90,7 +99,15 @@ public struct TrainCommand: ParsableCommand {
     func train(_ console: Console) throws {
         let spec = try SolverSpec.load(solver)
         let threads = compute.resolvedThreads()
-        let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weights))
+        var zoo = Zoo.fromEnvironment()
+        if let dir = self.zoo { zoo = Zoo(userRoot: dir, repositoryRoot: zoo.repositoryRoot) }
+        let weights = try self.weights.map { try zoo.resolveWeights($0).path }
+        let snapshot = try self.snapshot.map { s in
+            try Zoo.reference(s) == nil ? s : Self.statePath(forWeights: try zoo.resolveWeights(s.contains("@") ? s : latest(s, zoo)).path)
+        }
+        let netName = try NetSpec.load(spec.trainNet).name
+        let destination = try RunDestination.resolve(spec, zooName: zooName, zooGiven: self.zoo != nil, snapshot: snapshot, netName: netName, zoo: zoo)
+        let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weights, snapshotPrefix: destination.snapshotPrefix))
         let out = try Output(console: console, quiet: quiet, logPath: log)
         if !time || dryRun {
             out.line("net '\(trainer.trainNet.name)' (\(spec.trainNet)), phase TRAIN:")
@@ -106,10 +123,22 @@ public struct TrainCommand: ParsableCommand {
         if dryRun {
             out.line("solver (\(spec.file)), with every default filled in:")
             Format.effectiveSolver(spec, trainer: trainer).forEach { out.line("  " + $0) }
+            if case .newEntry(let dir) = destination { out.line("snapshots would go to the new zoo entry \(dir)") }
             return
         }
 
-        let metrics = try MetricsLog(prefix: spec.snapshotPrefix)
+        var recorder: ZooRecorder?
+        switch destination {
+        case .newEntry(let dir):
+            recorder = try ZooRecorder.create(directory: dir, trainer: trainer, command: ["dtrain"] + CommandLine.arguments.dropFirst())
+            out.line("zoo entry=\(dir)")
+        case .entry(let writer):
+            recorder = ZooRecorder(writer: writer)
+            out.line("zoo entry=\(writer.directory)")
+        case .prefix:
+            break
+        }
+        let metrics = try MetricsLog(prefix: trainer.snapshotPrefix)
         if let weights { report(.weightsLoaded(path: weights, report: try trainer.loadWeights(weights)), trainer, out, metrics) }
         if let snapshot {
             let notes = try trainer.resume(from: snapshot)
@@ -119,6 +148,7 @@ public struct TrainCommand: ParsableCommand {
 
         Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
         var stoppedBy: Int32?
+        var recordingError: (any Error)?
         let control = { () -> TrainControl in
             guard let sig = Signals.take() else { return .proceed }
             switch sig == SIGHUP ? sighupEffect : sigintEffect {
@@ -141,9 +171,28 @@ public struct TrainCommand: ParsableCommand {
                 return
             }
             report(event, trainer, out, metrics)
+            do { try recorder?.record(event) } catch { recordingError = recordingError ?? error }
         }
         out.clearLive()
+        if let recordingError { throw recordingError }
+        if let recorder, let (file, e) = try recorder.finish(trainer) {
+            out.line("card weights=\(file) samples=\(e.samples) \(Format.outputs(e.outputs)) card=\(recorder.writer.directory)/\(ModelCard.fileName)")
+        }
         if let sig = stoppedBy { throw ExitCode(128 + sig) }
+    }
+
+    /// zoo:NAME → zoo:NAME@<latest snapshot>, for resuming.
+    func latest(_ reference: String, _ zoo: Zoo) throws -> String {
+        guard let name = Zoo.reference(reference)?.name else { return reference }
+        let entry = try zoo.entry(name)
+        guard let last = entry.card.snapshots.last else {
+            throw FileError(path: reference, "has no snapshot to resume from")
+        }
+        return "zoo:\(name)@\(last)"
+    }
+
+    static func statePath(forWeights path: String) -> String {
+        (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".solverstate"
     }
 
     /// One event: a stable line (or a few) and a metrics record.

@@ -56,6 +56,9 @@ public final class ConfigMap {
 
     public func has(_ key: String) -> Bool { node(key) != nil }
 
+    /// Every key of the mapping in file order, for mappings whose keys are data (names).
+    public var keys: [String] { entries.compactMap(\.key.scalar) }
+
     /// Fails on the first key that was never asked for.
     public func finish() throws(ConfigError) {
         for (key, _) in entries {

@@ -31,6 +31,8 @@ public struct LayerSpec {
     let exclude: [Phase?]
     /// The layer's mapping, still open for its type's `<type>_param` keys.
     public let map: ConfigMap
+    /// The layer as written, for writing it out again (a deploy net).
+    public let node: YAMLNode
     public let location: ConfigLocation
     /// The location of the `type:` value, for "unknown layer type".
     public let typeLocation: ConfigLocation
@@ -53,6 +55,7 @@ public struct LayerSpec {
         self.name = name
         self.type = type
         self.map = map
+        self.node = node
         self.location = node.location
         self.typeLocation = map.node("type")?.location ?? node.location
         _ = map.node("name")

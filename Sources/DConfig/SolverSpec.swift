@@ -30,6 +30,27 @@ public enum LRPolicy: Sendable, Equatable {
 
 /// A test output to watch, for early stopping and the plateau policy: `accuracy`, `loss`, or
 /// any scalar output of a test net, optionally as `<test net>/<output>`.
+/// The solver's `model_card` block: what a zoo entry's card says about the model beyond what
+/// training measures.
+public struct CardTemplate: Sendable, Equatable {
+    public var description = ""
+    public var licence = ""
+    /// The dataset's name (its files and their SHA-256 are recorded from the data layers).
+    public var dataset = ""
+    /// Label i's name is `classNames[i]`.
+    public var classNames: [String] = []
+
+    public init() {}
+
+    init(_ map: ConfigMap) throws(ConfigError) {
+        description = try map.string("description") ?? ""
+        licence = try map.string("licence") ?? ""
+        dataset = try map.string("dataset") ?? ""
+        classNames = try map.strings("class_names")
+        try map.finish()
+    }
+}
+
 public struct MetricSpec: Sendable, Equatable {
     public var name: String
     /// True when smaller is better: the default for names containing "loss".
@@ -97,6 +118,10 @@ public struct SolverSpec: Sendable {
     public var snapshot: Int
     /// Resolved path prefix of snapshot files (Caffe's `snapshot_prefix`).
     public var snapshotPrefix: String
+    /// Whether the file set `snapshot_prefix`; without it, dtrain writes into a zoo entry.
+    public var snapshotPrefixGiven: Bool
+    /// What the model card of the trained model says beyond what training measures.
+    public var modelCard: CardTemplate
     /// nil when the file sets none; the trainer then picks one and reports it.
     public var randomSeed: UInt64?
     public var earlyStopping: MetricSpec?
@@ -220,6 +245,7 @@ public struct SolverSpec: Sendable {
         display = try map.int("display", default: 0, min: 0)
         averageLoss = try map.int("average_loss", default: 1, min: 1)
         snapshot = try map.int("snapshot", default: 0, min: 0)
+        snapshotPrefixGiven = map.has("snapshot_prefix")
         if let prefix = try map.string("snapshot_prefix") {
             snapshotPrefix = ConfigFile.resolve(prefix, relativeTo: file)
         } else {
@@ -232,6 +258,7 @@ public struct SolverSpec: Sendable {
             randomSeed = nil  // Caffe's -1: pick one
         }
         earlyStopping = try map.map("early_stopping").map { m throws(ConfigError) in try MetricSpec(m, patienceRequired: false) }
+        modelCard = try map.map("model_card").map { m throws(ConfigError) in try CardTemplate(m) } ?? CardTemplate()
 
         if trainNetName != nil, !testNetFiles.isEmpty {
             testNets = testNetFiles.map { ConfigFile.resolve($0, relativeTo: file) }

@@ -20,8 +20,9 @@ public final class IDXDataLayer: Layer {
     init(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) {
         name = spec.name
         let p = try spec.block("idx_data_param")
-        let images = ConfigFile.resolve(try p.requiredString("images"), relativeTo: context.netFile)
-        let labels = ConfigFile.resolve(try p.requiredString("labels"), relativeTo: context.netFile)
+        var images = ConfigFile.resolve(try p.requiredString("images"), relativeTo: context.netFile)
+        var labels = ConfigFile.resolve(try p.requiredString("labels"), relativeTo: context.netFile)
+        if context.phase == .test, let data = context.testData { (images, labels) = data }
         batchSize = try p.int("batch_size", default: 0, min: 1)
         let shuffle = try p.bool("shuffle", default: false)
         try p.finish()

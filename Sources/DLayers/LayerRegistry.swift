@@ -10,10 +10,14 @@ public final class BuildContext {
     public let seed: UInt64
     public let datasets: DatasetCache
     public let threads: Int
+    /// Images and labels that replace those of every TEST-phase data layer (`dtest --images`).
+    public let testData: (images: String, labels: String)?
 
-    public init(phase: Phase, netFile: String, seed: UInt64, datasets: DatasetCache = DatasetCache(), threads: Int = 1) {
+    public init(phase: Phase, netFile: String, seed: UInt64, datasets: DatasetCache = DatasetCache(), threads: Int = 1,
+                testData: (images: String, labels: String)? = nil) {
         self.phase = phase; self.netFile = netFile; self.seed = seed; self.datasets = datasets
         self.threads = max(1, threads)
+        self.testData = testData
     }
 }
 

@@ -9,6 +9,10 @@ public struct Evaluation: Sendable {
     public var samples: Int
     public var batches: Int
 
+    public init(outputs: [(name: String, value: Double)], samples: Int, batches: Int) {
+        self.outputs = outputs; self.samples = samples; self.batches = batches
+    }
+
     public func value(_ name: String) -> Double? { outputs.first { $0.name == name }?.value }
 }
 
@@ -32,7 +36,8 @@ public enum Evaluator {
 
     /// Runs `net` over its whole dataset exactly once from the first sample, in batches of the
     /// size it was built with and a smaller last one when that does not divide the dataset.
-    public static func wholeDataset(_ net: Net, step: StepContext) throws(RunError) -> Evaluation {
+    /// `afterBatch` sees each batch's blobs, with the batch size.
+    public static func wholeDataset(_ net: Net, step: StepContext, afterBatch: (Int) throws(RunError) -> Void = { _ in }) throws(RunError) -> Evaluation {
         guard let data = net.dataLayers.first else {
             throw RunError(message: "net '\(net.name)' has no IDXData layer in phase \(net.phase) to evaluate on",
                            hint: "add a data layer with include: {phase: TEST}")
@@ -49,6 +54,7 @@ public enum Evaluator {
             if n != net.batchSize { try net.setBatchSize(n) }
             try net.forward(step)
             for (k, o) in outputs.enumerated() { sums[k] += Double(net.data(o.blob)[0]) * Double(n) }
+            try afterBatch(n)
             done += n
             batches += 1
         }

@@ -84,9 +84,11 @@ public struct TrainOptions: Sendable {
     public var threads: Int
     /// A weights file to start from (fine-tuning), copied by layer name.
     public var weights: String?
+    /// Where snapshots go instead of the solver's `snapshot_prefix` (a zoo entry).
+    public var snapshotPrefix: String?
 
-    public init(threads: Int = 1, weights: String? = nil) {
-        self.threads = threads; self.weights = weights
+    public init(threads: Int = 1, weights: String? = nil, snapshotPrefix: String? = nil) {
+        self.threads = threads; self.weights = weights; self.snapshotPrefix = snapshotPrefix
     }
 }
 
@@ -174,6 +176,9 @@ public final class Trainer {
         StepContext(phase: phase, iteration: iteration, seed: seed, parallel: parallel)
     }
 
+    /// The best value of the early-stopping metric so far.
+    public var bestRecord: BestRecord? { earlyStopping?.state.best }
+
     public var epoch: Double { Double(iteration * iterationSamples) / Double(max(epochSamples, 1)) }
 
     public func learningRate(at iteration: Int) -> Double {
@@ -196,6 +201,22 @@ public final class Trainer {
                             hint: "resume from it with --snapshot, or pass its .safetensors weights to --weights")
         }
         return try Weights.load(file, from: path, into: store)
+    }
+
+    /// The first test net over its whole dataset, with the weights in `path` copied into the
+    /// parameters (for the model card, after training); nil without a test net.
+    public func evaluate(weights path: String) throws(TrainError) -> Evaluation? {
+        guard let net = testNets.first else { return nil }
+        do {
+            _ = try Self.readWeights(path, into: store)
+            return try Evaluator.wholeDataset(net, step: step(.test))
+        } catch let e as FileError {
+            throw .file(e)
+        } catch let e as RunError {
+            throw .run(e)
+        } catch {
+            throw .run(RunError(message: "\(error)"))
+        }
     }
 
     public func test(_ index: Int) throws(TrainError) -> TestReport {
@@ -244,8 +265,10 @@ public final class Trainer {
                  hint: "the learning rate is most probably too large: lower base_lr (now \(solver.baseLR)) and train again; no snapshot of the broken weights was written")
     }
 
-    public func snapshotPath(_ iteration: Int) -> String { "\(solver.snapshotPrefix)_iter_\(iteration).safetensors" }
-    public var bestPath: String { "\(solver.snapshotPrefix)_best.safetensors" }
+    /// The path prefix of every file the run writes.
+    public var snapshotPrefix: String { options.snapshotPrefix ?? solver.snapshotPrefix }
+    public func snapshotPath(_ iteration: Int) -> String { "\(snapshotPrefix)_iter_\(iteration).safetensors" }
+    public var bestPath: String { "\(snapshotPrefix)_best.safetensors" }
 
     func weightsMetadata() -> [String: String] {
         ["format": "dendrite-weights", "version": "1", "net": trainNet.name, "iteration": String(iteration)]

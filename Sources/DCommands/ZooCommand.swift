@@ -1,0 +1,180 @@
+import ArgumentParser
+import DConfig
+import DCore
+import DLayers
+import DNet
+import DZoo
+
+/// `dzoo`: the models of the repository's ModelZoo/ and of the user zoo.
+public struct ZooCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "dzoo",
+        abstract: "List, inspect, verify, install, export and remove zoo models.",
+        discussion: """
+            Models live in the repository's ModelZoo/ (shipped) and in the user zoo: \
+            $DENDRITE_ZOO, else ~/.dendrite/zoo (where dtrain writes). A name is looked up in \
+            the user zoo first. Anywhere a weights path is taken, zoo:NAME (the weights the card \
+            names) and zoo:NAME@ITER (a snapshot) work too.
+            """,
+        subcommands: [List.self, Info.self, Verify.self, FetchLocal.self, Export.self, Remove.self])
+
+    public init() {}
+
+    /// Runs a subcommand body, turning errors into one located line and exit status 1.
+    static func guarded(_ body: (Console) throws -> Void) throws {
+        let console = Console()
+        do {
+            try body(console)
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            throw ExitCode(console.report(error))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A table of every model: name, dataset, metric, latest iteration, size, where it is.")
+
+        func run() throws {
+            try guarded { console in
+                let zoo = Zoo.fromEnvironment()
+                let (entries, problems) = zoo.entries()
+                var rows = [["name", "dataset", "metric", "iteration", "latest", "size", "where"]]
+                for e in entries {
+                    let m = e.card.metrics
+                    let metric = m.flatMap { m in (m.values.first { $0.name == "accuracy" } ?? m.values.first).map { "\($0.name)=\(Format.value($0.value))" } } ?? "-"
+                    rows.append([e.name, e.card.datasetName.isEmpty ? "-" : e.card.datasetName, metric,
+                                 m.map { String($0.iteration) } ?? "-", e.card.latestIteration.map(String.init) ?? "-",
+                                 Format.bytes(e.card.files.reduce(0) { $0 + $1.size }), e.place.rawValue])
+                }
+                Format.table(rows).forEach { console.out($0) }
+                console.out("user zoo: \(zoo.userRoot)")
+                console.out("repository zoo: \(zoo.repositoryRoot ?? "not found (run from a checkout, or set DENDRITE_MODELZOO)")")
+                for p in problems { console.err(p.description.split(separator: "\n").first.map(String.init) ?? "") }
+                if !problems.isEmpty { throw ExitCode(1) }
+            }
+        }
+    }
+
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The model card and the layer table of a model.")
+        @Argument(help: "The model's name.") var name: String
+
+        func run() throws {
+            try guarded { console in
+                let e = try Zoo.fromEnvironment().entry(name)
+                let c = e.card
+                console.out("\(e.name) (\(e.place.rawValue) zoo, \(e.directory))")
+                if !c.description.isEmpty { console.out("  \(c.description)") }
+                console.out("licence: \(c.licence.isEmpty ? "not given" : c.licence)")
+                console.out("dataset: \(c.datasetName.isEmpty ? "not named" : c.datasetName)")
+                for f in c.datasetFiles { console.out("  \(f.role): \(f.path) sha256=\(f.sha256)") }
+                console.out("classes: \(c.classNames.isEmpty ? "not named" : c.classNames.enumerated().map { "\($0) \($1)" }.joined(separator: ", "))")
+                console.out("input: \(c.inputShape.map(String.init).joined(separator: "×")), each byte b becomes (b - mean) × scale, scale=\(c.scale) mean=\(c.meanValues.isEmpty ? "0" : c.meanValues.map { "\($0)" }.joined(separator: ","))")
+                console.out("weights: \(c.weights.isEmpty ? "none yet" : c.weights)  snapshots: \(c.snapshots.map(String.init).joined(separator: ", "))")
+                if let m = c.metrics {
+                    console.out("metrics: iteration=\(m.iteration) net=\(m.net) samples=\(m.samples) \(Format.outputs(m.values))")
+                }
+                console.out("trained by: \(c.provenance.command)")
+                console.out("  Dendrite \(c.provenance.dendrite), random_seed=\(c.provenance.randomSeed), threads=\(c.provenance.threads), \(c.provenance.date)")
+                console.out("files:")
+                Format.table(c.files.map { ["  " + $0.path, Format.bytes($0.size), $0.sha256] }).forEach { console.out($0) }
+                let deploy = e.path(c.deploy)
+                let net = try Net(spec: try NetSpec.load(deploy), phase: .test, store: ParameterStore(seed: 0),
+                                  context: BuildContext(phase: .test, netFile: deploy, seed: 0))
+                console.out("deploy net (\(c.deploy)):")
+                Format.layerTable(net).forEach { console.out("  " + $0) }
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Recompute every checksum and check every tensor's shape against the net.",
+            discussion: "Without a name, every model of both zoos. Exits with status 1 when anything is wrong.")
+        @Argument(help: "The model's name (default: all).") var name: String?
+
+        func run() throws {
+            try guarded { console in
+                let zoo = Zoo.fromEnvironment()
+                var entries: [Zoo.Entry], failed = 0
+                if let name {
+                    entries = [try zoo.entry(name)]
+                } else {
+                    let all = zoo.entries()
+                    entries = all.entries
+                    for p in all.problems {
+                        console.err(p.description.split(separator: "\n").first.map(String.init) ?? "")
+                        failed += 1
+                    }
+                }
+                for e in entries {
+                    let problems = ZooVerifier.problems(in: e.directory, card: e.card)
+                    if problems.isEmpty {
+                        console.out("ok \(e.name) (\(e.place.rawValue)): \(e.card.files.count) files, \(Format.bytes(e.card.files.reduce(0) { $0 + $1.size }))")
+                    } else {
+                        failed += 1
+                        console.out("FAILED \(e.name) (\(e.place.rawValue)):")
+                        problems.forEach { console.out("  " + $0) }
+                    }
+                }
+                if failed > 0 {
+                    console.err("error: \(failed) model\(failed == 1 ? "" : "s") failed verification")
+                    throw ExitCode(1)
+                }
+            }
+        }
+    }
+
+    struct FetchLocal: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fetch-local",
+            abstract: "Install a model into the user zoo from a local entry directory or .tar.gz.",
+            discussion: """
+                Every file is checked against the card's size and SHA-256, and the weights \
+                against the net, before anything is moved into place; on any failure nothing is \
+                installed. Archives with absolute paths, '..', links, missing or extra files are \
+                refused.
+                """)
+        @Argument(help: "An entry directory or a .tar.gz made by `dzoo export`.") var source: String
+        @Option(name: .long, help: "Install under this name (default: the card's).") var name: String?
+
+        func run() throws {
+            try guarded { console in
+                let zoo = Zoo.fromEnvironment()
+                let installed = try ZooInstaller.install(source, as: name, into: zoo.userRoot)
+                console.out("installed \(installed.name) into \(installed.directory) (\(installed.card.files.count + 1) files, all checksums match)")
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Pack a model into a .tar.gz for sharing (after verifying it).")
+        @Argument(help: "The model's name.") var name: String
+        @Argument(help: "The archive to write, e.g. NAME.tar.gz.") var out: String
+
+        func run() throws {
+            try guarded { console in
+                let e = try Zoo.fromEnvironment().entry(name)
+                let count = try ZooInstaller.export(e, to: out)
+                console.out("exported \(e.name) to \(out) (\(count) files)")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a model from the user zoo.")
+        @Argument(help: "The model's name.") var name: String
+
+        func run() throws {
+            try guarded { console in
+                let e = try Zoo.fromEnvironment().entry(name)
+                guard e.place == .user else {
+                    throw FileError(path: e.directory, "is shipped with the repository, not in the user zoo", hint: "remove it with git")
+                }
+                try ZooInstaller.remove(e)
+                console.out("removed \(e.name) (\(e.directory))")
+            }
+        }
+    }
+}

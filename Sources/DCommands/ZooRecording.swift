@@ -1,0 +1,120 @@
+import DConfig
+import DCore
+import DNet
+import DSolvers
+import DZoo
+
+/// Where a dtrain run writes: a zoo entry (the default) or Caffe's `snapshot_prefix`.
+enum RunDestination {
+    /// The solver's explicit `snapshot_prefix`, or the Caffe default beside the solver file when
+    /// resuming a run that was not in a zoo.
+    case prefix(String)
+    /// A new user-zoo entry, created once the nets are built.
+    case newEntry(directory: String)
+    /// The entry a resumed run continues in.
+    case entry(ZooEntryWriter)
+
+    /// The resolution rules of the README: an explicit `snapshot_prefix` wins; a resumed run
+    /// continues where its state is; otherwise a new entry named after `--zoo-name` or the
+    /// net, with `-2`, `-3`, … added when the name is taken.
+    static func resolve(_ spec: SolverSpec, zooName: String?, zooGiven: Bool, snapshot: String?, netName: String, zoo: Zoo) throws -> RunDestination {
+        if spec.snapshotPrefixGiven {
+            if zooName != nil || zooGiven {
+                throw ConfigError(file: spec.file, message: "\(zooName != nil ? "--zoo-name" : "--zoo") and snapshot_prefix both say where snapshots go",
+                                  hint: "remove snapshot_prefix from the solver to write into the zoo")
+            }
+            return .prefix(spec.snapshotPrefix)
+        }
+        if let snapshot {
+            return try ZooEntryWriter.containing(snapshot).map { .entry($0) } ?? .prefix(spec.snapshotPrefix)
+        }
+        let name = zooName ?? netName
+        guard Zoo.isValidName(name) else {
+            throw ConfigError(file: spec.trainNet, message: "'\(name)' cannot name a zoo entry",
+                              hint: "use letters, digits, '.', '_' and '-' (--zoo-name NAME)")
+        }
+        return .newEntry(directory: ZooEntryWriter.freshDirectory(root: zoo.userRoot, name: name))
+    }
+
+    var snapshotPrefix: String {
+        switch self {
+        case .prefix(let p): return p
+        case .newEntry(let dir): return "\(dir)/\(dir.split(separator: "/").last.map(String.init) ?? "model")"
+        case .entry(let w): return w.snapshotPrefix
+        }
+    }
+}
+
+/// Keeps the zoo entry's card in step with the run's events.
+final class ZooRecorder {
+    let writer: ZooEntryWriter
+    /// The weights the card points at: the latest snapshot, or the best one once there is one.
+    private var weights: String?
+    private var hasBest = false
+
+    init(writer: ZooEntryWriter) { self.writer = writer }
+
+    /// The card of a new run: the solver's `model_card` block, the data the nets read, and how
+    /// the run was started.
+    static func create(directory: String, trainer: Trainer, command: [String]) throws -> ZooRecorder {
+        let spec = trainer.solver
+        var card = ModelCard(name: "", provenance: ModelCard.Provenance(
+            command: command.map(shellQuoted).joined(separator: " "), dendrite: ModelCard.dendriteVersion,
+            randomSeed: trainer.seed, threads: trainer.options.threads, date: utcTimestamp()))
+        card.description = spec.modelCard.description
+        card.licence = spec.modelCard.licence
+        card.datasetName = spec.modelCard.dataset
+        card.classNames = spec.modelCard.classNames
+        var seen = Set<String>()
+        for (phase, net) in [("train", trainer.trainNet)] + trainer.testNets.prefix(1).map { ("test", $0) } {
+            for layer in net.dataLayers {
+                for (kind, path) in [("images", layer.dataset.imagesPath), ("labels", layer.dataset.labelsPath)] where seen.insert(path).inserted {
+                    let bytes = try AtomicFile.read(path)
+                    card.datasetFiles.append(.init(role: "\(phase) \(kind)", path: FileSystem.absolute(path), sha256: SHA256.hex(bytes)))
+                }
+            }
+        }
+        var inputShape: [Int] = []
+        if let data = trainer.trainNet.dataLayers.first {
+            inputShape = [1] + data.dataset.sampleDims
+            card.scale = Double(data.transform.scale)
+            card.meanValues = data.transform.meanValues.map(Double.init)
+        }
+        return ZooRecorder(writer: try ZooEntryWriter.create(directory: directory, solver: spec, card: card, inputShape: inputShape))
+    }
+
+    func record(_ event: TrainEvent) throws {
+        switch event {
+        case .snapshot(let path, _, _):
+            if !hasBest { weights = fileName(path) }
+            try writer.update(weights: weights, clearMetrics: true)
+        case .best(let path, _):
+            hasBest = true
+            weights = fileName(path)
+            try writer.update(weights: weights, clearMetrics: true)
+        default:
+            break
+        }
+    }
+
+    /// Measures the card's weights on the whole test set and records the result.
+    func finish(_ trainer: Trainer) throws -> (weights: String, evaluation: Evaluation)? {
+        let card = writer.card
+        guard !card.weights.isEmpty, let e = try trainer.evaluate(weights: "\(writer.directory)/\(card.weights)") else {
+            try writer.update()
+            return nil
+        }
+        let iteration = card.weights.hasSuffix("_best.safetensors") ? (trainer.bestRecord?.iteration ?? trainer.iteration)
+            : Int(card.weights.dropFirst("\(card.name)_iter_".count).dropLast(".safetensors".count)) ?? trainer.iteration
+        try writer.update(metrics: ModelCard.Metrics(iteration: iteration, net: trainer.testNetNames[0], samples: e.samples, values: e.outputs))
+        return (card.weights, e)
+    }
+
+    func fileName(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
+}
+
+/// `word` as a POSIX shell reads it back.
+func shellQuoted(_ word: String) -> String {
+    let safe = word.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "-_./:=@,+%".unicodeScalars.contains($0)) }
+    return safe && !word.isEmpty ? word : "'" + word.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+}

@@ -1,0 +1,40 @@
+/// Writing YAML: nodes back as flow-style text, and strings quoted so that any content reads
+/// back as the same string.
+public enum YAMLText {
+    /// `s` as a double-quoted YAML scalar.
+    public static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20 || u.value == 0x7f: out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+
+    /// A node in flow style, on one line: `{num_output: 20, weight_filler: {type: xavier}}`.
+    /// Plain scalars stay plain (numbers, booleans, names); others are quoted.
+    public static func flow(_ node: YAMLNode) -> String {
+        switch node.value {
+        case .scalar(let s, let plain):
+            return plain && isSafePlain(s) ? s : quoted(s)
+        case .sequence(let items):
+            return "[" + items.map(flow).joined(separator: ", ") + "]"
+        case .mapping(let pairs):
+            return "{" + pairs.map { flow($0.key) + ": " + flow($0.value) }.joined(separator: ", ") + "}"
+        }
+    }
+
+    /// A plain scalar that means the same inside a flow collection.
+    static func isSafePlain(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first else { return false }
+        let negativeNumber = first == "-" && s.dropFirst().first.map { $0.isNumber || $0 == "." } == true
+        if !negativeNumber && "-?:,[]{}#&*!|>'\"%@` ".unicodeScalars.contains(first) { return false }
+        return !s.contains { ",[]{}#\"'".contains($0) } && !s.contains(": ") && !s.hasSuffix(":") && !s.hasSuffix(" ")
+    }
+}

@@ -1,0 +1,41 @@
+import DConfig
+
+/// The deploy net of a train/test net (Caffe's deploy.prototxt): its TEST-phase layers with the
+/// data layer replaced by an `Input` layer of one sample, no layer that needs labels, and the
+/// SoftmaxWithLoss replaced by a Softmax whose top `prob` holds the class probabilities.
+public enum DeployNet {
+    public static let probabilities = "prob"
+
+    /// `inputShape` is one sample's [channels, height, width].
+    public static func text(from spec: NetSpec, inputShape: [Int]) -> String {
+        var out = "# Deploy net of '\(spec.name)', written by dtrain: input one sample, output class probabilities '\(probabilities)'.\n"
+        out += "name: \(YAMLText.quoted(spec.name))\nlayer:\n"
+        var labels = Set<String>()
+        for layer in spec.layers where layer.isIncluded(in: .test) {
+            if layer.type == "IDXData" {
+                guard let data = layer.tops.first else { continue }
+                labels.formUnion(layer.tops.dropFirst())
+                out += "  - name: \(YAMLText.quoted(layer.name))\n    type: Input\n    top: \(YAMLText.quoted(data))\n"
+                out += "    input_param: {shape: {dim: [\(([1] + inputShape).map(String.init).joined(separator: ", "))]}}\n"
+                continue
+            }
+            if layer.type == "SoftmaxWithLoss", let scores = layer.bottoms.first, !labels.contains(scores) {
+                out += "  - name: \(probabilities)\n    type: Softmax\n    bottom: \(YAMLText.quoted(scores))\n    top: \(probabilities)\n"
+                continue
+            }
+            // Anything fed by labels (accuracy, losses) has no meaning without them.
+            if layer.type.hasSuffix("Loss") || layer.bottoms.contains(where: labels.contains) {
+                labels.formUnion(layer.tops.filter { !layer.bottoms.contains($0) })
+                continue
+            }
+            guard case .mapping(let pairs) = layer.node.value else { continue }
+            var first = true
+            for (key, value) in pairs {
+                guard let k = key.scalar, !["include", "exclude", "loss_weight"].contains(k) else { continue }
+                out += (first ? "  - " : "    ") + "\(YAMLText.flow(key)): \(YAMLText.flow(value))\n"
+                first = false
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,178 @@
+import DConfig
+
+/// A zoo entry's `model.yaml`: what the model is, what it was trained on and how, what it
+/// measured, and the SHA-256 and size of every other file of the entry. `version` lets the
+/// format evolve: a reader refuses versions it does not know.
+public struct ModelCard: Sendable, Equatable {
+    public static let fileName = "model.yaml"
+    public static let currentVersion = 1
+    /// The Dendrite version recorded in provenance.
+    public static let dendriteVersion = "0.1.0"
+
+    public struct DataFile: Sendable, Equatable {
+        /// `train images`, `train labels`, `test images`, `test labels`.
+        public var role: String
+        public var path: String
+        public var sha256: String
+        public init(role: String, path: String, sha256: String) { self.role = role; self.path = path; self.sha256 = sha256 }
+    }
+
+    /// The test outputs of the card's weights, over the whole test set.
+    public struct Metrics: Sendable, Equatable {
+        public var iteration: Int
+        /// The test net they were measured on.
+        public var net: String
+        public var samples: Int
+        public var values: [(name: String, value: Double)]
+        public init(iteration: Int, net: String, samples: Int, values: [(name: String, value: Double)]) {
+            self.iteration = iteration; self.net = net; self.samples = samples; self.values = values
+        }
+        public static func == (a: Metrics, b: Metrics) -> Bool {
+            a.iteration == b.iteration && a.net == b.net && a.samples == b.samples
+                && a.values.map(\.name) == b.values.map(\.name) && a.values.map(\.value) == b.values.map(\.value)
+        }
+    }
+
+    public struct Provenance: Sendable, Equatable {
+        public var command: String
+        public var dendrite: String
+        public var randomSeed: UInt64
+        public var threads: Int
+        /// UTC, ISO 8601.
+        public var date: String
+        public init(command: String, dendrite: String, randomSeed: UInt64, threads: Int, date: String) {
+            self.command = command; self.dendrite = dendrite; self.randomSeed = randomSeed; self.threads = threads; self.date = date
+        }
+    }
+
+    public struct FileRecord: Sendable, Equatable {
+        public var path: String
+        public var size: Int
+        public var sha256: String
+        public init(path: String, size: Int, sha256: String) { self.path = path; self.size = size; self.sha256 = sha256 }
+    }
+
+    public var version = ModelCard.currentVersion
+    public var name: String
+    public var description = ""
+    public var licence = ""
+    public var datasetName = ""
+    public var datasetFiles: [DataFile] = []
+    public var classNames: [String] = []
+    /// One sample's shape, without the batch dimension: [channels, height, width].
+    public var inputShape: [Int] = []
+    /// What the data layer did to each byte: (byte - mean) * scale.
+    public var scale: Double = 1
+    public var meanValues: [Double] = []
+    /// The net files of the entry: for training and testing, and for deployment.
+    public var net = "net.yaml"
+    public var deploy = "deploy.yaml"
+    public var solver = "solver.yaml"
+    /// The weights `zoo:NAME` loads: the best snapshot when early stopping kept one, else the
+    /// latest.
+    public var weights = ""
+    public var metrics: Metrics?
+    /// Iterations with a snapshot in the entry, ascending.
+    public var snapshots: [Int] = []
+    public var provenance: Provenance
+    /// Every file of the entry but this card.
+    public var files: [FileRecord] = []
+
+    public init(name: String, provenance: Provenance) {
+        self.name = name
+        self.provenance = provenance
+    }
+
+    public var latestIteration: Int? { snapshots.last }
+
+    /// The weights file of a snapshot iteration, as dtrain names them.
+    public func weightsFile(iteration: Int) -> String { "\(name)_iter_\(iteration).safetensors" }
+    public func stateFile(iteration: Int) -> String { "\(name)_iter_\(iteration).solverstate" }
+
+    /// The card as YAML.
+    public func yaml() -> String {
+        let q = YAMLText.quoted
+        var out = "# Dendrite model card, written by dtrain. `dzoo verify` checks every checksum below.\n"
+        out += "version: \(version)\nname: \(q(name))\ndescription: \(q(description))\nlicence: \(q(licence))\n"
+        out += "dataset:\n  name: \(q(datasetName))\n  files:\n"
+        for f in datasetFiles { out += "    - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(f.sha256)}\n" }
+        if datasetFiles.isEmpty { out.removeLast("  files:\n".count); out += "  files: []\n" }
+        out += "class_names: [\(classNames.map(q).joined(separator: ", "))]\n"
+        out += "input:\n  shape: [\(inputShape.map(String.init).joined(separator: ", "))]\n"
+        out += "  scale: \(scale)\n  mean_value: [\(meanValues.map { "\($0)" }.joined(separator: ", "))]\n"
+        out += "net: \(q(net))\ndeploy: \(q(deploy))\nsolver: \(q(solver))\nweights: \(q(weights))\n"
+        if let m = metrics {
+            out += "metrics:\n  iteration: \(m.iteration)\n  net: \(q(m.net))\n  samples: \(m.samples)\n  values: {"
+            out += m.values.map { "\($0.name): \($0.value)" }.joined(separator: ", ") + "}\n"
+        }
+        out += "snapshots: [\(snapshots.map(String.init).joined(separator: ", "))]\n"
+        out += "provenance:\n  command: \(q(provenance.command))\n  dendrite: \(q(provenance.dendrite))\n"
+        out += "  random_seed: \(provenance.randomSeed)\n  threads: \(provenance.threads)\n  date: \(q(provenance.date))\n"
+        out += "files:\n"
+        for f in files { out += "  - {path: \(q(f.path)), size: \(f.size), sha256: \(f.sha256)}\n" }
+        if files.isEmpty { out.removeLast("files:\n".count); out += "files: []\n" }
+        return out
+    }
+
+    /// Reads a card, checking every key as configs are checked.
+    public static func load(_ path: String) throws(ConfigError) -> ModelCard {
+        try ModelCard(node: try ConfigFile.load(path))
+    }
+
+    public init(node: YAMLNode) throws(ConfigError) {
+        let map = try ConfigMap(node, context: "model card")
+        let version = try map.int("version") ?? 0
+        guard version == Self.currentVersion else {
+            throw map.error("version", "is \(version); this Dendrite reads model cards of version \(Self.currentVersion)",
+                            hint: "use the Dendrite that wrote the card, or retrain")
+        }
+        self.version = version
+        name = try map.requiredString("name")
+        description = try map.string("description") ?? ""
+        licence = try map.string("licence") ?? ""
+        if let d = try map.map("dataset") {
+            datasetName = try d.string("name") ?? ""
+            for f in try d.maps("files") {
+                datasetFiles.append(DataFile(role: try f.requiredString("role"), path: try f.requiredString("path"),
+                                             sha256: try f.requiredString("sha256")))
+                try f.finish()
+            }
+            try d.finish()
+        }
+        classNames = try map.strings("class_names")
+        if let i = try map.map("input") {
+            inputShape = try i.ints("shape")
+            scale = try i.double("scale", default: 1)
+            meanValues = try i.doubles("mean_value")
+            try i.finish()
+        }
+        net = try map.requiredString("net")
+        deploy = try map.requiredString("deploy")
+        solver = try map.requiredString("solver")
+        weights = try map.string("weights") ?? ""
+        if let m = try map.map("metrics") {
+            var values: [(String, Double)] = []
+            if let v = try m.map("values") {
+                for key in v.keys {
+                    values.append((key, try v.double(key) ?? .nan))
+                }
+                try v.finish()
+            }
+            metrics = Metrics(iteration: try m.int("iteration") ?? 0, net: try m.string("net") ?? "",
+                              samples: try m.int("samples") ?? 0, values: values)
+            try m.finish()
+        }
+        snapshots = try map.ints("snapshots")
+        guard let p = try map.map("provenance") else { throw map.missing("provenance") }
+        provenance = Provenance(command: try p.string("command") ?? "", dendrite: try p.string("dendrite") ?? "",
+                                randomSeed: UInt64(max(0, try p.int("random_seed") ?? 0)), threads: try p.int("threads") ?? 0,
+                                date: try p.string("date") ?? "")
+        try p.finish()
+        for f in try map.maps("files") {
+            let size = try f.int("size") ?? -1
+            files.append(FileRecord(path: try f.requiredString("path"), size: size, sha256: try f.requiredString("sha256")))
+            try f.finish()
+        }
+        try map.finish()
+    }
+}

@@ -1,0 +1,295 @@
+import DConfig
+import DCore
+import DLayers
+import DNet
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The two places models live: the repository's `ModelZoo/` (shipped models, read-only by
+/// convention) and the user zoo (`$DENDRITE_ZOO`, else `~/.dendrite/zoo`), where dtrain writes
+/// and `dzoo fetch-local` installs. A name is looked up in the user zoo first.
+public struct Zoo: Sendable {
+    public enum Place: String, Sendable { case repository = "repo", user }
+
+    public struct Entry: Sendable {
+        public var name: String
+        public var directory: String
+        public var place: Place
+        public var card: ModelCard
+
+        public func path(_ file: String) -> String { "\(directory)/\(file)" }
+        /// The entry's weights file of a snapshot iteration, if it has one.
+        public func weightsFile(iteration: Int) -> String? {
+            card.files.map(\.path).first { $0.hasSuffix("_iter_\(iteration).safetensors") }
+        }
+    }
+
+    public let userRoot: String
+    public let repositoryRoot: String?
+
+    public init(userRoot: String, repositoryRoot: String?) {
+        self.userRoot = userRoot
+        self.repositoryRoot = repositoryRoot
+    }
+
+    /// `$DENDRITE_ZOO` or `~/.dendrite/zoo`; and `$DENDRITE_MODELZOO`, else the `ModelZoo/` of
+    /// the checkout that holds the running program or the working directory.
+    public static func fromEnvironment() -> Zoo {
+        let env = { (name: String) -> String? in getenv(name).map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } }
+        let user = env("DENDRITE_ZOO") ?? ((env("HOME") ?? ".") + "/.dendrite/zoo")
+        let repository = env("DENDRITE_MODELZOO") ?? findRepositoryZoo()
+        return Zoo(userRoot: user, repositoryRoot: repository)
+    }
+
+    static func findRepositoryZoo() -> String? {
+        var starts: [String] = []
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        if n > 0 { starts.append(String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
+        if getcwd(&buffer, buffer.count) != nil { starts.append(String(cString: buffer) + "/.") }
+        for start in starts {
+            var dir = ConfigFile.directory(of: start)
+            while true {
+                if FileSystem.isDirectory("\(dir)/ModelZoo") && FileSystem.exists("\(dir)/Package.swift") { return "\(dir)/ModelZoo" }
+                let up = ConfigFile.directory(of: dir)
+                if up == dir || dir.isEmpty || dir == "." { break }
+                dir = up
+            }
+        }
+        return nil
+    }
+
+    /// A name usable as a directory: letters, digits, `.`, `_`, `-`, not starting with `.`.
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix(".") && name.count <= 100
+            && name.unicodeScalars.allSatisfy { ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) || "._-".unicodeScalars.contains($0) }
+    }
+
+    /// `zoo:NAME` or `zoo:NAME@ITER`; nil for anything else (a path).
+    public static func reference(_ text: String) -> (name: String, iteration: Int?)? {
+        guard text.hasPrefix("zoo:") else { return nil }
+        let rest = text.dropFirst(4)
+        guard let at = rest.lastIndex(of: "@") else { return (String(rest), nil) }
+        return (String(rest[..<at]), Int(rest[rest.index(after: at)...]) ?? -1)
+    }
+
+    /// Every entry of both zoos (user zoo first), and the directories whose card is unreadable.
+    public func entries() -> (entries: [Entry], problems: [FileError]) {
+        var found: [Entry] = [], problems: [FileError] = []
+        for (root, place) in [(userRoot, Place.user)] + (repositoryRoot.map { [($0, Place.repository)] } ?? []) {
+            for name in FileSystem.list(root).sorted() where !name.hasPrefix(".") && FileSystem.isDirectory("\(root)/\(name)") {
+                do {
+                    found.append(try Self.entry(at: "\(root)/\(name)", place: place))
+                } catch {
+                    problems.append(error)
+                }
+            }
+        }
+        return (found, problems)
+    }
+
+    public static func entry(at directory: String, place: Place) throws(FileError) -> Entry {
+        let cardPath = "\(directory)/\(ModelCard.fileName)"
+        guard FileSystem.exists(cardPath) else {
+            throw FileError(path: directory, "is not a zoo entry: it has no \(ModelCard.fileName)")
+        }
+        do {
+            let card = try ModelCard.load(cardPath)
+            let name = directory.split(separator: "/").last.map(String.init) ?? card.name
+            return Entry(name: name, directory: directory, place: place, card: card)
+        } catch {
+            throw FileError(path: cardPath, error.description.replacingPrefix(cardPath + ": error: ", with: "").replacingPrefix("error: ", with: ""),
+                            hint: "the card is damaged; `dzoo verify` says more")
+        }
+    }
+
+    /// The entry called `name`: the user zoo's, else the repository's.
+    public func entry(_ name: String) throws(FileError) -> Entry {
+        guard Self.isValidName(name) else {
+            throw FileError(path: "zoo:\(name)", "is not a valid model name", hint: "names use letters, digits, '.', '_' and '-'")
+        }
+        for (root, place) in [(userRoot, Place.user)] + (repositoryRoot.map { [($0, Place.repository)] } ?? []) {
+            let dir = "\(root)/\(name)"
+            if FileSystem.isDirectory(dir) { return try Self.entry(at: dir, place: place) }
+        }
+        let names = entries().entries.map(\.name)
+        throw FileError(path: "zoo:\(name)", "no such model in the user zoo (\(userRoot)) or the repository's (\(repositoryRoot ?? "not found"))",
+                        hint: Suggestion.hint(for: name, in: names) ?? (names.isEmpty ? "the zoos are empty" : "`dzoo list` shows: \(names.joined(separator: ", "))"))
+    }
+
+    /// The weights file a `zoo:NAME[@ITER]` reference names, with its entry; any other text is
+    /// a path and is returned as it is.
+    public func resolveWeights(_ text: String) throws(FileError) -> (path: String, entry: Entry?) {
+        guard let ref = Self.reference(text) else { return (text, nil) }
+        let entry = try entry(ref.name)
+        guard let iteration = ref.iteration else {
+            guard !entry.card.weights.isEmpty else {
+                throw FileError(path: text, "has no snapshot yet", hint: "its training has not written one")
+            }
+            return (entry.path(entry.card.weights), entry)
+        }
+        guard iteration >= 0, let file = entry.weightsFile(iteration: iteration) else {
+            throw FileError(path: text, "has no snapshot at iteration \(iteration < 0 ? "(not a number)" : String(iteration))",
+                            hint: "its snapshots: \(entry.card.snapshots.map(String.init).joined(separator: ", ").isEmpty ? "none" : entry.card.snapshots.map(String.init).joined(separator: ", "))")
+        }
+        return (entry.path(file), entry)
+    }
+}
+
+extension String {
+    func replacingPrefix(_ prefix: String, with other: String) -> String {
+        hasPrefix(prefix) ? other + dropFirst(prefix.count) : self
+    }
+}
+
+/// What an entry must satisfy: every file the card lists is there with its size and SHA-256,
+/// there is no other file, the nets parse, and every weights file holds exactly the
+/// parameters of the deploy net, with their shapes.
+public enum ZooVerifier {
+    /// The problems found, one line each; empty when the entry is sound.
+    public static func problems(in directory: String, card: ModelCard) -> [String] {
+        var problems: [String] = []
+        let listed = Set(card.files.map(\.path))
+        for name in FileSystem.list(directory).sorted() where name != ModelCard.fileName && !listed.contains(name) {
+            problems.append("\(directory)/\(name): not listed in the card")
+        }
+        for f in card.files {
+            let path = "\(directory)/\(f.path)"
+            guard !f.path.contains("/"), f.path != ModelCard.fileName else {
+                problems.append("\(path): the card lists a file outside the entry's top level"); continue
+            }
+            guard let bytes = try? AtomicFile.read(path) else { problems.append("\(path): missing"); continue }
+            if bytes.count != f.size { problems.append("\(path): \(bytes.count) bytes, the card says \(f.size)") }
+            let hash = SHA256.hex(bytes)
+            if hash != f.sha256 { problems.append("\(path): SHA-256 \(hash), the card says \(f.sha256)") }
+        }
+        for required in [card.net, card.deploy, card.solver] + (card.weights.isEmpty ? [] : [card.weights]) where !listed.contains(required) {
+            problems.append("\(directory)/\(required): named by the card but not listed among its files")
+        }
+        if !problems.isEmpty { return problems }
+        do {
+            let store = ParameterStore(seed: 0)
+            let deploy = "\(directory)/\(card.deploy)"
+            _ = try Net(spec: try NetSpec.load(deploy), phase: .test, store: store, context: BuildContext(phase: .test, netFile: deploy, seed: 0))
+            for f in card.files where f.path.hasSuffix(".safetensors") {
+                let path = "\(directory)/\(f.path)"
+                do {
+                    let file = try SafetensorsFile.read(path)
+                    for p in store.parameters {
+                        guard let e = file[p.name] else { problems.append("\(path): no tensor '\(p.name)' for the net's \(p.shape)"); continue }
+                        if e.shape != p.shape.dims { problems.append("\(path): '\(p.name)' has shape \(Shape(e.shape)), the net \(p.shape)") }
+                    }
+                    let names = Set(store.parameters.map(\.name))
+                    for (name, _) in file.tensors where !names.contains(name) { problems.append("\(path): tensor '\(name)' is not in the net") }
+                } catch {
+                    problems.append(error.description.split(separator: "\n").first.map(String.init) ?? "\(path): unreadable")
+                }
+            }
+        } catch {
+            problems.append(error.description.split(separator: "\n").first.map(String.init) ?? "\(directory): the deploy net does not build")
+        }
+        return problems
+    }
+
+    /// The card record of a file as it is now.
+    public static func record(_ directory: String, _ name: String) throws(FileError) -> ModelCard.FileRecord {
+        let bytes = try AtomicFile.read("\(directory)/\(name)")
+        return ModelCard.FileRecord(path: name, size: bytes.count, sha256: SHA256.hex(bytes))
+    }
+}
+
+/// The few file-system queries the zoo needs, without Foundation.
+public enum FileSystem {
+    public static func exists(_ path: String) -> Bool {
+        var s = stat()
+        return lstat(path, &s) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var s = stat()
+        return stat(path, &s) == 0 && (s.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func isRegularFile(_ path: String) -> Bool {
+        var s = stat()
+        return lstat(path, &s) == 0 && (s.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// Size and modification time, to tell whether a file changed since it was hashed.
+    public static func signature(_ path: String) -> (size: Int, modified: Int)? {
+        var s = stat()
+        guard stat(path, &s) == 0 else { return nil }
+        return (Int(s.st_size), Int(s.st_mtim.tv_sec) * 1_000_000_000 + Int(s.st_mtim.tv_nsec))
+    }
+
+    /// The names in a directory, without `.` and `..`; empty when it cannot be read.
+    public static func list(_ directory: String) -> [String] {
+        guard let dir = opendir(directory) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Removes a directory and everything under it (`rm -r`), without following links.
+    public static func removeTree(_ path: String) throws(FileError) {
+        var s = stat()
+        guard lstat(path, &s) == 0 else { return }
+        if (s.st_mode & S_IFMT) == S_IFDIR {
+            for name in list(path) { try removeTree("\(path)/\(name)") }
+            guard rmdir(path) == 0 else { throw FileError(path: path, "cannot remove: \(String(cString: strerror(errno)))") }
+        } else {
+            guard unlink(path) == 0 else { throw FileError(path: path, "cannot remove: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// A new, empty directory beside `path` (on the same file system, so it can be renamed
+    /// into place).
+    public static func temporaryDirectory(beside path: String) throws(FileError) -> String {
+        try AtomicFile.createDirectories(for: path)
+        var template = Array("\(ConfigFile.directory(of: path))/.incoming-XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else {
+            throw FileError(path: path, "cannot create a temporary directory: \(String(cString: strerror(errno)))")
+        }
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public static func rename(_ from: String, to: String) throws(FileError) {
+        guard Glibc.rename(from, to) == 0 else {
+            throw FileError(path: to, "cannot move \(from) into place: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// `path` made absolute against the working directory, with `.` and `..` folded.
+    public static func absolute(_ path: String) -> String {
+        var base = path
+        if !path.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: 4096)
+            base = (getcwd(&buffer, buffer.count) != nil ? String(cString: buffer) : ".") + "/" + path
+        }
+        var parts: [Substring] = []
+        for part in base.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// `target` relative to `directory` when both lie under a common directory other than
+    /// `/` (a checkout, a home directory), else `target` made absolute: data in the same tree
+    /// keeps working when the tree moves, data elsewhere keeps working when the entry moves.
+    public static func reference(to target: String, from directory: String) -> String {
+        let t = absolute(target).split(separator: "/"), d = absolute(directory).split(separator: "/")
+        var common = 0
+        while common < t.count && common < d.count && t[common] == d[common] { common += 1 }
+        guard common > 0 else { return absolute(target) }
+        return (Array(repeating: "..", count: d.count - common) + t[common...].map(String.init)).joined(separator: "/")
+    }
+}

@@ -1,0 +1,181 @@
+import DConfig
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Keeps a user-zoo entry in step with a training run: the solver and net files copied in (with
+/// their paths rewritten to work from the entry), a deploy net, and the model card, rewritten
+/// atomically after every snapshot with the size and SHA-256 of every file.
+public final class ZooEntryWriter {
+    public let directory: String
+    public private(set) var card: ModelCard
+    /// Hashes by file name, valid while the file's size and modification time stay the same.
+    private var hashed: [String: (signature: (size: Int, modified: Int), record: ModelCard.FileRecord)] = [:]
+
+    /// Snapshots go to `<entry>/<name>_iter_N.safetensors`.
+    public var snapshotPrefix: String { "\(directory)/\(card.name)" }
+
+    init(directory: String, card: ModelCard) {
+        self.directory = directory
+        self.card = card
+    }
+
+    /// `root/name`, or `root/name-2`, `-3`, … when that exists: a new run never touches an
+    /// earlier run's files.
+    public static func freshDirectory(root: String, name: String) -> String {
+        var dir = "\(root)/\(name)", n = 2
+        while FileSystem.exists(dir) {
+            dir = "\(root)/\(name)-\(n)"
+            n += 1
+        }
+        return dir
+    }
+
+    /// Creates the entry of a new run in `directory`: copies of the solver and its nets, the
+    /// deploy net and a first card. `inputShape` is one sample's [channels, height, width].
+    public static func create(directory: String, solver: SolverSpec, card: ModelCard, inputShape: [Int]) throws(FileError) -> ZooEntryWriter {
+        var card = card
+        card.name = directory.split(separator: "/").last.map(String.init) ?? card.name
+        card.inputShape = inputShape
+        let writer = ZooEntryWriter(directory: directory, card: card)
+        try AtomicFile.createDirectories(for: "\(directory)/\(ModelCard.fileName)")
+
+        // The nets under fixed names; the solver's references to them rewritten to match.
+        var copies: [String: String] = [solver.trainNet: "net.yaml"]
+        for (i, file) in solver.testNets.enumerated() where copies[file] == nil {
+            copies[file] = i == 0 ? "test_net.yaml" : "test_net-\(i + 1).yaml"
+        }
+        for (source, copy) in copies {
+            try writer.copyNet(source, as: copy)
+        }
+        try writer.copySolver(solver, netCopies: copies)
+        writer.card.net = copies[solver.testNets.first ?? solver.trainNet] ?? "net.yaml"
+        let trainSpec: NetSpec
+        do { trainSpec = try NetSpec.load(solver.trainNet) } catch { throw FileError(path: solver.trainNet, error.message) }
+        try AtomicFile.write(Array(DeployNet.text(from: trainSpec, inputShape: inputShape).utf8), to: "\(directory)/\(writer.card.deploy)")
+        try writer.update()
+        return writer
+    }
+
+    /// The entry that holds `statePath`, for a resumed run to continue in; nil when the state
+    /// is not in a zoo entry.
+    public static func containing(_ statePath: String) throws(FileError) -> ZooEntryWriter? {
+        let dir = ConfigFile.directory(of: statePath)
+        guard FileSystem.exists("\(dir)/\(ModelCard.fileName)") else { return nil }
+        let entry = try Zoo.entry(at: dir, place: .user)
+        return ZooEntryWriter(directory: dir, card: entry.card)
+    }
+
+    func copyNet(_ source: String, as name: String) throws(FileError) {
+        let text = try Self.text(source)
+        var edits: [Edit] = []
+        do {
+            for layer in try NetSpec.load(source).layers where layer.type == "IDXData" {
+                guard let p = ConfigMapLookup.child(layer.node, "idx_data_param") else { continue }
+                for key in ["images", "labels"] {
+                    guard let node = ConfigMapLookup.child(p, key), let value = node.scalar else { continue }
+                    let resolved = ConfigFile.resolve(value, relativeTo: source)
+                    edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: directory))))
+                }
+            }
+        } catch {
+            throw FileError(path: source, error.message)
+        }
+        try AtomicFile.write(Array(try Self.apply(edits, to: text, file: source).utf8), to: "\(directory)/\(name)")
+    }
+
+    func copySolver(_ solver: SolverSpec, netCopies: [String: String]) throws(FileError) {
+        let text = try Self.text(solver.file)
+        var edits: [Edit] = []
+        let root: YAMLNode
+        do { root = try ConfigFile.load(solver.file) } catch { throw FileError(path: solver.file, error.message) }
+        for key in ["net", "train_net", "test_net"] {
+            guard let node = ConfigMapLookup.child(root, key) else { continue }
+            let scalars: [YAMLNode]
+            if case .sequence(let items) = node.value { scalars = items } else { scalars = [node] }
+            for s in scalars {
+                guard let value = s.scalar, let copy = netCopies[ConfigFile.resolve(value, relativeTo: solver.file)] else { continue }
+                edits.append(Edit(node: s, text: copy))
+            }
+        }
+        try AtomicFile.write(Array(try Self.apply(edits, to: text, file: solver.file).utf8), to: "\(directory)/\(card.solver)")
+    }
+
+    /// Records the files as they are now, the snapshots, the weights `zoo:NAME` loads and
+    /// their metrics, and rewrites the card.
+    public func update(weights: String? = nil, metrics: ModelCard.Metrics? = nil, clearMetrics: Bool = false) throws(FileError) {
+        var records: [ModelCard.FileRecord] = []
+        var snapshots: [Int] = []
+        for name in FileSystem.list(directory).sorted() where name != ModelCard.fileName && !name.hasPrefix(".") && !name.contains(".tmp-") {
+            let path = "\(directory)/\(name)"
+            guard FileSystem.isRegularFile(path), let signature = FileSystem.signature(path) else { continue }
+            if let h = hashed[name], h.signature == signature {
+                records.append(h.record)
+            } else {
+                let record = try ZooVerifier.record(directory, name)
+                hashed[name] = (signature, record)
+                records.append(record)
+            }
+            let prefix = "\(card.name)_iter_", suffix = ".safetensors"
+            if name.hasPrefix(prefix), name.hasSuffix(suffix), let i = Int(name.dropFirst(prefix.count).dropLast(suffix.count)) {
+                snapshots.append(i)
+            }
+        }
+        card.files = records
+        card.snapshots = snapshots.sorted()
+        if let weights { card.weights = weights }
+        if clearMetrics { card.metrics = nil }
+        if let metrics { card.metrics = metrics }
+        try AtomicFile.write(Array(card.yaml().utf8), to: "\(directory)/\(ModelCard.fileName)")
+    }
+
+    static func text(_ path: String) throws(FileError) -> String {
+        String(decoding: try AtomicFile.read(path), as: UTF8.self)
+    }
+
+    /// A scalar of a YAML file to replace by `text`.
+    struct Edit {
+        var node: YAMLNode
+        var text: String
+    }
+
+    /// Replaces each edited scalar where it stands, so that comments and layout survive.
+    static func apply(_ edits: [Edit], to text: String, file: String) throws(FileError) -> String {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.unicodeScalars) }
+        // Right to left within a line, so that earlier columns stay valid.
+        for edit in edits.sorted(by: { ($0.node.location.line, $0.node.location.column) > ($1.node.location.line, $1.node.location.column) }) {
+            let loc = edit.node.location, value = edit.node.scalar ?? ""
+            guard loc.line >= 1, loc.line <= lines.count, loc.column >= 1, loc.column <= lines[loc.line - 1].count else {
+                throw FileError(path: file, "cannot rewrite '\(value)' at \(loc.line):\(loc.column)")
+            }
+            let line = lines[loc.line - 1], start = loc.column - 1
+            var end = start
+            if line[start] == "\"" || line[start] == "'" {
+                end = start + 1
+                while end < line.count && line[end] != line[start] { end += (line[end] == "\\" && line[start] == "\"") ? 2 : 1 }
+                end += 1
+            } else {
+                end = start + value.unicodeScalars.count
+            }
+            guard end <= line.count else { throw FileError(path: file, "cannot rewrite '\(value)' at \(loc.line):\(loc.column)") }
+            lines[loc.line - 1] = Array(line[..<start]) + Array(edit.text.unicodeScalars) + Array(line[end...])
+        }
+        return lines.map { String(String.UnicodeScalarView($0)) }.joined(separator: "\n")
+    }
+}
+
+/// Reading YAML nodes by key without the key bookkeeping of `ConfigMap`.
+enum ConfigMapLookup {
+    static func child(_ node: YAMLNode, _ key: String) -> YAMLNode? {
+        guard case .mapping(let pairs) = node.value else { return nil }
+        return pairs.first { $0.key.scalar == key }?.value
+    }
+}
+
+/// The time now as UTC ISO 8601, for provenance.
+public func utcTimestamp() -> String {
+    var t = time(nil), parts = tm()
+    gmtime_r(&t, &parts)
+    func two(_ x: Int32) -> String { x < 10 ? "0\(x)" : "\(x)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+}

@@ -1,0 +1,3 @@
+import DCommands
+
+ZooCommand.main()

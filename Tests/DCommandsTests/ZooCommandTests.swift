@@ -1,0 +1,250 @@
+import CSTBImage
+import DData
+import DZoo
+import Foundation
+import Testing
+
+/// The tiny solver of EndToEndTests without snapshot_prefix (so into the zoo), with a card.
+let zooSolver = solver.replacingOccurrences(of: "snapshot_prefix: out/tiny\n", with: "") + """
+
+    model_card: {description: "top or bottom", dataset: halves, licence: MIT, class_names: [bright top, bright bottom]}
+    """
+
+/// Trains the tiny net into `zoo` and returns dtrain's output.
+func trainIntoZoo(_ dir: String, zoo: String, _ extra: [String] = []) throws -> String {
+    try setUp(dir, solver: zooSolver)
+    let r = try run("dtrain", [dir + "/solver.yaml", "--threads", "2"] + extra, zoo: zoo)
+    #expect(r.status == 0, "\(r.err)")
+    return r.out
+}
+
+/// The outputs of a `--json` report, read with Double(String), which is exact (Foundation's JSON
+/// parser can be off in the last bit, and the comparison here is to the last bit).
+func jsonOutputs(_ text: String) throws -> [String: Double] {
+    let start = try #require(text.range(of: "\"outputs\":{"))
+    let body = text[start.upperBound...].prefix { $0 != "}" }
+    var values: [String: Double] = [:]
+    for pair in body.split(separator: ",") {
+        let parts = pair.split(separator: ":")
+        try #require(parts.count == 2)
+        values[String(parts[0].dropFirst().dropLast())] = Double(String(parts[1]))
+    }
+    return values
+}
+
+@Suite struct ZooCommandTests {
+    @Test func dtrainWritesAnEntryThatDtestAndDzooUse() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        let out = try trainIntoZoo(dir, zoo: zoo)
+        #expect(out.contains("zoo entry=\(zoo)/tiny\n"))
+        #expect(out.contains("snapshot iter=60 weights=\(zoo)/tiny/tiny_iter_60.safetensors"))
+        let card = try ModelCard.load(zoo + "/tiny/model.yaml")
+        #expect(card.weights == "tiny_iter_60.safetensors")
+        #expect(card.snapshots == [30, 60])
+        #expect(card.classNames == ["bright top", "bright bottom"])
+        #expect(card.datasetFiles.map(\.role) == ["train images", "train labels"])
+        #expect(card.provenance.command == "dtrain \(dir)/solver.yaml --threads 2")
+        let metrics = try #require(card.metrics)
+        #expect(metrics.iteration == 60 && metrics.samples == 40)
+        #expect(out.contains("card weights=tiny_iter_60.safetensors samples=40 "))
+
+        // dtest zoo:NAME measures exactly what the card says, and names the classes.
+        let json = try run("dtest", ["zoo:tiny", "--json"], zoo: zoo)
+        #expect(json.status == 0, "\(json.err)")
+        let measured = try jsonOutputs(json.out)
+        for (name, value) in metrics.values { #expect(measured[name] == value, "\(name)") }
+        let text = try run("dtest", ["zoo:tiny"], zoo: zoo)
+        #expect(text.out.contains("0 bright top "))
+        #expect(text.out.contains("1 bright bottom "))
+
+        #expect(try run("dtest", ["zoo:tiny@30"], zoo: zoo).status == 0)
+        let missing = try run("dtest", ["zoo:tiny@45"], zoo: zoo)
+        #expect(missing.status == 1)
+        #expect(missing.err == "zoo:tiny@45: error: has no snapshot at iteration 45\nhint: its snapshots: 30, 60\n")
+
+        let list = try run("dzoo", ["list"], zoo: zoo)
+        #expect(list.status == 0, "\(list.err)")
+        #expect(list.out.split(separator: "\n").contains { $0.hasPrefix("tiny ") && $0.contains(" halves ") && $0.hasSuffix(" user") })
+        let verify = try run("dzoo", ["verify", "tiny"], zoo: zoo)
+        #expect(verify.status == 0 && verify.out.hasPrefix("ok tiny (user): 8 files"), "\(verify.out)")
+        let info = try run("dzoo", ["info", "tiny"], zoo: zoo)
+        #expect(info.out.contains("trained by: dtrain \(dir)/solver.yaml --threads 2"))
+        #expect(info.out.split(separator: "\n").contains { $0.hasPrefix("  prob ") && $0.contains(" Softmax ") })
+
+        // A second run never touches the first one's files.
+        #expect(try run("dtrain", [dir + "/solver.yaml"], zoo: zoo).out.contains("zoo entry=\(zoo)/tiny-2\n"))
+        #expect(try ModelCard.load(zoo + "/tiny/model.yaml") == card)
+
+        // Fine-tuning from the zoo, and resuming in the entry.
+        let tune = try run("dtrain", [dir + "/solver.yaml", "--weights", "zoo:tiny", "--zoo-name", "tuned"], zoo: zoo)
+        #expect(tune.out.contains("weights \(zoo)/tiny/tiny_iter_60.safetensors: copied conv, ip\n"), "\(tune.out)")
+        let resumed = try run("dtrain", [dir + "/solver.yaml", "--snapshot", "zoo:tiny@30"], zoo: zoo)
+        #expect(resumed.status == 0, "\(resumed.err)")
+        #expect(resumed.out.contains("resume iter=30 state=\(zoo)/tiny/tiny_iter_30.solverstate"))
+        #expect(try ModelCard.load(zoo + "/tiny/model.yaml").metrics?.values.map(\.value) == metrics.values.map(\.value))
+    }
+
+    @Test func exportAndFetchLocalRoundTripIntoAnEmptyZoo() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo", other = dir + "/other"
+        _ = try trainIntoZoo(dir, zoo: zoo)
+        let export = try run("dzoo", ["export", "tiny", dir + "/tiny.tar.gz"], zoo: zoo)
+        #expect(export.status == 0, "\(export.err)")
+        let fetch = try run("dzoo", ["fetch-local", dir + "/tiny.tar.gz"], zoo: other)
+        #expect(fetch.status == 0, "\(fetch.err)")
+        #expect(fetch.out == "installed tiny into \(other)/tiny (9 files, all checksums match)\n")
+        #expect(try run("dzoo", ["verify", "tiny"], zoo: other).status == 0)
+        // The data paths are absolute here, so the installed copy evaluates the same.
+        #expect(try run("dtest", ["zoo:tiny", "--json"], zoo: other).out == (try run("dtest", ["zoo:tiny", "--json"], zoo: zoo).out))
+        // From a directory too, under another name; a name that is taken is refused.
+        #expect(try run("dzoo", ["fetch-local", zoo + "/tiny", "--name", "copy"], zoo: other).status == 0)
+        let again = try run("dzoo", ["fetch-local", zoo + "/tiny"], zoo: other)
+        #expect(again.status == 1)
+        #expect(again.err.hasPrefix("\(other)/tiny: error: already exists in the user zoo\n"))
+        #expect(try run("dzoo", ["remove", "copy"], zoo: other).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: other + "/copy"))
+    }
+
+    /// Each refusal leaves the user zoo exactly as it was.
+    @Test func fetchLocalRefusesDamagedSources() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo", target = dir + "/target"
+        _ = try trainIntoZoo(dir, zoo: zoo)
+        #expect(try run("dzoo", ["export", "tiny", dir + "/tiny.tar.gz"], zoo: zoo).status == 0)
+        try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+        func refused(_ source: String, _ expected: String) throws {
+            let r = try run("dzoo", ["fetch-local", source], zoo: target)
+            #expect(r.status == 1)
+            #expect(r.err.contains(expected), "\(r.err)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: target) == [])
+        }
+        // A tampered weights file.
+        let tampered = dir + "/tampered"
+        try FileManager.default.copyItem(atPath: zoo + "/tiny", toPath: tampered)
+        var weights = try Data(contentsOf: URL(fileURLWithPath: tampered + "/tiny_iter_60.safetensors"))
+        weights[weights.count - 1] ^= 0x40
+        try weights.write(to: URL(fileURLWithPath: tampered + "/tiny_iter_60.safetensors"))
+        try refused(tampered, "'tiny_iter_60.safetensors' does not match its checksum in the card")
+        // An extra file, and a missing one.
+        try Data("x".utf8).write(to: URL(fileURLWithPath: tampered + "/notes.txt"))
+        try refused(tampered, "holds 'notes.txt', which the card does not list")
+        try FileManager.default.removeItem(atPath: tampered + "/notes.txt")
+        try FileManager.default.removeItem(atPath: tampered + "/tiny_iter_60.safetensors")
+        try refused(tampered, "lacks 'tiny_iter_60.safetensors', which the card lists")
+        // A truncated archive.
+        let archive = try Data(contentsOf: URL(fileURLWithPath: dir + "/tiny.tar.gz"))
+        try archive.prefix(archive.count / 2).write(to: URL(fileURLWithPath: dir + "/truncated.tar.gz"))
+        try refused(dir + "/truncated.tar.gz", "truncated")
+        // Path traversal and links, made by GNU tar.
+        let evil = dir + "/evil"
+        try FileManager.default.createDirectory(atPath: evil + "/tiny", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: zoo + "/tiny/model.yaml", toPath: evil + "/tiny/model.yaml")
+        try Data("pwned".utf8).write(to: URL(fileURLWithPath: evil + "/outside.txt"))
+        #expect(shell("cd \(evil) && tar -czPf ../traversal.tar.gz tiny/model.yaml tiny/../outside.txt") == 0)
+        try refused(dir + "/traversal.tar.gz", "..")
+        try FileManager.default.createSymbolicLink(atPath: evil + "/tiny/passwd", withDestinationPath: "/etc/passwd")
+        #expect(shell("cd \(evil) && tar -czf ../link.tar.gz tiny") == 0)
+        try refused(dir + "/link.tar.gz", "link")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/outside.txt"))
+    }
+
+    /// The shipped models: intact, and `dtest zoo:NAME` reproduces each card's metrics exactly.
+    @Test(arguments: ["xor", "fashion-mlp", "fashion-lenet"])
+    func shippedModelReproducesItsCard(_ name: String) throws {
+        let emptyZoo = temporaryDirectory("shipped-\(name)")
+        let verify = try run("dzoo", ["verify", name], zoo: emptyZoo)
+        #expect(verify.status == 0, "\(verify.out)\(verify.err)")
+        #expect(verify.out.hasPrefix("ok \(name) (repo)"))
+        let card = try ModelCard.load(repositoryZoo + "/\(name)/model.yaml")
+        let metrics = try #require(card.metrics)
+        let r = try run("dtest", ["zoo:\(name)", "--json"], zoo: emptyZoo)
+        #expect(r.status == 0, "\(r.err)")
+        let measured = try jsonOutputs(r.out)
+        for (key, value) in metrics.values { #expect(measured[key] == value, "\(name) \(key)") }
+        #expect(card.provenance.command.hasPrefix("dtrain Configs/"))
+    }
+
+    /// An image file classified by --predict gets the probabilities the test net gives the same
+    /// image in the IDX file.
+    @Test func predictMatchesTheTestSet() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        let images = try IDXFile.read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", expectedRanks: 3...3, role: "images")
+        let dump = try run("dtest", ["zoo:fashion-lenet", "--dump", "ip2", "--out", dir + "/scores.safetensors"], zoo: zoo)
+        #expect(dump.status == 0, "\(dump.err)")
+        let scores = try #require(try SafetensorsFile.read(dir + "/scores.safetensors")["ip2"])
+        #expect(scores.shape == [10000, 10])
+        var files: [String] = []
+        for (n, i) in [0, 1, 2, 17, 9999].enumerated() {
+            let pixels = Array(images.bytes[(i * 784)..<((i + 1) * 784)])
+            let path = dir + "/sample\(i)." + (n % 2 == 0 ? "png" : "pgm")
+            if n % 2 == 0 {
+                #expect(stbi_write_png(path, 28, 28, 1, pixels, 28) != 0)
+            } else {
+                try Data(Array("P5\n28 28\n255\n".utf8) + pixels).write(to: URL(fileURLWithPath: path))
+            }
+            files.append(path)
+        }
+        let r = try run("dtest", ["zoo:fashion-lenet", "--json", "--top", "10", "--predict"] + files, zoo: zoo)
+        #expect(r.status == 0, "\(r.err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let predictions = try #require(object["predictions"] as? [[String: Any]])
+        #expect(predictions.count == files.count)
+        for (p, i) in zip(predictions, [0, 1, 2, 17, 9999]) {
+            let logits = scores.values[(i * 10)..<((i + 1) * 10)].map(Double.init)
+            let top = logits.max()!
+            let softmax = logits.map { exp($0 - top) / logits.map { exp($0 - top) }.reduce(0, +) }
+            let ranked = try #require(p["top"] as? [[String: Any]])
+            #expect(ranked.count == 10)
+            #expect(ranked[0]["class"] as? Int == logits.firstIndex(of: top), "sample \(i)")
+            for entry in ranked {
+                let k = try #require(entry["class"] as? Int), prob = try #require(entry["probability"] as? Double)
+                #expect(abs(prob - softmax[k]) < 1e-5, "sample \(i) class \(k)")
+            }
+        }
+        let names = try #require(predictions[0]["top"] as? [[String: Any]]).compactMap { $0["name"] as? String }
+        #expect(names.contains("Ankle boot"))
+
+        // Another size is resized to the input; a file that is no image is a clean error.
+        let big = Array(images.bytes[0..<784]).flatMap { [$0, $0] }.chunked(56).flatMap { [$0, $0] }.flatMap { $0 }
+        #expect(stbi_write_png(dir + "/big.png", 56, 56, 1, big, 56) != 0)
+        #expect(try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/big.png"], zoo: zoo).status == 0)
+        let bad = try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/scores.safetensors"], zoo: zoo)
+        #expect(bad.status == 1)
+        #expect(bad.err.hasPrefix("\(dir)/scores.safetensors: error: cannot read the image: "))
+    }
+
+    @Test func committeeAveragesItsMembers() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        let r = try run("dtest", ["zoo:fashion-mlp", "zoo:fashion-lenet", "--json"], zoo: zoo)
+        #expect(r.status == 0, "\(r.err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let members = try #require(object["members"] as? [[String: Any]])
+        #expect(members.count == 2)
+        let committee = try #require(object["committee"] as? [String: Any])
+        let accuracy = try #require(committee["accuracy"] as? Double)
+        let memberAccuracies = members.compactMap { ($0["outputs"] as? [String: Double])?["accuracy"] }
+        #expect(memberAccuracies.count == 2)
+        // Not a test of which is better, just that the committee is a real, different vote.
+        #expect(accuracy > 0.85 && accuracy < 1)
+        let confusion = try #require(committee["confusion"] as? [[Int]])
+        #expect(confusion.count == 10 && confusion.flatMap { $0 }.reduce(0, +) == 10000)
+        #expect(Double((0..<10).map { confusion[$0][$0] }.reduce(0, +)) / 10000 == accuracy)
+    }
+}
+
+/// The repository's ModelZoo/, found from the test's working directory (the package root).
+let repositoryZoo = FileManager.default.currentDirectoryPath + "/ModelZoo"
+
+func shell(_ command: String) -> Int32 {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return -1 }
+    p.waitUntilExit()
+    return p.terminationStatus
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
+    }
+}
