@@ -127,6 +127,13 @@ public struct TrainCommand: ParsableCommand {
             return
         }
 
+        // Everything that can fail on the inputs comes before anything is written.
+        var loaded: [TrainEvent] = []
+        if let weights { loaded.append(.weightsLoaded(path: weights, report: try trainer.loadWeights(weights))) }
+        if let snapshot {
+            let notes = try trainer.resume(from: snapshot)
+            loaded.append(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes))
+        }
         var recorder: ZooRecorder?
         switch destination {
         case .newEntry(let dir):
@@ -139,11 +146,7 @@ public struct TrainCommand: ParsableCommand {
             break
         }
         let metrics = try MetricsLog(prefix: trainer.snapshotPrefix)
-        if let weights { report(.weightsLoaded(path: weights, report: try trainer.loadWeights(weights)), trainer, out, metrics) }
-        if let snapshot {
-            let notes = try trainer.resume(from: snapshot)
-            report(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes), trainer, out, metrics)
-        }
+        loaded.forEach { report($0, trainer, out, metrics) }
         report(.started(seed: trainer.seed, seedWasChosen: trainer.seedWasChosen, maxIter: trainer.maxIter), trainer, out, metrics)
 
         Signals.install(interrupt: sigintEffect, hangup: sighupEffect)

@@ -99,8 +99,8 @@ public struct Zoo: Sendable {
             let name = directory.split(separator: "/").last.map(String.init) ?? card.name
             return Entry(name: name, directory: directory, place: place, card: card)
         } catch {
-            throw FileError(path: cardPath, error.description.replacingPrefix(cardPath + ": error: ", with: "").replacingPrefix("error: ", with: ""),
-                            hint: "the card is damaged; `dzoo verify` says more")
+            throw FileError(path: error.location?.description ?? cardPath, error.message,
+                            hint: error.hint ?? "the card is damaged; restore the entry from its export or retrain it")
         }
     }
 

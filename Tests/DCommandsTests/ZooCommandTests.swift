@@ -58,6 +58,19 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(text.out.contains("1 bright bottom "))
 
         #expect(try run("dtest", ["zoo:tiny@30"], zoo: zoo).status == 0)
+        // Other IDX files: the first 16 samples only.
+        let images = try IDXFile.read(dir + "/images.gz", expectedRanks: 3...3, role: "images")
+        let labels = try IDXFile.read(dir + "/labels.gz", expectedRanks: 1...1, role: "labels")
+        try IDXFile(dims: [16, 4, 4], bytes: Array(images.bytes.prefix(256))).write(to: dir + "/few-images", gzip: false)
+        try IDXFile(dims: [16], bytes: Array(labels.bytes.prefix(16))).write(to: dir + "/few-labels", gzip: false)
+        let few = try run("dtest", ["zoo:tiny", "--images", dir + "/few-images", "--labels", dir + "/few-labels"], zoo: zoo)
+        #expect(few.out.hasPrefix("test samples=16 batches=2 "), "\(few.out)\(few.err)")
+        // A committee of two snapshots of one net.
+        let pair = try run("dtest", ["--model", zoo + "/tiny/net.yaml", "--weights", "zoo:tiny@30", "--weights", "zoo:tiny@60"], zoo: zoo)
+        let pairLines = pair.out.split(separator: "\n").map(String.init)
+        #expect(pairLines.count > 3 && pairLines[0].hasPrefix("member 1 model=zoo:tiny@30 samples=40 accuracy="), "\(pair.out)\(pair.err)")
+        #expect(pairLines[1].hasPrefix("member 2 model=zoo:tiny@60 samples=40 accuracy="))
+        #expect(pairLines[2].hasPrefix("committee members=2 samples=40 accuracy="))
         let missing = try run("dtest", ["zoo:tiny@45"], zoo: zoo)
         #expect(missing.status == 1)
         #expect(missing.err == "zoo:tiny@45: error: has no snapshot at iteration 45\nhint: its snapshots: 30, 60\n")
