@@ -26,7 +26,14 @@ enum RunDestination {
             return .prefix(spec.snapshotPrefix)
         }
         if let snapshot {
-            return try ZooEntryWriter.containing(snapshot).map { .entry($0) } ?? .prefix(spec.snapshotPrefix)
+            guard let writer = try ZooEntryWriter.containing(snapshot) else { return .prefix(spec.snapshotPrefix) }
+            let entry = FileSystem.absolute(writer.directory)
+            if let shipped = zoo.repositoryRoot.map(FileSystem.absolute), entry.hasPrefix(shipped + "/") {
+                let name = entry.split(separator: "/").last.map(String.init) ?? "NAME"
+                throw FileError(path: snapshot, "belongs to '\(name)', a model shipped in the repository, which a resumed run would change",
+                                hint: "install a copy in the user zoo and resume that: dzoo fetch-local \(writer.directory) --name my-\(name), then --snapshot zoo:my-\(name)")
+            }
+            return .entry(writer)
         }
         let name = zooName ?? netName
         guard Zoo.isValidName(name) else {

@@ -175,6 +175,13 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(card.provenance.command.hasPrefix("dtrain Configs/"))
     }
 
+    @Test func resumingAShippedModelIsRefused() throws {
+        let root = FileManager.default.currentDirectoryPath
+        let r = try run("dtrain", [root + "/Configs/xor/solver.yaml", "--snapshot", "zoo:xor"], zoo: temporaryDirectory())
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("\(repositoryZoo)/xor/xor_iter_1000.solverstate: error: belongs to 'xor', a model shipped in the repository"), "\(r.err)")
+    }
+
     /// An image file classified by --predict gets the probabilities the test net gives the same
     /// image in the IDX file.
     @Test func predictMatchesTheTestSet() throws {

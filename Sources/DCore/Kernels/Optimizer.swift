@@ -37,7 +37,9 @@ public enum OptimizerKernel {
                               rate: Float, decay: Float, l1: Bool) -> Bool {
         let w = weights.base, gr = grads.base, h = history[0].base
         let h2 = history.count > 1 ? history[1].base : h
-        var poison: Float = 0  // stays 0 unless some gradient is NaN or ±∞
+        // Checked in a SIMD pass of its own: a running sum inside the update loops would chain
+        // every element to the previous one and keep those loops from being vectorised.
+        let finite = allFinite(grads)
         @inline(__always) func gradient(_ i: Int) -> Float {
             let reg = l1 ? (w[i] > 0 ? 1 : (w[i] < 0 ? -1 : 0)) : w[i]
             return gr[i] + decay * reg
@@ -45,34 +47,29 @@ public enum OptimizerKernel {
         switch rule {
         case .sgd(let mu):
             for i in 0..<weights.count {
-                poison += gr[i] * 0
                 h[i] = mu * h[i] + rate * gradient(i)
                 w[i] -= h[i]
             }
         case .nesterov(let mu):
             for i in 0..<weights.count {
-                poison += gr[i] * 0
                 let previous = h[i]
                 h[i] = mu * h[i] + rate * gradient(i)
                 w[i] -= (1 + mu) * h[i] - mu * previous
             }
         case .adaGrad(let delta):
             for i in 0..<weights.count {
-                poison += gr[i] * 0
                 let g = gradient(i)
                 h[i] += g * g
                 w[i] -= rate * g / (h[i].squareRoot() + delta)
             }
         case .rmsProp(let rho, let delta):
             for i in 0..<weights.count {
-                poison += gr[i] * 0
                 let g = gradient(i)
                 h[i] = rho * h[i] + (1 - rho) * g * g
                 w[i] -= rate * g / (h[i].squareRoot() + delta)
             }
         case .adaDelta(let rho, let delta):
             for i in 0..<weights.count {
-                poison += gr[i] * 0
                 let g = gradient(i)
                 h[i] = rho * h[i] + (1 - rho) * g * g
                 let u = g * ((h2[i] + delta) / (h[i] + delta)).squareRoot()
@@ -83,14 +80,28 @@ public enum OptimizerKernel {
             let c1 = Float(1 / (1 - pow(Double(beta1), Double(t))))
             let c2 = Float(1 / (1 - pow(Double(beta2), Double(t))).squareRoot())
             for i in 0..<weights.count {
-                poison += gr[i] * 0
                 let g = gradient(i)
                 h[i] = beta1 * h[i] + (1 - beta1) * g
                 h2[i] = beta2 * h2[i] + (1 - beta2) * g * g
                 w[i] -= rate * (h[i] * c1) / (h2[i].squareRoot() * c2 + delta)
             }
         }
-        return poison == 0
+        return finite
+    }
+
+    /// Whether every value is finite: x·0 is 0 for finite x and NaN for NaN and ±∞.
+    public static func allFinite(_ x: FloatView) -> Bool {
+        let p = x.base
+        var lanes = SIMD8<Float>()
+        let n8 = x.count & ~7
+        var i = 0
+        while i < n8 {
+            lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) * 0
+            i += 8
+        }
+        var rest: Float = 0
+        while i < x.count { rest += p[i] * 0; i += 1 }
+        return lanes.sum() + rest == 0
     }
 
     /// Multiplies every gradient by `factor` (gradient clipping, `iter_size` normalisation).
