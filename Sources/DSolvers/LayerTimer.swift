@@ -40,7 +40,7 @@ extension Trainer {
                 net.backward(layer: i, ctx)
                 if timed { backward[i] += clock.now - t0 }
             }
-            _ = optimizer.update(rate: learningRate(at: iteration), iteration: iteration)
+            _ = optimizer.update(rate: learningRate(at: iteration), iteration: iteration, parallel: parallel)
             if timed { windowTotals[(it - warmup) / iterations] += clock.now - stepStart }
         }
         func ms(_ d: Duration, per steps: Int) -> Double { Double(d / .nanoseconds(1)) / 1e6 / Double(max(steps, 1)) }

@@ -10,6 +10,8 @@ public final class Optimizer {
     public let parameters: [Parameter]
     /// Per parameter, `rule.historyCount` tensors (Caffe's `history_`).
     public let history: [[Tensor]]
+    /// Per chunk of a split update, 1 when it met a non-finite gradient; allocated once.
+    let chunkFlags = Tensor(shape: Shape([256]))
 
     public init(spec: SolverSpec, store: ParameterStore) {
         type = spec.type
@@ -40,7 +42,9 @@ public final class Optimizer {
     /// gradients to `clip_gradients`, divide them by `iter_size`, regularise, and apply the
     /// rule, scaled per parameter by lr_mult and decay_mult. Returns false when some gradient
     /// was NaN or infinite.
-    public func update(rate: Double, iteration: Int) -> Bool {
+    /// Large parameters are split over the threads of `parallel`; the update of each element
+    /// is the same whatever the split, so results do not depend on the thread count.
+    public func update(rate: Double, iteration: Int, parallel: Parallel = .serial) -> Bool {
         var scale: Float = 1 / Float(spec.iterSize)
         if let clip = spec.clipGradients {
             let norm = gradientNorm()
@@ -48,11 +52,23 @@ public final class Optimizer {
         }
         let rule = Self.rule(spec, step: iteration + 1)
         var finite = true
+        let l1 = spec.regularization == .l1
         for (p, h) in zip(parameters, history) where p.isLearned {
             if scale != 1 { OptimizerKernel.scale(p.grad.view, by: scale) }
-            finite = OptimizerKernel.update(rule, weights: p.value.view, grads: p.grad.view, history: h.map(\.view),
-                                            rate: Float(rate) * p.lrMult, decay: Float(spec.weightDecay) * p.decayMult,
-                                            l1: spec.regularization == .l1) && finite
+            let weights = p.value.view, grads = p.grad.view, views = h.map(\.view)
+            let r = Float(rate) * p.lrMult, decay = Float(spec.weightDecay) * p.decayMult
+            // Splitting pays only when each thread gets more than a few cache lines' worth.
+            let chunks = weights.count >= 1 << 15 ? min(parallel.threads, chunkFlags.view.count) : 1
+            let flags = SendablePointer(chunkFlags.view.base)
+            parallel.forEach(chunks) { c in
+                let range = Parallel.chunk(c, of: chunks, count: weights.count)
+                let ok = OptimizerKernel.update(rule, weights: weights.slice(range.lowerBound, range.count),
+                                                grads: grads.slice(range.lowerBound, range.count),
+                                                history: views.map { $0.slice(range.lowerBound, range.count) },
+                                                rate: r, decay: decay, l1: l1)
+                flags.pointer[c] = ok ? 0 : 1  // one flag per chunk: no two threads write the same float
+            }
+            finite = finite && chunkFlags.view.buffer.prefix(chunks).allSatisfy { $0 == 0 }
         }
         return finite
     }

@@ -253,7 +253,7 @@ public final class Trainer {
             trainNet.backward(ctx)
         }
         let rate = learningRate(at: iteration)
-        guard optimizer.update(rate: rate, iteration: iteration) else {
+        guard optimizer.update(rate: rate, iteration: iteration, parallel: parallel) else {
             throw .run(diverged("a gradient is NaN or infinite", trainNet.firstNonFiniteGradient()))
         }
         iteration += 1
