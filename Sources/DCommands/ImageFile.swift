@@ -1,4 +1,5 @@
 import CSTBImage
+import DCore
 import DData
 import DZoo
 
@@ -8,6 +9,10 @@ enum ImageFile {
     /// The file's pixels as `channels` × `height` × `width` bytes (planar, as the IDX data the
     /// net was trained on), and the size it had.
     static func load(_ path: String, channels: Int, height: Int, width: Int) throws(FileError) -> (bytes: [UInt8], original: (width: Int, height: Int)) {
+        guard FileSystem.isRegularFile(path) else {
+            throw FileError(path: path, FileSystem.exists(path) ? "is not a regular file" : "no such file")
+        }
+        try checkPNMLength(path)
         var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
         guard channels >= 1 && channels <= 4, let pixels = stbi_load(path, &w, &h, &found, Int32(channels)) else {
             let reason = stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason"
@@ -31,5 +36,35 @@ enum ImageFile {
             for k in 0..<c { planar[k * width * height + i] = interleaved[i * c + k] }
         }
         return (planar, (width0, height0))
+    }
+
+    /// stb_image reads a binary PGM/PPM (P5/P6) that ends early without complaint, leaving the
+    /// missing pixels uninitialised: the header's size is checked against the file's here.
+    static func checkPNMLength(_ path: String) throws(FileError) {
+        let bytes = try AtomicFile.read(path)
+        guard bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), bytes[1] == UInt8(ascii: "5") || bytes[1] == UInt8(ascii: "6") else { return }
+        // Header: magic, width, height, maxval, as whitespace-separated decimal tokens, with
+        // `#` comments to the end of a line; then one whitespace byte, then the pixels.
+        var values: [Int] = [], i = 2
+        while values.count < 3 && i < bytes.count {
+            let b = bytes[i]
+            if b == UInt8(ascii: "#") {
+                while i < bytes.count && bytes[i] != UInt8(ascii: "\n") { i += 1 }
+            } else if (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) {
+                var v = 0
+                while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]), v < 1 << 40 {
+                    v = v * 10 + Int(bytes[i] - UInt8(ascii: "0")); i += 1
+                }
+                values.append(v)
+                continue
+            }
+            i += 1
+        }
+        guard values.count == 3 else { throw FileError(path: path, "the PGM/PPM header is incomplete") }
+        let channels = bytes[1] == UInt8(ascii: "5") ? 1 : 3, depth = values[2] > 255 ? 2 : 1
+        let needed = Shape.checkedCount([values[0], values[1], channels * depth]) ?? Int.max
+        if needed > bytes.count - i - 1 {
+            throw FileError(path: path, "is truncated: its header says \(values[0])×\(values[1]) pixels, the file holds \(max(0, bytes.count - i - 1)) bytes of them")
+        }
     }
 }

@@ -51,7 +51,7 @@ public struct TestCommand: ParsableCommand {
     @Option(name: .long, help: "Batches to run, continuing through the data as Caffe does (default: the whole test set once).")
     public var iterations: Int?
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Classify these image files (PNG, PGM, …) and print the most likely classes.")
+    @Option(name: .long, parsing: .upToNextOption, help: "Classify these image files (PNG, PGM, …) with each zoo entry's deploy net and card preprocessing, and print the most likely classes.")
     public var predict: [String] = []
 
     @Option(name: .long, help: "How many classes --predict prints per image.")
@@ -85,6 +85,15 @@ public struct TestCommand: ParsableCommand {
         if model != nil && weights.isEmpty && !time { throw ValidationError("missing --weights (only --time runs without weights)") }
         if (images == nil) != (labels == nil) { throw ValidationError("give --images and --labels together") }
         if (dump == nil) != (out == nil) { throw ValidationError("give --dump BLOB and --out FILE.safetensors together") }
+        if let dump {
+            let names = dump.split(separator: ",", omittingEmptySubsequences: false)
+            if names.contains(where: \.isEmpty) { throw ValidationError("--dump takes blob names separated by commas, found '\(dump)'") }
+            if Set(names).count != names.count { throw ValidationError("--dump names a blob twice: '\(dump)'") }
+            if iterations != nil { throw ValidationError("--dump covers the whole test set; it does not take --iterations") }
+        }
+        if !predict.isEmpty && (iterations != nil || dump != nil || time) {
+            throw ValidationError("--predict classifies files; it does not take --iterations, --dump or --time")
+        }
         let members = max(models.count, weights.count)
         if members > 1 && (iterations != nil || time || dump != nil) {
             throw ValidationError("--iterations, --time and --dump take one model, not a committee of \(members)")
@@ -104,6 +113,7 @@ public struct TestCommand: ParsableCommand {
         do {
             let threads = compute.resolvedThreads()
             let members = try resolveMembers(Zoo.fromEnvironment())
+            if let out { try Zoo.checkOutput(out, inputs: members.flatMap { [$0.net] + ($0.weights.map { [$0] } ?? []) }) }
             if !predict.isEmpty { return try classify(members, threads: threads, console) }
             if time { return try measure(members[0], threads: threads, console) }
             try evaluate(members, threads: threads, console)
@@ -125,6 +135,12 @@ public struct TestCommand: ParsableCommand {
                 let (path, entry) = try zoo.resolveWeights(m)
                 guard let entry else { return Member(label: m, net: "", weights: path) }
                 return Member(label: m, net: entry.path(entry.card.net), weights: path, entry: entry)
+            }
+            guard FileSystem.exists(m) else {
+                throw FileError(path: m, "no such file or directory", hint: "zoo models are named zoo:NAME (zoo:\(m)?); nets are given with --model NET.yaml --weights FILE")
+            }
+            guard FileSystem.exists("\(m)/\(ModelCard.fileName)") else {
+                throw FileError(path: m, "is not a zoo entry (it has no \(ModelCard.fileName))", hint: "for a net file, use --model NET.yaml --weights FILE")
             }
             let entry = try Zoo.entry(at: m, place: .user)
             guard !entry.card.weights.isEmpty else { throw FileError(path: m, "has no snapshot yet") }
@@ -220,6 +236,10 @@ public struct TestCommand: ParsableCommand {
                 throw RunError(message: "net '\(net.name)' has no blob '\(name)' to dump",
                                hint: (Suggestion.hint(for: String(name), in: available).map { $0 + "; " } ?? "") + "blobs: \(available.joined(separator: ", "))")
             }
+            guard net.blobs[blob].shape.dims.first == net.batchSize, net.blobs[blob].shape.rank >= 1 else {
+                throw RunError(message: "blob '\(name)' of shape \(net.blobs[blob].shape) has no sample dimension to dump",
+                               hint: "dump blobs with one row per sample, such as \(net.blobs.filter { $0.shape.dims.first == net.batchSize }.map(\.name).joined(separator: ", "))")
+            }
             return (String(name), blob)
         }
     }
@@ -271,6 +291,9 @@ public struct TestCommand: ParsableCommand {
             let dims = Array(net.blobs[input].shape.dims.dropFirst())
             guard dims.count == 3 else { throw RunError(message: "--predict takes images; the input of '\(entry.name)' has shape \(net.blobs[input].shape)") }
             shapes.append(dims)
+            guard card.meanValues.count <= 1 || card.meanValues.count == dims[0] else {
+                throw RunError(message: "\(entry.path(ModelCard.fileName)): the card gives \(card.meanValues.count) means for an input of \(dims[0]) channels")
+            }
             let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init))
             let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
             for (i, file) in predict.enumerated() {

@@ -75,6 +75,7 @@ public struct TrainCommand: ParsableCommand {
     public init() {}
 
     public mutating func validate() throws {
+        if zoo?.isEmpty == true { throw ValidationError("--zoo needs a directory, found an empty string") }
         if timeIterations < 1 { throw ValidationError("--time-iterations must be at least 1, found \(timeIterations)") }
         if timeWindows < 1 { throw ValidationError("--time-windows must be at least 1, found \(timeWindows)") }
         if weights != nil && snapshot != nil {
@@ -134,6 +135,8 @@ public struct TrainCommand: ParsableCommand {
             let notes = try trainer.resume(from: snapshot)
             loaded.append(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes))
         }
+        // From here on a signal is handled between iterations: an entry is never left half made.
+        Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
         var recorder: ZooRecorder?
         switch destination {
         case .newEntry(let dir):
@@ -149,7 +152,6 @@ public struct TrainCommand: ParsableCommand {
         loaded.forEach { report($0, trainer, out, metrics) }
         report(.started(seed: trainer.seed, seedWasChosen: trainer.seedWasChosen, maxIter: trainer.maxIter), trainer, out, metrics)
 
-        Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
         var stoppedBy: Int32?
         var recordingError: (any Error)?
         let control = { () -> TrainControl in

@@ -168,12 +168,16 @@ public struct ZooCommand: ParsableCommand {
 
         func run() throws {
             try guarded { console in
-                let e = try Zoo.fromEnvironment().entry(name)
-                guard e.place == .user else {
+                let zoo = Zoo.fromEnvironment()
+                // A user-zoo directory goes even when its card is damaged or missing: those
+                // are what interrupted runs and newer Dendrites leave behind.
+                let directory = "\(zoo.userRoot)/\(name)"
+                guard Zoo.isValidName(name), FileSystem.isDirectory(directory) else {
+                    let e = try zoo.entry(name)
                     throw FileError(path: e.directory, "is shipped with the repository, not in the user zoo", hint: "remove it with git")
                 }
-                try ZooInstaller.remove(e)
-                console.out("removed \(e.name) (\(e.directory))")
+                try ZooInstaller.remove(directory: directory)
+                console.out("removed \(name) (\(directory))")
             }
         }
     }

@@ -27,9 +27,9 @@ enum RunDestination {
         }
         if let snapshot {
             guard let writer = try ZooEntryWriter.containing(snapshot) else { return .prefix(spec.snapshotPrefix) }
-            let entry = FileSystem.absolute(writer.directory)
-            if let shipped = zoo.repositoryRoot.map(FileSystem.absolute), entry.hasPrefix(shipped + "/") {
-                let name = entry.split(separator: "/").last.map(String.init) ?? "NAME"
+            // Links resolved: a link into ModelZoo/ must not be a way to change a shipped model.
+            if let shipped = zoo.repositoryRoot, FileSystem.isWithin(writer.directory, shipped) {
+                let name = FileSystem.realPath(writer.directory)?.split(separator: "/").last.map(String.init) ?? "NAME"
                 throw FileError(path: snapshot, "belongs to '\(name)', a model shipped in the repository, which a resumed run would change",
                                 hint: "install a copy in the user zoo and resume that: dzoo fetch-local \(writer.directory) --name my-\(name), then --snapshot zoo:my-\(name)")
             }

@@ -9,6 +9,19 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible {
 
     /// The number of elements.
     public var count: Int { dims.reduce(1, *) }
+
+    /// The product of `dims`, or nil when a dimension is negative or the product overflows
+    /// (shapes read from files and configs are checked with this before anything is sized).
+    public static func checkedCount(_ dims: [Int]) -> Int? {
+        var n = 1
+        for d in dims {
+            guard d >= 0 else { return nil }
+            let (product, overflow) = n.multipliedReportingOverflow(by: d)
+            if overflow { return nil }
+            n = product
+        }
+        return n
+    }
     public var rank: Int { dims.count }
 
     public subscript(axis: Int) -> Int {

@@ -27,6 +27,14 @@ struct GraphBuilder {
 
     private static func plural(_ n: Int, _ word: String) -> String { "\(n) \(word)\(n == 1 ? "" : "s")" }
 
+    /// The most elements one tensor may have (1 GiB of floats): shapes come from files, and an
+    /// absurd one must be a located error, not an overflow or a failed allocation.
+    static let maxElements = 1 << 28
+
+    static func isAllocatable(_ shape: Shape) -> Bool {
+        Shape.checkedCount(shape.dims).map { $0 <= maxElements } ?? false
+    }
+
     private static func arity(_ r: ClosedRange<Int>) -> String {
         r.lowerBound == r.upperBound ? "\(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
     }
@@ -70,6 +78,11 @@ struct GraphBuilder {
             throw ConfigError(at: spec.location, "\(ctx): \(error.message)", hint: error.hint)
         }
 
+        for (j, shape) in topShapes.enumerated() where !Self.isAllocatable(shape) {
+            throw ConfigError(at: spec.location, "\(ctx): top '\(j < spec.tops.count ? spec.tops[j] : String(j))' would have shape \(shape), more than \(Self.maxElements) elements",
+                              hint: "check the dimensions and num_output")
+        }
+
         let index = nodes.count
         var topIDs: [Int] = []
         for (j, name) in spec.tops.enumerated() {
@@ -105,6 +118,10 @@ struct GraphBuilder {
                               hint: decls.isEmpty ? "remove param" : "the parameters are, in order: \(decls.map(\.suffix).joined(separator: ", "))")
         }
         var parameters: [Parameter] = []
+        for decl in decls where !Self.isAllocatable(decl.shape) {
+            throw ConfigError(at: spec.location, "\(ctx): parameter \(decl.suffix) would have shape \(decl.shape), more than \(Self.maxElements) elements",
+                              hint: "check num_output and the kernel size")
+        }
         for (i, decl) in decls.enumerated() {
             let p = store.parameter(name: "\(spec.name).\(decl.suffix)", decl: decl, spec: i < spec.params.count ? spec.params[i] : nil)
             guard p.shape == decl.shape else {

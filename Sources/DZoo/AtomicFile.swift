@@ -23,6 +23,13 @@ public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
 /// previous file as it was.
 public enum AtomicFile {
     public static func write(_ bytes: [UInt8], to path: String) throws(FileError) {
+        // Renaming over a device (/dev/null), a directory or a link would replace it, not
+        // write to it.
+        var existing = stat()
+        if lstat(path, &existing) == 0 && (existing.st_mode & S_IFMT) != S_IFREG {
+            throw FileError(path: path, "exists and is not a regular file (a device, directory or link); refusing to replace it",
+                            hint: "write to a new file name")
+        }
         try createDirectories(for: path)
         let temporary = "\(path).tmp-\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

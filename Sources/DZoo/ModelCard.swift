@@ -121,7 +121,9 @@ public struct ModelCard: Sendable, Equatable {
 
     public init(node: YAMLNode) throws(ConfigError) {
         let map = try ConfigMap(node, context: "model card")
-        let version = try map.int("version") ?? 0
+        guard let version = try map.int("version") else {
+            throw map.missing("version", hint: "is this a Dendrite model card? dtrain writes them as model.yaml")
+        }
         guard version == Self.currentVersion else {
             throw map.error("version", "is \(version); this Dendrite reads model cards of version \(Self.currentVersion)",
                             hint: "use the Dendrite that wrote the card, or retrain")
@@ -144,6 +146,11 @@ public struct ModelCard: Sendable, Equatable {
             inputShape = try i.ints("shape")
             scale = try i.double("scale", default: 1)
             meanValues = try i.doubles("mean_value")
+            if inputShape.contains(where: { $0 < 1 }) { throw i.error("shape", "dimensions must be positive, found \(inputShape)") }
+            if meanValues.count > 1 && meanValues.count != inputShape.first {
+                throw i.error("mean_value", "gives \(meanValues.count) means for \(inputShape.first ?? 0) channel\(inputShape.first == 1 ? "" : "s")",
+                              hint: "give one mean per channel, or one for all")
+            }
             try i.finish()
         }
         net = try map.requiredString("net")

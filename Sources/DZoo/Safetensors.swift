@@ -1,3 +1,4 @@
+import DCore
 import FoundationEssentials
 
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
@@ -123,7 +124,10 @@ public struct SafetensorsFile: Sendable, Equatable {
                 }
                 guard t.shape.allSatisfy({ $0 >= 0 }), t.data_offsets.count == 2 else { throw corrupt("tensor '\(name)' has a malformed shape or offsets") }
                 let (begin, end) = (t.data_offsets[0], t.data_offsets[1])
-                let count = t.shape.reduce(1, *)
+                // The element count of a hostile shape can overflow; it must fit the data anyway.
+                guard let count = Shape.checkedCount(t.shape), count <= dataCount / 4 else {
+                    throw corrupt("tensor '\(name)' of shape \(t.shape) is larger than the file's \(dataCount) data bytes")
+                }
                 guard begin >= 0, begin <= end, end <= dataCount, end - begin == 4 * count else {
                     throw corrupt("tensor '\(name)' of shape \(t.shape) has byte range \(begin)..<\(end), outside the \(dataCount) data bytes or of the wrong size")
                 }

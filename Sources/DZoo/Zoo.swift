@@ -60,6 +60,20 @@ public struct Zoo: Sendable {
         return nil
     }
 
+    /// Refuses an output file that would replace one of `inputs` or land inside a zoo entry
+    /// (an entry holds exactly the files its card lists).
+    public static func checkOutput(_ path: String, inputs: [String]) throws(FileError) {
+        let resolved = FileSystem.realPath(path)
+        for input in inputs where resolved != nil && FileSystem.realPath(input) == resolved {
+            throw FileError(path: path, "is also an input of this command; writing it would destroy that input", hint: "choose another file name")
+        }
+        let directory = ConfigFile.directory(of: path)
+        if FileSystem.exists("\(directory)/\(ModelCard.fileName)") {
+            throw FileError(path: path, "would go into the zoo entry \(directory), which holds only the files its card lists",
+                            hint: "write it outside the zoo")
+        }
+    }
+
     /// A name usable as a directory: letters, digits, `.`, `_`, `-`, not starting with `.`.
     public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && !name.hasPrefix(".") && name.count <= 100
@@ -71,7 +85,9 @@ public struct Zoo: Sendable {
         guard text.hasPrefix("zoo:") else { return nil }
         let rest = text.dropFirst(4)
         guard let at = rest.lastIndex(of: "@") else { return (String(rest), nil) }
-        return (String(rest[..<at]), Int(rest[rest.index(after: at)...]) ?? -1)
+        // Anything but a whole number is no iteration at all (-1 never names a snapshot).
+        let number = Int(rest[rest.index(after: at)...]).flatMap { $0 >= 0 ? $0 : nil } ?? -1
+        return (String(rest[..<at]), number)
     }
 
     /// Every entry of both zoos (user zoo first), and the directories whose card is unreadable.
@@ -130,7 +146,7 @@ public struct Zoo: Sendable {
             return (entry.path(entry.card.weights), entry)
         }
         guard iteration >= 0, let file = entry.weightsFile(iteration: iteration) else {
-            throw FileError(path: text, "has no snapshot at iteration \(iteration < 0 ? "(not a number)" : String(iteration))",
+            throw FileError(path: text, iteration < 0 ? "does not end in a snapshot iteration (zoo:NAME@ITER takes a whole number)" : "has no snapshot at iteration \(iteration)",
                             hint: "its snapshots: \(entry.card.snapshots.map(String.init).joined(separator: ", ").isEmpty ? "none" : entry.card.snapshots.map(String.init).joined(separator: ", "))")
         }
         return (entry.path(file), entry)
@@ -168,10 +184,10 @@ public enum ZooVerifier {
             problems.append("\(directory)/\(required): named by the card but not listed among its files")
         }
         if !problems.isEmpty { return problems }
-        do {
+        let deployPath = "\(directory)/\(card.deploy)"
+        do throws(ConfigError) {
             let store = ParameterStore(seed: 0)
-            let deploy = "\(directory)/\(card.deploy)"
-            _ = try Net(spec: try NetSpec.load(deploy), phase: .test, store: store, context: BuildContext(phase: .test, netFile: deploy, seed: 0))
+            _ = try Net(spec: try NetSpec.load(deployPath), phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
             for f in card.files where f.path.hasSuffix(".safetensors") {
                 let path = "\(directory)/\(f.path)"
                 do {
@@ -183,11 +199,11 @@ public enum ZooVerifier {
                     let names = Set(store.parameters.map(\.name))
                     for (name, _) in file.tensors where !names.contains(name) { problems.append("\(path): tensor '\(name)' is not in the net") }
                 } catch {
-                    problems.append(error.description.split(separator: "\n").first.map(String.init) ?? "\(path): unreadable")
+                    problems.append("\(error.path): \(error.message)")
                 }
             }
         } catch {
-            problems.append(error.description.split(separator: "\n").first.map(String.init) ?? "\(directory): the deploy net does not build")
+            problems.append("\(error.location?.description ?? error.file ?? deployPath): \(error.message)")
         }
         return problems
     }
@@ -264,6 +280,19 @@ public enum FileSystem {
         guard Glibc.rename(from, to) == 0 else {
             throw FileError(path: to, "cannot move \(from) into place: \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The canonical path, with every symbolic link resolved; nil when it does not exist.
+    public static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Whether `path` is `directory` or lies inside it, links resolved.
+    public static func isWithin(_ path: String, _ directory: String) -> Bool {
+        guard let p = realPath(path), let d = realPath(directory) else { return false }
+        return p == d || p.hasPrefix(d.hasSuffix("/") ? d : d + "/")
     }
 
     /// `path` made absolute against the working directory, with `.` and `..` folded.

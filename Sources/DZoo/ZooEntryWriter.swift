@@ -7,7 +7,7 @@ import Glibc
 /// their paths rewritten to work from the entry), a deploy net, and the model card, rewritten
 /// atomically after every snapshot with the size and SHA-256 of every file.
 public final class ZooEntryWriter {
-    public let directory: String
+    public private(set) var directory: String
     public private(set) var card: ModelCard
     /// Hashes by file name, valid while the file's size and modification time stay the same.
     private var hashed: [String: (signature: (size: Int, modified: Int), record: ModelCard.FileRecord)] = [:]
@@ -33,12 +33,29 @@ public final class ZooEntryWriter {
 
     /// Creates the entry of a new run in `directory`: copies of the solver and its nets, the
     /// deploy net and a first card. `inputShape` is one sample's [channels, height, width].
+    /// The entry is assembled in a temporary directory and renamed into place, so that an
+    /// interruption leaves either a complete entry or none.
     public static func create(directory: String, solver: SolverSpec, card: ModelCard, inputShape: [Int]) throws(FileError) -> ZooEntryWriter {
         var card = card
         card.name = directory.split(separator: "/").last.map(String.init) ?? card.name
         card.inputShape = inputShape
-        let writer = ZooEntryWriter(directory: directory, card: card)
-        try AtomicFile.createDirectories(for: "\(directory)/\(ModelCard.fileName)")
+        let staging = try FileSystem.temporaryDirectory(beside: directory)
+        let writer = ZooEntryWriter(directory: staging, card: card)
+        do throws(FileError) {
+            try writer.populate(solver: solver, entry: directory, inputShape: inputShape)
+            try FileSystem.rename(staging, to: directory)
+        } catch {
+            try? FileSystem.removeTree(staging)
+            throw error
+        }
+        writer.directory = directory
+        return writer
+    }
+
+    /// Writes the copies, the deploy net and the card into `directory`; data paths are
+    /// rewritten for where the entry will finally be, `entry`.
+    private func populate(solver: SolverSpec, entry: String, inputShape: [Int]) throws(FileError) {
+        let writer = self
 
         // The nets under fixed names; the solver's references to them rewritten to match.
         var copies: [String: String] = [solver.trainNet: "net.yaml"]
@@ -46,7 +63,7 @@ public final class ZooEntryWriter {
             copies[file] = i == 0 ? "test_net.yaml" : "test_net-\(i + 1).yaml"
         }
         for (source, copy) in copies {
-            try writer.copyNet(source, as: copy)
+            try writer.copyNet(source, as: copy, entry: entry)
         }
         try writer.copySolver(solver, netCopies: copies)
         writer.card.net = copies[solver.testNets.first ?? solver.trainNet] ?? "net.yaml"
@@ -54,7 +71,6 @@ public final class ZooEntryWriter {
         do { trainSpec = try NetSpec.load(solver.trainNet) } catch { throw FileError(path: solver.trainNet, error.message) }
         try AtomicFile.write(Array(DeployNet.text(from: trainSpec, inputShape: inputShape).utf8), to: "\(directory)/\(writer.card.deploy)")
         try writer.update()
-        return writer
     }
 
     /// The entry that holds `statePath`, for a resumed run to continue in; nil when the state
@@ -66,7 +82,7 @@ public final class ZooEntryWriter {
         return ZooEntryWriter(directory: dir, card: entry.card)
     }
 
-    func copyNet(_ source: String, as name: String) throws(FileError) {
+    func copyNet(_ source: String, as name: String, entry: String) throws(FileError) {
         let text = try Self.text(source)
         var edits: [Edit] = []
         do {
@@ -75,7 +91,7 @@ public final class ZooEntryWriter {
                 for key in ["images", "labels"] {
                     guard let node = ConfigMapLookup.child(p, key), let value = node.scalar else { continue }
                     let resolved = ConfigFile.resolve(value, relativeTo: source)
-                    edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: directory))))
+                    edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: entry))))
                 }
             }
         } catch {

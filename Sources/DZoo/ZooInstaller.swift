@@ -15,7 +15,8 @@ public enum ZooInstaller {
         do {
             card = try ModelCard(node: try YAML.parse(String(decoding: cardBytes, as: UTF8.self), file: "\(source):\(ModelCard.fileName)"))
         } catch {
-            throw FileError(path: source, "has a damaged model card: \(error.description.split(separator: "\n").first ?? "")")
+            throw FileError(path: error.location?.description ?? "\(source)/\(ModelCard.fileName)", "damaged model card: \(error.message)",
+                            hint: error.hint ?? "nothing was installed")
         }
         // Exactly the files the card lists, each with its size and checksum.
         let listed = Dictionary(card.files.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
@@ -54,6 +55,9 @@ public enum ZooInstaller {
         return Zoo.Entry(name: target, directory: destination, place: .user, card: card)
     }
 
+    /// The most an archive may hold uncompressed (1 GiB).
+    public static let maxArchiveBytes = 1 << 30
+
     /// The files of an entry directory or archive; anything but regular top-level files is refused.
     static func readMembers(_ source: String) throws(FileError) -> [TarGz.Member] {
         if FileSystem.isDirectory(source) {
@@ -68,7 +72,9 @@ public enum ZooInstaller {
             return members
         }
         guard FileSystem.exists(source) else { throw FileError(path: source, "no such file or directory") }
-        let archive = try TarGz.read(source)
+        // Entries are megabytes; the bound keeps a small hostile archive from inflating into
+        // all of memory before its members are checked against the card.
+        let archive = try TarGz.read(source, maxBytes: maxArchiveBytes)
         for m in archive.members where m.path.contains("/") {
             throw FileError(path: source, "holds '\(archive.root)/\(m.path)' in a subdirectory", hint: "a zoo entry holds regular files at its top level only")
         }
@@ -77,6 +83,7 @@ public enum ZooInstaller {
 
     /// Packs a verified entry into `path`; returns the number of files.
     public static func export(_ entry: Zoo.Entry, to path: String) throws(FileError) -> Int {
+        try Zoo.checkOutput(path, inputs: entry.card.files.map { entry.path($0.path) } + [entry.path(ModelCard.fileName)])
         let problems = ZooVerifier.problems(in: entry.directory, card: entry.card)
         guard problems.isEmpty else {
             throw FileError(path: entry.directory, "fails verification: \(problems[0])", hint: "`dzoo verify \(entry.name)` lists every problem")
@@ -87,11 +94,11 @@ public enum ZooInstaller {
         return members.count
     }
 
-    /// Deletes an entry: first renamed out of the zoo, so that an interrupted removal leaves no
-    /// half-entry under the model's name.
-    public static func remove(_ entry: Zoo.Entry) throws(FileError) {
-        let trash = try FileSystem.temporaryDirectory(beside: entry.directory)
-        try FileSystem.rename(entry.directory, to: "\(trash)/\(entry.name)")
+    /// Deletes an entry directory, readable card or not: first renamed out of the zoo, so that
+    /// an interrupted removal leaves no half-entry under the model's name.
+    public static func remove(directory: String) throws(FileError) {
+        let trash = try FileSystem.temporaryDirectory(beside: directory)
+        try FileSystem.rename(directory, to: "\(trash)/entry")
         try FileSystem.removeTree(trash)
     }
 }

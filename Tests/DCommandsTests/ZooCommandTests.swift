@@ -176,10 +176,35 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
     }
 
     @Test func resumingAShippedModelIsRefused() throws {
-        let root = FileManager.default.currentDirectoryPath
-        let r = try run("dtrain", [root + "/Configs/xor/solver.yaml", "--snapshot", "zoo:xor"], zoo: temporaryDirectory())
+        let root = FileManager.default.currentDirectoryPath, dir = temporaryDirectory()
+        let r = try run("dtrain", [root + "/Configs/xor/solver.yaml", "--snapshot", "zoo:xor"], zoo: dir)
         #expect(r.status == 1)
         #expect(r.err.hasPrefix("\(repositoryZoo)/xor/xor_iter_1000.solverstate: error: belongs to 'xor', a model shipped in the repository"), "\(r.err)")
+        // Not through a link either.
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: repositoryZoo)
+        let linked = try run("dtrain", [root + "/Configs/xor/solver.yaml", "--snapshot", dir + "/link/xor/xor_iter_1000.solverstate"], zoo: dir)
+        #expect(linked.status == 1)
+        #expect(linked.err.contains("error: belongs to 'xor', a model shipped in the repository"), "\(linked.err)")
+    }
+
+    @Test func outputsNeverReplaceInputsOrGoIntoEntries() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        _ = try trainIntoZoo(dir, zoo: zoo)
+        try FileManager.default.copyItem(atPath: zoo + "/tiny/tiny_iter_60.safetensors", toPath: dir + "/w.safetensors")
+        let same = try run("dtest", ["--model", dir + "/net.yaml", "--weights", dir + "/w.safetensors", "--dump", "s", "--out", dir + "/w.safetensors"], zoo: zoo)
+        #expect(same.status == 1)
+        #expect(same.err.hasPrefix("\(dir)/w.safetensors: error: is also an input of this command"), "\(same.err)")
+        let inside = try run("dzoo", ["export", "tiny", zoo + "/tiny/tiny.tar.gz"], zoo: zoo)
+        #expect(inside.status == 1)
+        #expect(inside.err.contains("would go into the zoo entry \(zoo)/tiny"), "\(inside.err)")
+        #expect(try run("dzoo", ["verify", "tiny"], zoo: zoo).status == 0)
+        let scalar = try run("dtest", ["zoo:tiny", "--dump", "loss", "--out", dir + "/f.safetensors"], zoo: zoo)
+        #expect(scalar.status == 1)
+        #expect(scalar.err.hasPrefix("error: blob 'loss' of shape scalar has no sample dimension to dump"), "\(scalar.err)")
+        // A damaged entry can still be removed.
+        try FileManager.default.removeItem(atPath: zoo + "/tiny/model.yaml")
+        #expect(try run("dzoo", ["remove", "tiny"], zoo: zoo).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: zoo + "/tiny"))
     }
 
     /// An image file classified by --predict gets the probabilities the test net gives the same
@@ -226,6 +251,10 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let big = Array(images.bytes[0..<784]).flatMap { [$0, $0] }.chunked(56).flatMap { [$0, $0] }.flatMap { $0 }
         #expect(stbi_write_png(dir + "/big.png", 56, 56, 1, big, 56) != 0)
         #expect(try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/big.png"], zoo: zoo).status == 0)
+        try Data(Array("P5\n28 28\n255\n".utf8) + [1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/short.pgm"))
+        let short = try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/short.pgm"], zoo: zoo)
+        #expect(short.status == 1)
+        #expect(short.err.hasPrefix("\(dir)/short.pgm: error: is truncated: its header says 28×28 pixels, the file holds 3 bytes of them"), "\(short.err)")
         let bad = try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/scores.safetensors"], zoo: zoo)
         #expect(bad.status == 1)
         #expect(bad.err.hasPrefix("\(dir)/scores.safetensors: error: cannot read the image: "))

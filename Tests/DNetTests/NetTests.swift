@@ -30,6 +30,21 @@ let inputs = """
         #expect(e?.hint == "did you mean 'data'?; blobs available here in phase TRAIN: data, label")
     }
 
+    @Test func absurdShapesAreLocatedErrors() {
+        let huge = buildError("""
+            layer:
+              - {name: in, type: Input, top: data, input_param: {shape: {dim: [1, 4294967296, 4294967296, 2]}}}
+            """)
+        #expect(huge?.headline == "net.yaml:2:5: error: layer 'in' (Input): top 'data' would have shape 1×4294967296×4294967296×2, more than 268435456 elements")
+        let wide = buildError("""
+            layer:
+            \(inputs)
+              - {name: ip, type: InnerProduct, bottom: data, top: ip, inner_product_param: {num_output: 1000000000000}}
+            """)
+        #expect(wide?.message.hasPrefix("layer 'ip' (InnerProduct): ") == true)
+        #expect(wide?.message.contains("more than 268435456 elements") == true)
+    }
+
     @Test func topWrittenTwice() {
         let e = buildError("""
             layer:

@@ -37,6 +37,35 @@ func temporaryDirectory(_ name: String = #function) -> String {
         #expect(Array(bytes[(8 + n)..<(8 + n + 4)]) == [0, 0, 0x80, 0x3f])
     }
 
+    @Test func shapesThatOverflowAreRefused() {
+        for shape in ["[4294967296, 4294967296]", "[4611686018427387904]", "[1000000]"] {
+            let header = Array("{\"w\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,32]}}".utf8)
+            let length = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)
+            do {
+                _ = try SafetensorsFile.decode(length + header + [UInt8](repeating: 0, count: 32), path: "w.safetensors")
+                Issue.record("decoded shape \(shape)")
+            } catch {
+                #expect(error.message.contains("is larger than the file's 32 data bytes"), "\(error.message)")
+            }
+        }
+    }
+
+    @Test func atomicWritesNeverReplaceLinksOrDevices() throws {
+        let dir = temporaryDirectory()
+        try "keep".write(toFile: dir + "/target", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/target")
+        #expect(throws: FileError.self) { try AtomicFile.write([1, 2, 3], to: dir + "/link") }
+        #expect(mkfifo(dir + "/fifo", 0o644) == 0)
+        do {
+            try AtomicFile.write([1], to: dir + "/fifo")
+            Issue.record("replaced a FIFO")
+        } catch {
+            #expect(error.message == "exists and is not a regular file (a device, directory or link); refusing to replace it")
+        }
+        #expect(try String(contentsOfFile: dir + "/target", encoding: .utf8) == "keep")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir + "/link") == dir + "/target")
+    }
+
     @Test func truncatedFileIsRefused() {
         let bytes = Array(file.encoded().dropLast(3))
         do {

@@ -82,6 +82,20 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
         #expect(back.metrics?.values[0].value == 0.8806000000238419)
     }
 
+    @Test func refusesMeansThatDoNotMatchTheChannels() throws {
+        var card = ModelCard(name: "m", provenance: .init(command: "", dendrite: "", randomSeed: 0, threads: 1, date: ""))
+        card.inputShape = [3, 4, 4]
+        card.meanValues = [1, 2]
+        do {
+            _ = try ModelCard(node: try YAML.parse(card.yaml(), file: "model.yaml"))
+            Issue.record("2 means for 3 channels were accepted")
+        } catch {
+            #expect(error.message == "model card: input.mean_value: gives 2 means for 3 channels")
+        }
+        card.meanValues = [1, 2, 3]
+        #expect(try ModelCard(node: try YAML.parse(card.yaml(), file: "model.yaml")).meanValues == [1, 2, 3])
+    }
+
     @Test func refusesOtherVersionsAndUnknownKeys() throws {
         let card = ModelCard(name: "m", provenance: .init(command: "", dendrite: "", randomSeed: 0, threads: 1, date: ""))
         let newer = card.yaml().split(separator: "\n").map { $0 == "version: 1" ? "version: 2" : $0 }.joined(separator: "\n")
