@@ -1,7 +1,8 @@
-/// Writing YAML: nodes back as flow-style text, and strings quoted so that any content reads
-/// back as the same string.
+/// Writing YAML (and JSON): nodes back as flow-style text, and strings quoted so that any
+/// content reads back as the same string.
 public enum YAMLText {
-    /// `s` as a double-quoted YAML scalar.
+    /// `s` as a double-quoted string that JSON and YAML both read back as `s`: quotes,
+    /// backslashes and control characters escaped (`\uXXXX` means the same in both).
     public static func quoted(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
@@ -9,8 +10,9 @@ public enum YAMLText {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x7f: out += "\\x" + (u.value < 16 ? "0" : "") + String(u.value, radix: 16)
+            case _ where u.value < 0x20 || u.value == 0x7f:
+                let hex = String(u.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(u)
             }
         }

@@ -1,3 +1,4 @@
+import DConfig
 import DCore
 import FoundationEssentials
 
@@ -55,20 +56,7 @@ public struct SafetensorsFile: Sendable, Equatable {
         return out
     }
 
-    static func json(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20:
-                let hex = String(u.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    static func json(_ s: String) -> String { YAMLText.quoted(s) }
 
     public func write(to path: String) throws(FileError) { try AtomicFile.write(encoded(), to: path) }
 
