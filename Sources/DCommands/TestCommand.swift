@@ -21,11 +21,12 @@ public struct TestCommand: ParsableCommand {
             snapshot), zoo entry directories, or --model NET.yaml with --weights FILE.
             Evaluation covers the model's test set exactly once (or --images/--labels) and prints \
             every scalar output, then a confusion matrix with the card's class names:
-              test samples=10000 batches=100 accuracy=0.9014 loss=0.2788
+              test samples=10000 batches=100 accuracy=0.9003 loss=0.277538
             Several models (or several --weights) form a committee that averages their softmax \
             outputs; each member's results and the committee's are printed:
-              member 1 model=zoo:a samples=10000 accuracy=0.9014 loss=0.2788
-              committee members=2 samples=10000 accuracy=0.9102
+              member 1 model=zoo:fashion-lenet samples=10000 accuracy=0.9003 loss=0.277538
+              member 2 model=zoo:fashion-mlp samples=10000 accuracy=0.8806 loss=0.324431
+              committee members=2 samples=10000 accuracy=0.9089
             --predict FILE… classifies image files with the card's preprocessing and prints the \
             most likely classes. --dump BLOB[,BLOB] --out FILE.safetensors writes blobs for the \
             whole test set (Caffe's extract_features). --json prints one JSON object instead.

@@ -19,7 +19,8 @@ public struct TrainCommand: ParsableCommand {
               train iter=100/10000 epoch=0.11 loss=0.2345 lr=0.0099 images/s=6789
               test iter=500 epoch=0.53 net=lenet accuracy=0.8912 loss=0.3012
               snapshot iter=500 weights=…_iter_500.safetensors state=…_iter_500.solverstate
-              done iter=10000 seconds=192.0 stopped=max_iter
+              done iter=10000 seconds=165.1 stopped=max_iter
+              card weights=…_iter_10000.safetensors samples=10000 accuracy=0.9003 loss=0.277538 card=…/model.yaml
             On a terminal a live progress line is shown as well. Every run also appends its \
             events to <snapshot_prefix>_metrics.jsonl.
             Without snapshot_prefix in the solver, everything goes into a new entry of the \
