@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "DData", dependencies: ["DCore", "CZlib"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
-        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DNet", "CZlib"], swiftSettings: optimised),
+        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DLayers", "DNet", "CZlib"], swiftSettings: optimised),
         .target(name: "DSolvers", dependencies: ["DCore", "DConfig", "DNet", "DZoo"], swiftSettings: optimised),
         .target(name: "DCommands", dependencies: [
             "DCore", "DConfig", "DData", "DNet", "DSolvers", "DZoo", "CSTBImage",

@@ -7,14 +7,17 @@ import DZoo
 /// BMP, …) and resized by stb_image_resize to the net's input.
 enum ImageFile {
     /// The file's pixels as `channels` × `height` × `width` bytes (planar, as the IDX data the
-    /// net was trained on), and the size it had.
-    static func load(_ path: String, channels: Int, height: Int, width: Int) throws(FileError) -> (bytes: [UInt8], original: (width: Int, height: Int)) {
+    /// net was trained on).
+    static func load(_ path: String, channels: Int, height: Int, width: Int) throws(FileError) -> [UInt8] {
         guard FileSystem.isRegularFile(path) else {
             throw FileError(path: path, FileSystem.exists(path) ? "is not a regular file" : "no such file")
         }
         try checkPNMLength(path)
         var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
-        guard channels >= 1 && channels <= 4, let pixels = stbi_load(path, &w, &h, &found, Int32(channels)) else {
+        guard (1...4).contains(channels) else {
+            throw FileError(path: path, "cannot be made into the net's input of \(channels) channels (image files have 1 to 4)")
+        }
+        guard let pixels = stbi_load(path, &w, &h, &found, Int32(channels)) else {
             let reason = stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason"
             throw FileError(path: path, "cannot read the image: \(reason)",
                             hint: "PNG, binary PGM/PPM (P5/P6), JPEG, BMP and GIF can be read")
@@ -35,7 +38,7 @@ enum ImageFile {
         for i in 0..<(width * height) {
             for k in 0..<c { planar[k * width * height + i] = interleaved[i * c + k] }
         }
-        return (planar, (width0, height0))
+        return planar
     }
 
     /// stb_image reads a binary PGM/PPM (P5/P6) that ends early without complaint, leaving the

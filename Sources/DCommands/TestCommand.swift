@@ -134,8 +134,7 @@ public struct TestCommand: ParsableCommand {
         return try models.map { m in
             if Zoo.reference(m) != nil {
                 let (path, entry) = try zoo.resolveWeights(m)
-                guard let entry else { return Member(label: m, net: "", weights: path) }
-                return Member(label: m, net: entry.path(entry.card.net), weights: path, entry: entry)
+                return Member(label: m, net: entry.map { $0.path($0.card.net) } ?? "", weights: path, entry: entry)
             }
             guard FileSystem.exists(m) else {
                 throw FileError(path: m, "no such file or directory", hint: "zoo models are named zoo:NAME (zoo:\(m)?); nets are given with --model NET.yaml --weights FILE")
@@ -156,7 +155,7 @@ public struct TestCommand: ParsableCommand {
         let net = try Net(spec: try NetSpec.load(file), phase: .test, store: store,
                           context: BuildContext(phase: .test, netFile: file, seed: 0, threads: threads, testData: testData))
         if let weights = member.weights {
-            let report = try Weights.load(try SafetensorsFile.read(weights), from: weights, into: store)
+            let report = try Weights.read(weights, into: store)
             if !report.initialised.isEmpty {
                 throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
                                 hint: "is this the snapshot of this net? Layer names must match")
@@ -180,6 +179,7 @@ public struct TestCommand: ParsableCommand {
         let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
         for member in members {
             let net = try build(member, file: member.net, threads: threads)
+            if let out { try Zoo.checkOutput(out, inputs: net.dataLayers.flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] }) }
             let scores = ClassScores(net)
             var probabilities: [Float] = [], labels: [Int] = []
             var dumped: [String: [Float]] = [:]
@@ -277,7 +277,6 @@ public struct TestCommand: ParsableCommand {
 
     func classify(_ members: [Member], threads: Int, _ console: Console) throws {
         var sums: [[Double]] = Array(repeating: [], count: predict.count)
-        var shapes: [[Int]] = []
         for member in members {
             guard let entry = member.entry else {
                 throw RunError(message: "--predict needs a zoo model (zoo:NAME or an entry directory): its card gives the input's preprocessing",
@@ -291,15 +290,14 @@ public struct TestCommand: ParsableCommand {
             }
             let dims = Array(net.blobs[input].shape.dims.dropFirst())
             guard dims.count == 3 else { throw RunError(message: "--predict takes images; the input of '\(entry.name)' has shape \(net.blobs[input].shape)") }
-            shapes.append(dims)
             guard card.meanValues.count <= 1 || card.meanValues.count == dims[0] else {
                 throw RunError(message: "\(entry.path(ModelCard.fileName)): the card gives \(card.meanValues.count) means for an input of \(dims[0]) channels")
             }
             let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init))
             let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
             for (i, file) in predict.enumerated() {
-                let image = try ImageFile.load(file, channels: dims[0], height: dims[1], width: dims[2])
-                image.bytes.withUnsafeBufferPointer { transform.apply($0, channels: dims[0], into: net.data(input).base) }
+                let bytes = try ImageFile.load(file, channels: dims[0], height: dims[1], width: dims[2])
+                bytes.withUnsafeBufferPointer { transform.apply($0, channels: dims[0], into: net.data(input).base) }
                 _ = try net.forward(step)
                 let p = net.data(prob).toArray()
                 if sums[i].isEmpty { sums[i] = Array(repeating: 0, count: p.count) }

@@ -149,6 +149,9 @@ public struct TrainCommand: ParsableCommand {
         case .prefix:
             break
         }
+        // However the run ends (an error, divergence, a signal), the card lists the files as
+        // they are then: the metrics log grows during the run.
+        defer { try? recorder?.writer.update() }
         let metrics = try MetricsLog(prefix: trainer.snapshotPrefix)
         loaded.forEach { report($0, trainer, out, metrics) }
         report(.started(seed: trainer.seed, seedWasChosen: trainer.seedWasChosen, maxIter: trainer.maxIter), trainer, out, metrics)
@@ -181,7 +184,9 @@ public struct TrainCommand: ParsableCommand {
         }
         out.clearLive()
         if let recordingError { throw recordingError }
-        if let recorder, let (file, e) = try recorder.finish(trainer) {
+        // Stopped by a signal, the user wants out now: the card is brought up to date (in the
+        // deferred update above) but its weights are not measured.
+        if stoppedBy == nil, let recorder, let (file, e) = try recorder.finish(trainer) {
             out.line("card weights=\(file) samples=\(e.samples) \(Format.outputs(e.outputs)) card=\(recorder.writer.directory)/\(ModelCard.fileName)")
         }
         if let sig = stoppedBy { throw ExitCode(128 + sig) }

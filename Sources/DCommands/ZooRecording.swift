@@ -57,9 +57,15 @@ final class ZooRecorder {
     let writer: ZooEntryWriter
     /// The weights the card points at: the latest snapshot, or the best one once there is one.
     private var weights: String?
-    private var hasBest = false
+    private var hasBest: Bool
 
-    init(writer: ZooEntryWriter) { self.writer = writer }
+    /// A resumed run starts from what the card already says, so that a best snapshot of the
+    /// first part of the run stays what `zoo:NAME` loads.
+    init(writer: ZooEntryWriter) {
+        self.writer = writer
+        weights = writer.card.weights.isEmpty ? nil : writer.card.weights
+        hasBest = writer.card.weights.hasSuffix("_best.safetensors")
+    }
 
     /// The card of a new run: the solver's `model_card` block, the data the nets read, and how
     /// the run was started.
@@ -113,7 +119,9 @@ final class ZooRecorder {
         }
         let iteration = card.weights.hasSuffix("_best.safetensors") ? (trainer.bestRecord?.iteration ?? trainer.iteration)
             : Int(card.weights.dropFirst("\(card.name)_iter_".count).dropLast(".safetensors".count)) ?? trainer.iteration
-        try writer.update(metrics: ModelCard.Metrics(iteration: iteration, net: trainer.testNetNames[0], samples: e.samples, values: e.outputs))
+        // A NaN or infinite output has no place among numbers that dtest must reproduce.
+        let finite = e.outputs.filter { $0.value.isFinite }
+        try writer.update(metrics: ModelCard.Metrics(iteration: iteration, net: trainer.testNetNames[0], samples: e.samples, values: finite))
         return (card.weights, e)
     }
 

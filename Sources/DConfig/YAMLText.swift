@@ -10,7 +10,8 @@ public enum YAMLText {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
             case "\n": out += "\\n"
-            case _ where u.value < 0x20 || u.value == 0x7f:
+            // C0 and C1 controls, DEL, and what YAML folds or refuses inside quotes.
+            case _ where u.value < 0x20 || (0x7f...0x9f).contains(u.value) || [0x2028, 0x2029, 0xfeff, 0xfffe, 0xffff].contains(u.value):
                 let hex = String(u.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(u)

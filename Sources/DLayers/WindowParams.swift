@@ -26,6 +26,10 @@ struct WindowParams: Equatable {
             if result.0 < lower || result.1 < lower {
                 throw p.error(list.isEmpty ? hKey : key, "must be at least \(lower), found \(min(result.0, result.1))")
             }
+            // Far beyond any image, and small enough that size arithmetic cannot overflow.
+            if result.0 > 1 << 20 || result.1 > 1 << 20 {
+                throw p.error(list.isEmpty ? hKey : key, "must be at most \(1 << 20), found \(max(result.0, result.1))")
+            }
             return result
         }
         let k = try pair("kernel_size", "kernel_h", "kernel_w", default: kernelRequired ? nil : 1, min: 1)

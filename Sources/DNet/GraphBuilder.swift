@@ -10,6 +10,8 @@ struct GraphBuilder {
     var nodes: [Net.Node] = []
     /// Elements per memory slot (in-place blobs share one).
     var slotSizes: [Int] = []
+    /// Elements of every top so far, counted before anything is allocated.
+    private var plannedElements = 0
     var zeroBeforeBackward: [Int] = []
     private var latest: [String: Int] = [:]
     private var layerLocations: [String: ConfigLocation] = [:]
@@ -30,6 +32,8 @@ struct GraphBuilder {
     /// The most elements one tensor may have (1 GiB of floats): shapes come from files, and an
     /// absurd one must be a located error, not an overflow or a failed allocation.
     static let maxElements = 1 << 28
+    /// The most elements of all blobs of one net together (4 GiB of floats).
+    static let maxNetElements = 1 << 30
 
     static func isAllocatable(_ shape: Shape) -> Bool {
         Shape.checkedCount(shape.dims).map { $0 <= maxElements } ?? false
@@ -80,6 +84,12 @@ struct GraphBuilder {
 
         for (j, shape) in topShapes.enumerated() where !Self.isAllocatable(shape) {
             throw ConfigError(at: spec.location, "\(ctx): top '\(j < spec.tops.count ? spec.tops[j] : String(j))' would have shape \(shape), more than \(Self.maxElements) elements",
+                              hint: "check the dimensions and num_output")
+        }
+
+        plannedElements += topShapes.reduce(0) { $0 + $1.count }  // each ≤ maxElements by now
+        if plannedElements > Self.maxNetElements {
+            throw ConfigError(at: spec.location, "\(ctx): the net's blobs up to this layer would hold more than \(Self.maxNetElements) elements (\(Self.maxNetElements >> 28) GiB)",
                               hint: "check the dimensions and num_output")
         }
 

@@ -65,7 +65,9 @@ struct SolverState {
             }
         }
         let progress = Progress(cursors: cursors, reductions: t.reductions, plateau: t.plateau?.state, earlyStopping: t.earlyStopping?.state)
-        let json = (try? JSONEncoder().encode(progress)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys  // the same state gives the same bytes
+        let json = (try? encoder.encode(progress)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let slash = weightsFile.lastIndex(of: "/").map { weightsFile.index(after: $0) } ?? weightsFile.startIndex
         return SolverState(file: SafetensorsFile(tensors: tensors, metadata: [
             "format": format, "version": version,

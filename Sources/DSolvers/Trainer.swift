@@ -188,27 +188,19 @@ public final class Trainer {
     /// Copies `--weights` into the parameters, by layer name.
     public func loadWeights(_ path: String) throws(TrainError) -> WeightsLoadReport {
         do {
-            return try Self.readWeights(path, into: store)
+            return try Weights.read(path, into: store)
         } catch {
             throw .file(error)
         }
     }
 
-    static func readWeights(_ path: String, into store: ParameterStore) throws(FileError) -> WeightsLoadReport {
-        let file = try SafetensorsFile.read(path)
-        guard file.metadata["format"] != SolverState.format else {
-            throw FileError(path: path, "is a solver state, not weights",
-                            hint: "resume from it with --snapshot, or pass its .safetensors weights to --weights")
-        }
-        return try Weights.load(file, from: path, into: store)
-    }
 
     /// The first test net over its whole dataset, with the weights in `path` copied into the
     /// parameters (for the model card, after training); nil without a test net.
     public func evaluate(weights path: String) throws(TrainError) -> Evaluation? {
         guard let net = testNets.first else { return nil }
         do {
-            _ = try Self.readWeights(path, into: store)
+            _ = try Weights.read(path, into: store)
             return try Evaluator.wholeDataset(net, step: step(.test))
         } catch let e as FileError {
             throw .file(e)

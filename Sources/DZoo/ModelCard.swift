@@ -85,32 +85,26 @@ public struct ModelCard: Sendable, Equatable {
 
     public var latestIteration: Int? { snapshots.last }
 
-    /// The weights file of a snapshot iteration, as dtrain names them.
-    public func weightsFile(iteration: Int) -> String { "\(name)_iter_\(iteration).safetensors" }
-    public func stateFile(iteration: Int) -> String { "\(name)_iter_\(iteration).solverstate" }
-
     /// The card as YAML.
     public func yaml() -> String {
         let q = YAMLText.quoted
         var out = "# Dendrite model card, written by dtrain. `dzoo verify` checks every checksum below.\n"
         out += "version: \(version)\nname: \(q(name))\ndescription: \(q(description))\nlicence: \(q(licence))\n"
-        out += "dataset:\n  name: \(q(datasetName))\n  files:\n"
-        for f in datasetFiles { out += "    - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(f.sha256)}\n" }
-        if datasetFiles.isEmpty { out.removeLast("  files:\n".count); out += "  files: []\n" }
+        out += "dataset:\n  name: \(q(datasetName))\n  files:" + (datasetFiles.isEmpty ? " []\n" : "\n")
+        for f in datasetFiles { out += "    - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(q(f.sha256))}\n" }
         out += "class_names: [\(classNames.map(q).joined(separator: ", "))]\n"
         out += "input:\n  shape: [\(inputShape.map(String.init).joined(separator: ", "))]\n"
         out += "  scale: \(scale)\n  mean_value: [\(meanValues.map { "\($0)" }.joined(separator: ", "))]\n"
         out += "net: \(q(net))\ndeploy: \(q(deploy))\nsolver: \(q(solver))\nweights: \(q(weights))\n"
         if let m = metrics {
             out += "metrics:\n  iteration: \(m.iteration)\n  net: \(q(m.net))\n  samples: \(m.samples)\n  values: {"
-            out += m.values.map { "\($0.name): \($0.value)" }.joined(separator: ", ") + "}\n"
+            out += m.values.map { "\(q($0.name)): \($0.value)" }.joined(separator: ", ") + "}\n"
         }
         out += "snapshots: [\(snapshots.map(String.init).joined(separator: ", "))]\n"
         out += "provenance:\n  command: \(q(provenance.command))\n  dendrite: \(q(provenance.dendrite))\n"
         out += "  random_seed: \(provenance.randomSeed)\n  threads: \(provenance.threads)\n  date: \(q(provenance.date))\n"
-        out += "files:\n"
-        for f in files { out += "  - {path: \(q(f.path)), size: \(f.size), sha256: \(f.sha256)}\n" }
-        if files.isEmpty { out.removeLast("files:\n".count); out += "files: []\n" }
+        out += "files:" + (files.isEmpty ? " []\n" : "\n")
+        for f in files { out += "  - {path: \(q(f.path)), size: \(f.size), sha256: \(q(f.sha256))}\n" }
         return out
     }
 
@@ -176,8 +170,12 @@ public struct ModelCard: Sendable, Equatable {
                                 date: try p.string("date") ?? "")
         try p.finish()
         for f in try map.maps("files") {
-            let size = try f.int("size") ?? -1
-            files.append(FileRecord(path: try f.requiredString("path"), size: size, sha256: try f.requiredString("sha256")))
+            guard let size = try f.int("size"), (0...(1 << 40)).contains(size) else {
+                throw f.error("size", "must be a byte count between 0 and 2^40")
+            }
+            let sha = try f.requiredString("sha256")
+            guard sha.count == 64, sha.allSatisfy(\.isHexDigit) else { throw f.error("sha256", "must be 64 hexadecimal digits") }
+            files.append(FileRecord(path: try f.requiredString("path"), size: size, sha256: sha))
             try f.finish()
         }
         try map.finish()

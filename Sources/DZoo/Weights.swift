@@ -24,6 +24,17 @@ public enum Weights {
         }, metadata: metadata)
     }
 
+    /// Reads the weights file at `path` into the store by layer name; a solver state given as
+    /// weights is refused with a hint.
+    public static func read(_ path: String, into store: ParameterStore) throws(FileError) -> WeightsLoadReport {
+        let file = try SafetensorsFile.read(path)
+        guard file.metadata["format"] != "dendrite-solverstate" else {
+            throw FileError(path: path, "is a solver state, not weights",
+                            hint: "resume from it with dtrain --snapshot, or use its .safetensors weights")
+        }
+        return try load(file, from: path, into: store)
+    }
+
     /// Copies tensors into the store's parameters with the same names. A tensor whose shape
     /// differs is an error that names both shapes and suggests renaming the layer.
     public static func load(_ file: SafetensorsFile, from path: String, into store: ParameterStore) throws(FileError) -> WeightsLoadReport {

@@ -187,7 +187,11 @@ public enum ZooVerifier {
         let deployPath = "\(directory)/\(card.deploy)"
         do throws(ConfigError) {
             let store = ParameterStore(seed: 0)
-            _ = try Net(spec: try NetSpec.load(deployPath), phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
+            let deploySpec = try NetSpec.load(deployPath)
+            if let data = deploySpec.layers.first(where: { $0.type == "IDXData" }) {
+                return ["\(data.location): the deploy net reads data (layer '\(data.name)'); a deploy net starts with an Input layer"]
+            }
+            _ = try Net(spec: deploySpec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
             for f in card.files where f.path.hasSuffix(".safetensors") {
                 let path = "\(directory)/\(f.path)"
                 do {
@@ -314,11 +318,15 @@ public enum FileSystem {
     /// `target` relative to `directory` when both lie under a common directory other than
     /// `/` (a checkout, a home directory), else `target` made absolute: data in the same tree
     /// keeps working when the tree moves, data elsewhere keeps working when the entry moves.
+    /// Links are resolved first (a zoo under a linked home directory, say): `..` steps are
+    /// taken from where the entry really is.
     public static func reference(to target: String, from directory: String) -> String {
-        let t = absolute(target).split(separator: "/"), d = absolute(directory).split(separator: "/")
+        let parent = ConfigFile.directory(of: absolute(directory)), name = absolute(directory).split(separator: "/").last.map(String.init) ?? ""
+        let realDirectory = realPath(directory) ?? ((realPath(parent) ?? parent) + "/" + name)
+        let t = (realPath(target) ?? absolute(target)).split(separator: "/"), d = absolute(realDirectory).split(separator: "/")
         var common = 0
         while common < t.count && common < d.count && t[common] == d[common] { common += 1 }
-        guard common > 0 else { return absolute(target) }
+        guard common > 0 else { return "/" + t.joined(separator: "/") }
         return (Array(repeating: "..", count: d.count - common) + t[common...].map(String.init)).joined(separator: "/")
     }
 }

@@ -88,6 +88,11 @@ public enum ZooInstaller {
         guard problems.isEmpty else {
             throw FileError(path: entry.directory, "fails verification: \(problems[0])", hint: "`dzoo verify \(entry.name)` lists every problem")
         }
+        let total = entry.card.files.reduce(0) { $0 + $1.size }
+        guard total <= maxArchiveBytes else {
+            throw FileError(path: entry.directory, "holds \(total) bytes, more than the \(maxArchiveBytes) that fetch-local accepts",
+                            hint: "remove snapshots the entry does not need, or share the directory itself")
+        }
         var members: [TarGz.Member] = [TarGz.Member(path: ModelCard.fileName, bytes: try AtomicFile.read(entry.path(ModelCard.fileName)))]
         for f in entry.card.files { members.append(TarGz.Member(path: f.path, bytes: try AtomicFile.read(entry.path(f.path)))) }
         try TarGz.write(members, root: entry.name, to: path)

@@ -175,6 +175,17 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(card.provenance.command.hasPrefix("dtrain Configs/"))
     }
 
+    /// However a run ends, its entry verifies: here it diverges after a snapshot.
+    @Test func aDivergedRunLeavesAVerifiableEntry() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        try setUp(dir, solver: zooSolver.replacingOccurrences(of: "base_lr: 0.1", with: "base_lr: 0.1\nlr_policy: step\nstepsize: 40\ngamma: 1e30"))
+        let r = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("error: training diverged at iteration "), "\(r.err)")
+        let verify = try run("dzoo", ["verify", "tiny"], zoo: zoo)
+        #expect(verify.status == 0, "\(verify.out)")
+    }
+
     @Test func resumingAShippedModelIsRefused() throws {
         let root = FileManager.default.currentDirectoryPath, dir = temporaryDirectory()
         let r = try run("dtrain", [root + "/Configs/xor/solver.yaml", "--snapshot", "zoo:xor"], zoo: dir)

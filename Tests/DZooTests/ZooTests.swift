@@ -64,7 +64,7 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
 @Suite struct ModelCardTests {
     @Test func roundTripsThroughYAML() throws {
         var card = ModelCard(name: "m", provenance: .init(command: "dtrain 'a b.yaml' --zoo-name m", dendrite: "0.1.0", randomSeed: 7, threads: 2, date: "2026-11-27T01:02:03Z"))
-        card.description = "quotes \" and \\ and a\nnewline"
+        card.description = "quotes \" and \\ and a\nnewline, C1 \u{85}\u{80}, separators \u{2028}\u{2029}, DEL \u{7f}, tab \t"
         card.licence = "MIT"
         card.datasetName = "Fashion-MNIST"
         card.datasetFiles = [.init(role: "test images", path: "/d/t10k.gz", sha256: String(repeating: "a", count: 64))]
@@ -73,13 +73,21 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
         card.scale = 0.00390625
         card.meanValues = [127.5]
         card.weights = "m_iter_10.safetensors"
-        card.metrics = .init(iteration: 10, net: "m", samples: 100, values: [("accuracy", 0.8806000000238419), ("loss", 0.1 + 0.2)])
+        card.metrics = .init(iteration: 10, net: "m", samples: 100, values: [("accuracy", 0.8806000000238419), ("loss", 0.1 + 0.2), ("a, b: {c}", 1)])
         card.snapshots = [5, 10]
         card.files = [.init(path: "net.yaml", size: 12, sha256: String(repeating: "b", count: 64))]
         let text = card.yaml()
         let back = try ModelCard(node: try YAML.parse(text, file: "model.yaml"))
         #expect(back == card)
         #expect(back.metrics?.values[0].value == 0.8806000000238419)
+    }
+
+    @Test func refusesImpossibleFileRecords() throws {
+        var card = ModelCard(name: "m", provenance: .init(command: "", dendrite: "", randomSeed: 0, threads: 1, date: ""))
+        card.files = [.init(path: "w", size: -1, sha256: String(repeating: "a", count: 64))]
+        #expect(throws: ConfigError.self) { try ModelCard(node: try YAML.parse(card.yaml(), file: "model.yaml")) }
+        card.files = [.init(path: "w", size: 1, sha256: "xyz")]
+        #expect(throws: ConfigError.self) { try ModelCard(node: try YAML.parse(card.yaml(), file: "model.yaml")) }
     }
 
     @Test func refusesMeansThatDoNotMatchTheChannels() throws {
