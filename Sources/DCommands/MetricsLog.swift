@@ -25,13 +25,10 @@ final class MetricsLog {
 
     static func number(_ x: Double) -> String { x.isFinite ? cFormat("%.9g", x) : "null" }
 
-    static func string(_ s: String) -> String { JSONText.string(s) }
-    static func object(_ values: [(String, String)]) -> String { JSONText.object(values) }
-
     /// Appends one event; `fields` are already JSON values.
     func write(_ event: String, _ fields: [(String, String)]) {
         let seconds = Double((ContinuousClock.now - start) / .microseconds(1)) / 1e6
-        let line = Self.object([("v", "1"), ("event", Self.string(event)), ("time", Self.number(seconds))] + fields) + "\n"
+        let line = JSONText.object([("v", "1"), ("event", JSONText.string(event)), ("time", Self.number(seconds))] + fields) + "\n"
         Console.write(fd, line)
     }
 
@@ -40,25 +37,25 @@ final class MetricsLog {
         case .started(let seed, _, let maxIter):
             write("start", [("random_seed", String(seed)), ("max_iter", String(maxIter))])
         case .weightsLoaded(let path, _):
-            write("weights", [("path", Self.string(path))])
+            write("weights", [("path", JSONText.string(path))])
         case .resumed(let path, let iteration, _):
-            write("resume", [("path", Self.string(path)), ("iteration", String(iteration))])
+            write("resume", [("path", JSONText.string(path)), ("iteration", String(iteration))])
         case .progress(let p):
             write("train", [("iteration", String(p.iteration)), ("epoch", Self.number(p.epoch)), ("lr", Self.number(p.learningRate)),
                             ("loss", Self.number(p.smoothedLoss)), ("images_per_s", Self.number(p.imagesPerSecond)),
-                            ("outputs", Self.object(p.outputs.map { ($0.name, Self.number($0.value)) }))])
+                            ("outputs", JSONText.object(p.outputs.map { ($0.name, Self.number($0.value)) }))])
         case .test(let t):
-            write("test", [("iteration", String(t.iteration)), ("epoch", Self.number(t.epoch)), ("net", Self.string(t.net)),
-                           ("outputs", Self.object(t.evaluation.outputs.map { ($0.name, Self.number($0.value)) }))])
+            write("test", [("iteration", String(t.iteration)), ("epoch", Self.number(t.epoch)), ("net", JSONText.string(t.net)),
+                           ("outputs", JSONText.object(t.evaluation.outputs.map { ($0.name, Self.number($0.value)) }))])
         case .snapshot(let weights, let state, let iteration):
-            write("snapshot", [("iteration", String(iteration)), ("weights", Self.string(weights)), ("state", Self.string(state))])
+            write("snapshot", [("iteration", String(iteration)), ("weights", JSONText.string(weights)), ("state", JSONText.string(state))])
         case .best(let path, let r):
-            write("best", [("iteration", String(r.iteration)), ("metric", Self.string(r.metric)), ("value", Self.number(r.value)),
-                           ("path", Self.string(path))])
+            write("best", [("iteration", String(r.iteration)), ("metric", JSONText.string(r.metric)), ("value", Self.number(r.value)),
+                           ("path", JSONText.string(path))])
         case .rateReduced(let iteration, let rate, let metric):
-            write("lr_reduced", [("iteration", String(iteration)), ("lr", Self.number(rate)), ("metric", Self.string(metric))])
+            write("lr_reduced", [("iteration", String(iteration)), ("lr", Self.number(rate)), ("metric", JSONText.string(metric))])
         case .finished(let f):
-            var fields = [("iteration", String(f.iteration)), ("seconds", Self.number(f.seconds)), ("reason", Self.string(f.reason.rawValue))]
+            var fields = [("iteration", String(f.iteration)), ("seconds", Self.number(f.seconds)), ("reason", JSONText.string(f.reason.rawValue))]
             if let b = f.best { fields += [("best_iteration", String(b.iteration)), ("best_value", Self.number(b.value))] }
             write("done", fields)
         case .iteration:

@@ -28,8 +28,6 @@ public enum LRPolicy: Sendable, Equatable {
     public enum Name: String, CaseIterable { case fixed, step, multistep, exp, inv, poly, sigmoid, cosine, plateau }
 }
 
-/// A test output to watch, for early stopping and the plateau policy: `accuracy`, `loss`, or
-/// any scalar output of a test net, optionally as `<test net>/<output>`.
 /// The solver's `model_card` block: what a zoo entry's card says about the model beyond what
 /// training measures.
 public struct CardTemplate: Sendable, Equatable {
@@ -51,6 +49,8 @@ public struct CardTemplate: Sendable, Equatable {
     }
 }
 
+/// A test output to watch, for early stopping and the plateau policy: `accuracy`, `loss`, or
+/// any scalar output of a test net, optionally as `<test net>/<output>`.
 public struct MetricSpec: Sendable, Equatable {
     public var name: String
     /// True when smaller is better: the default for names containing "loss".

@@ -45,6 +45,12 @@ public struct YAMLNode: Sendable {
         }
     }
 
+    /// The value of `key` in a mapping node, without the key bookkeeping of `ConfigMap`.
+    public func child(_ key: String) -> YAMLNode? {
+        guard case .mapping(let pairs) = value else { return nil }
+        return pairs.first { $0.key.scalar == key }?.value
+    }
+
     /// A plain scalar that YAML reads as null (`~`, `null`, or nothing at all).
     public var isNull: Bool {
         if case .scalar(let s, plain: true) = value { return ["", "~", "null", "Null", "NULL"].contains(s) }

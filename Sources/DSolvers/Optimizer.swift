@@ -57,7 +57,8 @@ public final class Optimizer {
             if scale != 1 { OptimizerKernel.scale(p.grad.view, by: scale) }
             let weights = p.value.view, grads = p.grad.view, views = h.map(\.view)
             let r = Float(rate) * p.lrMult, decay = Float(spec.weightDecay) * p.decayMult
-            // Splitting pays only when each thread gets more than a few cache lines' worth.
+            // Handing a small tensor to another thread costs more than it saves; 32 768
+            // elements (128 KiB) is a round threshold, not a tuned one.
             let chunks = weights.count >= 1 << 15 ? min(parallel.threads, chunkFlags.view.count) : 1
             let flags = SendablePointer(chunkFlags.view.base)
             parallel.forEach(chunks) { c in

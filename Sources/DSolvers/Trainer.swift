@@ -199,16 +199,8 @@ public final class Trainer {
     /// parameters (for the model card, after training); nil without a test net.
     public func evaluate(weights path: String) throws(TrainError) -> Evaluation? {
         guard let net = testNets.first else { return nil }
-        do {
-            _ = try Weights.read(path, into: store)
-            return try Evaluator.wholeDataset(net, step: step(.test))
-        } catch let e as FileError {
-            throw .file(e)
-        } catch let e as RunError {
-            throw .run(e)
-        } catch {
-            throw .run(RunError(message: "\(error)"))
-        }
+        do { _ = try Weights.read(path, into: store) } catch { throw .file(error) }
+        do { return try Evaluator.wholeDataset(net, step: step(.test)) } catch { throw .run(error) }
     }
 
     public func test(_ index: Int) throws(TrainError) -> TestReport {

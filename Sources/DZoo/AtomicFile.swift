@@ -1,3 +1,4 @@
+import DConfig
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,6 +16,11 @@ public struct FileError: Error, Sendable, CustomStringConvertible, Equatable {
     }
 
     public var description: String { "\(path): error: \(message)" + (hint.map { "\nhint: \($0)" } ?? "") }
+
+    /// A config error as a file error, keeping its line, column and hint.
+    public init(_ error: ConfigError, file: String) {
+        self.init(path: error.location?.description ?? error.file ?? file, error.message, hint: error.hint)
+    }
 }
 
 /// Writes files so that a reader sees either the old content or the new, never a mix: the

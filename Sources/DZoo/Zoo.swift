@@ -33,6 +33,9 @@ public struct Zoo: Sendable {
         self.repositoryRoot = repositoryRoot
     }
 
+    /// Where names are looked up, in order.
+    var roots: [(String, Place)] { [(userRoot, .user)] + (repositoryRoot.map { [($0, .repository)] } ?? []) }
+
     /// `$DENDRITE_ZOO` or `~/.dendrite/zoo`; and `$DENDRITE_MODELZOO`, else the `ModelZoo/` of
     /// the checkout that holds the running program or the working directory.
     public static func fromEnvironment() -> Zoo {
@@ -93,7 +96,7 @@ public struct Zoo: Sendable {
     /// Every entry of both zoos (user zoo first), and the directories whose card is unreadable.
     public func entries() -> (entries: [Entry], problems: [FileError]) {
         var found: [Entry] = [], problems: [FileError] = []
-        for (root, place) in [(userRoot, Place.user)] + (repositoryRoot.map { [($0, Place.repository)] } ?? []) {
+        for (root, place) in roots {
             for name in FileSystem.list(root).sorted() where !name.hasPrefix(".") && FileSystem.isDirectory("\(root)/\(name)") {
                 do {
                     found.append(try Self.entry(at: "\(root)/\(name)", place: place))
@@ -125,7 +128,7 @@ public struct Zoo: Sendable {
         guard Self.isValidName(name) else {
             throw FileError(path: "zoo:\(name)", "is not a valid model name", hint: "names use letters, digits, '.', '_' and '-'")
         }
-        for (root, place) in [(userRoot, Place.user)] + (repositoryRoot.map { [($0, Place.repository)] } ?? []) {
+        for (root, place) in roots {
             let dir = "\(root)/\(name)"
             if FileSystem.isDirectory(dir) { return try Self.entry(at: dir, place: place) }
         }
@@ -147,7 +150,7 @@ public struct Zoo: Sendable {
         }
         guard iteration >= 0, let file = entry.weightsFile(iteration: iteration) else {
             throw FileError(path: text, iteration < 0 ? "does not end in a snapshot iteration (zoo:NAME@ITER takes a whole number)" : "has no snapshot at iteration \(iteration)",
-                            hint: "its snapshots: \(entry.card.snapshots.map(String.init).joined(separator: ", ").isEmpty ? "none" : entry.card.snapshots.map(String.init).joined(separator: ", "))")
+                            hint: "its snapshots: \(entry.card.snapshots.isEmpty ? "none" : entry.card.snapshots.map(String.init).joined(separator: ", "))")
         }
         return (entry.path(file), entry)
     }

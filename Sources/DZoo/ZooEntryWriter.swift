@@ -55,7 +55,6 @@ public final class ZooEntryWriter {
     /// Writes the copies, the deploy net and the card into `directory`; data paths are
     /// rewritten for where the entry will finally be, `entry`.
     private func populate(solver: SolverSpec, entry: String, inputShape: [Int]) throws(FileError) {
-        let writer = self
 
         // The nets under fixed names; the solver's references to them rewritten to match.
         var copies: [String: String] = [solver.trainNet: "net.yaml"]
@@ -63,14 +62,14 @@ public final class ZooEntryWriter {
             copies[file] = i == 0 ? "test_net.yaml" : "test_net-\(i + 1).yaml"
         }
         for (source, copy) in copies {
-            try writer.copyNet(source, as: copy, entry: entry)
+            try copyNet(source, as: copy, entry: entry)
         }
-        try writer.copySolver(solver, netCopies: copies)
-        writer.card.net = copies[solver.testNets.first ?? solver.trainNet] ?? "net.yaml"
+        try copySolver(solver, netCopies: copies)
+        card.net = copies[solver.testNets.first ?? solver.trainNet] ?? "net.yaml"
         let trainSpec: NetSpec
-        do { trainSpec = try NetSpec.load(solver.trainNet) } catch { throw FileError(path: solver.trainNet, error.message) }
-        try AtomicFile.write(Array(DeployNet.text(from: trainSpec, inputShape: inputShape).utf8), to: "\(directory)/\(writer.card.deploy)")
-        try writer.update()
+        do { trainSpec = try NetSpec.load(solver.trainNet) } catch { throw FileError(error, file: solver.trainNet) }
+        try AtomicFile.write(Array(DeployNet.text(from: trainSpec, inputShape: inputShape).utf8), to: "\(directory)/\(card.deploy)")
+        try update()
     }
 
     /// The entry that holds `statePath`, for a resumed run to continue in; nil when the state
@@ -87,15 +86,15 @@ public final class ZooEntryWriter {
         var edits: [Edit] = []
         do {
             for layer in try NetSpec.load(source).layers where layer.type == "IDXData" {
-                guard let p = ConfigMapLookup.child(layer.node, "idx_data_param") else { continue }
+                guard let p = layer.node.child("idx_data_param") else { continue }
                 for key in ["images", "labels"] {
-                    guard let node = ConfigMapLookup.child(p, key), let value = node.scalar else { continue }
+                    guard let node = p.child(key), let value = node.scalar else { continue }
                     let resolved = ConfigFile.resolve(value, relativeTo: source)
                     edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: entry))))
                 }
             }
         } catch {
-            throw FileError(path: source, error.message)
+            throw FileError(error, file: source)
         }
         try AtomicFile.write(Array(try Self.apply(edits, to: text, file: source).utf8), to: "\(directory)/\(name)")
     }
@@ -104,9 +103,9 @@ public final class ZooEntryWriter {
         let text = try Self.text(solver.file)
         var edits: [Edit] = []
         let root: YAMLNode
-        do { root = try ConfigFile.load(solver.file) } catch { throw FileError(path: solver.file, error.message) }
+        do { root = try ConfigFile.load(solver.file) } catch { throw FileError(error, file: solver.file) }
         for key in ["net", "train_net", "test_net"] {
-            guard let node = ConfigMapLookup.child(root, key) else { continue }
+            guard let node = root.child(key) else { continue }
             let scalars: [YAMLNode]
             if case .sequence(let items) = node.value { scalars = items } else { scalars = [node] }
             for s in scalars {
@@ -177,14 +176,6 @@ public final class ZooEntryWriter {
             lines[loc.line - 1] = Array(line[..<start]) + Array(edit.text.unicodeScalars) + Array(line[end...])
         }
         return lines.map { String(String.UnicodeScalarView($0)) }.joined(separator: "\n")
-    }
-}
-
-/// Reading YAML nodes by key without the key bookkeeping of `ConfigMap`.
-enum ConfigMapLookup {
-    static func child(_ node: YAMLNode, _ key: String) -> YAMLNode? {
-        guard case .mapping(let pairs) = node.value else { return nil }
-        return pairs.first { $0.key.scalar == key }?.value
     }
 }
 
