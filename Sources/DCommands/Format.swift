@@ -125,9 +125,23 @@ extension Format {
         var rows = [["true \\ predicted"] + (0..<classes).map(String.init) + ["recall"]]
         for (k, row) in counts.enumerated() {
             let total = row.reduce(0, +)
-            let label = names.isEmpty ? String(k) : "\(k) \(names[k])"
+            let label = names.isEmpty ? String(k) : "\(k) \(printable(names[k]))"
             rows.append([label] + row.map(String.init) + [total == 0 ? "-" : cFormat("%.3f", Double(row[k]) / Double(total))])
         }
         return table(rows)
+    }
+}
+
+extension Format {
+    /// Text from a file (a card's class names, description) made safe for a terminal:
+    /// control characters and bidirectional overrides become `?`, so that one line stays one
+    /// line and reads as written.
+    static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { u in
+            let v = u.value
+            let unsafe = v < 0x20 || (0x7f...0x9f).contains(v) || (0x200e...0x200f).contains(v)
+                || (0x202a...0x202e).contains(v) || (0x2066...0x2069).contains(v)
+            return unsafe ? "?" : u
+        }))
     }
 }

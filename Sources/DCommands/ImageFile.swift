@@ -6,6 +6,9 @@ import DZoo
 /// Image files for `dtest --predict`, decoded by stb_image (PNG, PGM/PPM in binary form, JPEG,
 /// BMP, …) and resized by stb_image_resize to the net's input.
 enum ImageFile {
+    /// The largest image --predict decodes (64 megapixels).
+    static let maxPixels = 1 << 26
+
     /// The file's pixels as `channels` × `height` × `width` bytes (planar, as the IDX data the
     /// net was trained on).
     static func load(_ path: String, channels: Int, height: Int, width: Int) throws(FileError) -> [UInt8] {
@@ -14,6 +17,14 @@ enum ImageFile {
         }
         try checkPNMLength(path)
         var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
+        // The size from the header first: an empty image would trip stb_image_resize's
+        // assertions, and a small file may claim a huge one.
+        if stbi_info(path, &w, &h, &found) != 0 {
+            guard w >= 1, h >= 1 else { throw FileError(path: path, "has no pixels (\(w)×\(h))") }
+            guard Int(w) * Int(h) <= maxPixels else {
+                throw FileError(path: path, "is \(w)×\(h) pixels, more than the \(maxPixels) that --predict reads", hint: "scale it down first")
+            }
+        }
         guard (1...4).contains(channels) else {
             throw FileError(path: path, "cannot be made into the net's input of \(channels) channels (image files have 1 to 4)")
         }
@@ -23,6 +34,7 @@ enum ImageFile {
                             hint: "PNG, binary PGM/PPM (P5/P6), JPEG, BMP and GIF can be read")
         }
         defer { stbi_image_free(pixels) }
+        guard w >= 1, h >= 1 else { throw FileError(path: path, "has no pixels (\(w)×\(h))") }
         let c = channels, width0 = Int(w), height0 = Int(h)
         var interleaved = [UInt8](repeating: 0, count: width * height * c)
         if width0 == width && height0 == height {

@@ -317,7 +317,7 @@ public struct TestCommand: ParsableCommand {
                 continue
             }
             console.out("predict file=\(file) class=\(ranked.first ?? 0) p=\(cFormat("%.4f", p[ranked.first ?? 0]))")
-            Format.table(ranked.enumerated().map { r, k in ["  \(r + 1).", name(k), cFormat("%.4f", p[k]), "(class \(k))"] }).forEach { console.out($0) }
+            Format.table(ranked.enumerated().map { r, k in ["  \(r + 1).", Format.printable(name(k)), cFormat("%.4f", p[k]), "(class \(k))"] }).forEach { console.out($0) }
         }
         if json { console.out(JSONText.object([("predictions", JSONText.array(records))])) }
     }

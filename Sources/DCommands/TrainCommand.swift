@@ -110,6 +110,21 @@ public struct TrainCommand: ParsableCommand {
         let netName = try NetSpec.load(spec.trainNet).name
         let destination = try RunDestination.resolve(spec, zooName: zooName, zooGiven: self.zoo != nil, snapshot: snapshot, netName: netName, zoo: zoo)
         let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weights, snapshotPrefix: destination.snapshotPrefix))
+        let names = spec.modelCard.classNames
+        if !names.isEmpty, let scores = trainer.testNets.first.flatMap(ClassScores.init) ?? ClassScores(trainer.trainNet), scores.classes != names.count {
+            throw ConfigError(file: spec.file, message: "solver: model_card.class_names names \(names.count) classes, the net scores \(scores.classes)",
+                              hint: "give one name per class, in label order")
+        }
+        if let log {
+            // The log is appended to, not replaced: it must not be one of the run's inputs, a
+            // file of a zoo entry, or anything but a regular file.
+            let inputs = [spec.file, spec.trainNet] + spec.testNets + [weights, snapshot].compactMap { $0 }
+                + (([trainer.trainNet] + trainer.testNets).flatMap(\.dataLayers).flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] })
+            try Zoo.checkOutput(log, inputs: inputs)
+            if FileSystem.exists(log) && !FileSystem.isRegularFile(log) {
+                throw FileError(path: log, "exists and is not a regular file (a device, directory or link)", hint: "log to a new file name")
+            }
+        }
         let out = try Output(console: console, quiet: quiet, logPath: log)
         if !time || dryRun {
             out.line("net '\(trainer.trainNet.name)' (\(spec.trainNet)), phase TRAIN:")

@@ -43,7 +43,7 @@ public struct ZooCommand: ParsableCommand {
                 for e in entries {
                     let m = e.card.metrics
                     let metric = m.flatMap { m in (m.values.first { $0.name == "accuracy" } ?? m.values.first).map { "\($0.name)=\(Format.value($0.value))" } } ?? "-"
-                    rows.append([e.name, e.card.datasetName.isEmpty ? "-" : e.card.datasetName, metric,
+                    rows.append([e.name, e.card.datasetName.isEmpty ? "-" : Format.printable(e.card.datasetName), Format.printable(metric),
                                  m.map { String($0.iteration) } ?? "-", e.card.latestIteration.map(String.init) ?? "-",
                                  Format.bytes(e.card.files.reduce(0) { $0 + $1.size }), e.place.rawValue])
                 }
@@ -65,17 +65,17 @@ public struct ZooCommand: ParsableCommand {
                 let e = try Zoo.fromEnvironment().entry(name)
                 let c = e.card
                 console.out("\(e.name) (\(e.place.rawValue) zoo, \(e.directory))")
-                if !c.description.isEmpty { console.out("  \(c.description)") }
-                console.out("licence: \(c.licence.isEmpty ? "not given" : c.licence)")
-                console.out("dataset: \(c.datasetName.isEmpty ? "not named" : c.datasetName)")
+                if !c.description.isEmpty { console.out("  \(Format.printable(c.description))") }
+                console.out("licence: \(c.licence.isEmpty ? "not given" : Format.printable(c.licence))")
+                console.out("dataset: \(c.datasetName.isEmpty ? "not named" : Format.printable(c.datasetName))")
                 for f in c.datasetFiles { console.out("  \(f.role): \(f.path) sha256=\(f.sha256)") }
-                console.out("classes: \(c.classNames.isEmpty ? "not named" : c.classNames.enumerated().map { "\($0) \($1)" }.joined(separator: ", "))")
+                console.out("classes: \(c.classNames.isEmpty ? "not named" : c.classNames.enumerated().map { "\($0) \(Format.printable($1))" }.joined(separator: ", "))")
                 console.out("input: \(c.inputShape.map(String.init).joined(separator: "×")), each byte b becomes (b - mean) × scale, scale=\(c.scale) mean=\(c.meanValues.isEmpty ? "0" : c.meanValues.map { "\($0)" }.joined(separator: ","))")
                 console.out("weights: \(c.weights.isEmpty ? "none yet" : c.weights)  snapshots: \(c.snapshots.map(String.init).joined(separator: ", "))")
                 if let m = c.metrics {
                     console.out("metrics: iteration=\(m.iteration) net=\(m.net) samples=\(m.samples) \(Format.outputs(m.values))")
                 }
-                console.out("trained by: \(c.provenance.command)")
+                console.out("trained by: \(Format.printable(c.provenance.command))")
                 console.out("  Dendrite \(c.provenance.dendrite), random_seed=\(c.provenance.randomSeed), threads=\(c.provenance.threads), \(c.provenance.date)")
                 console.out("files:")
                 Format.table(c.files.map { ["  " + $0.path, Format.bytes($0.size), $0.sha256] }).forEach { console.out($0) }

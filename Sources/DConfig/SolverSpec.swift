@@ -213,6 +213,7 @@ public struct SolverSpec: Sendable {
         let clip = try map.double("clip_gradients", default: -1)
         clipGradients = clip > 0 ? clip : nil  // Caffe's -1: off
         iterSize = try map.int("iter_size", default: 1, min: 1)
+        if iterSize > 1 << 20 { throw map.error("iter_size", "must be at most \(1 << 20), found \(iterSize)") }
 
         maxIter = try map.int("max_iter")
         maxEpoch = try map.double("max_epoch")
@@ -225,6 +226,7 @@ public struct SolverSpec: Sendable {
             guard n >= 0 else { throw map.error("max_iter", "must not be negative, found \(n)") }
         case (nil, let e?):
             guard e > 0 else { throw map.error("max_epoch", "must be positive, found \(e)") }
+            guard e <= 1e6 else { throw map.error("max_epoch", "must be at most a million, found \(e)") }
         }
 
         var testIter: [TestIterations] = []

@@ -49,6 +49,14 @@ public final class ConvolutionLayer: Layer {
         guard b[2] + 2 * window.padH >= window.kernelH, b[3] + 2 * window.padW >= window.kernelW else {
             throw LayerError("kernel \(window.kernelH)×\(window.kernelW) is larger than the padded input \(b[2] + 2 * window.padH)×\(b[3] + 2 * window.padW) (bottom \(b))")
         }
+        // im2col unfolds one image into C·kh·kw × OH·OW floats: that must be allocatable
+        // before anything multiplies it (a huge kernel with a huge pad overflows Int).
+        let outH = (b[2] + 2 * window.padH - window.kernelH) / window.strideH + 1
+        let outW = (b[3] + 2 * window.padW - window.kernelW) / window.strideW + 1
+        guard let columns = Shape.checkedCount([b[1], window.kernelH, window.kernelW, outH, outW]), columns <= 1 << 28 else {
+            throw LayerError("kernel \(window.kernelH)×\(window.kernelW) over a \(b[2] + 2 * window.padH)×\(b[3] + 2 * window.padW) padded input would unfold one image into more than \(1 << 28) floats",
+                             hint: "check kernel_size, pad and stride")
+        }
         let g = config(b, workers: 1).geometry
         return [Shape([b[0], numOutput, g.outH, g.outW])]
     }

@@ -28,8 +28,11 @@ public final class ReshapeLayer: Layer {
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
         let b = bottoms[0]
         let start = axis < 0 ? axis + b.rank + 1 : axis
+        guard start >= 0, start <= b.rank, numAxes <= b.rank else {
+            throw LayerError("axis \(axis) and num_axes \(numAxes) do not fit bottom shape \(b)")
+        }
         let end = numAxes == -1 ? b.rank : start + numAxes
-        guard start >= 0, start <= b.rank, end <= b.rank else {
+        guard end <= b.rank else {
             throw LayerError("axis \(axis) and num_axes \(numAxes) do not fit bottom shape \(b)")
         }
         var middle: [Int] = []
@@ -42,7 +45,9 @@ public final class ReshapeLayer: Layer {
             }
         }
         var out = Array(b.dims[..<start]) + middle + Array(b.dims[end...])
-        let known = out.filter { $0 != -1 }.reduce(1, *)
+        guard let known = Shape.checkedCount(out.filter { $0 != -1 }) else {
+            throw LayerError("the dimensions \(dims) multiply to more elements than any bottom has")
+        }
         if let inferred = out.firstIndex(of: -1) {
             guard known > 0, b.count % known == 0 else {
                 throw LayerError("cannot infer a dimension: \(b.count) elements of \(b) do not divide by \(known)")

@@ -50,6 +50,9 @@ public enum Weights {
                     path: path, "cannot copy '\(p.name)': the file has shape \(Shape(entry.shape)), the net \(p.shape)",
                     hint: "to learn layer '\(layer)' from scratch instead, rename it in the net")
             }
+            guard entry.values.allSatisfy(\.isFinite) else {
+                throw FileError(path: path, "'\(p.name)' holds NaN or infinite values", hint: "these weights come from a diverged run; use an earlier snapshot")
+            }
             p.value.view.copy(from: entry.values)
             if !report.copied.contains(layer) { report.copied.append(layer) }
         }

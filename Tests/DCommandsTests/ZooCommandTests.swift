@@ -212,6 +212,16 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let scalar = try run("dtest", ["zoo:tiny", "--dump", "loss", "--out", dir + "/f.safetensors"], zoo: zoo)
         #expect(scalar.status == 1)
         #expect(scalar.err.hasPrefix("error: blob 'loss' of shape scalar has no sample dimension to dump"), "\(scalar.err)")
+        // The log appends: never to an input.
+        let log = try run("dtrain", [dir + "/solver.yaml", "--log", dir + "/net.yaml"], zoo: zoo)
+        #expect(log.status == 1)
+        #expect(log.err.hasPrefix("\(dir)/net.yaml: error: is also an input of this command"), "\(log.err)")
+        #expect(try String(contentsOfFile: dir + "/net.yaml", encoding: .utf8) == net)
+        // Class names must match the classes.
+        try setUp(dir, solver: zooSolver.replacingOccurrences(of: "class_names: [bright top, bright bottom]", with: "class_names: [one]"))
+        let names = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(names.status == 1)
+        #expect(names.err.hasPrefix("\(dir)/solver.yaml: error: solver: model_card.class_names names 1 classes, the net scores 2"), "\(names.err)")
         // A damaged entry can still be removed.
         try FileManager.default.removeItem(atPath: zoo + "/tiny/model.yaml")
         #expect(try run("dzoo", ["remove", "tiny"], zoo: zoo).status == 0)
@@ -266,6 +276,10 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let short = try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/short.pgm"], zoo: zoo)
         #expect(short.status == 1)
         #expect(short.err.hasPrefix("\(dir)/short.pgm: error: is truncated: its header says 28×28 pixels, the file holds 3 bytes of them"), "\(short.err)")
+        try Data(Array("P5\n0 1\n255\n".utf8)).write(to: URL(fileURLWithPath: dir + "/empty.pgm"))
+        let empty = try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/empty.pgm"], zoo: zoo)
+        #expect(empty.status == 1)
+        #expect(empty.err.hasPrefix("\(dir)/empty.pgm: error: "), "\(empty.err)")
         let bad = try run("dtest", ["zoo:fashion-lenet", "--predict", dir + "/scores.safetensors"], zoo: zoo)
         #expect(bad.status == 1)
         #expect(bad.err.hasPrefix("\(dir)/scores.safetensors: error: cannot read the image: "))

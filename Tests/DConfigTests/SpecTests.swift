@@ -73,6 +73,18 @@ import Testing
         try SolverSpec(node: try YAML.parse(text, file: file), file: file)
     }
 
+    @Test func boundsThatKeepTheArithmeticInRange() {
+        for (text, message) in [("iter_size: 4611686018427387904\nmax_iter: 1", "solver: iter_size: must be at most 1048576, found 4611686018427387904"),
+                                ("max_epoch: 1e300", "solver: max_epoch: must be at most a million, found 1e+300")] {
+            do {
+                _ = try solver("net: net.yaml\nbase_lr: 0.01\n" + text + "\n")
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.message == message)
+            }
+        }
+    }
+
     @Test func defaultsAndPathResolution() throws {
         let s = try solver("net: net.yaml\nbase_lr: 0.01\nmax_iter: 100\n")
         #expect(s.trainNet == "configs/lenet/net.yaml")

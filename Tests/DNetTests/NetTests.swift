@@ -43,6 +43,24 @@ let inputs = """
             """)
         #expect(wide?.message.hasPrefix("layer 'ip' (InnerProduct): ") == true)
         #expect(wide?.message.contains("more than 268435456 elements") == true)
+        let kernel = buildError("""
+            layer:
+            \(inputs)
+              - {name: c, type: Convolution, bottom: data, top: c, convolution_param: {num_output: 1, kernel_size: 65536, pad: 65536}}
+            """)
+        #expect(kernel?.message.hasPrefix("layer 'c' (Convolution): kernel 65536×65536 over a 131077×131077 padded input would unfold one image into more than") == true, "\(String(describing: kernel))")
+        let reshape = buildError("""
+            layer:
+            \(inputs)
+              - {name: r, type: Reshape, bottom: data, top: r, reshape_param: {shape: {dim: [4611686018427387904, 4611686018427387904, 0]}}}
+            """)
+        #expect(reshape?.message == "layer 'r' (Reshape): the dimensions [4611686018427387904, 4611686018427387904, 0] multiply to more elements than any bottom has")
+        let axes = buildError("""
+            layer:
+            \(inputs)
+              - {name: r, type: Reshape, bottom: data, top: r, reshape_param: {shape: {dim: [1]}, axis: 2, num_axes: 9223372036854775807}}
+            """)
+        #expect(axes?.message.hasPrefix("layer 'r' (Reshape): axis 2 and num_axes 9223372036854775807 do not fit") == true)
     }
 
     @Test func topWrittenTwice() {

@@ -110,6 +110,18 @@ func temporaryDirectory(_ name: String = #function) -> String {
         return store
     }
 
+    @Test func nonFiniteWeightsAreRefused() throws {
+        let net = try store("  - {name: ip1, type: InnerProduct, bottom: x, top: h, inner_product_param: {num_output: 2}}\n")
+        let file = SafetensorsFile(tensors: [("ip1.weight", .init(shape: [2, 3], values: [0, 1, .nan, 0, 0, 0])),
+                                             ("ip1.bias", .init(shape: [2], values: [0, 0]))])
+        do {
+            _ = try Weights.load(file, from: "w.safetensors", into: net)
+            Issue.record("NaN weights were loaded")
+        } catch {
+            #expect(error.message == "'ip1.weight' holds NaN or infinite values")
+        }
+    }
+
     @Test func copiesByLayerNameAndReports() throws {
         let source = try store("""
               - {name: ip1, type: InnerProduct, bottom: x, top: h, inner_product_param: {num_output: 2}}
