@@ -147,10 +147,21 @@ public struct ModelCard: Sendable, Equatable {
             }
             try i.finish()
         }
-        net = try map.requiredString("net")
-        deploy = try map.requiredString("deploy")
-        solver = try map.requiredString("solver")
-        weights = try map.string("weights") ?? ""
+        // Every file the card names is a plain name inside the entry.
+        func entryFile(_ key: String, required: Bool = true) throws(ConfigError) -> String {
+            let name = required ? try map.requiredString(key) : try map.string(key) ?? ""
+            if !name.isEmpty && (name.contains("/") || name == "." || name == "..") {
+                throw map.error(key, "must name a file of the entry, found '\(name)'")
+            }
+            return name
+        }
+        net = try entryFile("net")
+        deploy = try entryFile("deploy")
+        solver = try entryFile("solver")
+        weights = try entryFile("weights", required: false)
+        if !weights.isEmpty && !weights.hasSuffix(".safetensors") {
+            throw map.error("weights", "must name a .safetensors weights file, found '\(weights)'")
+        }
         if let m = try map.map("metrics") {
             var values: [(String, Double)] = []
             if let v = try m.map("values") {

@@ -194,7 +194,11 @@ public enum ZooVerifier {
             if let data = deploySpec.layers.first(where: { $0.type == "IDXData" }) {
                 return ["\(data.location): the deploy net reads data (layer '\(data.name)'); a deploy net starts with an Input layer"]
             }
-            _ = try Net(spec: deploySpec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
+            let deployNet = try Net(spec: deploySpec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
+            if let input = deployNet.nodes.first(where: { $0.type == "Input" })?.tops.first,
+               Array(deployNet.blobs[input].shape.dims.dropFirst()) != card.inputShape {
+                problems.append("\(directory)/\(ModelCard.fileName): input.shape is \(card.inputShape), the deploy net's input \(Shape(Array(deployNet.blobs[input].shape.dims.dropFirst())))")
+            }
             for f in card.files where f.path.hasSuffix(".safetensors") {
                 let path = "\(directory)/\(f.path)"
                 do {

@@ -84,6 +84,11 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
 
     @Test func refusesImpossibleFileRecords() throws {
         var card = ModelCard(name: "m", provenance: .init(command: "", dendrite: "", randomSeed: 0, threads: 1, date: ""))
+        for weights in ["../other/w.safetensors", "/abs/w.safetensors", "m_iter_1.solverstate"] {
+            card.weights = weights
+            #expect(throws: ConfigError.self, "\(weights)") { try ModelCard(node: try YAML.parse(card.yaml(), file: "model.yaml")) }
+        }
+        card.weights = ""
         card.files = [.init(path: "w", size: -1, sha256: String(repeating: "a", count: 64))]
         #expect(throws: ConfigError.self) { try ModelCard(node: try YAML.parse(card.yaml(), file: "model.yaml")) }
         card.files = [.init(path: "w", size: 1, sha256: "xyz")]
@@ -171,6 +176,10 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
         var resealed = card
         resealed.files[3] = try ZooVerifier.record(entry, "tiny_iter_1.safetensors")
         #expect(ZooVerifier.problems(in: entry, card: resealed) == ["\(entry)/tiny_iter_1.safetensors: 'ip.weight' has shape 2×4, the net 3×4"])
+
+        var reshaped = resealed
+        reshaped.inputShape = [1, 28, 28]
+        #expect(ZooVerifier.problems(in: entry, card: reshaped).contains("\(entry)/model.yaml: input.shape is [1, 28, 28], the deploy net's input 1×2×2"))
 
         unlink(entry + "/tiny_iter_1.safetensors")
         #expect(ZooVerifier.problems(in: entry, card: card).contains("\(entry)/tiny_iter_1.safetensors: missing"))
