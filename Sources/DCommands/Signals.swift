@@ -35,6 +35,12 @@ enum Signals {
         }
     }
 
+    /// The signal received since the last `take`, left pending.
+    static func peek() -> Int32? {
+        let s = pendingSignal.load(ordering: .relaxed)
+        return s == 0 ? nil : s
+    }
+
     /// The signal received since the last call, if any.
     static func take() -> Int32? {
         let s = pendingSignal.exchange(0, ordering: .relaxed)

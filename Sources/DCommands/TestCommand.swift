@@ -189,12 +189,12 @@ public struct TestCommand: ParsableCommand {
                 // Caffe's --iterations: batches continue through the data, so no per-sample view.
                 evaluation = try Evaluator.run(net, batches: n, step: step)
             } else {
-                evaluation = try Evaluator.wholeDataset(net, step: step) { n in
+                evaluation = try Evaluator.wholeDataset(net, step: step, afterBatch: { n in
                     scores?.append(net, n, into: &probabilities, labels: &labels)
                     for (name, blob) in dumpBlobs {
                         dumped[name, default: []].append(contentsOf: net.data(blob).buffer.prefix(n * net.blobs[blob].shape.dims.dropFirst().reduce(1, *)))
                     }
-                }
+                })
             }
             if let out {
                 let file = SafetensorsFile(tensors: dumpBlobs.map { name, blob in

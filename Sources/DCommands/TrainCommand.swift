@@ -173,6 +173,7 @@ public struct TrainCommand: ParsableCommand {
 
         var stoppedBy: Int32?
         var recordingError: (any Error)?
+        trainer.stopRequested = { Signals.peek().map { ($0 == SIGHUP ? sighupEffect : sigintEffect) == .stop } ?? false }
         let control = { () -> TrainControl in
             guard let sig = Signals.take() else { return .proceed }
             switch sig == SIGHUP ? sighupEffect : sigintEffect {

@@ -8,6 +8,8 @@ public struct Evaluation: Sendable {
     /// Samples seen.
     public var samples: Int
     public var batches: Int
+    /// Stopped before the end because a stop was requested: the means cover part of the data.
+    public var interrupted = false
 
     public init(outputs: [(name: String, value: Double)], samples: Int, batches: Int) {
         self.outputs = outputs; self.samples = samples; self.batches = batches
@@ -19,25 +21,31 @@ public struct Evaluation: Sendable {
 public enum Evaluator {
     /// Runs `net` forward over `batches` batches, continuing its data where it stopped (Caffe's
     /// test_iter), and averages each scalar output weighted by batch size.
-    public static func run(_ net: Net, batches: Int, step: StepContext) throws(RunError) -> Evaluation {
+    /// `shouldStop` is asked before each batch (a long test must not outlast Ctrl-C).
+    public static func run(_ net: Net, batches: Int, step: StepContext, shouldStop: () -> Bool = { false }) throws(RunError) -> Evaluation {
         if net.batchSize != net.builtBatchSize { try net.setBatchSize(net.builtBatchSize) }
         let outputs = net.scalarOutputs
         var sums = [Double](repeating: 0, count: outputs.count)
         var samples = 0
+        var interrupted = false
         for _ in 0..<batches {
+            if shouldStop() { interrupted = true; break }
             try net.forward(step)
             let n = net.batchSize
             for (k, o) in outputs.enumerated() { sums[k] += Double(net.data(o.blob)[0]) * Double(n) }
             samples += n
         }
-        return Evaluation(outputs: zip(outputs, sums).map { ($0.name, samples == 0 ? 0 : $1 / Double(samples)) },
-                          samples: samples, batches: batches)
+        var e = Evaluation(outputs: zip(outputs, sums).map { ($0.name, samples == 0 ? 0 : $1 / Double(samples)) },
+                           samples: samples, batches: batches)
+        e.interrupted = interrupted
+        return e
     }
 
     /// Runs `net` over its whole dataset exactly once from the first sample, in batches of the
     /// size it was built with and a smaller last one when that does not divide the dataset.
     /// `afterBatch` sees each batch's blobs, with the batch size.
-    public static func wholeDataset(_ net: Net, step: StepContext, afterBatch: (Int) throws(RunError) -> Void = { _ in }) throws(RunError) -> Evaluation {
+    public static func wholeDataset(_ net: Net, step: StepContext, shouldStop: () -> Bool = { false },
+                                    afterBatch: (Int) throws(RunError) -> Void = { _ in }) throws(RunError) -> Evaluation {
         guard let data = net.dataLayers.first else {
             throw RunError(message: "net '\(net.name)' has no IDXData layer in phase \(net.phase) to evaluate on",
                            hint: "add a data layer with include: {phase: TEST}")
@@ -49,7 +57,9 @@ public enum Evaluator {
         let outputs = net.scalarOutputs
         var sums = [Double](repeating: 0, count: outputs.count)
         var done = 0, batches = 0
+        var interrupted = false
         while done < count {
+            if shouldStop() { interrupted = true; break }
             let n = min(batch, count - done)
             if n != net.batchSize { try net.setBatchSize(n) }
             try net.forward(step)
@@ -59,7 +69,9 @@ public enum Evaluator {
             batches += 1
         }
         if net.batchSize != batch { try net.setBatchSize(batch) }
-        return Evaluation(outputs: zip(outputs, sums).map { ($0.name, $1 / Double(count)) }, samples: count, batches: batches)
+        var e = Evaluation(outputs: zip(outputs, sums).map { ($0.name, done == 0 ? 0 : $1 / Double(done)) }, samples: done, batches: batches)
+        e.interrupted = interrupted
+        return e
     }
 }
 

@@ -176,6 +176,10 @@ public final class Trainer {
         StepContext(phase: phase, iteration: iteration, seed: seed, parallel: parallel)
     }
 
+    /// Asked between test batches: true makes a test end early (the command answers from the
+    /// signals it has received).
+    public var stopRequested: () -> Bool = { false }
+
     /// The best value of the early-stopping metric so far.
     public var bestRecord: BestRecord? { earlyStopping?.state.best }
 
@@ -207,8 +211,8 @@ public final class Trainer {
         do {
             let e: Evaluation
             switch solver.testIter[index] {
-            case .batches(let n): e = try Evaluator.run(testNets[index], batches: n, step: step(.test))
-            case .all: e = try Evaluator.wholeDataset(testNets[index], step: step(.test))
+            case .batches(let n): e = try Evaluator.run(testNets[index], batches: n, step: step(.test), shouldStop: stopRequested)
+            case .all: e = try Evaluator.wholeDataset(testNets[index], step: step(.test), shouldStop: stopRequested)
             }
             return TestReport(iteration: iteration, epoch: epoch, net: testNetNames[index], evaluation: e)
         } catch {
@@ -287,6 +291,9 @@ public final class Trainer {
         var reports: [TestReport] = []
         for i in testNets.indices {
             let r = try test(i)
+            // A stop was requested mid-test: a partial test is neither reported nor watched;
+            // the loop takes the stop after the next step, with a snapshot.
+            if r.evaluation.interrupted { return false }
             reports.append(r)
             emit(.test(r))
         }

@@ -52,6 +52,27 @@ let longSolver = solver.replacingOccurrences(of: "max_iter: 60", with: "max_iter
         #expect(r.out.contains("done iter=\(iteration + 20) "))
     }
 
+    /// Ctrl-C during a test that would run for hours still stops the run promptly.
+    @Test func interruptStopsALongTest() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir, solver: longSolver.replacingOccurrences(of: "test_iter: 5", with: "test_iter: 100000000"))
+        let (p, out, _) = try launch("dtrain", [dir + "/solver.yaml", "--threads", "1"])
+        #expect(waitFor("\"event\":\"start\"", in: dir + "/out/tiny_metrics.jsonl"))
+        usleep(300_000)  // well inside the first test
+        p.interrupt()
+        var waited = 0
+        while p.isRunning && waited < 200 { usleep(100_000); waited += 1 }
+        if p.isRunning {
+            kill(p.processIdentifier, SIGKILL)
+            Issue.record("dtrain did not stop within 20 s of SIGINT during a test")
+        }
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .exit && p.terminationStatus == 130)
+        #expect(!text.contains("\ntest iter="), "a partial test was reported")
+        #expect(text.contains(" stopped=signal"))
+    }
+
     @Test func hangupSnapshotsAndCarriesOn() throws {
         let dir = temporaryDirectory()
         try setUp(dir, solver: longSolver)
