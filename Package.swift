@@ -21,10 +21,11 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CSTBImage", pkgConfig: "stb", providers: [.apt(["libstb-dev"])]),
+        .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
 
         .target(name: "DCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         .target(name: "DConfig", dependencies: ["CLibYAML"]),
-        .target(name: "DData", dependencies: ["DCore", "CZlib"], swiftSettings: optimised),
+        .target(name: "DData", dependencies: ["DCore", "CZlib", "CLibDeflate"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
         .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DLayers", "DNet", "CZlib"], swiftSettings: optimised),
@@ -39,7 +40,7 @@ let package = Package(
 
         .testTarget(name: "DCoreTests", dependencies: ["DCore"]),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"]),
-        .testTarget(name: "DDataTests", dependencies: ["DData"]),
+        .testTarget(name: "DDataTests", dependencies: ["DData", "CZlib"]),
         .testTarget(name: "DLayersTests", dependencies: ["DLayers", "DNet"]),
         .testTarget(name: "DNetTests", dependencies: ["DNet"]),
         .testTarget(name: "DSolversTests", dependencies: ["DSolvers"]),

@@ -1,4 +1,9 @@
+import CLibDeflate
+import DCore
 import CZlib
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A problem with a dataset file: which file, and what was expected versus found.
 public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -29,6 +34,9 @@ public struct IDXFile: Sendable {
     /// Reads a gzip'd or raw file (zlib reads both) and checks its header against
     /// `expectedRanks` and its payload length against the header.
     public static func read(_ path: String, expectedRanks: ClosedRange<Int>, role: String) throws(DataError) -> IDXFile {
+        if let file = wellFormedGzip(path, expectedRanks: expectedRanks) { return file }
+        // Raw files, and every gzip'd one with a problem: zlib's stream, which says exactly
+        // what is wrong and where.
         guard let gz = gzopen(path, "rb") else {
             throw DataError(file: path, "cannot open the \(role) file", hint: "check the path; relative paths are taken from the net file's directory")
         }
@@ -80,6 +88,47 @@ public struct IDXFile: Sendable {
                             hint: "the header or the file is corrupt")
         }
         return IDXFile(dims: dims, bytes: bytes)
+    }
+
+    /// A gzip'd IDX file in one go with libdeflate, two and a half times zlib's speed here;
+    /// nil for anything but a single-member gzip file whose header and payload agree.
+    static func wellFormedGzip(_ path: String, expectedRanks: ClosedRange<Int>) -> IDXFile? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_size >= 18 else { return nil }
+        var compressed = [UInt8](repeating: 0, count: Int(info.st_size))
+        var done = 0
+        while done < compressed.count {
+            let n = compressed.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { return nil }
+            done += n
+        }
+        guard compressed[0] == 0x1f, compressed[1] == 0x8b else { return nil }
+        // The gzip trailer's ISIZE: the decompressed size modulo 2³².
+        let size = compressed[(compressed.count - 4)...].reversed().reduce(0) { $0 << 8 | Int($1) }
+        guard size >= 4, let decompressor = libdeflate_alloc_decompressor() else { return nil }
+        defer { libdeflate_free_decompressor(decompressor) }
+        var ok = false, dims: [Int] = []
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { out, count in
+            count = 0
+            var consumed = 0, produced = 0
+            let result = compressed.withUnsafeBytes { input in
+                libdeflate_gzip_decompress_ex(decompressor, input.baseAddress, input.count, out.baseAddress, size, &consumed, &produced)
+            }
+            guard result == LIBDEFLATE_SUCCESS, consumed == compressed.count, produced == size else { return }
+            let rank = Int(out[3]), headerSize = 4 + 4 * rank
+            guard out[0] == 0, out[1] == 0, out[2] == 0x08, expectedRanks.contains(rank), size >= headerSize else { return }
+            dims = (0..<rank).map { i in (0..<4).reduce(0) { $0 << 8 | Int(out[4 + 4 * i + $1]) } }
+            guard Shape.checkedCount(dims) == size - headerSize else { return }
+            // The payload moves to the front of the same buffer: no second copy of it.
+            memmove(out.baseAddress!, out.baseAddress! + headerSize, size - headerSize)
+            count = size - headerSize
+            ok = true
+        }
+        return ok ? IDXFile(dims: dims, bytes: bytes) : nil
     }
 
     public init(dims: [Int], bytes: [UInt8]) {

@@ -1,3 +1,4 @@
+import CZlib
 import DCore
 @testable import DData
 import Foundation
@@ -22,6 +23,25 @@ func temporaryDirectory(_ name: String = #function) -> String {
         #expect(back.dims == [3, 2, 2])
         #expect(back.bytes == images.bytes)
         #expect(images.encoded().prefix(4) == [0, 0, 8, 3])  // magic 2051
+    }
+
+    /// gzip'd files are read in one go by libdeflate when they are well formed; a file of two
+    /// gzip members (as `cat a.gz b.gz` makes) is not, and zlib's stream reads it the same.
+    @Test func bothGzipReadersAgree() throws {
+        let dir = temporaryDirectory()
+        try images.write(to: dir + "/whole.gz", gzip: true)
+        #expect(IDXFile.wellFormedGzip(dir + "/whole.gz", expectedRanks: 3...3)?.bytes == images.bytes)
+        let encoded = images.encoded()
+        for (name, part) in [("a", Array(encoded[..<7])), ("b", Array(encoded[7...]))] {
+            let gz = try #require(gzopen(dir + "/" + name, "wb"))
+            _ = part.withUnsafeBytes { gzwrite(gz, $0.baseAddress, UInt32($0.count)) }
+            gzclose(gz)
+        }
+        let two = try Data(contentsOf: URL(fileURLWithPath: dir + "/a")) + Data(contentsOf: URL(fileURLWithPath: dir + "/b"))
+        try two.write(to: URL(fileURLWithPath: dir + "/two.gz"))
+        #expect(IDXFile.wellFormedGzip(dir + "/two.gz", expectedRanks: 3...3) == nil)
+        let read = try IDXFile.read(dir + "/two.gz", expectedRanks: 3...3, role: "images")
+        #expect(read.dims == images.dims && read.bytes == images.bytes)
     }
 
     @Test func wrongMagicNamesBothNumbers() throws {
