@@ -1,3 +1,4 @@
+import ArgumentParser
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -34,6 +35,19 @@ public struct Console: Sendable {
         }
     }
 
+    /// Runs a command's body with a console: an error becomes its one-line report and exit
+    /// status 1; an `ExitCode` the body throws (a signal's 130) passes through.
+    public static func run(_ body: (Console) throws -> Void) throws {
+        let console = Console()
+        do {
+            try body(console)
+        } catch let code as ExitCode {
+            throw code
+        } catch {
+            throw ExitCode(console.report(error))
+        }
+    }
+
     /// Prints an error as `file:line:col: error: message` and its hint, and returns the exit
     /// code for it.
     public func report(_ error: any Error) -> Int32 {
@@ -42,6 +56,7 @@ public struct Console: Sendable {
         case let e as DataError: err(e.description)
         case let e as FileError: err(e.description)
         case let e as RunError: err(e.description)
+        case let e as OutputError: err(e.message)
         case let e as TrainError:
             switch e {
             case .config(let c): return report(c)

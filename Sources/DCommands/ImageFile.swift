@@ -15,11 +15,14 @@ enum ImageFile {
         guard FileSystem.isRegularFile(path) else {
             throw FileError(path: path, FileSystem.exists(path) ? "is not a regular file" : "no such file")
         }
-        try checkPNMLength(path)
+        // Read once: the checks below and stb_image all work on these bytes.
+        let file = try AtomicFile.read(path)
+        guard file.count <= Int(Int32.max) else { throw FileError(path: path, "is larger than the 2 GiB an image file may be") }
+        try checkPNMLength(file, path: path)
         var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
         // The size from the header first: an empty image would trip stb_image_resize's
         // assertions, and a small file may claim a huge one.
-        if stbi_info(path, &w, &h, &found) != 0 {
+        if file.withUnsafeBufferPointer({ stbi_info_from_memory($0.baseAddress, Int32(clamping: $0.count), &w, &h, &found) }) != 0 {
             guard w >= 1, h >= 1 else { throw FileError(path: path, "has no pixels (\(w)×\(h))") }
             guard Int(w) * Int(h) <= maxPixels else {
                 throw FileError(path: path, "is \(w)×\(h) pixels, more than the \(maxPixels) that --predict reads", hint: "scale it down first")
@@ -28,7 +31,9 @@ enum ImageFile {
         guard (1...4).contains(channels) else {
             throw FileError(path: path, "cannot be made into the net's input of \(channels) channels (image files have 1 to 4)")
         }
-        guard let pixels = stbi_load(path, &w, &h, &found, Int32(channels)) else {
+        guard let pixels = file.withUnsafeBufferPointer({
+            stbi_load_from_memory($0.baseAddress, Int32(clamping: $0.count), &w, &h, &found, Int32(channels))
+        }) else {
             let reason = stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason"
             throw FileError(path: path, "cannot read the image: \(reason)",
                             hint: "PNG, binary PGM/PPM (P5/P6), JPEG, BMP and GIF can be read")
@@ -55,8 +60,7 @@ enum ImageFile {
 
     /// stb_image reads a binary PGM/PPM (P5/P6) that ends early without complaint, leaving the
     /// missing pixels uninitialised: the header's size is checked against the file's here.
-    static func checkPNMLength(_ path: String) throws(FileError) {
-        let bytes = try AtomicFile.read(path)
+    static func checkPNMLength(_ bytes: [UInt8], path: String) throws(FileError) {
         guard bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), bytes[1] == UInt8(ascii: "5") || bytes[1] == UInt8(ascii: "6") else { return }
         // Header: magic, width, height, maxval, as whitespace-separated decimal tokens, with
         // `#` comments to the end of a line; then one whitespace byte, then the pixels.

@@ -110,16 +110,13 @@ public struct TestCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let console = Console()
-        do {
+        try Console.run { console in
             let threads = compute.resolvedThreads()
             let members = try resolveMembers(Zoo.fromEnvironment())
             if let out { try Zoo.checkOutput(out, inputs: members.flatMap { [$0.net] + ($0.weights.map { [$0] } ?? []) }) }
             if !predict.isEmpty { return try classify(members, threads: threads, console) }
             if time { return try measure(members[0], threads: threads, console) }
             try evaluate(members, threads: threads, console)
-        } catch {
-            throw ExitCode(console.report(error))
         }
     }
 

@@ -85,17 +85,7 @@ public struct TrainCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let console = Console()
-        do {
-            try train(console)
-        } catch let stop as ExitCode {
-            throw stop
-        } catch let e as OutputError {
-            console.err(e.message)
-            throw ExitCode(1)
-        } catch {
-            throw ExitCode(console.report(error))
-        }
+        try Console.run(train)
     }
 
     func train(_ console: Console) throws {
@@ -121,9 +111,6 @@ public struct TrainCommand: ParsableCommand {
             let inputs = [spec.file, spec.trainNet] + spec.testNets + [weights, snapshot].compactMap { $0 }
                 + (([trainer.trainNet] + trainer.testNets).flatMap(\.dataLayers).flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] })
             try Zoo.checkOutput(log, inputs: inputs)
-            if FileSystem.exists(log) && !FileSystem.isRegularFile(log) {
-                throw FileError(path: log, "exists and is not a regular file (a device, directory or link)", hint: "log to a new file name")
-            }
         }
         let out = try Output(console: console, quiet: quiet, logPath: log)
         if !time || dryRun {

@@ -20,23 +20,11 @@ public struct ZooCommand: ParsableCommand {
 
     public init() {}
 
-    /// Runs a subcommand body, turning errors into one located line and exit status 1.
-    static func guarded(_ body: (Console) throws -> Void) throws {
-        let console = Console()
-        do {
-            try body(console)
-        } catch let e as ExitCode {
-            throw e
-        } catch {
-            throw ExitCode(console.report(error))
-        }
-    }
-
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A table of every model: name, dataset, metric, latest iteration, size, where it is.")
 
         func run() throws {
-            try guarded { console in
+            try Console.run { console in
                 let zoo = Zoo.fromEnvironment()
                 let (entries, problems) = zoo.entries()
                 var rows = [["name", "dataset", "metric", "iteration", "latest", "size", "where"]]
@@ -61,7 +49,7 @@ public struct ZooCommand: ParsableCommand {
         @Argument(help: "The model's name.") var name: String
 
         func run() throws {
-            try guarded { console in
+            try Console.run { console in
                 let e = try Zoo.fromEnvironment().entry(name)
                 let c = e.card
                 console.out("\(e.name) (\(e.place.rawValue) zoo, \(e.directory))")
@@ -95,7 +83,7 @@ public struct ZooCommand: ParsableCommand {
         @Argument(help: "The model's name (default: all).") var name: String?
 
         func run() throws {
-            try guarded { console in
+            try Console.run { console in
                 let zoo = Zoo.fromEnvironment()
                 var entries: [Zoo.Entry], failed = 0
                 if let name {
@@ -140,7 +128,7 @@ public struct ZooCommand: ParsableCommand {
         @Option(name: .long, help: "Install under this name (default: the card's).") var name: String?
 
         func run() throws {
-            try guarded { console in
+            try Console.run { console in
                 let zoo = Zoo.fromEnvironment()
                 let installed = try ZooInstaller.install(source, as: name, into: zoo.userRoot)
                 console.out("installed \(installed.name) into \(installed.directory) (\(installed.card.files.count + 1) files, all checksums match)")
@@ -154,7 +142,7 @@ public struct ZooCommand: ParsableCommand {
         @Argument(help: "The archive to write, e.g. NAME.tar.gz.") var out: String
 
         func run() throws {
-            try guarded { console in
+            try Console.run { console in
                 let e = try Zoo.fromEnvironment().entry(name)
                 let count = try ZooInstaller.export(e, to: out)
                 console.out("exported \(e.name) to \(out) (\(count) files)")
@@ -167,7 +155,7 @@ public struct ZooCommand: ParsableCommand {
         @Argument(help: "The model's name.") var name: String
 
         func run() throws {
-            try guarded { console in
+            try Console.run { console in
                 let zoo = Zoo.fromEnvironment()
                 // A user-zoo directory goes even when its card is damaged or missing: those
                 // are what interrupted runs and newer Dendrites leave behind.

@@ -29,7 +29,7 @@ enum RunDestination {
             guard let writer = try ZooEntryWriter.containing(snapshot) else { return .prefix(spec.snapshotPrefix) }
             // Links resolved: a link into ModelZoo/ must not be a way to change a shipped model.
             if let shipped = zoo.repositoryRoot, FileSystem.isWithin(writer.directory, shipped) {
-                let name = FileSystem.realPath(writer.directory)?.split(separator: "/").last.map(String.init) ?? "NAME"
+                let name = ConfigFile.fileName(of: FileSystem.realPath(writer.directory) ?? writer.directory)
                 throw FileError(path: snapshot, "belongs to '\(name)', a model shipped in the repository, which a resumed run would change",
                                 hint: "install a copy in the user zoo and resume that: dzoo fetch-local \(writer.directory) --name my-\(name), then --snapshot zoo:my-\(name)")
             }
@@ -46,7 +46,7 @@ enum RunDestination {
     var snapshotPrefix: String {
         switch self {
         case .prefix(let p): return p
-        case .newEntry(let dir): return "\(dir)/\(dir.split(separator: "/").last.map(String.init) ?? "model")"
+        case .newEntry(let dir): return "\(dir)/\(ConfigFile.fileName(of: dir))"
         case .entry(let w): return w.snapshotPrefix
         }
     }
@@ -82,8 +82,7 @@ final class ZooRecorder {
         for (phase, net) in [("train", trainer.trainNet)] + trainer.testNets.prefix(1).map { ("test", $0) } {
             for layer in net.dataLayers {
                 for (kind, path) in [("images", layer.dataset.imagesPath), ("labels", layer.dataset.labelsPath)] where seen.insert(path).inserted {
-                    let bytes = try AtomicFile.read(path)
-                    card.datasetFiles.append(.init(role: "\(phase) \(kind)", path: FileSystem.absolute(path), sha256: SHA256.hex(bytes)))
+                    card.datasetFiles.append(.init(role: "\(phase) \(kind)", path: FileSystem.absolute(path), sha256: try AtomicFile.sha256(path).hex))
                 }
             }
         }
@@ -99,11 +98,11 @@ final class ZooRecorder {
     func record(_ event: TrainEvent) throws {
         switch event {
         case .snapshot(let path, _, _):
-            if !hasBest { weights = fileName(path) }
+            if !hasBest { weights = ConfigFile.fileName(of: path) }
             try writer.update(weights: weights, clearMetrics: true)
         case .best(let path, _):
             hasBest = true
-            weights = fileName(path)
+            weights = ConfigFile.fileName(of: path)
             try writer.update(weights: weights, clearMetrics: true)
         default:
             break
@@ -125,7 +124,6 @@ final class ZooRecorder {
         return (card.weights, e)
     }
 
-    func fileName(_ path: String) -> String { path.split(separator: "/").last.map(String.init) ?? path }
 }
 
 /// `word` as a POSIX shell reads it back.

@@ -30,6 +30,11 @@ public enum ConfigFile {
         return dir == "." && !file.hasPrefix("./") ? path : "\(dir)/\(path)"
     }
 
+    /// The last component of a path: `net.yaml` for `configs/lenet/net.yaml`.
+    public static func fileName(of path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
+    }
+
     /// The directory part of a path (`.` for a bare file name).
     public static func directory(of file: String) -> String {
         guard let slash = file.lastIndex(of: "/") else { return "." }

@@ -47,7 +47,7 @@ struct SolverState {
     }
 
     static func solverHash(_ path: String) -> String {
-        (try? AtomicFile.read(path)).map { SHA256.hex($0) } ?? ""
+        (try? AtomicFile.sha256(path))?.hex ?? ""
     }
 
     static func make(_ t: Trainer, weightsFile: String, weightsSHA256: String) -> SolverState {
@@ -68,11 +68,10 @@ struct SolverState {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys  // the same state gives the same bytes
         let json = (try? encoder.encode(progress)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let slash = weightsFile.lastIndex(of: "/").map { weightsFile.index(after: $0) } ?? weightsFile.startIndex
         return SolverState(file: SafetensorsFile(tensors: tensors, metadata: [
             "format": format, "version": version,
             "iteration": String(t.iteration), "solver_type": t.solver.type.rawValue, "random_seed": String(t.seed),
-            "weights": String(weightsFile[slash...]), "weights_sha256": weightsSHA256,
+            "weights": ConfigFile.fileName(of: weightsFile), "weights_sha256": weightsSHA256,
             "net": t.trainNet.name, "net_fingerprint": fingerprint(t.trainNet), "solver_sha256": solverHash(t.solver.file),
             "threads": String(t.options.threads), "progress": json,
         ]))

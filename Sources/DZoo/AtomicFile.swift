@@ -87,10 +87,27 @@ public enum AtomicFile {
 
     /// The whole file, or a `FileError` saying why not.
     public static func read(_ path: String) throws(FileError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        try readChunks(path) { bytes.append(contentsOf: $0) }
+        return bytes
+    }
+
+    /// The file's SHA-256 and size, read a chunk at a time (datasets are tens of megabytes,
+    /// and need not be held in memory to be hashed).
+    public static func sha256(_ path: String) throws(FileError) -> (hex: String, size: Int) {
+        var hash = SHA256(), size = 0
+        try readChunks(path) { chunk in
+            hash.update(chunk)
+            size += chunk.count
+        }
+        return (hash.finalize(), size)
+    }
+
+    /// Calls `body` with the file's bytes in order, 1 MiB at a time.
+    static func readChunks(_ path: String, _ body: (ArraySlice<UInt8>) -> Void) throws(FileError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw failure(path, "cannot open", errno) }
         defer { close(fd) }
-        var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
@@ -99,8 +116,7 @@ public enum AtomicFile {
                 throw failure(path, "cannot read", errno)
             }
             if n == 0 { break }
-            bytes.append(contentsOf: chunk[..<n])
+            body(chunk[..<n])
         }
-        return bytes
     }
 }

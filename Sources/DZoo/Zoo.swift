@@ -63,9 +63,12 @@ public struct Zoo: Sendable {
         return nil
     }
 
-    /// Refuses an output file that would replace one of `inputs` or land inside a zoo entry
-    /// (an entry holds exactly the files its card lists).
+    /// Refuses an output file that would replace one of `inputs`, land inside a zoo entry (an
+    /// entry holds exactly the files its card lists), or write into a device, directory or link.
     public static func checkOutput(_ path: String, inputs: [String]) throws(FileError) {
+        if FileSystem.exists(path) && !FileSystem.isRegularFile(path) {
+            throw FileError(path: path, "exists and is not a regular file (a device, directory or link)", hint: "write to a new file name")
+        }
         let resolved = FileSystem.realPath(path)
         for input in inputs where resolved != nil && FileSystem.realPath(input) == resolved {
             throw FileError(path: path, "is also an input of this command; writing it would destroy that input", hint: "choose another file name")
@@ -115,7 +118,7 @@ public struct Zoo: Sendable {
         }
         do {
             let card = try ModelCard.load(cardPath)
-            let name = directory.split(separator: "/").last.map(String.init) ?? card.name
+            let name = ConfigFile.fileName(of: directory)
             return Entry(name: name, directory: directory, place: place, card: card)
         } catch {
             throw FileError(path: error.location?.description ?? cardPath, error.message,
@@ -178,9 +181,8 @@ public enum ZooVerifier {
             guard !f.path.contains("/"), f.path != ModelCard.fileName else {
                 problems.append("\(path): the card lists a file outside the entry's top level"); continue
             }
-            guard let bytes = try? AtomicFile.read(path) else { problems.append("\(path): missing"); continue }
-            if bytes.count != f.size { problems.append("\(path): \(bytes.count) bytes, the card says \(f.size)") }
-            let hash = SHA256.hex(bytes)
+            guard let (hash, size) = try? AtomicFile.sha256(path) else { problems.append("\(path): missing"); continue }
+            if size != f.size { problems.append("\(path): \(size) bytes, the card says \(f.size)") }
             if hash != f.sha256 { problems.append("\(path): SHA-256 \(hash), the card says \(f.sha256)") }
         }
         for required in [card.net, card.deploy, card.solver] + (card.weights.isEmpty ? [] : [card.weights]) where !listed.contains(required) {
@@ -221,8 +223,8 @@ public enum ZooVerifier {
 
     /// The card record of a file as it is now.
     public static func record(_ directory: String, _ name: String) throws(FileError) -> ModelCard.FileRecord {
-        let bytes = try AtomicFile.read("\(directory)/\(name)")
-        return ModelCard.FileRecord(path: name, size: bytes.count, sha256: SHA256.hex(bytes))
+        let (hash, size) = try AtomicFile.sha256("\(directory)/\(name)")
+        return ModelCard.FileRecord(path: name, size: size, sha256: hash)
     }
 }
 
@@ -328,7 +330,7 @@ public enum FileSystem {
     /// Links are resolved first (a zoo under a linked home directory, say): `..` steps are
     /// taken from where the entry really is.
     public static func reference(to target: String, from directory: String) -> String {
-        let parent = ConfigFile.directory(of: absolute(directory)), name = absolute(directory).split(separator: "/").last.map(String.init) ?? ""
+        let parent = ConfigFile.directory(of: absolute(directory)), name = ConfigFile.fileName(of: absolute(directory))
         let realDirectory = realPath(directory) ?? ((realPath(parent) ?? parent) + "/" + name)
         let t = (realPath(target) ?? absolute(target)).split(separator: "/"), d = absolute(realDirectory).split(separator: "/")
         var common = 0

@@ -37,7 +37,7 @@ public final class ZooEntryWriter {
     /// interruption leaves either a complete entry or none.
     public static func create(directory: String, solver: SolverSpec, card: ModelCard, inputShape: [Int]) throws(FileError) -> ZooEntryWriter {
         var card = card
-        card.name = directory.split(separator: "/").last.map(String.init) ?? card.name
+        card.name = ConfigFile.fileName(of: directory)
         card.inputShape = inputShape
         let staging = try FileSystem.temporaryDirectory(beside: directory)
         let writer = ZooEntryWriter(directory: staging, card: card)
