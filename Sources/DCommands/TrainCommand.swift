@@ -51,7 +51,7 @@ public struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Print nothing but errors (the log and metrics files are still written).")
     public var quiet = false
 
-    @Option(name: .long, help: "Also write the output lines to this file.")
+    @Option(name: .long, help: "Also append the output lines to this file (never one of the run's inputs or a zoo entry's file).")
     public var log: String?
 
     @Option(name: [.customLong("sigint-effect"), .customLong("sigint_effect")],
