@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -28,7 +29,8 @@ let package = Package(
         .target(name: "DData", dependencies: ["DCore", "CZlib", "CLibDeflate"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
-        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DLayers", "DNet", "CZlib"], swiftSettings: optimised),
+        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DLayers", "DNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimised),
         .target(name: "DSolvers", dependencies: ["DCore", "DConfig", "DNet", "DZoo"], swiftSettings: optimised),
         .target(name: "DCommands", dependencies: [
             "DCore", "DConfig", "DData", "DNet", "DSolvers", "DZoo", "CSTBImage",
