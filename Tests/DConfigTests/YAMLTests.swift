@@ -40,11 +40,33 @@ import Testing
         #expect(pairs.isEmpty)
     }
 
+    /// A scalar node's text and `plain` flag.
+    struct Scalar: Equatable {
+        var text: String
+        var plain: Bool
+    }
+
+    /// nil for a missing node, a list or a mapping.
+    static func scalar(_ node: YAMLNode?) -> Scalar? {
+        guard let node, case .scalar(let text, let plain) = node.value else { return nil }
+        return Scalar(text: text, plain: plain)
+    }
+
+    /// The keys and values of a mapping node; nil for a scalar or a list.
+    static func pairs(_ node: YAMLNode) -> [(key: YAMLNode, value: YAMLNode)]? {
+        guard case .mapping(let pairs) = node.value else { return nil }
+        return pairs
+    }
+
     @Test func quotedScalarsAreNotPlain() throws {
-        guard case .mapping(let pairs) = try YAML.parse("a: '5'\nb: 5\n", file: "q.yaml").value else { return }
-        guard case .scalar(_, let quotedPlain) = pairs[0].value.value, case .scalar(_, let plain) = pairs[1].value.value else { return }
-        #expect(!quotedPlain)
-        #expect(plain)
+        let root = try YAML.parse("a: '5'\nb: 5\n", file: "q.yaml")
+        let pairs = try #require(Self.pairs(root), "not a mapping: \(root.kindDescription)")
+        try #require(pairs.count == 2)
+        #expect(pairs[0].key.scalar == "a")
+        #expect(pairs[1].key.scalar == "b")
+        let quoted = try #require(Self.scalar(pairs[0].value)), bare = try #require(Self.scalar(pairs[1].value))
+        #expect(quoted == Scalar(text: "5", plain: false))
+        #expect(bare == Scalar(text: "5", plain: true))
     }
 }
 

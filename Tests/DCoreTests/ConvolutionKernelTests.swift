@@ -127,4 +127,161 @@ import Testing
         }
         #expect(Self.close(db.values, expectedDb))
     }
+
+    /// A backward run whose workers walk several chunks, with the chunk it is expected to plan.
+    struct ChunkedCase: Sendable, CustomStringConvertible {
+        var config: ConvolutionKernel.Config
+        var threads: Int
+        var chunk: Int
+        var description: String {
+            let g = config.geometry
+            return "N\(config.batch) C\(g.channels) \(g.height)×\(g.width) → \(config.outputs), k \(g.kernelH)×\(g.kernelW) "
+                + "s \(g.strideH)×\(g.strideW) p \(g.padH)×\(g.padW) g\(config.groups), \(threads) threads, chunk \(chunk)"
+        }
+    }
+
+    /// chunk = min(⌈N / threads⌉, columnBudget / (C·kh·kw·OH·OW)), columnBudget = 131 072.
+    static let chunkedCases: [ChunkedCase] = [
+        // 144·256 = 36 864 floats per image → 3 per chunk; 4 images per worker: chunks of 3 and 1 on each.
+        ChunkedCase(config: config(n: 8, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1), threads: 2, chunk: 3),
+        // The same on one thread: chunks of 3, 3 and 2.
+        ChunkedCase(config: config(n: 8, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1), threads: 1, chunk: 3),
+        // Grouped; worker 0 takes 4 images (chunks of 3 and 1), worker 1 takes 3 (one chunk).
+        ChunkedCase(config: config(n: 7, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1, groups: 2), threads: 2, chunk: 3),
+        // 9·88·88 = 69 696 floats per image → 1 per chunk; workers take 2 and 1 images. Pad 0, stride 1:
+        // col2im's row-addition path.
+        ChunkedCase(config: config(n: 3, c: 1, h: 90, w: 90, outputs: 2, kh: 3, kw: 3), threads: 2, chunk: 1),
+        // Three workers over 5 images: 2, 2 and 1 chunks of one image.
+        ChunkedCase(config: config(n: 5, c: 1, h: 90, w: 90, outputs: 2, kh: 3, kw: 3), threads: 3, chunk: 1),
+        // Stride 2, pad 0: 128·256 = 32 768 floats per image → 4 per chunk; one thread walks chunks of 4 and 2.
+        ChunkedCase(config: config(n: 6, c: 8, h: 34, w: 34, outputs: 4, kh: 4, kw: 4, sh: 2, sw: 2), threads: 1, chunk: 4),
+    ]
+
+    /// Runs `ConvolutionKernel.backward` on fresh buffers: dW and db start at `prior` (backward adds
+    /// to them), dx at `prior` when accumulating and at NaN otherwise, the scratch at NaN.
+    static func backward(_ cfg: ConvolutionKernel.Config, x: [Float], w: [Float], dy: [Float], parallel: Parallel,
+                         accumulate: Bool = false, prior: Float = 0) -> (dW: [Float], db: [Float], dx: [Float]) {
+        let g = cfg.geometry
+        let input = Tensor(shape: Shape([cfg.batch, g.channels, g.height, g.width]), values: x)
+        let weight = Tensor(shape: Shape([cfg.outputs, g.channels / cfg.groups, g.kernelH, g.kernelW]), values: w)
+        let outputGrad = Tensor(shape: Shape([cfg.batch, cfg.outputs, g.outH, g.outW]), values: dy)
+        let dW = Tensor(shape: weight.shape), db = Tensor(shape: Shape([cfg.outputs])), dx = Tensor(shape: input.shape)
+        dW.view.fill(prior)
+        db.view.fill(prior)
+        dx.view.fill(accumulate ? prior : .nan)
+        let scratch = Tensor(shape: Shape([cfg.scratchPerWorker * parallel.threads]))
+        scratch.view.fill(.nan)
+        withExtendedLifetime((input, weight, outputGrad, dW, db, dx, scratch)) {
+            ConvolutionKernel.backward(cfg, input: input.view, outputGrad: outputGrad.view, weight: weight.view, weightGrad: dW.view,
+                                       biasGrad: db.view, inputGrad: dx.view, accumulateInput: accumulate,
+                                       scratch: scratch.view, parallel: parallel)
+        }
+        return (dW.values, db.values, dx.values)
+    }
+
+    // Several chunks per worker: worker w takes images Parallel.chunk(w, of: threads, count: N) and walks them
+    // `chunk` at a time; here chunk < ⌈N / threads⌉, so the partial dW and db carry over from chunk to chunk.
+    @Test(arguments: chunkedCases) func backwardOverSeveralChunksPerWorker(_ c: ChunkedCase) throws {
+        let cfg = Self.planned(c.config, threads: c.threads), g = cfg.geometry
+        #expect(cfg.chunk == c.chunk)
+        let perWorker = (cfg.batch + c.threads - 1) / c.threads
+        try #require(cfg.chunk < perWorker, "chunk \(cfg.chunk) covers the \(perWorker) images of a worker")
+        let x = Self.values(cfg.batch * g.channels * g.inputArea, seed: 11)
+        let w = Self.values(cfg.outputs * g.patchSize / cfg.groups, seed: 12)
+        let dy = Self.values(cfg.batch * cfg.outputs * g.outputArea, seed: 13)
+
+        let chunked = Self.backward(cfg, x: x, w: w, dy: dy, parallel: Parallel(threads: c.threads))
+        // The same computation on one thread, as one chunk of the whole batch.
+        var whole = cfg
+        whole.chunk = cfg.batch
+        let single = Self.backward(whole, x: x, w: w, dy: dy, parallel: .serial)
+        #expect(Self.close(chunked.dW, single.dW), "dW \(c)")
+        #expect(Self.close(chunked.db, single.db), "db \(c)")
+        #expect(Self.close(chunked.dx, single.dx), "dx \(c)")
+
+        // Independently of the kernel's own GEMMs: backward is the adjoint of the direct convolution
+        // (⟨dx, x⟩ = ⟨dW, W⟩ = ⟨dy, y⟩ without bias), and db[o] = Σ dy[·, o, ·].
+        let y = ConvolutionKernel.reference(cfg, input: x, weight: w, bias: nil)
+        func dot(_ a: [Float], _ b: [Float]) -> Double {
+            var sum = 0.0
+            for (u, v) in zip(a, b) { sum += Double(u) * Double(v) }
+            return sum
+        }
+        let dyDotY = dot(dy, y), scale = max(1, abs(dyDotY))
+        #expect(abs(dot(chunked.dx, x) - dyDotY) <= 1e-4 * scale, "⟨dx, x⟩ \(dot(chunked.dx, x)) vs ⟨dy, y⟩ \(dyDotY), \(c)")
+        #expect(abs(dot(chunked.dW, w) - dyDotY) <= 1e-4 * scale, "⟨dW, W⟩ \(dot(chunked.dW, w)) vs ⟨dy, y⟩ \(dyDotY), \(c)")
+        var expectedDb = [Float](repeating: 0, count: cfg.outputs)
+        for n in 0..<cfg.batch {
+            for o in 0..<cfg.outputs {
+                for p in 0..<g.outputArea { expectedDb[o] += dy[(n * cfg.outputs + o) * g.outputArea + p] }
+            }
+        }
+        #expect(Self.close(chunked.db, expectedDb), "db \(c)")
+
+        // Accumulating: dx, dW and db all add onto what they held.
+        let added = Self.backward(cfg, x: x, w: w, dy: dy, parallel: Parallel(threads: c.threads), accumulate: true, prior: 0.5)
+        #expect(Self.close(added.dW, chunked.dW.map { $0 + 0.5 }), "accumulated dW \(c)")
+        #expect(Self.close(added.db, chunked.db.map { $0 + 0.5 }), "accumulated db \(c)")
+        #expect(Self.close(added.dx, chunked.dx.map { $0 + 0.5 }), "accumulated dx \(c)")
+    }
+}
+
+@Suite struct Col2imTests {
+    static func geometry(c: Int, h: Int, w: Int, kh: Int, kw: Int, sh: Int = 1) -> WindowGeometry {
+        WindowGeometry(channels: c, height: h, width: w, kernelH: kh, kernelW: kw, strideH: sh, strideW: 1,
+                       padH: 0, padW: 0, outH: (h - kh) / sh + 1, outW: w - kw + 1)
+    }
+
+    /// Pad 0 and horizontal stride 1: the geometries of col2im's row-addition path.
+    static let geometries: [WindowGeometry] = [
+        geometry(c: 2, h: 5, w: 6, kh: 3, kw: 2),
+        geometry(c: 3, h: 7, w: 5, kh: 2, kw: 3, sh: 2),   // a vertical stride keeps the fast path
+        geometry(c: 2, h: 6, w: 12, kh: 3, kw: 3),         // rows of 10: eight at a time, then two
+        geometry(c: 2, h: 9, w: 20, kh: 3, kw: 4, sh: 3),  // rows of 17, vertical stride 3
+        geometry(c: 1, h: 4, w: 4, kh: 1, kw: 1),
+        geometry(c: 1, h: 3, w: 3, kh: 3, kw: 3),          // one output position
+    ]
+
+    /// col2im by its definition: image[c][oh·sh − ph + i][ow·sw − pw + j] += col[(c·kh + i)·kw + j][colOffset + oh·OW + ow].
+    static func naiveCol2im(_ g: WindowGeometry, col: [Float], ldcol: Int, colOffset: Int, onto image: [Float]) -> [Float] {
+        var out = image
+        for c in 0..<g.channels {
+            for i in 0..<g.kernelH {
+                for j in 0..<g.kernelW {
+                    let row = (c * g.kernelH + i) * g.kernelW + j
+                    for y in 0..<g.outH {
+                        for x in 0..<g.outW {
+                            let iy = y * g.strideH - g.padH + i, ix = x * g.strideW - g.padW + j
+                            guard iy >= 0, iy < g.height, ix >= 0, ix < g.width else { continue }
+                            out[(c * g.height + iy) * g.width + ix] += col[row * ldcol + colOffset + y * g.outW + x]
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    // The fast path is taken when padH == 0 && padW == 0 && strideW == 1 (any strideH).
+    @Test(arguments: geometries) func withoutPaddingMatchesNaive(_ g: WindowGeometry) {
+        #expect(g.padH == 0 && g.padW == 0 && g.strideW == 1)
+        // Three images side by side in the columns, as the convolution lays out a chunk.
+        let images = 3, area = g.outputArea, ldcol = images * area
+        let col = ConvolutionKernelTests.values(g.patchSize * ldcol, seed: 31)
+        let prior = ConvolutionKernelTests.values(g.channels * g.inputArea, seed: 32)
+        for image in 0..<images {
+            for accumulate in [false, true] {
+                var out = accumulate ? prior : [Float](repeating: .nan, count: prior.count)
+                col.withUnsafeBufferPointer { c in
+                    out.withUnsafeMutableBufferPointer { o in
+                        Im2col.col2im(g, col: c.baseAddress!, ldcol: ldcol, colOffset: image * area, image: o.baseAddress!,
+                                      accumulate: accumulate)
+                    }
+                }
+                let expected = Self.naiveCol2im(g, col: col, ldcol: ldcol, colOffset: image * area,
+                                                onto: accumulate ? prior : [Float](repeating: 0, count: prior.count))
+                #expect(ConvolutionKernelTests.close(out, expected, tolerance: 1e-6), "\(g), image \(image), accumulate \(accumulate)")
+            }
+        }
+    }
 }

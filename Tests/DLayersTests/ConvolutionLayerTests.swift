@@ -141,6 +141,65 @@ import Testing
         try checkAccumulation(rig)
     }
 
+    @Test func gradientsWithSeveralChunksPerWorker() throws {
+        // LayerRig runs 2 threads: worker w takes images Parallel.chunk(w, of: 2, count: 5) (3, then 2) and walks them
+        // in chunks of min(⌈5 / 2⌉, 131 072 / (4·5·5 · 22·22 = 48 400)) = 2 images, so worker 0 walks two (2 + 1).
+        let layer = try Self.conv("num_output: 2, kernel_size: 5, pad: 2, bias_filler: {type: uniform, min: -1, max: 1}")
+        let shape = Shape([5, 4, 22, 22])
+        let conv = try #require(layer as? ConvolutionLayer)
+        #expect(conv.config(shape, workers: 2).chunk == 2)
+        let x = randomValues(shape.count, seed: 41)
+        let rig = try LayerRig(layer, bottoms: [(shape, x)])
+        #expect(rig.tops[0].shape == Shape([5, 2, 22, 22]))
+        // Convolution is linear in W and b: central differences are exact for any step, and a large one keeps
+        // the rounding of the 4 840 outputs small next to the difference.
+        #expect(try checkGradients(rig, checkBottoms: [], h: 0.1) == 2 * 100 + 2)
+
+        try rig.forward()
+        let r = randomValues(rig.tops[0].shape.count, seed: 43)
+        rig.backward(topGrad: [r])
+        let dx = rig.bottomGrads[0].values, dW = rig.paramGrads[0].values, db = rig.paramGrads[1].values
+
+        // The same backward on one thread, as one chunk of the whole batch.
+        var whole = conv.config(shape, workers: 1)
+        whole.chunk = shape[0]
+        let input = Tensor(shape: shape, values: x), outputGrad = Tensor(shape: rig.tops[0].shape, values: r)
+        let dW1 = Tensor(shape: rig.params[0].shape), db1 = Tensor(shape: rig.params[1].shape), dx1 = Tensor(shape: shape)
+        let scratch = Tensor(shape: Shape([whole.scratchPerWorker]))
+        withExtendedLifetime((input, outputGrad, dW1, db1, dx1, scratch)) {
+            ConvolutionKernel.backward(whole, input: input.view, outputGrad: outputGrad.view, weight: rig.params[0].view,
+                                       weightGrad: dW1.view, biasGrad: db1.view, inputGrad: dx1.view, accumulateInput: false,
+                                       scratch: scratch.view, parallel: .serial)
+        }
+        #expect(close(dW, dW1.values, tolerance: 1e-4))
+        #expect(close(db, db1.values, tolerance: 1e-4))
+        #expect(close(dx, dx1.values, tolerance: 1e-4))
+
+        // The bottom gradient against central differences (linear in x too) at elements spread over all five
+        // images, so over every chunk of both workers.
+        func objective() throws -> Double {
+            let y = try rig.forward()[0]
+            var total = 0.0
+            for (v, w) in zip(y, r) { total += Double(v) * Double(w) }
+            return total
+        }
+        let h: Float = 0.1
+        var probed = 0
+        for i in stride(from: 7, to: shape.count, by: 401) {
+            let original = rig.bottoms[0].view[i]
+            rig.bottoms[0].view[i] = original + h
+            let plus = try objective()
+            rig.bottoms[0].view[i] = original - h
+            let minus = try objective()
+            rig.bottoms[0].view[i] = original
+            let numeric = Float((plus - minus) / Double(2 * h))
+            #expect(abs(dx[i] - numeric) <= 1e-3 * max(abs(dx[i]), abs(numeric), 1),
+                    "bottom[\(i)] (image \(i / (4 * 22 * 22))): backward \(dx[i]), finite difference \(numeric)")
+            probed += 1
+        }
+        #expect(probed == 25)
+    }
+
     @Test func fillersFromConfig() throws {
         let layer = try Self.conv("num_output: 2, kernel_size: 2, weight_filler: {type: constant, value: 0.5}, bias_filler: {type: constant, value: -3}")
         let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 3, 3]), randomValues(9))])

@@ -163,6 +163,64 @@ import Testing
         #expect(try checkGradients(rig) == 50)
     }
 
+    @Test func max2x2Gradients() throws {
+        // The branch-free 2×2 path: kernel 2×2, stride 2, pad 0 and 2·OH ≤ H, 2·OW ≤ W (even H and W).
+        // gap 0: values evenly 4/96 ≈ 0.042 apart (the push away from zero is for ReLU, and could bring two within h).
+        let rig = try LayerRig(try Self.pool("pool: MAX, kernel_size: 2, stride: 2"),
+                               bottoms: [(Shape([2, 2, 4, 6]), distinctValues(96, seed: 12, scale: 2, gap: 0))])
+        #expect(rig.tops[0].shape == Shape([2, 2, 2, 3]))
+        #expect(try checkGradients(rig) == 96)
+        try checkAccumulation(rig)
+    }
+
+    @Test func max2x2MatchesGeneralPath() throws {
+        // An H×W = 6×8 bottom takes the 2×2 path (kernel 2×2, stride 2, pad 0, 2·OH ≤ H and 2·OW ≤ W); the same
+        // planes grown to 7×9 round up to a clipped last window (2·4 > 7) and take the general loop, whose
+        // first 3×4 windows are the 6×8 bottom's.
+        let n = 2, c = 3, h = 6, w = 8, oh = 3, ow = 4, planes = n * c
+        var rng = RandomStream(seed: 17)
+        let ties = (0..<(planes * (h + 1) * (w + 1))).map { _ in Float(rng.next() % 4) }  // many ties
+        for big in [ties, distinctValues(planes * (h + 1) * (w + 1), seed: 9)] {
+            var small: [Float] = []
+            for p in 0..<planes {
+                for y in 0..<h { for x in 0..<w { small.append(big[(p * (h + 1) + y) * (w + 1) + x]) } }
+            }
+            let fast = try LayerRig(try Self.pool("pool: MAX, kernel_size: 2, stride: 2"), bottoms: [(Shape([n, c, h, w]), small)])
+            let general = try LayerRig(try Self.pool("pool: MAX, kernel_size: 2, stride: 2"),
+                                       bottoms: [(Shape([n, c, h + 1, w + 1]), big)])
+            #expect(fast.tops[0].shape == Shape([n, c, oh, ow]))
+            #expect(general.tops[0].shape == Shape([n, c, oh + 1, ow + 1]))
+            let yFast = try fast.forward()[0], yGeneral = try general.forward()[0]
+            var expected: [Float] = []
+            for p in 0..<planes {
+                for y in 0..<oh { for x in 0..<ow { expected.append(yGeneral[(p * (oh + 1) + y) * (ow + 1) + x]) } }
+            }
+            #expect(yFast == expected)
+
+            // Backward sends each gradient to the window's winner; with ties, both paths pick the first in
+            // reading order. The general path's extra windows get gradient 0.
+            let r = randomValues(planes * oh * ow, seed: 5)
+            fast.backward(topGrad: [r])
+            var rGeneral = [Float](repeating: 0, count: planes * (oh + 1) * (ow + 1))
+            for p in 0..<planes {
+                for y in 0..<oh { for x in 0..<ow { rGeneral[(p * (oh + 1) + y) * (ow + 1) + x] = r[(p * oh + y) * ow + x] } }
+            }
+            general.backward(topGrad: [rGeneral])
+            let dxGeneral = general.bottomGrads[0].values
+            var inside: [Float] = [], outside: [Float] = []
+            for p in 0..<planes {
+                for y in 0...h {
+                    for x in 0...w {
+                        let v = dxGeneral[(p * (h + 1) + y) * (w + 1) + x]
+                        if y < h && x < w { inside.append(v) } else { outside.append(v) }
+                    }
+                }
+            }
+            #expect(fast.bottomGrads[0].values == inside)
+            #expect(outside.allSatisfy { $0 == 0 })
+        }
+    }
+
     @Test func averageGradients() throws {
         let rig = try LayerRig(try Self.pool("pool: AVE, kernel_size: 3, stride: 2, pad: 1"),
                                bottoms: [(Shape([2, 2, 5, 5]), randomValues(100))])

@@ -140,6 +140,125 @@ import Testing
     }
 }
 
+/// Parameters of at least 32 768 elements are updated in chunks spread over the threads of the
+/// `Parallel` passed to `Optimizer.update`: each element's update is the same whatever the split,
+/// so every thread count must give the same bits as one thread.
+@Suite struct ParallelUpdateTests {
+    /// Above the 32 768 (1 << 15) elements from which `Optimizer.update` splits a parameter.
+    static let count = 40_000
+
+    static func values(_ count: Int, seed: UInt64) -> [Float] {
+        var rng = RandomStream(seed: seed)
+        return (0..<count).map { _ in rng.nextUnitFloat() * 2 - 1 }
+    }
+
+    static let w0 = Self.values(Self.count, seed: 1)
+    static let grads = (0..<3).map { Self.values(Self.count, seed: 10 + UInt64($0)) }
+    static let lr = 0.01
+    /// Ends of the three chunks of a 3-thread split (13 334, 13 333, 13 333 elements), and a middle one.
+    static let probes = [0, 13_333, 13_334, 20_000, 26_666, 26_667, 39_999]
+
+    static let solvers = [
+        "type: SGD\nmomentum: 0.9\nweight_decay: 0.01\n",
+        "type: Nesterov\nmomentum: 0.9\nweight_decay: 0.01\nregularization_type: L1\niter_size: 2\n",
+        "type: AdaGrad\ndelta: 1e-6\n",
+        "type: RMSProp\nrms_decay: 0.9\ndelta: 1e-6\n",
+        "type: AdaDelta\nmomentum: 0.95\ndelta: 1e-6\n",
+        "type: Adam\nmomentum: 0.9\nmomentum2: 0.999\ndelta: 1e-8\nweight_decay: 0.01\n",
+    ]
+
+    /// An optimizer over one parameter of `count` elements, the weight [1, count] of an InnerProduct.
+    func optimizer(_ solverText: String) throws -> (Optimizer, Parameter) {
+        let spec = try NetSpec(node: try YAML.parse("""
+            layer:
+              - {name: in, type: Input, top: x, input_param: {shape: {dim: [1, \(Self.count)]}}}
+              - {name: ip, type: InnerProduct, bottom: x, top: y, inner_product_param: {num_output: 1, bias_term: false}}
+            """, file: "n.yaml"), file: "n.yaml")
+        let store = ParameterStore(seed: 1)
+        _ = try Net(spec: spec, phase: .train, store: store, context: BuildContext(phase: .train, netFile: "n.yaml", seed: 1))
+        let solver = try SolverSpec(node: try YAML.parse("net: n.yaml\nbase_lr: 0.1\nmax_iter: 3\n" + solverText, file: "s.yaml"), file: "s.yaml")
+        let p = try #require(store.parameters.first)
+        try #require(p.shape.count == Self.count)
+        return (Optimizer(spec: solver, store: store), p)
+    }
+
+    /// Three updates from `w0` with `grads`, split over `threads`: the weights and the history after them.
+    func run(_ solverText: String, threads: Int) throws -> (weights: [Float], history: [[Float]]) {
+        let (opt, p) = try optimizer(solverText)
+        p.value.view.copy(from: Self.w0)
+        for step in 0..<Self.grads.count {
+            p.grad.view.copy(from: Self.grads[step])
+            #expect(opt.update(rate: Self.lr, iteration: step, parallel: Parallel(threads: threads)))
+        }
+        return (p.value.values, opt.history[0].map(\.values))
+    }
+
+    /// The first index where `a` and `b` differ in their bits, if any.
+    static func firstDifference(_ a: [Float], _ b: [Float]) -> Int? {
+        guard a.count == b.count else { return -1 }
+        return a.indices.first { a[$0].bitPattern != b[$0].bitPattern }
+    }
+
+    // count ≥ 1 << 15: the update is split into min(threads, 256) chunks, run concurrently (300 threads hit the cap).
+    @Test(arguments: solvers) func threadsGiveTheSameBits(_ solverText: String) throws {
+        let serial = try run(solverText, threads: 1)
+        #expect(Self.firstDifference(serial.weights, Self.w0) != nil, "the update changed nothing")
+        for threads in [2, 3, 7, 300] {
+            let split = try run(solverText, threads: threads)
+            #expect(Self.firstDifference(split.weights, serial.weights) == nil, "weights, \(threads) threads")
+            #expect(split.history.count == serial.history.count)
+            for (h, (a, b)) in zip(split.history, serial.history).enumerated() {
+                #expect(Self.firstDifference(a, b) == nil, "history \(h), \(threads) threads")
+            }
+        }
+    }
+
+    // Split over 3 threads (count ≥ 1 << 15), elements at the chunk ends follow Caffe's SGD, in Double.
+    @Test func sgdMatchesTheFormula() throws {
+        let split = try run(Self.solvers[0], threads: 3)
+        for i in Self.probes {
+            var w = Double(Self.w0[i]), v = 0.0
+            for g in Self.grads {
+                v = 0.9 * v + Self.lr * (Double(g[i]) + 0.01 * w)
+                w -= v
+            }
+            #expect(abs(Double(split.weights[i]) - w) <= 2e-6 * max(1, abs(w)), "weight \(i): \(split.weights[i]) vs \(w)")
+        }
+    }
+
+    // Split over 3 threads (count ≥ 1 << 15), elements at the chunk ends follow Adam (Kingma and Ba's
+    // Algorithm 1, with the L2 decay added to the gradient), in Double.
+    @Test func adamMatchesTheFormula() throws {
+        let split = try run(Self.solvers[5], threads: 3)
+        for i in Self.probes {
+            var w = Double(Self.w0[i]), m = 0.0, v = 0.0
+            for (step, g) in Self.grads.enumerated() {
+                let t = Double(step + 1), grad = Double(g[i]) + 0.01 * w
+                m = 0.9 * m + 0.1 * grad
+                v = 0.999 * v + 0.001 * grad * grad
+                let mHat = m / (1 - pow(0.9, t)), vHat = v / (1 - pow(0.999, t))
+                w -= Self.lr * mHat / (vHat.squareRoot() + 1e-8)
+            }
+            #expect(abs(Double(split.weights[i]) - w) <= 2e-6 * max(1, abs(w)), "weight \(i): \(split.weights[i]) vs \(w)")
+        }
+    }
+
+    // Split over 3 threads (count ≥ 1 << 15): a NaN or infinite gradient in any one chunk is reported, and
+    // each update starts with clean per-chunk flags.
+    @Test func nonFiniteGradientInAnyChunkIsReported() throws {
+        let (opt, p) = try optimizer("type: SGD\nmomentum: 0.9\n")
+        let bad: [(index: Int, value: Float)] = [(0, .nan), (20_000, .infinity), (39_999, -.infinity)]
+        for (index, value) in bad {
+            var g = Self.grads[0]
+            g[index] = value
+            p.grad.view.copy(from: g)
+            #expect(!opt.update(rate: Self.lr, iteration: 0, parallel: Parallel(threads: 3)), "\(value) at \(index)")
+        }
+        p.grad.view.copy(from: Self.grads[0])
+        #expect(opt.update(rate: Self.lr, iteration: 1, parallel: Parallel(threads: 3)))
+    }
+}
+
 @Suite struct ScheduleTests {
     func spec(_ text: String) throws -> SolverSpec {
         try SolverSpec(node: try YAML.parse("net: n.yaml\nbase_lr: 0.1\n" + text, file: "s.yaml"), file: "s.yaml")
