@@ -16,14 +16,28 @@ public enum BLASStartup {
     }
 
     static func cpuFlags() -> Set<Substring> {
-        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
+        guard let text = cpuInfoLine("flags") else { return [] }
+        return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }))
+    }
+
+    /// The CPU's model name (`AMD EPYC 7B13`), for model cards; "unknown" where /proc/cpuinfo
+    /// does not say.
+    public static func cpuModel() -> String {
+        guard let line = cpuInfoLine("model name"), let colon = line.firstIndex(of: ":") else { return "unknown" }
+        let name = line[line.index(after: colon)...].split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return name.isEmpty ? "unknown" : name
+    }
+
+    /// The first line of /proc/cpuinfo that starts with `key`.
+    static func cpuInfoLine(_ key: String) -> String? {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return nil }
         defer { fclose(file) }
         var line = [CChar](repeating: 0, count: 1 << 16)
         while fgets(&line, Int32(line.count), file) != nil {
             let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if text.hasPrefix("flags") { return Set(text.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" })) }
+            if text.hasPrefix(key) { return text }
         }
-        return []
+        return nil
     }
 
     /// Restarts the process with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to Prescott.

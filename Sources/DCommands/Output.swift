@@ -17,7 +17,7 @@ final class Output {
         self.quiet = quiet
         live = !quiet && isatty(1) == 1
         if let logPath {
-            log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
             guard log >= 0 else {
                 throw OutputError(message: "\(logPath): error: cannot create the log file: \(String(cString: strerror(errno)))")
             }

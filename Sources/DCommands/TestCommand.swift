@@ -21,12 +21,12 @@ public struct TestCommand: ParsableCommand {
             snapshot), zoo entry directories, or --model NET.yaml with --weights FILE.
             Evaluation covers the model's test set exactly once (or --images/--labels) and prints \
             every scalar output, then a confusion matrix with the card's class names:
-              test samples=10000 batches=100 accuracy=0.9003 loss=0.277538
+              test samples=10000 batches=100 accuracy=0.9026 loss=0.273345
             Several models (or several --weights) form a committee that averages their softmax \
             outputs; each member's results and the committee's are printed:
-              member 1 model=zoo:fashion-lenet samples=10000 accuracy=0.9003 loss=0.277538
-              member 2 model=zoo:fashion-mlp samples=10000 accuracy=0.8806 loss=0.324431
-              committee members=2 samples=10000 accuracy=0.9089
+              member 1 model=zoo:fashion-lenet samples=10000 accuracy=0.9026 loss=0.273345
+              member 2 model=zoo:fashion-mlp samples=10000 accuracy=0.8819 loss=0.322508
+              committee members=2 samples=10000 accuracy=0.9082
             --predict FILE… classifies image files with the card's preprocessing and prints the \
             most likely classes. --dump BLOB[,BLOB] --out FILE.safetensors writes blobs for the \
             whole test set (Caffe's extract_features). --json prints one JSON object instead.
@@ -95,6 +95,11 @@ public struct TestCommand: ParsableCommand {
         if !predict.isEmpty && (iterations != nil || dump != nil || time) {
             throw ValidationError("--predict classifies files; it does not take --iterations, --dump or --time")
         }
+        if !predict.isEmpty && model != nil {
+            // The deploy net and the preprocessing come from each entry's card; another net
+            // given with --model would silently not be the one that answers.
+            throw ValidationError("--predict uses each zoo model's own deploy net and card; give zoo:NAME or an entry directory, not --model")
+        }
         let members = max(models.count, weights.count)
         if members > 1 && (iterations != nil || time || dump != nil) {
             throw ValidationError("--iterations, --time and --dump take one model, not a committee of \(members)")
@@ -141,7 +146,7 @@ public struct TestCommand: ParsableCommand {
             }
             let entry = try Zoo.entry(at: m, place: .user)
             guard !entry.card.weights.isEmpty else { throw FileError(path: m, "has no snapshot yet") }
-            return Member(label: m, net: entry.path(entry.card.net), weights: entry.path(entry.card.weights), entry: entry)
+            return Member(label: m, net: entry.path(entry.card.net), weights: try entry.verifiedPath(entry.card.weights), entry: entry)
         }
     }
 
@@ -205,11 +210,13 @@ public struct TestCommand: ParsableCommand {
         }
         let names = classNames(members, classes: results[0].classes)
         let committee = members.count > 1 ? try Committee(results) : nil
-        if json { return console.out(jsonReport(members, results, committee, names)) }
+        let note = members.count == 1 ? cardNote(members[0], results[0].evaluation, threads: threads) : nil
+        if json { return console.out(jsonReport(members, results, committee, names, note: note)) }
 
         if members.count == 1 {
             let e = results[0].evaluation
             console.out("test samples=\(e.samples) batches=\(e.batches) \(Format.outputs(e.outputs))")
+            if let note { console.out(note) }
         } else {
             for (i, (m, r)) in zip(members, results).enumerated() {
                 console.out("member \(i + 1) model=\(m.label) samples=\(r.evaluation.samples) \(Format.outputs(r.evaluation.outputs))")
@@ -224,6 +231,24 @@ public struct TestCommand: ParsableCommand {
             Format.confusion(labels: labels, predictions: predictions, classes: results[0].classes, names: names).forEach { console.out("  " + $0) }
         }
         if let out { console.out("dump blobs=\(dump ?? "") samples=\(results[0].evaluation.samples) out=\(out)") }
+    }
+
+    /// When the card's metrics are measured again with another OpenBLAS kernel or thread count
+    /// than the card's, one line that names both and gives both results: float sums then round
+    /// differently, so the metrics may differ slightly (it is not an error; see the README's
+    /// "What reproduces exactly"). Nil when the card's conditions hold or do not apply.
+    func cardNote(_ member: Member, _ measured: Evaluation, threads: Int) -> String? {
+        guard let entry = member.entry, let metrics = entry.card.metrics, images == nil, iterations == nil,
+              let weights = member.weights, weights == entry.path(entry.card.weights) else { return nil }
+        let p = entry.card.provenance
+        let cardKernel = p.openblasCore.isEmpty ? "an unrecorded kernel" : "\(p.openblasCore) (OpenBLAS \(p.openblasVersion))"
+        let here = "\(BLAS.coreName) (OpenBLAS \(BLAS.version))"
+        guard cardKernel != here || p.threads != threads else { return nil }
+        let differences = metrics.values.compactMap { name, value in
+            measured.value(name).map { "\(name) \(cFormat("%+.2g", $0 - value))" }
+        }
+        return "note: the card was measured with \(cardKernel) on \(p.threads) threads, this run with \(here) on \(threads) threads: "
+            + "card \(Format.outputs(metrics.values)); measured minus card: \(differences.joined(separator: ", "))"
     }
 
     func dumpedBlobs(_ net: Net) throws -> [(String, Int)] {
@@ -247,17 +272,24 @@ public struct TestCommand: ParsableCommand {
         return names.count == classes ? names : []
     }
 
-    func jsonReport(_ members: [Member], _ results: [MemberResult], _ committee: Committee?, _ names: [String]) -> String {
+    func jsonReport(_ members: [Member], _ results: [MemberResult], _ committee: Committee?, _ names: [String], note: String?) -> String {
         func outputs(_ e: Evaluation) -> String { JSONText.object(e.outputs.map { ($0.name, JSONText.number($0.value)) }) }
         func confusion(_ labels: [Int], _ predictions: [Int], _ classes: Int) -> String {
             JSONText.array(Format.confusionCounts(labels: labels, predictions: predictions, classes: classes).map { JSONText.array($0.map(String.init)) })
         }
         var fields: [(String, String)] = []
         let first = results[0]
-        fields.append(("samples", String(first.evaluation.samples)))
-        fields.append(("batches", String(first.evaluation.batches)))
-        fields.append(("outputs", outputs(first.evaluation)))
+        if let committee {
+            // The top level is the committee's; each member's own results are under members.
+            fields.append(("samples", String(committee.labels.count)))
+            fields.append(("outputs", JSONText.object([("accuracy", JSONText.number(committee.accuracy))])))
+        } else {
+            fields.append(("samples", String(first.evaluation.samples)))
+            fields.append(("batches", String(first.evaluation.batches)))
+            fields.append(("outputs", outputs(first.evaluation)))
+        }
         fields.append(("class_names", JSONText.array(names.map(JSONText.string))))
+        if let note { fields.append(("note", JSONText.string(note))) }
         if let committee {
             fields.append(("members", JSONText.array(zip(members, results).map { m, r in
                 JSONText.object([("model", JSONText.string(m.label)), ("samples", String(r.evaluation.samples)), ("outputs", outputs(r.evaluation))])
@@ -411,7 +443,7 @@ struct ClassScores {
                 let sum = e.reduce(0, +)
                 probabilities.append(contentsOf: e.map { $0 / sum })
             }
-            out.append(Int(l[i]))
+            out.append(SoftmaxLossKernel.classIndex(l[i]) ?? -1)
         }
     }
 }

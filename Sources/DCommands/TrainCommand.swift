@@ -20,7 +20,7 @@ public struct TrainCommand: ParsableCommand {
               test iter=500 epoch=0.53 net=lenet accuracy=0.8912 loss=0.3012
               snapshot iter=500 weights=…_iter_500.safetensors state=…_iter_500.solverstate
               done iter=10000 seconds=165.1 stopped=max_iter
-              card weights=…_iter_10000.safetensors samples=10000 accuracy=0.9003 loss=0.277538 card=…/model.yaml
+              card weights=…_iter_10000.safetensors samples=10000 accuracy=0.9026 loss=0.273345 card=…/model.yaml
             On a terminal a live progress line is shown as well. Every run also appends its \
             events to <snapshot_prefix>_metrics.jsonl.
             Without snapshot_prefix in the solver, everything goes into a new entry of the \
@@ -35,6 +35,9 @@ public struct TrainCommand: ParsableCommand {
 
     @Option(name: .long, help: "Start from these weights, copied by layer name (fine-tuning): a safetensors file, zoo:NAME or zoo:NAME@ITER.")
     public var weights: String?
+
+    @Flag(name: .long, help: "With --weights: carry on even when the file has weights for no layer of the net (otherwise an error).")
+    public var allowCopyingNone = false
 
     @Option(name: .long, help: "Resume from this solver state (<prefix>_iter_N.solverstate, zoo:NAME or zoo:NAME@ITER), exactly where it stopped.")
     public var snapshot: String?
@@ -82,6 +85,7 @@ public struct TrainCommand: ParsableCommand {
         if weights != nil && snapshot != nil {
             throw ValidationError("give --weights (start from weights) or --snapshot (resume a run), not both")
         }
+        if allowCopyingNone && weights == nil { throw ValidationError("--allow-copying-none goes with --weights") }
     }
 
     public func run() throws {
@@ -133,9 +137,26 @@ public struct TrainCommand: ParsableCommand {
 
         // Everything that can fail on the inputs comes before anything is written.
         var loaded: [TrainEvent] = []
-        if let weights { loaded.append(.weightsLoaded(path: weights, report: try trainer.loadWeights(weights))) }
+        if let weights {
+            let report = try trainer.loadWeights(weights)
+            if report.copied.isEmpty && !allowCopyingNone {
+                throw FileError(path: weights, "has weights for no layer of net '\(trainer.trainNet.name)'",
+                                hint: "layer names must match: the file has \(report.ignored.joined(separator: ", ").orNone), the net \(report.initialised.joined(separator: ", ").orNone); "
+                                    + "to train from the fillers anyway, add --allow-copying-none")
+            }
+            loaded.append(.weightsLoaded(path: weights, report: report))
+        }
         if let snapshot {
             let notes = try trainer.resume(from: snapshot)
+            if trainer.iteration > trainer.maxIter {
+                throw FileError(path: snapshot, "is at iteration \(trainer.iteration), past this solver's max_iter of \(trainer.maxIter)",
+                                hint: "raise max_iter (or max_epoch) in \(spec.file) to train on; dtest evaluates the snapshot as it is")
+            }
+            if trainer.iteration == trainer.maxIter {
+                // Nothing left to do: no test, no snapshot, no card or metrics update.
+                out.line("resume iter=\(trainer.iteration) state=\(snapshot): nothing to do, max_iter is \(trainer.maxIter); no file was changed")
+                return
+            }
             loaded.append(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes))
         }
         // From here on a signal is handled between iterations: an entry is never left half made.

@@ -73,7 +73,8 @@ final class ZooRecorder {
         let spec = trainer.solver
         var card = ModelCard(name: "", provenance: ModelCard.Provenance(
             command: command.map(shellQuoted).joined(separator: " "), dendrite: ModelCard.dendriteVersion,
-            randomSeed: trainer.seed, threads: trainer.options.threads, date: utcTimestamp()))
+            randomSeed: trainer.seed, threads: trainer.options.threads, date: utcTimestamp(),
+            openblasCore: BLAS.coreName, openblasVersion: BLAS.version, cpu: BLASStartup.cpuModel()))
         card.description = spec.modelCard.description
         card.licence = spec.modelCard.licence
         card.datasetName = spec.modelCard.dataset
@@ -120,7 +121,13 @@ final class ZooRecorder {
             : Int(card.weights.dropFirst("\(card.name)_iter_".count).dropLast(".safetensors".count)) ?? trainer.iteration
         // A NaN or infinite output has no place among numbers that dtest must reproduce.
         let finite = e.outputs.filter { $0.value.isFinite }
-        try writer.update(metrics: ModelCard.Metrics(iteration: iteration, net: trainer.testNetNames[0], samples: e.samples, values: finite))
+        // The metrics were measured here: the card names this machine's kernel (a resumed run
+        // may end on another machine than the one that started it).
+        var provenance = card.provenance
+        provenance.threads = trainer.options.threads
+        (provenance.openblasCore, provenance.openblasVersion, provenance.cpu) = (BLAS.coreName, BLAS.version, BLASStartup.cpuModel())
+        try writer.update(metrics: ModelCard.Metrics(iteration: iteration, net: trainer.testNetNames[0], samples: e.samples, values: finite),
+                          provenance: provenance)
         return (card.weights, e)
     }
 

@@ -70,6 +70,13 @@ public enum BLAS {
     /// The kernel family OpenBLAS picked for this CPU (`Haswell`, `SkylakeX`, …).
     public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
 
+    /// OpenBLAS's version (`0.3.21`), the second word of its build configuration.
+    public static var version: String {
+        let config = openblas_get_config().map { String(cString: $0) } ?? ""
+        let words = config.split(separator: " ")
+        return words.count > 1 && words[0] == "OpenBLAS" ? String(words[1]) : "unknown"
+    }
+
     /// The naive triple loop that every fast path is checked against. Accumulates in Double.
     public static func referenceGemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,

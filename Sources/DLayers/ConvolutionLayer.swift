@@ -1,7 +1,8 @@
 import DConfig
 import DCore
 
-/// 2-D convolution through im2col and one GEMM per group over the whole batch.
+/// 2-D convolution through im2col and one GEMM per group over each chunk of images (see
+/// `ConvolutionKernel`).
 /// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = (H + 2·pad − kernel) / stride + 1;
 /// weight [OC, C/group, kh, kw], bias [OC].
 public final class ConvolutionLayer: Layer {

@@ -3,7 +3,8 @@ import DCore
 
 /// Inverted dropout: in TRAIN each unit is kept with probability 1 − ratio and scaled by
 /// 1 / (1 − ratio), so TEST is the identity. The mask is drawn from a stream keyed by the
-/// seed, the layer's position and the iteration, so a resumed run draws the same masks.
+/// seed, the layer's position, the iteration and the batch within it (with `iter_size` > 1),
+/// so a resumed run draws the same masks and every batch of a step draws its own.
 public final class DropoutLayer: Layer {
     public let name: String
     let ratio: Float
@@ -31,7 +32,9 @@ public final class DropoutLayer: Layer {
             return
         }
         let mask = io.work[0].slice(0, io.bottoms[0].count)
-        var rng = RandomStream(seed: step.seed, purpose: "dropout", io.index, step.iteration)
+        // The first batch of a step keys on the iteration alone, as before iter_size was keyed.
+        var rng = step.subBatch == 0 ? RandomStream(seed: step.seed, purpose: "dropout", io.index, step.iteration)
+            : RandomStream(seed: step.seed, purpose: "dropout", io.index, step.iteration, step.subBatch)
         ElementwiseKernel.dropoutMask(mask, ratio: ratio, scale: 1 / (1 - ratio), rng: &rng)
         ElementwiseKernel.multiply(io.bottoms[0], by: mask, into: io.tops[0])
     }

@@ -5,13 +5,16 @@ import DData
 /// Batches from a pair of IDX files (images and labels), converted from bytes as they are
 /// served. Tops: data [N, 1, rows, cols], and optionally label [N].
 ///
-/// The sample order is the only mutable state of any layer: it is part of the solver state,
-/// so a resumed run sees the same batches.
+/// The sample order is the only mutable state of any layer: a train net's is part of the
+/// solver state, so a resumed run sees the same batches; a test net's is rewound before each
+/// test pass.
 public final class IDXDataLayer: Layer {
     public let name: String
     public let dataset: IDXDataset
     public let batchSize: Int
     public let transform: ByteTransform
+    /// `shuffle` as configured (an evaluation over the whole dataset visits it in file order).
+    public let shuffle: Bool
     public var order: SampleOrder
 
     public var bottomCount: ClosedRange<Int> { 0...0 }
@@ -24,7 +27,7 @@ public final class IDXDataLayer: Layer {
         var labels = ConfigFile.resolve(try p.requiredString("labels"), relativeTo: context.netFile)
         if context.phase == .test, let data = context.testData { (images, labels) = data }
         batchSize = try p.int("batch_size", default: 0, min: 1)
-        let shuffle = try p.bool("shuffle", default: false)
+        shuffle = try p.bool("shuffle", default: false)
         try p.finish()
 
         let t = try spec.block("transform_param")
@@ -45,6 +48,11 @@ public final class IDXDataLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
         [Shape([batchSize, 1] + dataset.sampleDims), Shape([batchSize])]
+    }
+
+    /// Back to the first sample of the first epoch, in the configured order.
+    public func rewind() {
+        order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: order.seed)
     }
 
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {

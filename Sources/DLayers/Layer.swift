@@ -103,9 +103,12 @@ public struct StepContext: Sendable {
     /// The solver seed, from which layers derive their own streams (dropout masks).
     public var seed: UInt64
     public var parallel: Parallel
+    /// Which of the iteration's `iter_size` batches this is (0 for the first): random draws
+    /// are keyed on it too, so each batch of a step gets fresh ones.
+    public var subBatch: Int
 
-    public init(phase: Phase, iteration: Int = 0, seed: UInt64 = 0, parallel: Parallel = .serial) {
-        self.phase = phase; self.iteration = iteration; self.seed = seed; self.parallel = parallel
+    public init(phase: Phase, iteration: Int = 0, seed: UInt64 = 0, parallel: Parallel = .serial, subBatch: Int = 0) {
+        self.phase = phase; self.iteration = iteration; self.seed = seed; self.parallel = parallel; self.subBatch = subBatch
     }
 }
 

@@ -8,7 +8,7 @@ import FoundationEssentials
 /// The solver state written beside each snapshot: everything besides the weights that a
 /// resumed run needs to continue on the very same trajectory. It is a safetensors file: the
 /// optimiser's history as tensors `<parameter>.history0` (and `.history1`), and in its metadata
-/// the iteration, the solver type, the seed, every data layer's position, the plateau and
+/// the iteration, the solver type, the seed, the train data's position, the plateau and
 /// early-stopping progress, the weights file with its SHA-256, and fingerprints of the net and
 /// the solver file.
 struct SolverState {
@@ -18,7 +18,7 @@ struct SolverState {
     /// The parts of the metadata that are not plain strings.
     struct Progress: Codable {
         struct Cursor: Codable, Equatable {
-            /// 0 for the train net, 1 + i for test net i.
+            /// 0 for the train net (states of earlier versions also hold 1 + i for test net i).
             var net: Int
             var layer: String
             var epoch: Int
@@ -57,13 +57,8 @@ struct SolverState {
                 tensors.append(("\(p.name).history\(k)", .init(shape: p.shape.dims, values: h.values)))
             }
         }
-        let nets = [t.trainNet] + t.testNets
-        var cursors: [Progress.Cursor] = []
-        for (n, net) in nets.enumerated() {
-            for layer in net.dataLayers {
-                cursors.append(.init(net: n, layer: layer.name, epoch: layer.order.epoch, position: layer.order.position))
-            }
-        }
+        // The train net's data only: test passes rewind theirs.
+        let cursors = t.trainNet.dataLayers.map { Progress.Cursor(net: 0, layer: $0.name, epoch: $0.order.epoch, position: $0.order.position) }
         let progress = Progress(cursors: cursors, reductions: t.reductions, plateau: t.plateau?.state, earlyStopping: t.earlyStopping?.state)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys  // the same state gives the same bytes
@@ -135,9 +130,10 @@ struct SolverState {
                 h.view.copy(from: entry.values)
             }
         }
-        let nets = [t.trainNet] + t.testNets
-        for c in progress.cursors {
-            guard c.net < nets.count, let layer = nets[c.net].dataLayers.first(where: { $0.name == c.layer }),
+        // States written before test passes rewound their data also hold test nets' positions
+        // (net 1 + i), which no longer matter.
+        for c in progress.cursors where c.net == 0 {
+            guard let layer = t.trainNet.dataLayers.first(where: { $0.name == c.layer }),
                   c.position < layer.dataset.count else {
                 throw FileError(path: path, "has a data position for layer '\(c.layer)' that this net does not have")
             }

@@ -207,7 +207,11 @@ public final class Trainer {
         do { return try Evaluator.wholeDataset(net, step: step(.test)) } catch { throw .run(error) }
     }
 
+    /// Test net `index`. Every pass starts from the same place, the first sample of its data
+    /// in the configured order (Caffe's test nets continue where the last pass stopped): passes
+    /// at different iterations see the same samples, and a resumed run repeats them exactly.
     public func test(_ index: Int) throws(TrainError) -> TestReport {
+        testNets[index].dataLayers.forEach { $0.rewind() }
         do {
             let e: Evaluation
             switch solver.testIter[index] {
@@ -226,8 +230,9 @@ public final class Trainer {
     public func trainStep() throws(TrainError) -> Double {
         store.zeroGradients()
         var loss = 0.0
-        let ctx = step(.train)
-        for _ in 0..<solver.iterSize {
+        var ctx = step(.train)
+        for subBatch in 0..<solver.iterSize {
+            ctx.subBatch = subBatch
             let l: Double
             do {
                 l = try trainNet.forward(ctx)
@@ -322,8 +327,8 @@ public final class Trainer {
         return false
     }
 
-    /// Trains from the current iteration to max_iter: tests every `test_interval` (and at the
-    /// start, unless `test_initialization: false`), reports every `display` iterations,
+    /// Trains from the current iteration to max_iter: tests every `test_interval` (at the
+    /// start, unless `test_initialization: false`, and at the end), reports every `display` iterations,
     /// snapshots every `snapshot` iterations and at the end, stops early when the watched
     /// metric stalls, and asks `control` between iterations whether to snapshot or stop.
     public func run(_ emit: (TrainEvent) -> Void) throws(TrainError) {
@@ -332,6 +337,10 @@ public final class Trainer {
 
     public func run(control: () -> TrainControl, _ emit: (TrainEvent) -> Void) throws(TrainError) {
         let start = ContinuousClock.now
+        // Nothing left to do (a resumed run at max_iter): no test, no snapshot.
+        guard iteration < maxIter else {
+            return emit(.finished(FinishReport(iteration: iteration, seconds: 0, reason: .maxIter, best: earlyStopping?.state.best)))
+        }
         var window: [Double] = []
         var windowTime = Duration.zero, windowImages = 0  // training steps only, not tests
         // The loss is shown smoothed; other outputs (e.g. a train accuracy) as they are.
@@ -382,7 +391,8 @@ public final class Trainer {
                 return try finish()
             }
         }
-        if solver.testInterval > 0, iteration % solver.testInterval == 0 { _ = try testAll(emit) }
+        // The test at the end, whether or not max_iter is a multiple of test_interval.
+        if solver.testInterval > 0 { _ = try testAll(emit) }
         try finish()
     }
 }

@@ -40,8 +40,15 @@ public struct ModelCard: Sendable, Equatable {
         public var threads: Int
         /// UTC, ISO 8601.
         public var date: String
-        public init(command: String, dendrite: String, randomSeed: UInt64, threads: Int, date: String) {
+        /// What computed the metrics (float sums depend on it): OpenBLAS's kernel family and
+        /// version and the CPU model; empty in cards written before they were recorded.
+        public var openblasCore: String
+        public var openblasVersion: String
+        public var cpu: String
+        public init(command: String, dendrite: String, randomSeed: UInt64, threads: Int, date: String,
+                    openblasCore: String = "", openblasVersion: String = "", cpu: String = "") {
             self.command = command; self.dendrite = dendrite; self.randomSeed = randomSeed; self.threads = threads; self.date = date
+            self.openblasCore = openblasCore; self.openblasVersion = openblasVersion; self.cpu = cpu
         }
     }
 
@@ -103,6 +110,7 @@ public struct ModelCard: Sendable, Equatable {
         out += "snapshots: [\(snapshots.map(String.init).joined(separator: ", "))]\n"
         out += "provenance:\n  command: \(q(provenance.command))\n  dendrite: \(q(provenance.dendrite))\n"
         out += "  random_seed: \(provenance.randomSeed)\n  threads: \(provenance.threads)\n  date: \(q(provenance.date))\n"
+        out += "  openblas_core: \(q(provenance.openblasCore))\n  openblas_version: \(q(provenance.openblasVersion))\n  cpu: \(q(provenance.cpu))\n"
         out += "files:" + (files.isEmpty ? " []\n" : "\n")
         for f in files { out += "  - {path: \(q(f.path)), size: \(f.size), sha256: \(q(f.sha256))}\n" }
         return out
@@ -178,7 +186,8 @@ public struct ModelCard: Sendable, Equatable {
         guard let p = try map.map("provenance") else { throw map.missing("provenance") }
         provenance = Provenance(command: try p.string("command") ?? "", dendrite: try p.string("dendrite") ?? "",
                                 randomSeed: UInt64(max(0, try p.int("random_seed") ?? 0)), threads: try p.int("threads") ?? 0,
-                                date: try p.string("date") ?? "")
+                                date: try p.string("date") ?? "", openblasCore: try p.string("openblas_core") ?? "",
+                                openblasVersion: try p.string("openblas_version") ?? "", cpu: try p.string("cpu") ?? "")
         try p.finish()
         for f in try map.maps("files") {
             guard let size = try f.int("size"), (0...(1 << 40)).contains(size) else {

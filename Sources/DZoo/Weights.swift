@@ -24,13 +24,19 @@ public enum Weights {
         }, metadata: metadata)
     }
 
-    /// Reads the weights file at `path` into the store by layer name; a solver state given as
-    /// weights is refused with a hint.
+    /// Reads the weights file at `path` into the store by layer name; a solver state or a
+    /// feature dump given as weights is refused with a hint.
     public static func read(_ path: String, into store: ParameterStore) throws(FileError) -> WeightsLoadReport {
         let file = try SafetensorsFile.read(path)
-        guard file.metadata["format"] != "dendrite-solverstate" else {
+        switch file.metadata["format"] {
+        case "dendrite-solverstate":
             throw FileError(path: path, "is a solver state, not weights",
                             hint: "resume from it with dtrain --snapshot, or use its .safetensors weights")
+        case "dendrite-features":
+            throw FileError(path: path, "holds features written by dtest --dump, not weights",
+                            hint: "give the .safetensors snapshot of a training run, or a zoo:NAME reference")
+        default:
+            break
         }
         return try load(file, from: path, into: store)
     }

@@ -23,6 +23,23 @@ public struct Zoo: Sendable {
         public func weightsFile(iteration: Int) -> String? {
             card.files.map(\.path).first { $0.hasSuffix("_iter_\(iteration).safetensors") }
         }
+
+        /// The path of the entry's `file` once its size and SHA-256 are checked against the
+        /// card: what is loaded through the zoo is what the card describes (hashing a snapshot
+        /// costs far less than one pass over a test set).
+        public func verifiedPath(_ file: String) throws(FileError) -> String {
+            let path = path(file)
+            guard let record = card.files.first(where: { $0.path == file }) else {
+                throw FileError(path: path, "is not listed in the card of '\(name)'", hint: "`dzoo verify \(name)` checks the entry")
+            }
+            let (hex, size) = try AtomicFile.sha256(path)
+            guard size == record.size, hex == record.sha256 else {
+                throw FileError(path: path, "does not match the card of '\(name)': "
+                                    + (size != record.size ? "\(size) bytes, the card says \(record.size)" : "its SHA-256 differs"),
+                                hint: "the file changed after it was written; `dzoo verify \(name)` lists what changed, and another snapshot of the entry may be intact")
+            }
+            return path
+        }
     }
 
     public let userRoot: String
@@ -140,8 +157,8 @@ public struct Zoo: Sendable {
                         hint: Suggestion.hint(for: name, in: names) ?? (names.isEmpty ? "the zoos are empty" : "`dzoo list` shows: \(names.joined(separator: ", "))"))
     }
 
-    /// The weights file a `zoo:NAME[@ITER]` reference names, with its entry; any other text is
-    /// a path and is returned as it is.
+    /// The weights file a `zoo:NAME[@ITER]` reference names, checked against the card, with its
+    /// entry; any other text is a path and is returned as it is.
     public func resolveWeights(_ text: String) throws(FileError) -> (path: String, entry: Entry?) {
         guard let ref = Self.reference(text) else { return (text, nil) }
         let entry = try entry(ref.name)
@@ -149,13 +166,13 @@ public struct Zoo: Sendable {
             guard !entry.card.weights.isEmpty else {
                 throw FileError(path: text, "has no snapshot yet", hint: "its training has not written one")
             }
-            return (entry.path(entry.card.weights), entry)
+            return (try entry.verifiedPath(entry.card.weights), entry)
         }
         guard iteration >= 0, let file = entry.weightsFile(iteration: iteration) else {
             throw FileError(path: text, iteration < 0 ? "does not end in a snapshot iteration (zoo:NAME@ITER takes a whole number)" : "has no snapshot at iteration \(iteration)",
                             hint: "its snapshots: \(entry.card.snapshots.isEmpty ? "none" : entry.card.snapshots.map(String.init).joined(separator: ", "))")
         }
-        return (entry.path(file), entry)
+        return (try entry.verifiedPath(file), entry)
     }
 }
 

@@ -116,9 +116,10 @@ public final class ZooEntryWriter {
         try AtomicFile.write(Array(try Self.apply(edits, to: text, file: solver.file).utf8), to: "\(directory)/\(card.solver)")
     }
 
-    /// Records the files as they are now, the snapshots, the weights `zoo:NAME` loads and
-    /// their metrics, and rewrites the card.
-    public func update(weights: String? = nil, metrics: ModelCard.Metrics? = nil, clearMetrics: Bool = false) throws(FileError) {
+    /// Records the files as they are now, the snapshots, the weights `zoo:NAME` loads, their
+    /// metrics and what measured them, and rewrites the card.
+    public func update(weights: String? = nil, metrics: ModelCard.Metrics? = nil, clearMetrics: Bool = false,
+                       provenance: ModelCard.Provenance? = nil) throws(FileError) {
         var records: [ModelCard.FileRecord] = []
         var snapshots: [Int] = []
         for name in FileSystem.list(directory).sorted() where name != ModelCard.fileName && !name.hasPrefix(".") && !name.contains(".tmp-") {
@@ -141,6 +142,7 @@ public final class ZooEntryWriter {
         if let weights { card.weights = weights }
         if clearMetrics { card.metrics = nil }
         if let metrics { card.metrics = metrics }
+        if let provenance { card.provenance = provenance }
         try AtomicFile.write(Array(card.yaml().utf8), to: "\(directory)/\(ModelCard.fileName)")
     }
 

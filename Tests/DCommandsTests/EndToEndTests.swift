@@ -5,14 +5,18 @@ import Testing
 
 /// Runs one of the built executables (they sit next to the test bundle) and returns its exit
 /// status and output. The user zoo is a scratch directory unless `zoo` names one, so that no
-/// test writes into ~/.dendrite.
-func run(_ tool: String, _ arguments: [String], zoo: String? = nil) throws -> (status: Int32, out: String, err: String) {
+/// test writes into ~/.dendrite. dtrain and dtest run on 2 threads unless `--threads` is given:
+/// the tests compare runs bit for bit, and the bits depend on the thread count (workers' partial
+/// sums are added in worker order), which would otherwise follow the machine's core count.
+func run(_ tool: String, _ arguments: [String], zoo: String? = nil, environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
     let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     let process = Process()
     process.executableURL = bin.appendingPathComponent(tool)
-    process.arguments = arguments
+    let pinned = (tool == "dtrain" || tool == "dtest") && !arguments.contains("--threads")
+    process.arguments = arguments + (pinned ? ["--threads", "2"] : [])
     var environment = ProcessInfo.processInfo.environment
     environment["DENDRITE_ZOO"] = zoo ?? NSTemporaryDirectory() + "dendrite-e2e-\(getpid())-default-zoo"
+    environment.merge(extra) { $1 }
     process.environment = environment
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -121,9 +121,12 @@ let longSolver = solver.replacingOccurrences(of: "max_iter: 60", with: "max_iter
     @Test func quietPrintsNothingAndLogKeepsTheLines() throws {
         let dir = temporaryDirectory()
         try setUp(dir)
+        // The log is appended to: what it held before stays.
+        try "previous line\n".write(toFile: dir + "/train.log", atomically: true, encoding: .utf8)
         let r = try run("dtrain", [dir + "/solver.yaml", "--quiet", "--log", dir + "/train.log"])
         #expect(r.status == 0 && r.out.isEmpty && r.err.isEmpty)
         let log = try String(contentsOfFile: dir + "/train.log", encoding: .utf8)
+        #expect(log.hasPrefix("previous line\nnet 'tiny' "))
         #expect(log.contains("\ntrain iter=10/60 ") && log.contains("\ndone iter=60 "))
     }
 

@@ -1,7 +1,16 @@
 @testable import DCore
+import Foundation
 import Testing
 
 @Suite struct BLASTests {
+    /// scripts/check-kernels runs the suite under each OPENBLAS_CORETYPE: the kernel asked for
+    /// must be the one in effect, or a run would claim to test a kernel it did not.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] != nil))
+    func theRequestedKernelIsInEffect() {
+        #expect(BLAS.coreName.lowercased() == ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"]?.lowercased())
+        #expect(BLAS.version.split(separator: ".").count == 3, "\(BLAS.version)")
+    }
+
     /// One product: op(A) is m×k and op(B) k×n; every matrix is stored with `pad` spare columns per
     /// row (so the `ld*` arguments matter), and the spare columns of C must come out untouched.
     struct Case: CustomStringConvertible {

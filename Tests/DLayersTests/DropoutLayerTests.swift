@@ -53,6 +53,26 @@ import Testing
         #expect(try again.forward()[0] == first)
     }
 
+    /// With iter_size > 1, each batch of a step draws its own mask, as Caffe's fresh draws do;
+    /// the first keeps the mask of the iteration alone.
+    @Test func maskDependsOnTheBatchWithinAStep() throws {
+        let rig = try LayerRig(try makeLayer(Self.yaml), bottoms: [(Shape([4, 25]), Self.x)])
+        rig.iteration = 3
+        let first = try rig.forward()[0]
+        rig.subBatch = 1
+        let second = try rig.forward()[0]
+        #expect(second != first)
+        for (yi, xi) in zip(second, Self.x) { #expect(yi == 0 || yi == 2 * xi) }
+        rig.subBatch = 2
+        let third = try rig.forward()[0]
+        #expect(third != first && third != second)
+        rig.subBatch = 1
+        #expect(try rig.forward()[0] == second)
+        let plain = try LayerRig(try makeLayer(Self.yaml), bottoms: [(Shape([4, 25]), Self.x)])
+        plain.iteration = 3
+        #expect(try plain.forward()[0] == first)
+    }
+
     @Test func backwardUsesTheMask() throws {
         // dx = dy · mask: zero where the unit was dropped, 2·dy where it was kept
         let rig = try LayerRig(try makeLayer(Self.yaml), bottoms: [(Shape([4, 25]), Self.x)])

@@ -37,6 +37,7 @@ final class LayerRig {
     /// With `inPlace`, top 0 and bottom 0 are the same memory, as the net arranges it.
     let inPlace: Bool
     var iteration = 0
+    var subBatch = 0
 
     init(_ layer: any Layer, bottoms: [(Shape, [Float])], phase: Phase = .train, inPlace: Bool = false, seed: UInt64 = 7) throws {
         self.layer = layer
@@ -72,7 +73,7 @@ final class LayerRig {
                 intWork: intWork.map { $0.view(offset: 0, shape: Shape([$0.count])) }, index: 0)
     }
 
-    var step: StepContext { StepContext(phase: phase, iteration: iteration, seed: 42, parallel: Parallel(threads: 2)) }
+    var step: StepContext { StepContext(phase: phase, iteration: iteration, seed: 42, parallel: Parallel(threads: 2), subBatch: subBatch) }
 
     @discardableResult
     func forward() throws -> [[Float]] {

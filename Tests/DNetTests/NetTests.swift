@@ -309,3 +309,27 @@ let inputs = """
         #expect(a.data(a.blob(named: "data")!).base == b.data(b.blob(named: "data")!).base)
     }
 }
+
+/// Labels that come from another layer can hold anything: NaN, infinities and huge values
+/// are located errors, not traps.
+@Suite struct LabelValueTests {
+    @Test(arguments: [Float.nan, .infinity, -.infinity, 1e20, -3e12, 0.5])
+    func aLabelThatIsNoClassIndexIsAnErrorNamingTheLayer(_ label: Float) throws {
+        for type in ["SoftmaxWithLoss", "Accuracy"] {
+            let net = try buildNet("""
+                layer:
+                  - {name: in, type: Input, top: [s, label], input_param: {shape: [{dim: [2, 3]}, {dim: [2]}]}}
+                  - {name: judge, type: \(type), bottom: [s, label], top: out}
+                """, phase: .test)
+            net.data(net.blob(named: "s")!).copy(from: [0.1, 0.2, 0.3, 0.3, 0.2, 0.1])
+            net.data(net.blob(named: "label")!).copy(from: [1, label])
+            do {
+                _ = try net.forward(StepContext(phase: .test))
+                Issue.record("\(type) accepted the label \(label)")
+            } catch {
+                #expect(error.message.hasPrefix("layer 'judge' (\(type)): label "), "\(error.message)")
+                #expect(error.message.contains("of sample 1 is not a class index in 0..<3"), "\(error.message)")
+            }
+        }
+    }
+}

@@ -53,9 +53,9 @@ let twoClassNet = """
     """
 
 func writeSolver(_ dir: String, _ extra: String = "", maxIter: Int = 60, baseLR: Double = 0.5,
-                 testInterval: Int = 20, lrPolicy: String = "fixed") throws -> String {
+                 testInterval: Int = 20, lrPolicy: String = "fixed", testIter: Int = 1, net: String = twoClassNet) throws -> String {
     try writeTwoClassData(dir)
-    try twoClassNet.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+    try net.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
     let solver = """
         net: net.yaml
         base_lr: \(baseLR)
@@ -63,7 +63,7 @@ func writeSolver(_ dir: String, _ extra: String = "", maxIter: Int = 60, baseLR:
         weight_decay: 0.0005
         lr_policy: \(lrPolicy)
         max_iter: \(maxIter)
-        test_iter: 1
+        test_iter: \(testIter)
         test_interval: \(testInterval)
         random_seed: 7
         snapshot_prefix: out/tiny

@@ -39,6 +39,42 @@ import Testing
         #expect(resumedTests.count == 3)
     }
 
+    /// A stop requested in the middle of a test pass: the resumed run's tests are the straight
+    /// run's, because every test pass starts from the first test sample.
+    @Test func aStopDuringATestResumesToTheSameTests() throws {
+        let dir = temporaryDirectory()
+        let path = try writeSolver(dir, maxIter: 60, testInterval: 10, testIter: 2)
+        func tests(_ t: Trainer, control: @escaping () -> TrainControl = { .proceed }) throws -> [Int: [Double]] {
+            var found: [Int: [Double]] = [:]
+            try t.run(control: control) { if case .test(let r) = $0 { found[r.iteration] = r.evaluation.outputs.map(\.value) } }
+            return found
+        }
+        let straight = try tests(try trainer(path))
+        #expect(straight.keys.sorted() == [0, 10, 20, 30, 40, 50, 60])
+
+        // Asked before each test batch: the 10th ask is before the second batch of the test at 40.
+        let first = try trainer(path)
+        var asks = 0, stop = false
+        first.stopRequested = { asks += 1; stop = stop || asks == 10; return stop }
+        let partial = try tests(first, control: { stop ? .stop : .proceed })
+        #expect(partial.keys.sorted() == [0, 10, 20, 30])  // the interrupted test is not reported
+        #expect(first.iteration == 41)
+        let resumed = try trainer(path)
+        _ = try resumed.resume(from: dir + "/out/tiny_iter_41.solverstate")
+        let after = try tests(resumed)
+        #expect(after.keys.sorted() == [50, 60])
+        for (iteration, values) in after { #expect(values == straight[iteration], "test at \(iteration)") }
+    }
+
+    /// Every test pass covers the same samples: the same weights test the same at any iteration.
+    @Test func everyTestPassStartsFromTheFirstTestSample() throws {
+        let dir = temporaryDirectory()
+        let t = try trainer(try writeSolver(dir, maxIter: 10, testIter: 1))
+        let once = try t.test(0), twice = try t.test(0)
+        #expect(once.evaluation.outputs.map(\.value) == twice.evaluation.outputs.map(\.value))
+        #expect(t.testNets[0].dataLayers[0].order.position == 16)  // one batch of 16 from the start
+    }
+
     @Test func refusesAWeightsFile() throws {
         let dir = temporaryDirectory()
         let path = try writeSolver(dir, maxIter: 5)
@@ -156,6 +192,49 @@ import Testing
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let t = try Trainer(solver: try SolverSpec.load(path), options: TrainOptions())
         #expect(t.maxIter == 15)  // 40 samples × 3 epochs / batches of 8
+    }
+
+    /// "test every test_interval iterations, and at the end": also when max_iter is not a
+    /// multiple of test_interval.
+    @Test func theLastIterationIsTested() throws {
+        let dir = temporaryDirectory()
+        let t = try Trainer(solver: try SolverSpec.load(try writeSolver(dir, maxIter: 30, testInterval: 20)), options: TrainOptions(threads: 1))
+        var tested: [Int] = []
+        try t.run { if case .test(let r) = $0 { tested.append(r.iteration) } }
+        #expect(tested == [0, 20, 30])
+    }
+
+    /// A trainer already at max_iter (a resumed run with nothing left) tests and writes nothing.
+    @Test func nothingLeftToDoDoesNothing() throws {
+        let dir = temporaryDirectory()
+        let path = try writeSolver(dir, maxIter: 10)
+        try Trainer(solver: try SolverSpec.load(path), options: TrainOptions(threads: 1)).run { _ in }
+        let state = try Data(contentsOf: URL(fileURLWithPath: dir + "/out/tiny_iter_10.solverstate"))
+        let t = try Trainer(solver: try SolverSpec.load(path), options: TrainOptions(threads: 1))
+        _ = try t.resume(from: dir + "/out/tiny_iter_10.solverstate")
+        var events: [String] = []
+        try t.run { events.append("\($0)".prefix { $0 != "(" }.description) }
+        #expect(events == ["finished"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out/tiny_iter_10.solverstate")) == state)
+    }
+
+    /// iter_size: 2 at batch 16 takes the same steps as batch 32 (without dropout: the
+    /// gradients are means over the same 32 samples, summed in another order).
+    @Test func iterSizeMatchesTheLargerBatch() throws {
+        let noDropout = twoClassNet.replacingOccurrences(of: "  - {name: drop, type: Dropout, bottom: h, top: h, dropout_param: {dropout_ratio: 0.2}}\n", with: "")
+        #expect(noDropout != twoClassNet)
+        func trained(_ batch: Int, iterSize: Int) throws -> [Float] {
+            let dir = temporaryDirectory("iterSize\(batch)x\(iterSize)")
+            let net = noDropout.replacingOccurrences(of: "batch_size: 8, shuffle: true", with: "batch_size: \(batch), shuffle: true")
+            let t = try Trainer(solver: try SolverSpec.load(try writeSolver(dir, "iter_size: \(iterSize)\n", maxIter: 12, baseLR: 0.1, net: net)),
+                                options: TrainOptions(threads: 1))
+            try t.run { _ in }
+            return t.store.parameters.flatMap(\.value.values)
+        }
+        let big = try trained(32, iterSize: 1), accumulated = try trained(16, iterSize: 2)
+        #expect(big.count == accumulated.count)
+        for (a, b) in zip(big, accumulated) { #expect(abs(a - b) <= 1e-5 * max(1, abs(a)), "\(a) vs \(b)") }
+        #expect(big != (try trained(16, iterSize: 1)))  // the comparison can tell steps apart
     }
 
     @Test func testIterAllCoversTheTestSet() throws {

@@ -58,6 +58,14 @@ public enum SoftmaxLossKernel {
         case outOfRange(index: Int, value: Float, classes: Int)
     }
 
+    /// The label as a class index when it is a whole number a class could have; nil for NaN,
+    /// infinities, fractions and huge values (labels can come from another layer, where
+    /// `Int(raw)` would trap).
+    @inlinable
+    public static func classIndex(_ raw: Float) -> Int? {
+        raw.isFinite && raw == raw.rounded() && abs(raw) < 1e9 ? Int(raw) : nil
+    }
+
     /// Returns Σ −log max(p[label], FLT_MIN) over samples whose label is not `ignoreLabel`, and
     /// how many those were. Labels are [outer, inner].
     public static func loss(_ l: AxisLayout, prob: FloatView, labels: FloatView, ignoreLabel: Int?) throws(LabelError) -> (sum: Double, valid: Int) {
@@ -65,9 +73,9 @@ public enum SoftmaxLossKernel {
         var total = 0.0, valid = 0
         for o in 0..<l.outer {
             for i in 0..<l.inner {
-                let raw = t[o * l.inner + i], label = Int(raw)
+                let raw = t[o * l.inner + i], label = classIndex(raw)
                 if let ignoreLabel, label == ignoreLabel { continue }
-                guard Float(label) == raw, label >= 0, label < l.channels else {
+                guard let label, label >= 0, label < l.channels else {
                     throw .outOfRange(index: o * l.inner + i, value: raw, classes: l.channels)
                 }
                 total -= Double(log(max(p[l.index(o, label, i)], Float.leastNormalMagnitude)))
@@ -83,7 +91,7 @@ public enum SoftmaxLossKernel {
         let p = prob.base, t = labels.base, dx = inputGrad.base
         for o in 0..<l.outer {
             for i in 0..<l.inner {
-                let label = Int(t[o * l.inner + i])
+                let label = classIndex(t[o * l.inner + i]) ?? -1
                 let ignored = ignoreLabel == label
                 for c in 0..<l.channels {
                     let k = l.index(o, c, i)
@@ -105,9 +113,9 @@ public enum AccuracyKernel {
         var correct = 0, counted = 0
         for o in 0..<l.outer {
             for i in 0..<l.inner {
-                let raw = t[o * l.inner + i], label = Int(raw)
+                let raw = t[o * l.inner + i], label = SoftmaxLossKernel.classIndex(raw)
                 if let ignoreLabel, label == ignoreLabel { continue }
-                guard Float(label) == raw, label >= 0, label < l.channels else {
+                guard let label, label >= 0, label < l.channels else {
                     throw .outOfRange(index: o * l.inner + i, value: raw, classes: l.channels)
                 }
                 let truth = s[l.index(o, label, i)]
