@@ -239,7 +239,7 @@ public struct TestCommand: ParsableCommand {
     /// "What reproduces exactly"). Nil when the card's conditions hold or do not apply.
     func cardNote(_ member: Member, _ measured: Evaluation, threads: Int) -> String? {
         guard let entry = member.entry, let metrics = entry.card.metrics, images == nil, iterations == nil,
-              let weights = member.weights, weights == entry.path(entry.card.weights) else { return nil }
+              member.net == entry.path(entry.card.net), let weights = member.weights, weights == entry.path(entry.card.weights) else { return nil }
         let p = entry.card.provenance
         let cardKernel = p.openblasCore.isEmpty ? "an unrecorded kernel" : "\(p.openblasCore) (OpenBLAS \(p.openblasVersion))"
         let here = "\(BLAS.coreName) (OpenBLAS \(BLAS.version))"

@@ -99,7 +99,11 @@ public struct TrainCommand: ParsableCommand {
         if let dir = self.zoo { zoo = Zoo(userRoot: dir, repositoryRoot: zoo.repositoryRoot) }
         let weights = try self.weights.map { try zoo.resolveWeights($0).path }
         let snapshot = try self.snapshot.map { s in
-            try Zoo.reference(s) == nil ? s : Self.statePath(forWeights: try zoo.resolveWeights(s.contains("@") ? s : latest(s, zoo)).path)
+            guard Zoo.reference(s) != nil else { return s }
+            let (weights, entry) = try zoo.resolveWeights(s.contains("@") ? s : latest(s, zoo))
+            let state = Self.statePath(forWeights: weights)
+            // The state too is checked against the card (the weights were, by resolveWeights).
+            return try entry.map { try $0.verifiedPath(ConfigFile.fileName(of: state)) } ?? state
         }
         let netName = try NetSpec.load(spec.trainNet).name
         let destination = try RunDestination.resolve(spec, zooName: zooName, zooGiven: self.zoo != nil, snapshot: snapshot, netName: netName, zoo: zoo)
@@ -153,7 +157,14 @@ public struct TrainCommand: ParsableCommand {
                                 hint: "raise max_iter (or max_epoch) in \(spec.file) to train on; dtest evaluates the snapshot as it is")
             }
             if trainer.iteration == trainer.maxIter {
-                // Nothing left to do: no test, no snapshot, no card or metrics update.
+                // Nothing left to train: no test, no snapshot, no metrics line. Only a card whose
+                // weights were never measured (the run that wrote them was stopped by a signal)
+                // is completed.
+                if case .entry(let writer) = destination, writer.card.metrics == nil, !writer.card.weights.isEmpty {
+                    out.line("resume iter=\(trainer.iteration) state=\(snapshot): nothing to train, max_iter is \(trainer.maxIter); measuring the card's weights")
+                    if let (file, e) = try ZooRecorder(writer: writer).finish(trainer) { out.line(cardLine(file, e, writer)) }
+                    return
+                }
                 out.line("resume iter=\(trainer.iteration) state=\(snapshot): nothing to do, max_iter is \(trainer.maxIter); no file was changed")
                 return
             }
@@ -210,10 +221,12 @@ public struct TrainCommand: ParsableCommand {
         if let recordingError { throw recordingError }
         // Stopped by a signal, the user wants out now: the card is brought up to date (in the
         // deferred update above) but its weights are not measured.
-        if stoppedBy == nil, let recorder, let (file, e) = try recorder.finish(trainer) {
-            out.line("card weights=\(file) samples=\(e.samples) \(Format.outputs(e.outputs)) card=\(recorder.writer.directory)/\(ModelCard.fileName)")
-        }
+        if stoppedBy == nil, let recorder, let (file, e) = try recorder.finish(trainer) { out.line(cardLine(file, e, recorder.writer)) }
         if let sig = stoppedBy { throw ExitCode(128 + sig) }
+    }
+
+    func cardLine(_ file: String, _ e: Evaluation, _ writer: ZooEntryWriter) -> String {
+        "card weights=\(file) samples=\(e.samples) \(Format.outputs(e.outputs)) card=\(writer.directory)/\(ModelCard.fileName)"
     }
 
     /// zoo:NAME → zoo:NAME@<latest snapshot>, for resuming.

@@ -8,9 +8,9 @@ import FoundationEssentials
 /// The solver state written beside each snapshot: everything besides the weights that a
 /// resumed run needs to continue on the very same trajectory. It is a safetensors file: the
 /// optimiser's history as tensors `<parameter>.history0` (and `.history1`), and in its metadata
-/// the iteration, the solver type, the seed, the train data's position, the plateau and
-/// early-stopping progress, the weights file with its SHA-256, and fingerprints of the net and
-/// the solver file.
+/// the iteration, the solver type, the seed, the thread count and OpenBLAS kernel, the train
+/// data's position, the plateau and early-stopping progress, the weights file with its SHA-256,
+/// and fingerprints of the net and the solver file.
 struct SolverState {
     static let format = "dendrite-solverstate"
     static let version = "1"
@@ -68,7 +68,7 @@ struct SolverState {
             "iteration": String(t.iteration), "solver_type": t.solver.type.rawValue, "random_seed": String(t.seed),
             "weights": ConfigFile.fileName(of: weightsFile), "weights_sha256": weightsSHA256,
             "net": t.trainNet.name, "net_fingerprint": fingerprint(t.trainNet), "solver_sha256": solverHash(t.solver.file),
-            "threads": String(t.options.threads), "progress": json,
+            "threads": String(t.options.threads), "openblas_core": BLAS.coreName, "progress": json,
         ]))
     }
 
@@ -108,6 +108,9 @@ struct SolverState {
         if m["solver_sha256"] != solverHash(t.solver.file) { notes.append("the solver file changed since this state was written") }
         if m["threads"] != String(t.options.threads) {
             notes.append("it was written with \(m["threads"] ?? "?") threads, this run uses \(t.options.threads): sums may round differently")
+        }
+        if let core = m["openblas_core"], core != BLAS.coreName {
+            notes.append("it was written with OpenBLAS's \(core) kernels, this run uses \(BLAS.coreName): sums may round differently")
         }
 
         let dir = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""

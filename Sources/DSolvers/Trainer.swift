@@ -290,18 +290,19 @@ public final class Trainer {
         }
     }
 
-    /// Tests every test net, emits the results and feeds the watched metrics. Returns true when
-    /// early stopping says to stop.
-    func testAll(_ emit: (TrainEvent) -> Void) throws(TrainError) -> Bool {
+    enum TestOutcome { case carryOn, earlyStop, interrupted }
+
+    /// Tests every test net, emits the results and feeds the watched metrics; says whether
+    /// early stopping says to stop, or a stop was requested during the tests.
+    func testAll(_ emit: (TrainEvent) -> Void) throws(TrainError) -> TestOutcome {
         var reports: [TestReport] = []
         for i in testNets.indices {
             let r = try test(i)
-            // A stop was requested mid-test: a partial test is neither reported nor watched;
-            // the loop takes the stop after the next step, with a snapshot.
-            if r.evaluation.interrupted { return false }
+            // A stop was requested mid-test: no test of this iteration is reported or watched.
+            if r.evaluation.interrupted { return .interrupted }
             reports.append(r)
-            emit(.test(r))
         }
+        reports.forEach { emit(.test($0)) }
         if var p = plateau {
             if !p.observe(reports, iteration: iteration), let patience = p.spec.patience, p.state.badTests >= patience {
                 reductions += 1
@@ -310,7 +311,7 @@ public final class Trainer {
             }
             plateau = p
         }
-        guard var e = earlyStopping else { return false }
+        guard var e = earlyStopping else { return .carryOn }
         defer { earlyStopping = e }
         if e.observe(reports, iteration: iteration), let record = e.state.best {
             do {
@@ -323,8 +324,8 @@ public final class Trainer {
             }
             emit(.best(path: bestPath, record: record))
         }
-        if let patience = e.spec.patience { return e.state.badTests >= patience }
-        return false
+        if let patience = e.spec.patience, e.state.badTests >= patience { return .earlyStop }
+        return .carryOn
     }
 
     /// Trains from the current iteration to max_iter: tests every `test_interval` (at the
@@ -337,10 +338,9 @@ public final class Trainer {
 
     public func run(control: () -> TrainControl, _ emit: (TrainEvent) -> Void) throws(TrainError) {
         let start = ContinuousClock.now
-        // Nothing left to do (a resumed run at max_iter): no test, no snapshot.
-        guard iteration < maxIter else {
-            return emit(.finished(FinishReport(iteration: iteration, seconds: 0, reason: .maxIter, best: earlyStopping?.state.best)))
-        }
+        // The iteration of the last snapshot written or resumed from: the end writes one only
+        // where there is none.
+        var snapshotted: Int? = iteration > 0 ? iteration : nil
         var window: [Double] = []
         var windowTime = Duration.zero, windowImages = 0  // training steps only, not tests
         // The loss is shown smoothed; other outputs (e.g. a train accuracy) as they are.
@@ -349,19 +349,30 @@ public final class Trainer {
         var reason = StopReason.maxIter
         func seconds(since t: ContinuousClock.Instant) -> Double { Double((ContinuousClock.now - t) / .microseconds(1)) / 1e6 }
         func finish() throws(TrainError) {
-            if reason != .interrupted, solver.snapshot == 0 || iteration % solver.snapshot != 0 {
+            if snapshotted != iteration {
                 let s = try snapshot()
                 emit(.snapshot(weights: s.weights, state: s.state, iteration: iteration))
             }
             emit(.finished(FinishReport(iteration: iteration, seconds: seconds(since: start), reason: reason, best: earlyStopping?.state.best)))
         }
+        /// Tests; true when the run is to end here: early stopping, or a stop requested during
+        /// the test (the snapshot is then of this iteration, so that a resumed run begins with
+        /// this very test).
+        func testEnds() throws(TrainError) -> Bool {
+            switch try testAll(emit) {
+            case .carryOn: return false
+            case .earlyStop: reason = .earlyStopping
+            case .interrupted:
+                guard control() == .stop else { return false }
+                reason = .interrupted
+            }
+            try finish()
+            return true
+        }
 
         while iteration < maxIter {
             if solver.testInterval > 0, iteration % solver.testInterval == 0, iteration > 0 || solver.testInitialization {
-                if try testAll(emit) {
-                    reason = .earlyStopping
-                    return try finish()
-                }
+                if try testEnds() { return }
             }
             let rate = learningRate(at: iteration)
             let stepStart = ContinuousClock.now
@@ -384,6 +395,7 @@ public final class Trainer {
             let request = control()
             if (solver.snapshot > 0 && iteration % solver.snapshot == 0) || request != .proceed {
                 let s = try snapshot()
+                snapshotted = iteration
                 emit(.snapshot(weights: s.weights, state: s.state, iteration: iteration))
             }
             if request == .stop {
@@ -392,7 +404,7 @@ public final class Trainer {
             }
         }
         // The test at the end, whether or not max_iter is a multiple of test_interval.
-        if solver.testInterval > 0 { _ = try testAll(emit) }
+        if solver.testInterval > 0, try testEnds() { return }
         try finish()
     }
 }

@@ -1,3 +1,4 @@
+import DCore
 import DZoo
 import Foundation
 import Testing
@@ -71,6 +72,35 @@ func snapshotOfFiles(_ dir: String) throws -> [String: Data] {
         #expect(try snapshotOfFiles(zoo + "/tiny") == before)
     }
 
+    /// A card left without metrics (its run was stopped by a signal at max_iter) is measured by
+    /// the resume that has nothing left to train, and nothing else changes.
+    @Test func aNoOpResumeCompletesACardWithoutMetrics() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        _ = try trainIntoZoo(dir, zoo: zoo)
+        let cardPath = zoo + "/tiny/model.yaml"
+        let full = try String(contentsOfFile: cardPath, encoding: .utf8)
+        let start = try #require(full.range(of: "metrics:\n")), end = try #require(full.range(of: "snapshots:"))
+        try (String(full[..<start.lowerBound]) + String(full[end.lowerBound...])).write(toFile: cardPath, atomically: true, encoding: .utf8)
+        #expect(try ModelCard.load(cardPath).metrics == nil)
+        let before = try snapshotOfFiles(zoo + "/tiny").filter { $0.key != "model.yaml" }
+        let r = try run("dtrain", [dir + "/solver.yaml", "--snapshot", "zoo:tiny"], zoo: zoo)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("nothing to train, max_iter is 60; measuring the card's weights\ncard weights=tiny_iter_60.safetensors samples=40 "), "\(r.out)")
+        #expect(try String(contentsOfFile: cardPath, encoding: .utf8) == full)  // the same metrics again
+        #expect(try snapshotOfFiles(zoo + "/tiny").filter { $0.key != "model.yaml" } == before)
+    }
+
+    /// A resume under another OpenBLAS kernel says so (the bits of the rest of the run change).
+    @Test func aResumeOnAnotherKernelSaysSo() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        #expect(try run("dtrain", [dir + "/solver.yaml"]).status == 0)
+        let other = BLAS.coreName == "Sandybridge" ? "Haswell" : "Sandybridge"
+        let r = try run("dtrain", [dir + "/solver.yaml", "--snapshot", dir + "/out/tiny_iter_30.solverstate"], environment: ["OPENBLAS_CORETYPE": other])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("  note: it was written with OpenBLAS's \(BLAS.coreName) kernels, this run uses \(other): sums may round differently\n"), "\(r.out)")
+    }
+
     /// 6. Weights that match no layer of the net are an error unless asked for; a feature dump
     /// is not weights.
     @Test func weightsThatCopyNothingAreRefused() throws {
@@ -111,6 +141,13 @@ func snapshotOfFiles(_ dir: String) throws -> [String: Data] {
         }
         let tune = try run("dtrain", [dir + "/solver.yaml", "--weights", "zoo:tiny@30"], zoo: zoo)
         #expect(tune.status == 1 && tune.err.hasPrefix("\(path): error: does not match the card"), "\(tune.err)")
+        // A resume's solver state too.
+        let state = zoo + "/tiny/tiny_iter_60.solverstate"
+        var stateBytes = try Data(contentsOf: URL(fileURLWithPath: state))
+        stateBytes[stateBytes.count - 3] ^= 0x01
+        try stateBytes.write(to: URL(fileURLWithPath: state))
+        let resume = try run("dtrain", [dir + "/solver.yaml", "--snapshot", "zoo:tiny@60"], zoo: zoo)
+        #expect(resume.status == 1 && resume.err.hasPrefix("\(state): error: does not match the card of 'tiny': its SHA-256 differs\n"), "\(resume.err)")
         // The other snapshot is intact and still loads.
         #expect(try run("dtest", ["zoo:tiny"], zoo: zoo).status == 0)
         try bytes.prefix(100).write(to: URL(fileURLWithPath: path))

@@ -39,8 +39,9 @@ import Testing
         #expect(resumedTests.count == 3)
     }
 
-    /// A stop requested in the middle of a test pass: the resumed run's tests are the straight
-    /// run's, because every test pass starts from the first test sample.
+    /// A stop requested in the middle of a test pass: the snapshot is of that iteration, and the
+    /// resumed run begins with that test, so its tests are the straight run's (every test pass
+    /// starts from the first test sample).
     @Test func aStopDuringATestResumesToTheSameTests() throws {
         let dir = temporaryDirectory()
         let path = try writeSolver(dir, maxIter: 60, testInterval: 10, testIter: 2)
@@ -58,11 +59,11 @@ import Testing
         first.stopRequested = { asks += 1; stop = stop || asks == 10; return stop }
         let partial = try tests(first, control: { stop ? .stop : .proceed })
         #expect(partial.keys.sorted() == [0, 10, 20, 30])  // the interrupted test is not reported
-        #expect(first.iteration == 41)
+        #expect(first.iteration == 40)
         let resumed = try trainer(path)
-        _ = try resumed.resume(from: dir + "/out/tiny_iter_41.solverstate")
+        _ = try resumed.resume(from: dir + "/out/tiny_iter_40.solverstate")
         let after = try tests(resumed)
-        #expect(after.keys.sorted() == [50, 60])
+        #expect(after.keys.sorted() == [40, 50, 60])
         for (iteration, values) in after { #expect(values == straight[iteration], "test at \(iteration)") }
     }
 
@@ -204,8 +205,9 @@ import Testing
         #expect(tested == [0, 20, 30])
     }
 
-    /// A trainer already at max_iter (a resumed run with nothing left) tests and writes nothing.
-    @Test func nothingLeftToDoDoesNothing() throws {
+    /// A trainer resumed at max_iter tests once more and rewrites no snapshot (dtrain does not
+    /// even run it: see WrongResultTests).
+    @Test func resumedAtMaxIterRewritesNothing() throws {
         let dir = temporaryDirectory()
         let path = try writeSolver(dir, maxIter: 10)
         try Trainer(solver: try SolverSpec.load(path), options: TrainOptions(threads: 1)).run { _ in }
@@ -214,7 +216,7 @@ import Testing
         _ = try t.resume(from: dir + "/out/tiny_iter_10.solverstate")
         var events: [String] = []
         try t.run { events.append("\($0)".prefix { $0 != "(" }.description) }
-        #expect(events == ["finished"])
+        #expect(events == ["test", "finished"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/out/tiny_iter_10.solverstate")) == state)
     }
 
@@ -235,6 +237,24 @@ import Testing
         #expect(big.count == accumulated.count)
         for (a, b) in zip(big, accumulated) { #expect(abs(a - b) <= 1e-5 * max(1, abs(a)), "\(a) vs \(b)") }
         #expect(big != (try trained(16, iterSize: 1)))  // the comparison can tell steps apart
+    }
+
+    /// With iter_size > 1 each batch of a step draws its own dropout masks: two batches of the
+    /// same 16 samples then give another step than one batch of them (with one mask for both,
+    /// (g + g) / 2 would be g to the bit).
+    @Test func iterSizeDrawsADropoutMaskPerBatch() throws {
+        func trained(iterSize: Int) throws -> [Float] {
+            let dir = temporaryDirectory("dropoutIterSize\(iterSize)")
+            let net = twoClassNet.replacingOccurrences(of: "batch_size: 8, shuffle: true", with: "batch_size: 16")
+            let path = try writeSolver(dir, "iter_size: \(iterSize)\n", maxIter: 1, testInterval: 0, net: net)
+            try writeTwoClassData(dir, count: 16)
+            let t = try Trainer(solver: try SolverSpec.load(path), options: TrainOptions(threads: 1))
+            try t.run { _ in }
+            return t.store.parameters.flatMap(\.value.values)
+        }
+        let once = try trained(iterSize: 1), twice = try trained(iterSize: 2)
+        #expect(once.count == twice.count)
+        #expect(once != twice)
     }
 
     @Test func testIterAllCoversTheTestSet() throws {
