@@ -240,8 +240,8 @@ import Testing
     }
 
     /// With iter_size > 1 each batch of a step draws its own dropout masks: two batches of the
-    /// same 16 samples then give another step than one batch of them (with one mask for both,
-    /// (g + g) / 2 would be g to the bit).
+    /// same 16 samples then give another step than one batch of them. With one mask for both,
+    /// the two steps differ only by rounding (the accumulating GEMMs sum in another order).
     @Test func iterSizeDrawsADropoutMaskPerBatch() throws {
         func trained(iterSize: Int) throws -> [Float] {
             let dir = temporaryDirectory("dropoutIterSize\(iterSize)")
@@ -254,7 +254,8 @@ import Testing
         }
         let once = try trained(iterSize: 1), twice = try trained(iterSize: 2)
         #expect(once.count == twice.count)
-        #expect(once != twice)
+        let largest = zip(once, twice).map { abs($0 - $1) }.max() ?? 0
+        #expect(largest > 1e-3, "largest difference \(largest)")
     }
 
     @Test func testIterAllCoversTheTestSet() throws {
