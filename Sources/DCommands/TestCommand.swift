@@ -312,6 +312,10 @@ public struct TestCommand: ParsableCommand {
                                hint: "train with dtrain to make one, or install one with dzoo fetch-local")
             }
             let card = entry.card
+            guard card.inputType == .bytes else {
+                throw RunError(message: "--predict classifies image files; '\(entry.name)' was trained on float IDX data, whose preprocessing an image file cannot repeat",
+                               hint: "evaluate it on float IDX files with --images and --labels")
+            }
             let net = try build(member, file: entry.path(card.deploy), threads: threads)
             guard let input = net.nodes.first(where: { $0.layer is InputLayer }).flatMap({ $0.tops.first }),
                   let prob = net.blob(named: DeployNet.probabilities) else {

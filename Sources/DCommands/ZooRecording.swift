@@ -89,7 +89,8 @@ final class ZooRecorder {
         }
         var inputShape: [Int] = []
         if let data = trainer.trainNet.dataLayers.first {
-            inputShape = [1] + data.dataset.sampleDims
+            inputShape = data.dataset.sampleDims
+            card.inputType = data.dataset.elementType == .ubyte ? .bytes : .floats
             card.scale = Double(data.transform.scale)
             card.meanValues = data.transform.meanValues.map(Double.init)
         }

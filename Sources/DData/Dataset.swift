@@ -1,36 +1,57 @@
-/// A labelled image dataset kept as the bytes of its IDX files; samples become floats only
-/// when a batch is filled (60 000 28×28 images are 47 MB as bytes, 188 MB as floats).
+/// A labelled image dataset kept as its IDX files hold it: bytes become floats only when a
+/// batch is filled (60 000 28×28 images are 47 MB as bytes, 188 MB as floats). Images are
+/// rank 3 (N×H×W, one channel) or rank 4 (N×C×H×W, channels first), of unsigned bytes or of
+/// 32-bit floats (already-normalised data); labels are rank 1, unsigned bytes.
 public final class IDXDataset: Sendable {
     public let imagesPath: String
     public let labelsPath: String
-    /// Dimensions of one sample: [rows, cols] for an IDX image file.
+    /// Dimensions of one sample: [channels, rows, cols].
     public let sampleDims: [Int]
     public let count: Int
+    /// The images' element type: `.float` files are served as they are (before the transform).
+    public let elementType: IDXFile.ElementType
     let pixels: [UInt8]
+    let values: [Float]
     public let labels: [UInt8]
 
     public var sampleSize: Int { sampleDims.reduce(1, *) }
+    public var channels: Int { sampleDims[0] }
 
     public init(images: String, labels: String) throws(DataError) {
-        let imageFile = try IDXFile.read(images, expectedRanks: 3...3, role: "images")
+        let imageFile = try IDXFile.read(images, expectedRanks: 3...4, types: [.ubyte, .float], role: "images")
         let labelFile = try IDXFile.read(labels, expectedRanks: 1...1, role: "labels")
         guard imageFile.dims[0] == labelFile.dims[0] else {
             throw DataError(file: labels, "has \(labelFile.dims[0]) labels, but \(images) has \(imageFile.dims[0]) images",
                             hint: "images and labels must come from the same split")
         }
         guard imageFile.dims[0] > 0 else { throw DataError(file: images, "holds no images") }
+        guard imageFile.dims.dropFirst().allSatisfy({ $0 > 0 }) else {
+            throw DataError(file: images, "has empty images (dimensions \(imageFile.dims.map(String.init).joined(separator: "×")))")
+        }
         imagesPath = images
         labelsPath = labels
-        sampleDims = Array(imageFile.dims.dropFirst())
+        sampleDims = imageFile.dims.count == 3 ? [1] + imageFile.dims.dropFirst() : Array(imageFile.dims.dropFirst())
         count = imageFile.dims[0]
+        elementType = imageFile.type
         pixels = imageFile.bytes
+        values = imageFile.floats
         self.labels = labelFile.bytes
     }
 
     /// Number of distinct label values + 1 for the largest: the classes the labels imply.
     public var labelRange: Int { Int(labels.max() ?? 0) + 1 }
 
-    /// The raw bytes of sample `i`.
+    /// Writes sample `i`, transformed, to `out` (`sampleSize` floats, channels first).
+    public func write(sample i: Int, _ transform: ByteTransform, into out: UnsafeMutablePointer<Float>) {
+        let range = i * sampleSize..<(i + 1) * sampleSize
+        if elementType == .ubyte {
+            pixels[range].withUnsafeBufferPointer { transform.apply($0, channels: channels, into: out) }
+        } else {
+            values[range].withUnsafeBufferPointer { transform.apply($0, channels: channels, into: out) }
+        }
+    }
+
+    /// The raw bytes of sample `i` of a byte dataset.
     public func sampleBytes(_ i: Int) -> ArraySlice<UInt8> { pixels[i * sampleSize..<(i + 1) * sampleSize] }
 }
 

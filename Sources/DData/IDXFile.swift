@@ -22,19 +22,32 @@ public struct DataError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// An IDX file (the MNIST format): a big-endian header — two zero bytes, a type code, the
 /// number of dimensions, then each dimension as a 32-bit integer — followed by the payload.
-/// Only unsigned bytes (type 0x08) are read; the payload stays bytes.
+/// Unsigned bytes (type 0x08) stay bytes; 32-bit floats (type 0x0D, big-endian) become floats.
 public struct IDXFile: Sendable {
-    public let dims: [Int]
-    public let bytes: [UInt8]
+    /// The IDX type codes read here.
+    public enum ElementType: UInt8, Sendable {
+        case ubyte = 0x08, float = 0x0D
+        var size: Int { self == .ubyte ? 1 : 4 }
+        var name: String { self == .ubyte ? "unsigned bytes" : "32-bit floats" }
+    }
 
-    /// The magic number of an unsigned-byte IDX file with `rank` dimensions: 2049 for labels
-    /// (rank 1), 2051 for images (rank 3).
-    public static func magic(rank: Int) -> Int { 0x0800 + rank }
+    public let dims: [Int]
+    public let type: ElementType
+    /// The payload of an unsigned-byte file (empty for floats).
+    public let bytes: [UInt8]
+    /// The payload of a float file (empty for bytes).
+    public let floats: [Float]
+
+    /// The magic number of an IDX file of `type` with `rank` dimensions: 2049 for byte labels
+    /// (rank 1), 2051 for grey images (rank 3), 2052 for images with channels (rank 4), 3331
+    /// and 3332 for float images.
+    public static func magic(rank: Int, type: ElementType = .ubyte) -> Int { Int(type.rawValue) << 8 + rank }
 
     /// Reads a gzip'd or raw file (zlib reads both) and checks its header against
-    /// `expectedRanks` and its payload length against the header.
-    public static func read(_ path: String, expectedRanks: ClosedRange<Int>, role: String) throws(DataError) -> IDXFile {
-        if let file = wellFormedGzip(path, expectedRanks: expectedRanks) { return file }
+    /// `expectedRanks` and `types` and its payload length against the header.
+    public static func read(_ path: String, expectedRanks: ClosedRange<Int>, types: [ElementType] = [.ubyte],
+                            role: String) throws(DataError) -> IDXFile {
+        if let file = wellFormedGzip(path, expectedRanks: expectedRanks, types: types) { return file }
         // Raw files, and every gzip'd one with a problem: zlib's stream, which says exactly
         // what is wrong and where.
         guard let gz = gzopen(path, "rb") else {
@@ -49,10 +62,11 @@ public struct IDXFile: Sendable {
         }
         let magic = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
         let rank = Int(header[3])
-        let expected = expectedRanks.map { String(IDXFile.magic(rank: $0)) }.joined(separator: " or ")
-        guard header[0] == 0, header[1] == 0, header[2] == 0x08, expectedRanks.contains(rank) else {
-            var hint = "an IDX \(role) file of unsigned bytes has magic number \(expected)"
-            if magic == 2049 || magic == 2051 { hint = "are the images and labels files swapped?" }
+        let expected = types.flatMap { t in expectedRanks.map { String(IDXFile.magic(rank: $0, type: t)) } }.joined(separator: " or ")
+        guard header[0] == 0, header[1] == 0, let type = ElementType(rawValue: header[2]), types.contains(type), expectedRanks.contains(rank) else {
+            var hint = "an IDX \(role) file of \(types.map(\.name).joined(separator: " or ")) has magic number \(expected)"
+            if magic == 2049 || magic == 2051 || magic == 2052 { hint = "are the images and labels files swapped?" }
+            if magic == 0x0D01 { hint = "labels must be unsigned bytes (class indices 0…255)" }
             throw DataError(file: path, "not an IDX \(role) file: magic number \(magic), expected \(expected)", hint: hint)
         }
         var dimBytes = [UInt8](repeating: 0, count: 4 * rank)
@@ -62,7 +76,7 @@ public struct IDXFile: Sendable {
         let dims = (0..<rank).map { i in
             dimBytes[4 * i..<4 * i + 4].reduce(0) { $0 << 8 | Int($1) }
         }
-        let (payload, overflow) = dims.reduce((1, false)) { acc, d in
+        let (payload, overflow) = dims.reduce((type.size, false)) { acc, d in
             let m = acc.0.multipliedReportingOverflow(by: d)
             return (m.partialValue, acc.1 || m.overflow)
         }
@@ -87,12 +101,12 @@ public struct IDXFile: Sendable {
             throw DataError(file: path, "more data than the header's dimensions \(dims) account for",
                             hint: "the header or the file is corrupt")
         }
-        return IDXFile(dims: dims, bytes: bytes)
+        return IDXFile(dims: dims, type: type, payload: bytes)
     }
 
     /// A gzip'd IDX file in one go with libdeflate, two and a half times zlib's speed here;
     /// nil for anything but a single-member gzip file whose header and payload agree.
-    static func wellFormedGzip(_ path: String, expectedRanks: ClosedRange<Int>) -> IDXFile? {
+    static func wellFormedGzip(_ path: String, expectedRanks: ClosedRange<Int>, types: [ElementType]) -> IDXFile? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -111,7 +125,7 @@ public struct IDXFile: Sendable {
         let size = compressed[(compressed.count - 4)...].reversed().reduce(0) { $0 << 8 | Int($1) }
         guard size >= 4, let decompressor = libdeflate_alloc_decompressor() else { return nil }
         defer { libdeflate_free_decompressor(decompressor) }
-        var ok = false, dims: [Int] = []
+        var ok = false, dims: [Int] = [], type = ElementType.ubyte
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { out, count in
             count = 0
             var consumed = 0, produced = 0
@@ -120,28 +134,56 @@ public struct IDXFile: Sendable {
             }
             guard result == LIBDEFLATE_SUCCESS, consumed == compressed.count, produced == size else { return }
             let rank = Int(out[3]), headerSize = 4 + 4 * rank
-            guard out[0] == 0, out[1] == 0, out[2] == 0x08, expectedRanks.contains(rank), size >= headerSize else { return }
+            guard out[0] == 0, out[1] == 0, let t = ElementType(rawValue: out[2]), types.contains(t), expectedRanks.contains(rank),
+                  size >= headerSize else { return }
+            type = t
             dims = (0..<rank).map { i in (0..<4).reduce(0) { $0 << 8 | Int(out[4 + 4 * i + $1]) } }
-            guard Shape.checkedCount(dims) == size - headerSize else { return }
+            guard let elements = Shape.checkedCount(dims), elements <= size, elements * t.size == size - headerSize else { return }
             // The payload moves to the front of the same buffer: no second copy of it.
             memmove(out.baseAddress!, out.baseAddress! + headerSize, size - headerSize)
             count = size - headerSize
             ok = true
         }
-        return ok ? IDXFile(dims: dims, bytes: bytes) : nil
+        return ok ? IDXFile(dims: dims, type: type, payload: bytes) : nil
+    }
+
+    /// From a payload as it is in the file: big-endian floats are decoded.
+    init(dims: [Int], type: ElementType, payload: [UInt8]) {
+        if type == .ubyte {
+            self.init(dims: dims, bytes: payload)
+        } else {
+            self.init(dims: dims, floats: (0..<(payload.count / 4)).map { i -> Float in
+                var bits: UInt32 = 0
+                for k in 0..<4 { bits = bits << 8 | UInt32(payload[4 * i + k]) }
+                return Float(bitPattern: bits)
+            })
+        }
     }
 
     public init(dims: [Int], bytes: [UInt8]) {
         precondition(dims.reduce(1, *) == bytes.count, "IDX payload does not match its dimensions")
         self.dims = dims
+        self.type = .ubyte
         self.bytes = bytes
+        self.floats = []
+    }
+
+    public init(dims: [Int], floats: [Float]) {
+        precondition(dims.reduce(1, *) == floats.count, "IDX payload does not match its dimensions")
+        self.dims = dims
+        self.type = .float
+        self.bytes = []
+        self.floats = floats
     }
 
     /// The file's bytes: header and payload.
     public func encoded() -> [UInt8] {
-        var out: [UInt8] = [0, 0, 0x08, UInt8(dims.count)]
+        var out: [UInt8] = [0, 0, type.rawValue, UInt8(dims.count)]
         for d in dims { out += [UInt8(d >> 24 & 0xff), UInt8(d >> 16 & 0xff), UInt8(d >> 8 & 0xff), UInt8(d & 0xff)] }
-        return out + bytes
+        if type == .ubyte { return out + bytes }
+        out.reserveCapacity(out.count + 4 * floats.count)
+        for f in floats { let b = f.bitPattern; out += [UInt8(b >> 24), UInt8(b >> 16 & 0xff), UInt8(b >> 8 & 0xff), UInt8(b & 0xff)] }
+        return out
     }
 
     /// Writes the file, gzip-compressed when `gzip` (for tests and tools that make datasets).

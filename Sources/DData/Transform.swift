@@ -1,6 +1,7 @@
 import DCore
 
-/// Caffe's `transform_param` for byte images: value = (byte − mean_value[channel]) · scale.
+/// Caffe's `transform_param` for image data: value = (x − mean_value[channel]) · scale, where x
+/// is a byte (or a float, for float IDX data).
 public struct ByteTransform: Sendable, Equatable {
     public var scale: Float
     /// One mean per channel, or one for all channels, or none.
@@ -10,14 +11,24 @@ public struct ByteTransform: Sendable, Equatable {
         self.scale = scale; self.meanValues = meanValues
     }
 
-    /// Converts `bytes` (a sample of `channels` planes) into `out`.
+    /// Converts `input` (a sample of `channels` planes, bytes or floats) into `out`.
     @inlinable
-    public func apply(_ bytes: UnsafeBufferPointer<UInt8>, channels: Int, into out: UnsafeMutablePointer<Float>) {
-        let plane = bytes.count / max(channels, 1)
+    public func apply(_ input: UnsafeBufferPointer<UInt8>, channels: Int, into out: UnsafeMutablePointer<Float>) {
+        let plane = input.count / max(channels, 1)
         for c in 0..<channels {
             let mean = meanValues.isEmpty ? 0 : meanValues[meanValues.count == 1 ? 0 : c]
-            let src = bytes.baseAddress! + c * plane, dst = out + c * plane
+            let src = input.baseAddress! + c * plane, dst = out + c * plane
             for i in 0..<plane { dst[i] = (Float(src[i]) - mean) * scale }
+        }
+    }
+
+    @inlinable
+    public func apply(_ input: UnsafeBufferPointer<Float>, channels: Int, into out: UnsafeMutablePointer<Float>) {
+        let plane = input.count / max(channels, 1)
+        for c in 0..<channels {
+            let mean = meanValues.isEmpty ? 0 : meanValues[meanValues.count == 1 ? 0 : c]
+            let src = input.baseAddress! + c * plane, dst = out + c * plane
+            for i in 0..<plane { dst[i] = (src[i] - mean) * scale }
         }
     }
 }

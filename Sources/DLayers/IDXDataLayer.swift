@@ -2,8 +2,8 @@ import DConfig
 import DCore
 import DData
 
-/// Batches from a pair of IDX files (images and labels), converted from bytes as they are
-/// served. Tops: data [N, 1, rows, cols], and optionally label [N].
+/// Batches from a pair of IDX files (images and labels), converted as they are served. Tops:
+/// data [N, C, rows, cols] (C = 1 for rank-3 image files), and optionally label [N].
 ///
 /// The sample order is the only mutable state of any layer: a train net's is part of the
 /// solver state, so a resumed run sees the same batches; a test net's is rewound before each
@@ -40,14 +40,15 @@ public final class IDXDataLayer: Layer {
         } catch {
             throw p.error("images", "\(error.file): \(error.message)", hint: error.hint)
         }
-        if transform.meanValues.count > 1 {
-            throw t.error("mean_value", "gives \(transform.meanValues.count) means for 1 channel")
+        if transform.meanValues.count > 1 && transform.meanValues.count != dataset.channels {
+            throw t.error("mean_value", "gives \(transform.meanValues.count) means for \(dataset.channels) channel\(dataset.channels == 1 ? "" : "s")",
+                          hint: "give one mean per channel, or one for all")
         }
         order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: context.seed)
     }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
-        [Shape([batchSize, 1] + dataset.sampleDims), Shape([batchSize])]
+        [Shape([batchSize] + dataset.sampleDims), Shape([batchSize])]
     }
 
     /// Back to the first sample of the first epoch, in the configured order.
@@ -61,9 +62,7 @@ public final class IDXDataLayer: Layer {
         let labels = io.tops.count > 1 ? io.tops[1].base : nil
         for b in 0..<n {
             let i = order.next()
-            dataset.sampleBytes(i).withUnsafeBufferPointer { bytes in
-                transform.apply(bytes, channels: 1, into: data + b * size)
-            }
+            dataset.write(sample: i, transform, into: data + b * size)
             labels?[b] = Float(dataset.labels[i])
         }
     }

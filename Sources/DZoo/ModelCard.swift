@@ -68,7 +68,10 @@ public struct ModelCard: Sendable, Equatable {
     public var classNames: [String] = []
     /// One sample's shape, without the batch dimension: [channels, height, width].
     public var inputShape: [Int] = []
-    /// What the data layer did to each byte: (byte - mean) * scale.
+    /// What the training data's values are: bytes (images) or floats (float IDX data).
+    public enum InputType: String, Sendable, CaseIterable { case bytes = "uint8", floats = "float32" }
+    public var inputType = InputType.bytes
+    /// What the data layer did to each value: (value - mean) * scale.
     public var scale: Double = 1
     public var meanValues: [Double] = []
     /// The net files of the entry: for training and testing, and for deployment.
@@ -101,7 +104,7 @@ public struct ModelCard: Sendable, Equatable {
         for f in datasetFiles { out += "    - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(q(f.sha256))}\n" }
         out += "class_names: [\(classNames.map(q).joined(separator: ", "))]\n"
         out += "input:\n  shape: [\(inputShape.map(String.init).joined(separator: ", "))]\n"
-        out += "  scale: \(scale)\n  mean_value: [\(meanValues.map { "\($0)" }.joined(separator: ", "))]\n"
+        out += "  data_type: \(inputType.rawValue)\n  scale: \(scale)\n  mean_value: [\(meanValues.map { "\($0)" }.joined(separator: ", "))]\n"
         out += "net: \(q(net))\ndeploy: \(q(deploy))\nsolver: \(q(solver))\nweights: \(q(weights))\n"
         if let m = metrics {
             out += "metrics:\n  iteration: \(m.iteration)\n  net: \(q(m.net))\n  samples: \(m.samples)\n  values: {"
@@ -146,6 +149,7 @@ public struct ModelCard: Sendable, Equatable {
         classNames = try map.strings("class_names")
         if let i = try map.map("input") {
             inputShape = try i.ints("shape")
+            inputType = try i.choice("data_type", default: InputType.bytes)
             scale = try i.double("scale", default: 1)
             meanValues = try i.doubles("mean_value")
             if inputShape.contains(where: { $0 < 1 }) { throw i.error("shape", "dimensions must be positive, found \(inputShape)") }

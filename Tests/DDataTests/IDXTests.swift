@@ -30,7 +30,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
     @Test func bothGzipReadersAgree() throws {
         let dir = temporaryDirectory()
         try images.write(to: dir + "/whole.gz", gzip: true)
-        #expect(IDXFile.wellFormedGzip(dir + "/whole.gz", expectedRanks: 3...3)?.bytes == images.bytes)
+        #expect(IDXFile.wellFormedGzip(dir + "/whole.gz", expectedRanks: 3...3, types: [.ubyte])?.bytes == images.bytes)
         let encoded = images.encoded()
         for (name, part) in [("a", Array(encoded[..<7])), ("b", Array(encoded[7...]))] {
             let gz = try #require(gzopen(dir + "/" + name, "wb"))
@@ -39,7 +39,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
         }
         let two = try Data(contentsOf: URL(fileURLWithPath: dir + "/a")) + Data(contentsOf: URL(fileURLWithPath: dir + "/b"))
         try two.write(to: URL(fileURLWithPath: dir + "/two.gz"))
-        #expect(IDXFile.wellFormedGzip(dir + "/two.gz", expectedRanks: 3...3) == nil)
+        #expect(IDXFile.wellFormedGzip(dir + "/two.gz", expectedRanks: 3...3, types: [.ubyte]) == nil)
         let read = try IDXFile.read(dir + "/two.gz", expectedRanks: 3...3, role: "images")
         #expect(read.dims == images.dims && read.bytes == images.bytes)
     }
@@ -103,9 +103,88 @@ func temporaryDirectory(_ name: String = #function) -> String {
         try images.write(to: dir + "/i", gzip: true)
         try labels.write(to: dir + "/l", gzip: false)
         let d = try IDXDataset(images: dir + "/i", labels: dir + "/l")
-        #expect(d.count == 3 && d.sampleDims == [2, 2] && d.sampleSize == 4)
+        #expect(d.count == 3 && d.sampleDims == [1, 2, 2] && d.sampleSize == 4 && d.channels == 1)
         #expect(Array(d.sampleBytes(1)) == [10, 11, 12, 13])
         #expect(d.labelRange == 10)
+    }
+}
+
+/// Rank-4 files (N×C×H×W, channels first) and float files (type 0x0D).
+@Suite struct IDXChannelsAndFloatsTests {
+    /// 2 images of 3 channels of 2×2: channel c of image n holds 100n + 10c + pixel.
+    let colour: IDXFile = {
+        var bytes: [UInt8] = []
+        for n in 0..<2 { for c in 0..<3 { for p in 0..<4 { bytes.append(UInt8(100 * n + 10 * c + p)) } } }
+        return IDXFile(dims: [2, 3, 2, 2], bytes: bytes)
+    }()
+    let floats = IDXFile(dims: [2, 1, 2], floats: [-1.5, 0.25, 3e-8, .greatestFiniteMagnitude])
+
+    @Test(arguments: [true, false]) func rank4AndFloatsRoundTrip(gzip: Bool) throws {
+        let dir = temporaryDirectory("rt\(gzip)")
+        try colour.write(to: dir + "/c", gzip: gzip)
+        try floats.write(to: dir + "/f", gzip: gzip)
+        #expect(colour.encoded().prefix(4) == [0, 0, 8, 4])   // magic 2052
+        #expect(floats.encoded().prefix(8) == [0, 0, 0x0D, 3, 0, 0, 0, 2])  // magic 3331, then 2
+        #expect(floats.encoded()[16..<20] == [0xBF, 0xC0, 0, 0])  // −1.5, big-endian
+        let c = try IDXFile.read(dir + "/c", expectedRanks: 3...4, types: [.ubyte, .float], role: "images")
+        #expect(c.dims == [2, 3, 2, 2] && c.type == .ubyte && c.bytes == colour.bytes)
+        let f = try IDXFile.read(dir + "/f", expectedRanks: 3...4, types: [.ubyte, .float], role: "images")
+        #expect(f.dims == [2, 1, 2] && f.type == .float && f.floats == floats.floats && f.bytes.isEmpty)
+    }
+
+    @Test func floatsWhereBytesAreExpectedNameTheTypes() throws {
+        let dir = temporaryDirectory()
+        try floats.write(to: dir + "/f", gzip: true)
+        #expect(throws: DataError(file: dir + "/f", "not an IDX labels file: magic number 3331, expected 2049",
+                                  hint: "an IDX labels file of unsigned bytes has magic number 2049")) {
+            try IDXFile.read(dir + "/f", expectedRanks: 1...1, role: "labels")
+        }
+        try IDXFile(dims: [2], floats: [1, 0]).write(to: dir + "/fl", gzip: false)
+        #expect(throws: DataError(file: dir + "/fl", "not an IDX labels file: magic number 3329, expected 2049",
+                                  hint: "labels must be unsigned bytes (class indices 0…255)")) {
+            try IDXFile.read(dir + "/fl", expectedRanks: 1...1, role: "labels")
+        }
+    }
+
+    @Test func truncatedFloatPayload() throws {
+        let dir = temporaryDirectory()
+        FileManager.default.createFile(atPath: dir + "/t", contents: Data(floats.encoded().dropLast(2)))
+        #expect(throws: DataError(file: dir + "/t", "truncated: expected 16 payload bytes for dimensions 2×1×2, found only 14 bytes",
+                                  hint: "download or copy the file again")) {
+            try IDXFile.read(dir + "/t", expectedRanks: 3...4, types: [.ubyte, .float], role: "images")
+        }
+    }
+
+    @Test func colourDatasetServesChannelsFirst() throws {
+        let dir = temporaryDirectory()
+        try colour.write(to: dir + "/i", gzip: true)
+        try IDXFile(dims: [2], bytes: [1, 0]).write(to: dir + "/l", gzip: true)
+        let d = try IDXDataset(images: dir + "/i", labels: dir + "/l")
+        #expect(d.sampleDims == [3, 2, 2] && d.channels == 3 && d.elementType == .ubyte)
+        var out = [Float](repeating: 0, count: 12)
+        // One mean per channel: 100 + 10c + p − (10c) → 100 + p, halved.
+        out.withUnsafeMutableBufferPointer { d.write(sample: 1, ByteTransform(scale: 0.5, meanValues: [0, 10, 20]), into: $0.baseAddress!) }
+        #expect(out == [50, 50.5, 51, 51.5, 50, 50.5, 51, 51.5, 50, 50.5, 51, 51.5])
+    }
+
+    @Test func floatDatasetServesValuesThroughTheTransform() throws {
+        let dir = temporaryDirectory()
+        try IDXFile(dims: [2, 2, 2], floats: [0.5, -0.5, 2, 4, 1, 2, 3, 4]).write(to: dir + "/i", gzip: false)
+        try IDXFile(dims: [2], bytes: [0, 1]).write(to: dir + "/l", gzip: false)
+        let d = try IDXDataset(images: dir + "/i", labels: dir + "/l")
+        #expect(d.sampleDims == [1, 2, 2] && d.elementType == .float)
+        var out = [Float](repeating: 0, count: 4)
+        out.withUnsafeMutableBufferPointer { d.write(sample: 0, ByteTransform(scale: 2, meanValues: [0.5]), into: $0.baseAddress!) }
+        #expect(out == [0, -2, 3, 7])
+    }
+
+    @Test func emptyImagesAreRefused() throws {
+        let dir = temporaryDirectory()
+        try IDXFile(dims: [2, 0, 4], bytes: []).write(to: dir + "/i", gzip: false)
+        try IDXFile(dims: [2], bytes: [0, 1]).write(to: dir + "/l", gzip: false)
+        #expect(throws: DataError(file: dir + "/i", "has empty images (dimensions 2×0×4)")) {
+            try IDXDataset(images: dir + "/i", labels: dir + "/l")
+        }
     }
 }
 

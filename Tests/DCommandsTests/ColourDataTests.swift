@@ -1,0 +1,118 @@
+import CSTBImage
+import DData
+import DZoo
+import Foundation
+import Testing
+
+/// 40 colour images, 3×4×4 channels first: class 0 is reddish, class 1 bluish, with noise.
+func writeColourData(_ dir: String, floats: Bool = false) throws {
+    var rng = SplitMix(seed: 5)
+    var pixels: [UInt8] = [], labels: [UInt8] = []
+    for i in 0..<40 {
+        labels.append(UInt8(i % 2))
+        for c in 0..<3 {
+            let base = c == (i % 2 == 0 ? 0 : 2) ? 170 : 60
+            for _ in 0..<16 { pixels.append(UInt8(base + Int(rng.next() % 50))) }
+        }
+    }
+    if floats {
+        try IDXFile(dims: [40, 3, 4, 4], floats: pixels.map { Float($0) / 255 }).write(to: dir + "/images.gz", gzip: true)
+    } else {
+        try IDXFile(dims: [40, 3, 4, 4], bytes: pixels).write(to: dir + "/images.gz", gzip: true)
+    }
+    try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Rank-4 (colour) and float IDX data through dtrain, the zoo, dtest and --predict.
+@Suite struct ColourDataTests {
+    let colourSolver = zooSolver.replacingOccurrences(of: "class_names: [bright top, bright bottom]", with: "class_names: [red, blue]")
+
+    @Test func aColourNetTrainsAndPredictsFromColourAndGreyFiles() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        try writeColourData(dir)
+        let colourNet = net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: {scale: 0.00390625, mean_value: [100, 100, 100]}")
+        try setUp(dir, net: colourNet, solver: colourSolver)
+        try writeColourData(dir)  // setUp wrote the grey data
+        let train = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(train.status == 0, "\(train.err)")
+        #expect(train.out.contains("data → conv      8×3×4×4"), "\(train.out)")
+        let card = try ModelCard.load(zoo + "/tiny/model.yaml")
+        #expect(card.inputShape == [3, 4, 4] && card.inputType == .bytes && card.meanValues == [100, 100, 100])
+        #expect(try String(contentsOfFile: zoo + "/tiny/deploy.yaml", encoding: .utf8).contains("dim: [1, 3, 4, 4]"))
+        #expect(try run("dzoo", ["verify", "tiny"], zoo: zoo).status == 0)
+        let test = try run("dtest", ["zoo:tiny"], zoo: zoo)
+        #expect(test.out.hasPrefix("test samples=40 batches=5 accuracy=1 "), "\(test.out)\(test.err)")
+
+        // Training samples 0 (red) and 1 (blue) as colour PNG files get their classes; a grey
+        // file is given three equal channels, as an RGB file with equal channels is.
+        let images = try IDXFile.read(dir + "/images.gz", expectedRanks: 4...4, role: "images")
+        func interleaved(_ n: Int) -> [UInt8] {
+            (0..<16).flatMap { i in (0..<3).map { c in images.bytes[n * 48 + c * 16 + i] } }
+        }
+        #expect(stbi_write_png(dir + "/red.png", 4, 4, 3, interleaved(0), 12) != 0)
+        #expect(stbi_write_png(dir + "/blue.png", 4, 4, 3, interleaved(1), 12) != 0)
+        let plane = Array(images.bytes[16..<32])
+        #expect(stbi_write_png(dir + "/grey.png", 4, 4, 1, plane, 4) != 0)
+        #expect(stbi_write_png(dir + "/grey3.png", 4, 4, 3, plane.flatMap { [$0, $0, $0] }, 12) != 0)
+        let r = try run("dtest", ["zoo:tiny", "--top", "2", "--predict", dir + "/red.png", dir + "/blue.png", dir + "/grey.png", dir + "/grey3.png"], zoo: zoo)
+        #expect(r.status == 0, "\(r.err)")
+        let lines = r.out.split(separator: "\n").filter { $0.hasPrefix("predict ") }
+        #expect(lines.count == 4)
+        #expect(lines[0].hasPrefix("predict file=\(dir)/red.png class=0 "), "\(r.out)")
+        #expect(lines[1].hasPrefix("predict file=\(dir)/blue.png class=1 "), "\(r.out)")
+        let greyTable = r.out.components(separatedBy: "predict file=\(dir)/grey").dropFirst().map { $0.split(separator: "\n").dropFirst().joined(separator: "\n") }
+        #expect(greyTable.count == 2 && greyTable[0] == greyTable[1], "\(r.out)")
+    }
+
+    /// A grey model given a colour file: stb_image converts it to grey (luminance).
+    @Test func aGreyModelTakesColourFiles() throws {
+        let dir = temporaryDirectory()
+        let images = try IDXFile.read("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", expectedRanks: 3...3, role: "images")
+        let grey = Array(images.bytes[0..<784])
+        #expect(stbi_write_png(dir + "/grey.png", 28, 28, 1, grey, 28) != 0)
+        #expect(stbi_write_png(dir + "/rgb.png", 28, 28, 3, grey.flatMap { [$0, $0, $0] }, 84) != 0)
+        let r = try run("dtest", ["zoo:fashion-lenet", "--json", "--predict", dir + "/grey.png", dir + "/rgb.png"], zoo: dir + "/zoo")
+        #expect(r.status == 0, "\(r.err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let predictions = try #require(object["predictions"] as? [[String: Any]])
+        // An RGB file with equal channels is the grey image again.
+        let tops = predictions.compactMap { ($0["top"] as? [[String: Any]])?.first?["probability"] as? Double }
+        #expect(tops.count == 2 && tops[0] == tops[1], "\(r.out)")
+    }
+
+    @Test func floatDataTrainsAndIsNotForPredict() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        try setUp(dir, net: net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: {scale: 1}"), solver: colourSolver)
+        try writeColourData(dir, floats: true)
+        let train = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(train.status == 0, "\(train.err)")
+        let card = try ModelCard.load(zoo + "/tiny/model.yaml")
+        #expect(card.inputShape == [3, 4, 4] && card.inputType == .floats)
+        #expect(try run("dtest", ["zoo:tiny"], zoo: zoo).out.hasPrefix("test samples=40 batches=5 accuracy=1 "))
+        try Data(Array("P5\n4 4\n255\n".utf8) + [UInt8](repeating: 1, count: 16)).write(to: URL(fileURLWithPath: dir + "/x.pgm"))
+        let p = try run("dtest", ["zoo:tiny", "--predict", dir + "/x.pgm"], zoo: zoo)
+        #expect(p.status == 1)
+        #expect(p.err.hasPrefix("error: --predict classifies image files; 'tiny' was trained on float IDX data"), "\(p.err)")
+    }
+
+    @Test func meanValuesMustMatchTheChannels() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir, net: net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: {scale: 0.00390625, mean_value: [1, 2]}"))
+        try writeColourData(dir)
+        let r = try run("dtrain", [dir + "/solver.yaml"])
+        #expect(r.status == 1)
+        #expect(r.err.contains("error: layer 'data' (IDXData): transform_param.mean_value: gives 2 means for 3 channels"), "\(r.err)")
+    }
+}
