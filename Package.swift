@@ -26,7 +26,7 @@ let package = Package(
 
         .target(name: "DCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         .target(name: "DConfig", dependencies: ["CLibYAML"]),
-        .target(name: "DData", dependencies: ["DCore", "CZlib", "CLibDeflate"], swiftSettings: optimised),
+        .target(name: "DData", dependencies: ["DCore", "CZlib", "CLibDeflate", "CSTBImage"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
         .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DLayers", "DNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
@@ -42,7 +42,7 @@ let package = Package(
 
         .testTarget(name: "DCoreTests", dependencies: ["DCore"]),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"]),
-        .testTarget(name: "DDataTests", dependencies: ["DData", "CZlib"]),
+        .testTarget(name: "DDataTests", dependencies: ["DData", "CZlib", "CSTBImage"]),
         .testTarget(name: "DLayersTests", dependencies: ["DLayers", "DNet"]),
         .testTarget(name: "DNetTests", dependencies: ["DNet"]),
         .testTarget(name: "DSolversTests", dependencies: ["DSolvers"]),

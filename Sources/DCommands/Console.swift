@@ -24,6 +24,12 @@ public struct Console: Sendable {
     public func out(_ line: String) { if !quiet { Self.write(1, line + "\n") } }
     public func err(_ line: String) { Self.write(2, line + "\n") }
 
+    /// Progress of a long image list's decoding, on standard error (not one of the stable
+    /// output lines).
+    static let decodingProgress: @Sendable (String, Int, Int) -> Void = { list, done, total in
+        write(2, "decoding \(list): \(done)/\(total) images\n")
+    }
+
     static func write(_ fd: Int32, _ text: String) {
         var bytes = Array(text.utf8)
         var done = 0

@@ -155,7 +155,8 @@ public struct TestCommand: ParsableCommand {
         let store = ParameterStore(seed: 0)
         let testData = images.flatMap { i in labels.map { (images: i, labels: $0) } }
         let net = try Net(spec: try NetSpec.load(file), phase: .test, store: store,
-                          context: BuildContext(phase: .test, netFile: file, seed: 0, threads: threads, testData: testData))
+                          context: BuildContext(phase: .test, netFile: file, seed: 0, datasets: DatasetCache(progress: Console.decodingProgress),
+                                                threads: threads, testData: testData))
         if let weights = member.weights {
             let report = try Weights.read(weights, into: store)
             if !report.initialised.isEmpty {

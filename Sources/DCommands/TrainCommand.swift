@@ -107,7 +107,8 @@ public struct TrainCommand: ParsableCommand {
         }
         let netName = try NetSpec.load(spec.trainNet).name
         let destination = try RunDestination.resolve(spec, zooName: zooName, zooGiven: self.zoo != nil, snapshot: snapshot, netName: netName, zoo: zoo)
-        let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weights, snapshotPrefix: destination.snapshotPrefix))
+        let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weights, snapshotPrefix: destination.snapshotPrefix,
+                                                                     dataProgress: Console.decodingProgress))
         let names = spec.modelCard.classNames
         if !names.isEmpty, let scores = trainer.testNets.first.flatMap(ClassScores.init) ?? ClassScores(trainer.trainNet), scores.classes != names.count {
             throw ConfigError(file: spec.file, message: "solver: model_card.class_names names \(names.count) classes, the net scores \(scores.classes)",

@@ -12,7 +12,8 @@ public final class IDXDataset: Sendable {
     public let elementType: IDXFile.ElementType
     let pixels: [UInt8]
     let values: [Float]
-    public let labels: [UInt8]
+    /// Class indices (IDX labels are bytes; an image list's may be larger).
+    public let labels: [Int32]
 
     public var sampleSize: Int { sampleDims.reduce(1, *) }
     public var channels: Int { sampleDims[0] }
@@ -35,7 +36,21 @@ public final class IDXDataset: Sendable {
         elementType = imageFile.type
         pixels = imageFile.bytes
         values = imageFile.floats
-        self.labels = labelFile.bytes
+        self.labels = labelFile.bytes.map(Int32.init)
+    }
+
+    /// A byte dataset already in memory (decoded image files): `pixels` holds `labels.count`
+    /// samples of `sampleDims` ([channels, rows, cols]) each, channels first.
+    public init(imagesPath: String, labelsPath: String, sampleDims: [Int], pixels: [UInt8], labels: [Int32]) {
+        precondition(sampleDims.count == 3 && pixels.count == labels.count * sampleDims.reduce(1, *), "dataset shape")
+        self.imagesPath = imagesPath
+        self.labelsPath = labelsPath
+        self.sampleDims = sampleDims
+        count = labels.count
+        elementType = .ubyte
+        self.pixels = pixels
+        values = []
+        self.labels = labels
     }
 
     /// Number of distinct label values + 1 for the largest: the classes the labels imply.

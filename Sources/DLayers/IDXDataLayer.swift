@@ -2,7 +2,8 @@ import DConfig
 import DCore
 import DData
 
-/// Batches from a pair of IDX files (images and labels), converted as they are served. Tops:
+/// Batches from a dataset held as bytes or floats, converted as they are served: a pair of IDX
+/// files (images and labels) here, a list of image files in `ImageDataLayer.swift`. Tops:
 /// data [N, C, rows, cols] (C = 1 for rank-3 image files), and optionally label [N].
 ///
 /// The sample order is the only mutable state of any layer: a train net's is part of the
@@ -20,31 +21,44 @@ public final class IDXDataLayer: Layer {
     public var bottomCount: ClosedRange<Int> { 0...0 }
     public var topCount: ClosedRange<Int> { 1...2 }
 
-    init(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) {
-        name = spec.name
+    /// A data layer serving `dataset` (IDXData, ImageData).
+    init(name: String, dataset: IDXDataset, batchSize: Int, transform: ByteTransform, shuffle: Bool, seed: UInt64) {
+        self.name = name
+        self.dataset = dataset
+        self.batchSize = batchSize
+        self.transform = transform
+        self.shuffle = shuffle
+        order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: seed)
+    }
+
+    convenience init(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) {
         let p = try spec.block("idx_data_param")
         var images = ConfigFile.resolve(try p.requiredString("images"), relativeTo: context.netFile)
         var labels = ConfigFile.resolve(try p.requiredString("labels"), relativeTo: context.netFile)
         if context.phase == .test, let data = context.testData { (images, labels) = data }
-        batchSize = try p.int("batch_size", default: 0, min: 1)
-        shuffle = try p.bool("shuffle", default: false)
+        let batchSize = try p.int("batch_size", default: 0, min: 1)
+        let shuffle = try p.bool("shuffle", default: false)
         try p.finish()
-
-        let t = try spec.block("transform_param")
-        transform = ByteTransform(scale: try t.float("scale", default: 1),
-                                  meanValues: try t.doubles("mean_value").map(Float.init))
-        try t.finish()
-
+        let dataset: IDXDataset
         do {
             dataset = try context.datasets.dataset(images: images, labels: labels)
         } catch {
             throw p.error("images", "\(error.file): \(error.message)", hint: error.hint)
         }
-        if transform.meanValues.count > 1 && transform.meanValues.count != dataset.channels {
-            throw t.error("mean_value", "gives \(transform.meanValues.count) means for \(dataset.channels) channel\(dataset.channels == 1 ? "" : "s")",
+        self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, channels: dataset.channels),
+                  shuffle: shuffle, seed: context.seed)
+    }
+
+    /// `transform_param`, checked against the data's channels.
+    static func transform(_ spec: LayerSpec, channels: Int) throws(ConfigError) -> ByteTransform {
+        let t = try spec.block("transform_param")
+        let transform = ByteTransform(scale: try t.float("scale", default: 1), meanValues: try t.doubles("mean_value").map(Float.init))
+        try t.finish()
+        if transform.meanValues.count > 1 && transform.meanValues.count != channels {
+            throw t.error("mean_value", "gives \(transform.meanValues.count) means for \(channels) channel\(channels == 1 ? "" : "s")",
                           hint: "give one mean per channel, or one for all")
         }
-        order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: context.seed)
+        return transform
     }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {

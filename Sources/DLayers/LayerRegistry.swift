@@ -21,15 +21,27 @@ public final class BuildContext {
     }
 }
 
-/// Datasets by file pair, so that a train and a test net reading the same files share them.
+/// Datasets by file pair (or image list), so that a train and a test net reading the same
+/// files share them.
 public final class DatasetCache {
     private var loaded: [String: IDXDataset] = [:]
-    public init() {}
+    /// Told how far the decoding of a long image list has come: (list, decoded, total).
+    let progress: (String, Int, Int) -> Void
+
+    public init(progress: @escaping (String, Int, Int) -> Void = { _, _, _ in }) { self.progress = progress }
 
     public func dataset(images: String, labels: String) throws(DataError) -> IDXDataset {
         let key = images + "\u{0}" + labels
         if let d = loaded[key] { return d }
         let d = try IDXDataset(images: images, labels: labels)
+        loaded[key] = d
+        return d
+    }
+
+    public func imageList(_ path: String, _ options: ImageList.Options) throws(DataError) -> IDXDataset {
+        let key = "list\u{0}\(path)\u{0}\(options.root)\u{0}\(options.height)×\(options.width)\u{0}\(options.color)"
+        if let d = loaded[key] { return d }
+        let d = try ImageList.load(path, options) { done, total in progress(path, done, total) }
         loaded[key] = d
         return d
     }
@@ -41,6 +53,7 @@ public enum LayerRegistry {
 
     public static let factories: [String: Factory] = [
         "IDXData": { s, c throws(ConfigError) in try IDXDataLayer(s, c) },
+        "ImageData": { s, c throws(ConfigError) in try IDXDataLayer.imageData(s, c) },
         "Input": { s, _ throws(ConfigError) in try InputLayer(s) },
         "InnerProduct": { s, _ throws(ConfigError) in try InnerProductLayer(s) },
         "Convolution": { s, _ throws(ConfigError) in try ConvolutionLayer(s) },

@@ -86,9 +86,12 @@ public struct TrainOptions: Sendable {
     public var weights: String?
     /// Where snapshots go instead of the solver's `snapshot_prefix` (a zoo entry).
     public var snapshotPrefix: String?
+    /// Told how far the decoding of a long image list has come: (list, decoded, total).
+    public var dataProgress: @Sendable (String, Int, Int) -> Void
 
-    public init(threads: Int = 1, weights: String? = nil, snapshotPrefix: String? = nil) {
-        self.threads = threads; self.weights = weights; self.snapshotPrefix = snapshotPrefix
+    public init(threads: Int = 1, weights: String? = nil, snapshotPrefix: String? = nil,
+                dataProgress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in }) {
+        self.threads = threads; self.weights = weights; self.snapshotPrefix = snapshotPrefix; self.dataProgress = dataProgress
     }
 }
 
@@ -126,7 +129,7 @@ public final class Trainer {
         }
         parallel = Parallel(threads: options.threads)
         store = ParameterStore(seed: seed)
-        let datasets = DatasetCache()
+        let datasets = DatasetCache(progress: options.dataProgress)
         let memory = MemoryPool()  // the test nets run between steps, never during one
         do {
             let trainSpec = try NetSpec.load(solver.trainNet)

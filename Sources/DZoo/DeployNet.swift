@@ -12,7 +12,7 @@ public enum DeployNet {
         out += "name: \(YAMLText.quoted(spec.name))\nlayer:\n"
         var labels = Set<String>()
         for layer in spec.layers where layer.isIncluded(in: .test) {
-            if layer.type == "IDXData" {
+            if layer.type == "IDXData" || layer.type == "ImageData" {
                 guard let data = layer.tops.first else { continue }
                 labels.formUnion(layer.tops.dropFirst())
                 out += "  - name: \(YAMLText.quoted(layer.name))\n    type: Input\n    top: \(YAMLText.quoted(data))\n"

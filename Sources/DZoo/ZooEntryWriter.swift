@@ -85,9 +85,9 @@ public final class ZooEntryWriter {
         let text = try Self.text(source)
         var edits: [Edit] = []
         do {
-            for layer in try NetSpec.load(source).layers where layer.type == "IDXData" {
-                guard let p = layer.node.child("idx_data_param") else { continue }
-                for key in ["images", "labels"] {
+            for layer in try NetSpec.load(source).layers where layer.type == "IDXData" || layer.type == "ImageData" {
+                guard let p = layer.node.child(layer.type == "IDXData" ? "idx_data_param" : "image_data_param") else { continue }
+                for key in layer.type == "IDXData" ? ["images", "labels"] : ["source", "root_folder"] {
                     guard let node = p.child(key), let value = node.scalar else { continue }
                     let resolved = ConfigFile.resolve(value, relativeTo: source)
                     edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: entry))))

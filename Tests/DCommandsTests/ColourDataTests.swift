@@ -107,6 +107,44 @@ struct SplitMix {
         #expect(p.err.hasPrefix("error: --predict classifies image files; 'tiny' was trained on float IDX data"), "\(p.err)")
     }
 
+    /// ImageData: the colour samples as PNG files listed in a text file, trained into the zoo;
+    /// the entry's copy of the net finds the list from the entry.
+    @Test func imageDataTrainsFromAListOfFiles() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        try FileManager.default.createDirectory(atPath: dir + "/png", withIntermediateDirectories: true)
+        try writeColourData(dir)
+        let images = try IDXFile.read(dir + "/images.gz", expectedRanks: 4...4, role: "images")
+        var list = ""
+        for n in 0..<40 {
+            let pixels = (0..<16).flatMap { i in (0..<3).map { c in images.bytes[n * 48 + c * 16 + i] } }
+            #expect(stbi_write_png(dir + "/png/\(n).png", 4, 4, 3, pixels, 12) != 0)
+            list += "\(n).png \(n % 2)\n"
+        }
+        try list.write(toFile: dir + "/png/list.txt", atomically: true, encoding: .utf8)
+        let imageNet = net.replacingOccurrences(of: "type: IDXData", with: "type: ImageData")
+            .replacingOccurrences(of: "idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8, shuffle: true}",
+                                  with: "image_data_param: {source: png/list.txt, batch_size: 8, shuffle: true}")
+            .replacingOccurrences(of: "idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8}",
+                                  with: "image_data_param: {source: png/list.txt, batch_size: 8}")
+        try imageNet.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+        try colourSolver.write(toFile: dir + "/solver.yaml", atomically: true, encoding: .utf8)
+        let train = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(train.status == 0, "\(train.err)")
+        #expect(train.out.contains("  data   ImageData        → data, label    8×3×4×4, 8  0\n"), "\(train.out)")
+        #expect(try ModelCard.load(zoo + "/tiny/model.yaml").inputShape == [3, 4, 4])
+        #expect(try String(contentsOfFile: zoo + "/tiny/net.yaml", encoding: .utf8).contains("source: \"../../png/list.txt\""))
+        // The same model as the IDX data gives: the same bytes in the same order.
+        let viaZoo = try run("dtest", ["zoo:tiny"], zoo: zoo)
+        #expect(viaZoo.out.hasPrefix("test samples=40 batches=5 accuracy=1 "), "\(viaZoo.out)\(viaZoo.err)")
+        #expect(try run("dzoo", ["verify", "tiny"], zoo: zoo).status == 0)
+
+        // A bad line is located in the list, under the net's location of `source`.
+        try "0.png 0\n1.png one\n".write(toFile: dir + "/png/list.txt", atomically: true, encoding: .utf8)
+        let bad = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(bad.status == 1)
+        #expect(bad.err.contains("error: layer 'data' (ImageData): image_data_param.source: \(dir)/png/list.txt:2: the label 'one' is not a class index"), "\(bad.err)")
+    }
+
     @Test func meanValuesMustMatchTheChannels() throws {
         let dir = temporaryDirectory()
         try setUp(dir, net: net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: {scale: 0.00390625, mean_value: [1, 2]}"))

@@ -1,0 +1,135 @@
+import CSTBImage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Caffe's `ImageData` source: a text file with one `path label` per line (the path may hold
+/// spaces: the label is the last word), each image decoded once by stb_image into a compact
+/// byte cache, channels first.
+public enum ImageList {
+    /// How to decode: relative paths in the list are taken from `root` (the list's directory
+    /// when empty); `height` and `width` of 0 keep the files' size (which must then be the same
+    /// for all); `color` gives 3 channels, else 1.
+    public struct Options: Sendable, Equatable {
+        public var root: String
+        public var height: Int
+        public var width: Int
+        public var color: Bool
+        public init(root: String = "", height: Int = 0, width: Int = 0, color: Bool = true) {
+            self.root = root; self.height = height; self.width = width; self.color = color
+        }
+    }
+
+    /// The largest image decoded (64 megapixels), and the largest label (exact as a float).
+    static let maxPixels = 1 << 26
+    static let maxLabel = 1 << 24
+
+    /// One line of the list: the image path as written, and its label.
+    public struct Item: Sendable, Equatable {
+        public var path: String
+        public var label: Int32
+        public var line: Int
+    }
+
+    /// The items of the list file at `path`; blank lines and lines starting with `#` are skipped.
+    public static func parse(_ path: String) throws(DataError) -> [Item] {
+        guard let file = fopen(path, "r") else {
+            throw DataError(file: path, "cannot open the image list", hint: "check the path; relative paths are taken from the net file's directory")
+        }
+        defer { fclose(file) }
+        var items: [Item] = []
+        var lineNumber = 0
+        var buffer = [CChar](repeating: 0, count: 1 << 16)
+        while fgets(&buffer, Int32(buffer.count), file) != nil {
+            lineNumber += 1
+            let raw = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard raw.hasSuffix("\n") || feof(file) != 0 else {
+                throw DataError(file: "\(path):\(lineNumber)", "the line is longer than \(buffer.count - 1) bytes")
+            }
+            let line = raw.trimmingTrailingNewline().trimmingTrailingBlanks()
+            let trimmed = line.drop { $0 == " " || $0 == "\t" }
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }) else {
+                throw DataError(file: "\(path):\(lineNumber)", "expected 'path label', found '\(line)'", hint: "one image per line: its path, a space, its class index")
+            }
+            let name = String(line[..<space]).trimmingTrailingBlanks(), word = String(line[line.index(after: space)...])
+            guard !name.isEmpty else {
+                throw DataError(file: "\(path):\(lineNumber)", "expected 'path label', found '\(line)'", hint: "one image per line: its path, a space, its class index")
+            }
+            guard let label = Int(word), (0...maxLabel).contains(label) else {
+                throw DataError(file: "\(path):\(lineNumber)", "the label '\(word)' is not a class index (a whole number from 0 to \(maxLabel))")
+            }
+            items.append(Item(path: name, label: Int32(label), line: lineNumber))
+        }
+        guard !items.isEmpty else { throw DataError(file: path, "lists no images", hint: "one image per line: its path, a space, its class index") }
+        return items
+    }
+
+    /// Decodes every image of the list into one dataset. `progress` is called with the count
+    /// decoded so far, every 1000 images of a list of more than 2000.
+    public static func load(_ path: String, _ options: Options, progress: (Int, Int) -> Void = { _, _ in }) throws(DataError) -> IDXDataset {
+        let items = try parse(path)
+        let channels = options.color ? 3 : 1
+        var root = options.root.isEmpty ? (path.lastIndex(of: "/").map { String(path[...$0]) } ?? "") : options.root
+        if !root.isEmpty && !root.hasSuffix("/") { root += "/" }
+        var height = options.height, width = options.width
+        var pixels: [UInt8] = []
+        for (n, item) in items.enumerated() {
+            let file = item.path.hasPrefix("/") ? item.path : root + item.path
+            let place = "\(path):\(item.line)"
+            var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
+            guard stbi_info(file, &w, &h, &found) != 0 else {
+                if access(file, R_OK) != 0 {
+                    throw DataError(file: place, "cannot open the image '\(file)'", hint: options.root.isEmpty ? "relative paths are taken from the list file's directory; set root_folder to take them from another" : "relative paths are taken from root_folder")
+                }
+                throw DataError(file: place, "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
+            }
+            guard w >= 1, h >= 1, Int(w) * Int(h) <= maxPixels else {
+                throw DataError(file: place, "the image '\(file)' is \(w)×\(h) pixels; images must have 1 to \(maxPixels) pixels")
+            }
+            if options.height == 0 || options.width == 0 {
+                if n == 0 { (height, width) = (Int(h), Int(w)) }
+                guard Int(h) == height, Int(w) == width else {
+                    throw DataError(file: place, "the image '\(file)' is \(w)×\(h) pixels, the list's first is \(width)×\(height)",
+                                    hint: "set new_height and new_width to resize every image to one size")
+                }
+            }
+            if n == 0 { pixels.reserveCapacity(items.count * channels * height * width) }
+            guard let decoded = stbi_load(file, &w, &h, &found, Int32(channels)) else {
+                throw DataError(file: place, "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
+            }
+            defer { stbi_image_free(decoded) }
+            var interleaved = [UInt8](repeating: 0, count: height * width * channels)
+            if Int(w) == width && Int(h) == height {
+                interleaved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: decoded, count: $0.count) }
+            } else {
+                let ok = interleaved.withUnsafeMutableBufferPointer {
+                    stbir_resize_uint8(decoded, w, h, 0, $0.baseAddress!, Int32(width), Int32(height), 0, Int32(channels))
+                }
+                guard ok != 0 else { throw DataError(file: place, "cannot resize the image '\(file)' from \(w)×\(h) to \(width)×\(height)") }
+            }
+            // Interleaved RGBRGB… to planar RRR…GGG…BBB…
+            for c in 0..<channels {
+                for i in 0..<(height * width) { pixels.append(interleaved[i * channels + c]) }
+            }
+            if items.count > 2000 && ((n + 1) % 1000 == 0 || n + 1 == items.count) { progress(n + 1, items.count) }
+        }
+        return IDXDataset(imagesPath: path, labelsPath: path, sampleDims: [channels, height, width], pixels: pixels, labels: items.map(\.label))
+    }
+
+    static func failureReason() -> String { stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason" }
+}
+
+extension String {
+    func trimmingTrailingNewline() -> String {
+        var s = Substring(self)
+        while s.last == "\n" || s.last == "\r" { s = s.dropLast() }
+        return String(s)
+    }
+
+    func trimmingTrailingBlanks() -> String {
+        var s = Substring(self)
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}
