@@ -89,7 +89,7 @@ final class ZooRecorder {
         }
         var inputShape: [Int] = []
         if let data = trainer.trainNet.dataLayers.first {
-            inputShape = data.dataset.sampleDims
+            inputShape = data.sampleDims
             card.inputType = data.dataset.elementType == .ubyte ? .bytes : .floats
             card.scale = Double(data.transform.scale)
             card.meanValues = data.transform.meanValues.map(Double.init)

@@ -14,6 +14,8 @@ public final class IDXDataLayer: Layer {
     public let dataset: IDXDataset
     public let batchSize: Int
     public let transform: ByteTransform
+    /// Random distortions in TRAIN, and `crop_size` (centred) in TEST.
+    public let augmentation: Augmentation
     /// `shuffle` as configured (an evaluation over the whole dataset visits it in file order).
     public let shuffle: Bool
     public var order: SampleOrder
@@ -22,11 +24,11 @@ public final class IDXDataLayer: Layer {
     public var topCount: ClosedRange<Int> { 1...2 }
 
     /// A data layer serving `dataset` (IDXData, ImageData).
-    init(name: String, dataset: IDXDataset, batchSize: Int, transform: ByteTransform, shuffle: Bool, seed: UInt64) {
+    init(name: String, dataset: IDXDataset, batchSize: Int, transform: (ByteTransform, Augmentation), shuffle: Bool, seed: UInt64) {
         self.name = name
         self.dataset = dataset
         self.batchSize = batchSize
-        self.transform = transform
+        (self.transform, augmentation) = transform
         self.shuffle = shuffle
         order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: seed)
     }
@@ -45,24 +47,50 @@ public final class IDXDataLayer: Layer {
         } catch {
             throw p.error("images", "\(error.file): \(error.message)", hint: error.hint)
         }
-        self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, channels: dataset.channels),
+        self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, dims: dataset.sampleDims),
                   shuffle: shuffle, seed: context.seed)
     }
 
-    /// `transform_param`, checked against the data's channels.
-    static func transform(_ spec: LayerSpec, channels: Int) throws(ConfigError) -> ByteTransform {
+    /// `transform_param`, checked against the data's dimensions [channels, height, width].
+    static func transform(_ spec: LayerSpec, dims: [Int]) throws(ConfigError) -> (ByteTransform, Augmentation) {
         let t = try spec.block("transform_param")
+        let channels = dims[0]
         let transform = ByteTransform(scale: try t.float("scale", default: 1), meanValues: try t.doubles("mean_value").map(Float.init))
-        try t.finish()
         if transform.meanValues.count > 1 && transform.meanValues.count != channels {
             throw t.error("mean_value", "gives \(transform.meanValues.count) means for \(channels) channel\(channels == 1 ? "" : "s")",
                           hint: "give one mean per channel, or one for all")
         }
-        return transform
+        var a = Augmentation()
+        a.mirror = try t.bool("mirror", default: false)
+        a.cropSize = try t.int("crop_size", default: 0, min: 0)
+        if a.cropSize > min(dims[1], dims[2]) {
+            throw t.error("crop_size", "is \(a.cropSize), larger than the \(dims[2])×\(dims[1]) images", hint: "crop at most \(min(dims[1], dims[2])) pixels")
+        }
+        func amount(_ key: String, default value: Double = 0) throws(ConfigError) -> Double {
+            let v = try t.double(key, default: value)
+            guard v >= 0, v.isFinite else { throw t.error(key, "must be a finite number ≥ 0, found \(v)") }
+            return v
+        }
+        a.translation = try amount("translation")
+        a.rotation = try amount("rotation")
+        a.zoom = try amount("zoom")
+        if a.zoom >= 1 { throw t.error("zoom", "must be below 1 (the factor is drawn from [1 − zoom, 1 + zoom]), found \(a.zoom)") }
+        a.shear = try amount("shear")
+        a.elasticAlpha = try amount("elastic_alpha")
+        a.elasticSigma = try amount("elastic_sigma", default: a.elasticAlpha > 0 ? 4 : 0)
+        if a.elasticAlpha > 0 && a.elasticSigma == 0 {
+            throw t.error("elastic_sigma", "must be positive with elastic_alpha: the displacements are smoothed by a Gaussian of this width",
+                          hint: "Simard et al. used elastic_alpha: 34, elastic_sigma: 4 on 28×28 digits")
+        }
+        try t.finish()
+        return (transform, a)
     }
 
+    /// One sample's dimensions as served: [channels, height, width], after `crop_size`.
+    public var sampleDims: [Int] { augmentation.outputDims(dataset.sampleDims) }
+
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
-        [Shape([batchSize] + dataset.sampleDims), Shape([batchSize])]
+        [Shape([batchSize] + sampleDims), Shape([batchSize])]
     }
 
     /// Back to the first sample of the first epoch, in the configured order.
@@ -71,13 +99,41 @@ public final class IDXDataLayer: Layer {
     }
 
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
-        let n = io.tops[0].shape[0], size = dataset.sampleSize
+        let n = io.tops[0].shape[0]
         let data = io.tops[0].base
         let labels = io.tops.count > 1 ? io.tops[1].base : nil
+        guard !augmentation.isIdentity else {
+            let size = dataset.sampleSize
+            for b in 0..<n {
+                let i = order.next()
+                dataset.write(sample: i, transform, into: data + b * size)
+                labels?[b] = Float(dataset.labels[i])
+            }
+            return
+        }
+        // The samples and their places in the order, drawn in order; then each sample is
+        // distorted with its own stream, on any thread.
+        var picks: [(index: Int, epoch: Int, position: Int)] = []
         for b in 0..<n {
+            let (epoch, position) = (order.epoch, order.position)
             let i = order.next()
-            dataset.write(sample: i, transform, into: data + b * size)
+            picks.append((i, epoch, position))
             labels?[b] = Float(dataset.labels[i])
+        }
+        let chosen = picks, out = SendablePointer(data), dims = dataset.sampleDims, outSize = sampleDims.reduce(1, *)
+        let (dataset, transform, augmentation) = (dataset, transform, augmentation)
+        let random = step.phase == .train, seed = step.seed
+        step.parallel.forChunks(n) { range in
+            let raw = UnsafeMutablePointer<Float>.allocate(capacity: dataset.sampleSize + Augmentation.scratchCount(dims) + outSize)
+            defer { raw.deallocate() }
+            let scratch = raw + dataset.sampleSize, distorted = scratch + Augmentation.scratchCount(dims)
+            for b in range {
+                let pick = chosen[b]
+                dataset.write(sample: pick.index, ByteTransform(), into: raw)
+                var rng = random ? Augmentation.stream(seed: seed, epoch: pick.epoch, position: pick.position) : nil
+                augmentation.apply(raw, dims: dims, into: distorted, random: &rng, scratch: scratch)
+                transform.apply(UnsafeBufferPointer(start: distorted, count: outSize), channels: dims[0], into: out.pointer + b * outSize)
+            }
         }
     }
 

@@ -1,0 +1,181 @@
+import DCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The random changes a TRAIN-phase data layer makes to each sample before its transform
+/// (the lecture's augmentation; Caffe's `mirror` and `crop_size`, plus affine distortions and
+/// Simard, Steinkraus & Platt's elastic distortion, 2003). Every draw comes from a stream keyed
+/// by the solver seed and the sample's place in the data order (epoch, position), so a
+/// sample's distortion depends neither on the thread count nor on a resume. In TEST nothing is
+/// random: `crop_size` takes the centre.
+public struct Augmentation: Sendable, Equatable {
+    /// Flip left–right with probability 1/2.
+    public var mirror = false
+    /// Side of the square cut from each sample (0: none): random in TRAIN, centred in TEST.
+    public var cropSize = 0
+    /// Largest shift, in pixels, along each axis.
+    public var translation = 0.0
+    /// Largest rotation, in degrees, either way.
+    public var rotation = 0.0
+    /// Largest relative change of size: the factor is drawn from [1 − zoom, 1 + zoom].
+    public var zoom = 0.0
+    /// Largest horizontal shear factor, either way.
+    public var shear = 0.0
+    /// Elastic distortion: a field of uniform [−1, 1] displacements, smoothed by a Gaussian of
+    /// `elasticSigma` pixels and scaled by `elasticAlpha` pixels (Simard et al.: 34 and 4 on
+    /// 28×28 digits). Off when `elasticAlpha` is 0.
+    public var elasticAlpha = 0.0
+    public var elasticSigma = 0.0
+
+    public init() {}
+
+    public var warps: Bool { translation > 0 || rotation > 0 || zoom > 0 || shear > 0 || elasticAlpha > 0 }
+    public var isIdentity: Bool { !mirror && cropSize == 0 && !warps }
+
+    /// One sample's output [channels, side, side] for an input [channels, height, width].
+    public func outputDims(_ input: [Int]) -> [Int] {
+        cropSize > 0 ? [input[0], cropSize, cropSize] : input
+    }
+
+    /// The stream of the sample at `position` of `epoch` in the data order.
+    public static func stream(seed: UInt64, epoch: Int, position: Int) -> RandomStream {
+        RandomStream(seed: seed, purpose: "augment", epoch, position)
+    }
+
+    /// Floats of scratch that `apply` needs for an input of `dims`.
+    public static func scratchCount(_ dims: [Int]) -> Int { (3 + dims[0]) * dims[1] * dims[2] }
+
+    /// Distorts `input` ([channels, height, width], raw values) into `output` (`outputDims`).
+    /// `random` is nil in TEST (a centre crop at most). `scratch` holds `scratchCount(dims)`
+    /// floats.
+    public func apply(_ input: UnsafePointer<Float>, dims: [Int], into output: UnsafeMutablePointer<Float>,
+                      random: inout RandomStream?, scratch: UnsafeMutablePointer<Float>) {
+        let (channels, height, width) = (dims[0], dims[1], dims[2])
+        guard var rng = random, warps else {
+            return copyCropMirror(input, channels: channels, height: height, width: width, into: output, random: &random)
+        }
+        // The inverse map: output pixel (x, y) reads the input at c + M·(x − cx, y − cy) − t,
+        // plus the elastic displacement, where M = [[1, sh], [0, 1]] · R(angle) / factor: a
+        // shear, a rotation and a zoom, each drawn symmetrically about none.
+        let angle = (rng.nextUnitDouble() * 2 - 1) * rotation * Double.pi / 180
+        let factor = 1 + (rng.nextUnitDouble() * 2 - 1) * zoom
+        let sh = (rng.nextUnitDouble() * 2 - 1) * shear
+        let tx = (rng.nextUnitDouble() * 2 - 1) * translation, ty = (rng.nextUnitDouble() * 2 - 1) * translation
+        let (c, s) = (cos(angle) / factor, sin(angle) / factor)
+        let plane = height * width
+        let xs = scratch, ys = scratch + plane, temp = scratch + 2 * plane, warped = scratch + 3 * plane
+        if elasticAlpha > 0 {
+            Self.elasticField(width: width, height: height, alpha: elasticAlpha, sigma: elasticSigma, rng: &rng, dx: xs, dy: ys, temp: temp)
+        } else {
+            xs.update(repeating: 0, count: plane)
+            ys.update(repeating: 0, count: plane)
+        }
+        Self.addInverseMap(width: width, height: height, matrix: (c + sh * s, -s + sh * c, s, c), shift: (tx, ty), xs: xs, ys: ys)
+        // One map for every channel: bilinear, zero outside the image.
+        for ch in 0..<channels {
+            Self.sample(input + ch * plane, width: width, height: height, xs: xs, ys: ys, into: warped + ch * plane)
+        }
+        random = rng
+        copyCropMirror(warped, channels: channels, height: height, width: width, into: output, random: &random)
+    }
+
+    /// Adds to (xs, ys) the source coordinates c + M·(p − c) − shift of every output pixel p,
+    /// with c the image's centre and M = (m00, m01, m10, m11) row by row.
+    static func addInverseMap(width: Int, height: Int, matrix m: (Double, Double, Double, Double), shift: (Double, Double),
+                              xs: UnsafeMutablePointer<Float>, ys: UnsafeMutablePointer<Float>) {
+        let cx = Double(width - 1) / 2, cy = Double(height - 1) / 2
+        for y in 0..<height {
+            for x in 0..<width {
+                let u = Double(x) - cx, v = Double(y) - cy, k = y * width + x
+                xs[k] += Float(cx + m.0 * u + m.1 * v - shift.0)
+                ys[k] += Float(cy + m.2 * u + m.3 * v - shift.1)
+            }
+        }
+    }
+
+    /// The crop (random offset in TRAIN, centred in TEST) and the mirror.
+    func copyCropMirror(_ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+                        into output: UnsafeMutablePointer<Float>, random: inout RandomStream?) {
+        let side = cropSize > 0 ? cropSize : 0
+        let outH = side > 0 ? side : height, outW = side > 0 ? side : width
+        var top = (height - outH) / 2, left = (width - outW) / 2, flip = false
+        if var rng = random {
+            if side > 0 {
+                top = Int(rng.next() % UInt64(height - outH + 1))
+                left = Int(rng.next() % UInt64(width - outW + 1))
+            }
+            if mirror { flip = rng.next() & 1 == 1 }
+            random = rng
+        }
+        for ch in 0..<channels {
+            for y in 0..<outH {
+                let src = input + ch * height * width + (top + y) * width + left, dst = output + (ch * outH + y) * outW
+                if flip {
+                    for x in 0..<outW { dst[x] = src[outW - 1 - x] }
+                } else {
+                    dst.update(from: src, count: outW)
+                }
+            }
+        }
+    }
+
+    /// out(x, y) = the input bilinearly interpolated at (xs, ys), 0 outside.
+    static func sample(_ input: UnsafePointer<Float>, width: Int, height: Int, xs: UnsafePointer<Float>, ys: UnsafePointer<Float>,
+                       into out: UnsafeMutablePointer<Float>) {
+        @inline(__always) func at(_ x: Int, _ y: Int) -> Float {
+            x >= 0 && x < width && y >= 0 && y < height ? input[y * width + x] : 0
+        }
+        for k in 0..<(width * height) {
+            let x = xs[k], y = ys[k]
+            guard x > -1, x < Float(width), y > -1, y < Float(height) else { out[k] = 0; continue }
+            let x0 = Int(x.rounded(.down)), y0 = Int(y.rounded(.down))
+            let fx = x - Float(x0), fy = y - Float(y0)
+            let top = at(x0, y0) * (1 - fx) + at(x0 + 1, y0) * fx
+            let bottom = at(x0, y0 + 1) * (1 - fx) + at(x0 + 1, y0 + 1) * fx
+            out[k] = top * (1 - fy) + bottom * fy
+        }
+    }
+
+    /// Simard's displacement field: uniform [−1, 1] per pixel and axis, smoothed by a Gaussian
+    /// of `sigma` (zero beyond the border), times `alpha`.
+    static func elasticField(width: Int, height: Int, alpha: Double, sigma: Double, rng: inout RandomStream,
+                             dx: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, temp: UnsafeMutablePointer<Float>) {
+        let plane = width * height
+        for k in 0..<plane { dx[k] = rng.nextUnitFloat() * 2 - 1 }
+        for k in 0..<plane { dy[k] = rng.nextUnitFloat() * 2 - 1 }
+        let kernel = gaussianKernel(sigma: sigma)
+        for field in [dx, dy] {
+            smooth(field, width: width, height: height, kernel: kernel, temp: temp)
+            for k in 0..<plane { field[k] *= Float(alpha) }
+        }
+    }
+
+    /// Normalised weights of a Gaussian of `sigma`, radius ⌈3σ⌉; [1] for sigma 0.
+    static func gaussianKernel(sigma: Double) -> [Float] {
+        guard sigma > 0 else { return [1] }
+        let radius = Int((3 * sigma).rounded(.up))
+        let weights = (-radius...radius).map { exp(-Double($0 * $0) / (2 * sigma * sigma)) }
+        let total = weights.reduce(0, +)
+        return weights.map { Float($0 / total) }
+    }
+
+    /// Separable convolution with `kernel` (odd length), zero beyond the border, in place.
+    static func smooth(_ field: UnsafeMutablePointer<Float>, width: Int, height: Int, kernel: [Float], temp: UnsafeMutablePointer<Float>) {
+        let r = kernel.count / 2
+        for y in 0..<height {
+            for x in 0..<width {
+                var sum: Float = 0
+                for j in max(0, x - r)...min(width - 1, x + r) { sum += kernel[j - x + r] * field[y * width + j] }
+                temp[y * width + x] = sum
+            }
+        }
+        for y in 0..<height {
+            for x in 0..<width {
+                var sum: Float = 0
+                for i in max(0, y - r)...min(height - 1, y + r) { sum += kernel[i - y + r] * temp[i * width + x] }
+                field[y * width + x] = sum
+            }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import DCore
+@testable import DData
+import Testing
+
+@Suite struct AugmentationTests {
+    /// Runs `a` on one sample of `dims` with `rng` (nil: TEST).
+    func run(_ a: Augmentation, _ input: [Float], dims: [Int], rng: RandomStream?) -> [Float] {
+        var random = rng
+        let outCount = a.outputDims(dims).reduce(1, *)
+        var out = [Float](repeating: .nan, count: outCount)
+        var scratch = [Float](repeating: .nan, count: Augmentation.scratchCount(dims))
+        input.withUnsafeBufferPointer { i in
+            out.withUnsafeMutableBufferPointer { o in
+                scratch.withUnsafeMutableBufferPointer { a.apply(i.baseAddress!, dims: dims, into: o.baseAddress!, random: &random, scratch: $0.baseAddress!) }
+            }
+        }
+        return out
+    }
+
+    /// The inverse map M and shift, then bilinear sampling, on a 3×3 plane.
+    func warp(_ plane: [Float], width: Int, height: Int, matrix: (Double, Double, Double, Double), shift: (Double, Double)) -> [Float] {
+        var xs = [Float](repeating: 0, count: width * height), ys = xs, out = xs
+        xs.withUnsafeMutableBufferPointer { x in
+            ys.withUnsafeMutableBufferPointer { y in
+                Augmentation.addInverseMap(width: width, height: height, matrix: matrix, shift: shift, xs: x.baseAddress!, ys: y.baseAddress!)
+                plane.withUnsafeBufferPointer { p in
+                    out.withUnsafeMutableBufferPointer { Augmentation.sample(p.baseAddress!, width: width, height: height, xs: x.baseAddress!, ys: y.baseAddress!, into: $0.baseAddress!) }
+                }
+            }
+        }
+        return out
+    }
+
+    let plane: [Float] = [1, 2, 3,
+                          4, 5, 6,
+                          7, 8, 9]
+
+    @Test func nothingConfiguredIsACopy() {
+        let input = (0..<24).map(Float.init)
+        #expect(Augmentation().isIdentity)
+        #expect(run(Augmentation(), input, dims: [2, 3, 4], rng: RandomStream(seed: 1)) == input)
+    }
+
+    @Test func inverseMapsByHand() {
+        // The identity, a shift by one pixel to the right (the left column comes from outside),
+        // half a pixel (bilinear means), and a quarter turn: out(x, y) = in(2 − y, x).
+        #expect(warp(plane, width: 3, height: 3, matrix: (1, 0, 0, 1), shift: (0, 0)) == plane)
+        #expect(warp(plane, width: 3, height: 3, matrix: (1, 0, 0, 1), shift: (1, 0)) == [0, 1, 2, 0, 4, 5, 0, 7, 8])
+        #expect(warp(plane, width: 3, height: 3, matrix: (1, 0, 0, 1), shift: (0, 0.5)) == [0.5, 1, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5])
+        let quarter = warp(plane, width: 3, height: 3, matrix: (0, -1, 1, 0), shift: (0, 0))
+        #expect(quarter.map { $0.rounded() } == [3, 6, 9, 2, 5, 8, 1, 4, 7])
+        #expect(zip(quarter, [3, 6, 9, 2, 5, 8, 1, 4, 7] as [Float]).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+
+    @Test func cropAndMirror() {
+        var a = Augmentation()
+        a.cropSize = 2
+        let input = (0..<16).map(Float.init)  // one 4×4 plane
+        #expect(run(a, input, dims: [1, 4, 4], rng: nil) == [5, 6, 9, 10])  // TEST: the centre
+        a.mirror = true
+        var seen = Set<[Float]>()
+        for seed in 0..<64 {
+            let out = run(a, input, dims: [1, 4, 4], rng: Augmentation.stream(seed: UInt64(seed), epoch: 0, position: 3))
+            // A 2×2 window of the plane, possibly flipped left–right.
+            let top = Int(out.min()!) / 4, left = Int(out.min()!) % 4
+            let window: [Float] = [Float(4 * top + left), Float(4 * top + left + 1), Float(4 * top + left + 4), Float(4 * top + left + 5)]
+            #expect(out == window || out == [window[1], window[0], window[3], window[2]], "\(out)")
+            seen.insert(out)
+        }
+        #expect(seen.count > 9)  // both offsets and both flips occur
+    }
+
+    @Test func elasticFieldIsSmoothAndBounded() {
+        let kernel = Augmentation.gaussianKernel(sigma: 2)
+        #expect(kernel.count == 13 && abs(kernel.reduce(0, +) - 1) < 1e-6 && kernel == kernel.reversed())
+        let (w, h) = (28, 28)
+        var dx = [Float](repeating: 0, count: w * h), dy = dx, temp = dx
+        var rng = RandomStream(seed: 3)
+        dx.withUnsafeMutableBufferPointer { x in
+            dy.withUnsafeMutableBufferPointer { y in
+                temp.withUnsafeMutableBufferPointer { Augmentation.elasticField(width: w, height: h, alpha: 8, sigma: 4, rng: &rng, dx: x.baseAddress!, dy: y.baseAddress!, temp: $0.baseAddress!) }
+            }
+        }
+        #expect(dx.allSatisfy { abs($0) <= 8 } && dy.allSatisfy { abs($0) <= 8 })
+        // Smoothed: neighbours differ far less than the field varies (uniform noise would differ
+        // by as much as it varies).
+        let neighbour = (0..<(w * h - 1)).filter { ($0 + 1) % w != 0 }.map { abs(dx[$0 + 1] - dx[$0]) }.reduce(0, +) / Float(w * h - h)
+        let mean = dx.reduce(0, +) / Float(w * h)
+        let spread = dx.map { abs($0 - mean) }.reduce(0, +) / Float(w * h)
+        #expect(spread > 0.05 && neighbour < 0.3 * spread, "neighbour \(neighbour), spread \(spread)")
+    }
+
+    @Test func distortionsAreSeededPerSample() {
+        var a = Augmentation()
+        (a.translation, a.rotation, a.zoom, a.shear, a.elasticAlpha, a.elasticSigma) = (2, 15, 0.1, 0.1, 8, 4)
+        let input = (0..<(2 * 28 * 28)).map { Float($0 % 97) }
+        let first = run(a, input, dims: [2, 28, 28], rng: Augmentation.stream(seed: 5, epoch: 1, position: 17))
+        #expect(first != input && first.allSatisfy(\.isFinite))
+        #expect(run(a, input, dims: [2, 28, 28], rng: Augmentation.stream(seed: 5, epoch: 1, position: 17)) == first)
+        #expect(run(a, input, dims: [2, 28, 28], rng: Augmentation.stream(seed: 6, epoch: 1, position: 17)) != first)
+        #expect(run(a, input, dims: [2, 28, 28], rng: Augmentation.stream(seed: 5, epoch: 1, position: 18)) != first)
+        // One map moves every channel: two equal channels stay equal.
+        let twin = Array(input.prefix(784)) + Array(input.prefix(784))
+        let moved = run(a, twin, dims: [2, 28, 28], rng: Augmentation.stream(seed: 5, epoch: 0, position: 0))
+        #expect(moved.prefix(784).elementsEqual(moved.suffix(784)) && moved != twin)
+        #expect(run(a, input, dims: [2, 28, 28], rng: nil) == input)  // TEST: no warp (and no crop here)
+    }
+}

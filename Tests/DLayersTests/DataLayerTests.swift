@@ -1,0 +1,71 @@
+import DConfig
+import DCore
+import DData
+@testable import DLayers
+import Foundation
+import Testing
+
+/// IDXData's augmentation through the layer: TRAIN draws per sample and seed, independent of
+/// the thread count; TEST crops the centre; bad settings are located errors.
+@Suite struct DataLayerAugmentationTests {
+    static let dir: String = {
+        let dir = NSTemporaryDirectory() + "dendrite-data-layer-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let pixels = (0..<(12 * 3 * 8 * 8)).map { UInt8(truncatingIfNeeded: $0 * 37 % 251) }
+        try? IDXFile(dims: [12, 3, 8, 8], bytes: pixels).write(to: dir + "/images", gzip: false)
+        try? IDXFile(dims: [12], bytes: (0..<12).map { UInt8($0 % 3) }).write(to: dir + "/labels", gzip: false)
+        return dir
+    }()
+
+    func layer(_ transform: String, phase: Phase = .train) throws -> IDXDataLayer {
+        let yaml = "{name: data, type: IDXData, top: [data, label], transform_param: {\(transform)}, idx_data_param: {images: images, labels: labels, batch_size: 4}}"
+        return try #require(try makeLayer(yaml, phase: phase, netFile: Self.dir + "/net.yaml") as? IDXDataLayer)
+    }
+
+    /// One batch of `layer`: the data top.
+    func batch(_ layer: IDXDataLayer, phase: Phase = .train, seed: UInt64 = 9, threads: Int = 1) throws -> [Float] {
+        let data = Tensor(shape: Shape([4] + layer.sampleDims)), labels = Tensor(shape: Shape([4]))
+        let io = LayerIO(bottoms: [], bottomGrads: [], accumulateBottom: [], tops: [data.view, labels.view], topGrads: [nil, nil],
+                         params: [], paramGrads: [], work: [], intWork: [], index: 0)
+        try layer.forward(io, StepContext(phase: phase, seed: seed, parallel: Parallel(threads: threads)))
+        return data.values
+    }
+
+    @Test func trainDrawsPerSeedAndNotPerThread() throws {
+        let settings = "scale: 0.5, mean_value: [10, 20, 30], mirror: true, crop_size: 6, translation: 1, rotation: 10, elastic_alpha: 3, elastic_sigma: 2"
+        #expect(try layer(settings).sampleDims == [3, 6, 6])
+        let one = try batch(try layer(settings)), two = try batch(try layer(settings), threads: 2)
+        #expect(one == two && one.allSatisfy(\.isFinite))
+        #expect(try batch(try layer(settings), seed: 10) != one)
+        // Plain batches differ from distorted ones; a second batch is other samples.
+        let plain = try batch(try layer("scale: 0.5, mean_value: [10, 20, 30], crop_size: 6"), phase: .train)
+        #expect(plain != one)
+        let l = try layer(settings)
+        _ = try batch(l)
+        #expect(try batch(l) != one)
+    }
+
+    @Test func testCropsTheCentre() throws {
+        let l = try layer("crop_size: 4", phase: .test)
+        let out = try batch(l, phase: .test)
+        let images = try IDXFile.read(Self.dir + "/images", expectedRanks: 4...4, role: "images")
+        // Sample 0, channel 1, rows 2…5, columns 2…5 of the 8×8 plane.
+        let expected = (2..<6).flatMap { y in (2..<6).map { x in Float(images.bytes[64 + 8 * y + x]) } }
+        #expect(Array(out[16..<32]) == expected)
+        #expect(try batch(try layer("crop_size: 4", phase: .test), phase: .test, seed: 1) == out)  // no draw in TEST
+    }
+
+    @Test func badSettingsAreLocated() {
+        func message(_ transform: String) -> String? {
+            do { _ = try layer(transform); return nil } catch let e as ConfigError { return e.headline } catch { return "\(error)" }
+        }
+        for (setting, expected) in [("crop_size: 9", "transform_param.crop_size: is 9, larger than the 8×8 images"),
+                                    ("zoom: 1", "transform_param.zoom: must be below 1 (the factor is drawn from [1 − zoom, 1 + zoom]), found 1.0"),
+                                    ("rotation: -5", "transform_param.rotation: must be a finite number ≥ 0, found -5.0")] {
+            let m = message(setting) ?? "accepted"
+            #expect(m.contains(expected), "\(m)")
+        }
+        #expect(message("elastic_alpha: 34, elastic_sigma: 0")?.contains("elastic_sigma: must be positive with elastic_alpha") == true)
+        #expect(message("mirorr: true")?.contains("unknown key 'mirorr'") == true)
+    }
+}
