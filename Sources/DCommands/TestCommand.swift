@@ -61,8 +61,14 @@ public struct TestCommand: ParsableCommand {
     @Option(name: .long, help: "Blobs to write for the whole test set, comma-separated (with --out).")
     public var dump: String?
 
-    @Option(name: .long, help: "The safetensors file --dump writes.")
+    @Option(name: .long, help: "The safetensors file --dump writes, or the PNG file --show-augment writes.")
     public var out: String?
+
+    @Option(name: .long, help: "Draw the first N training samples of the net, each plain and as TRAIN distorts it (transform_param), into the PNG file --out.")
+    public var showAugment: Int?
+
+    @Option(name: .long, help: "The seed of the distortions --show-augment draws.")
+    public var seed: UInt64 = 1
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     public var json = false
@@ -83,9 +89,17 @@ public struct TestCommand: ParsableCommand {
         if top < 1 { throw ValidationError("--top must be at least 1, found \(top)") }
         if models.isEmpty && model == nil { throw ValidationError("name a model: zoo:NAME, an entry directory, or --model NET.yaml --weights FILE") }
         if !models.isEmpty && (model != nil || !weights.isEmpty) { throw ValidationError("give zoo models or --model/--weights, not both") }
-        if model != nil && weights.isEmpty && !time { throw ValidationError("missing --weights (only --time runs without weights)") }
+        if model != nil && weights.isEmpty && !time && showAugment == nil { throw ValidationError("missing --weights (only --time and --show-augment run without weights)") }
         if (images == nil) != (labels == nil) { throw ValidationError("give --images and --labels together") }
-        if (dump == nil) != (out == nil) { throw ValidationError("give --dump BLOB and --out FILE.safetensors together") }
+        if let n = showAugment {
+            if n < 1 { throw ValidationError("--show-augment must be at least 1, found \(n)") }
+            guard let out, out.hasSuffix(".png") else { throw ValidationError("--show-augment N writes a PNG file: give --out FILE.png") }
+            if dump != nil || !predict.isEmpty || time || iterations != nil || max(models.count, weights.count) > 1 {
+                throw ValidationError("--show-augment draws one net's training data; it takes no --dump, --predict, --time, --iterations or committee")
+            }
+        } else if (dump == nil) != (out == nil) {
+            throw ValidationError("give --dump BLOB and --out FILE.safetensors together")
+        }
         if let dump {
             let names = dump.split(separator: ",", omittingEmptySubsequences: false)
             if names.contains(where: \.isEmpty) { throw ValidationError("--dump takes blob names separated by commas, found '\(dump)'") }
@@ -119,6 +133,10 @@ public struct TestCommand: ParsableCommand {
             let threads = compute.resolvedThreads()
             let members = try resolveMembers(Zoo.fromEnvironment())
             if let out { try Zoo.checkOutput(out, inputs: members.flatMap { [$0.net] + ($0.weights.map { [$0] } ?? []) }) }
+            if let n = showAugment, let out {
+                let (samples, width, height) = try AugmentGrid.write(net: members[0].net, samples: n, seed: seed, to: out)
+                return console.out("show-augment samples=\(samples) seed=\(seed) out=\(out) size=\(width)x\(height)")
+            }
             if !predict.isEmpty { return try classify(members, threads: threads, console) }
             if time { return try measure(members[0], threads: threads, console) }
             try evaluate(members, threads: threads, console)

@@ -145,6 +145,41 @@ struct SplitMix {
         #expect(bad.err.contains("error: layer 'data' (ImageData): image_data_param.source: \(dir)/png/list.txt:2: the label 'one' is not a class index"), "\(bad.err)")
     }
 
+    /// The grid: N rows of a plain and a distorted cell, enlarged to at least 96 pixels; the
+    /// plain cell is the sample itself.
+    @Test func showAugmentDrawsPlainAndDistortedSamples() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir, net: net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}\n    idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8, shuffle: true}",
+                                                     with: "transform_param: {scale: 0.00390625, rotation: 30, elastic_alpha: 2, elastic_sigma: 1}\n    idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8, shuffle: true}"))
+        try writeColourData(dir)
+        let r = try run("dtest", ["--model", dir + "/net.yaml", "--show-augment", "3", "--out", dir + "/grid.png"])
+        #expect(r.status == 0, "\(r.err)")
+        // Cells of 4×4 enlarged 24 times to 96×96, 4-pixel gaps: 2·96 + 12 by 3·100 + 4.
+        #expect(r.out == "show-augment samples=3 seed=1 out=\(dir)/grid.png size=204x304\n")
+        var w: Int32 = 0, h: Int32 = 0, c: Int32 = 0
+        let pixels = try #require(stbi_load(dir + "/grid.png", &w, &h, &c, 3))
+        defer { stbi_image_free(pixels) }
+        #expect(w == 204 && h == 304 && c == 3)
+        let images = try IDXFile.read(dir + "/images.gz", expectedRanks: 4...4, role: "images")
+        func cell(_ row: Int, _ column: Int) -> [UInt8] {
+            var out: [UInt8] = []
+            for p in 0..<16 {
+                let y = 4 + row * 100 + (p / 4) * 24 + 12, x = 4 + column * 100 + (p % 4) * 24 + 12
+                for ch in 0..<3 { out.append(pixels[(y * 204 + x) * 3 + ch]) }
+            }
+            return out
+        }
+        for row in 0..<3 {
+            var sample: [UInt8] = []
+            for p in 0..<16 { for ch in 0..<3 { sample.append(images.bytes[row * 48 + ch * 16 + p]) } }
+            let plain = cell(row, 0), distorted = cell(row, 1)
+            #expect(plain == sample)
+            #expect(distorted != plain)
+        }
+        let bad = try run("dtest", ["--model", dir + "/net.yaml", "--show-augment", "3", "--out", dir + "/grid.jpg"])
+        #expect(bad.status != 0 && bad.err.contains("--show-augment N writes a PNG file: give --out FILE.png"), "\(bad.err)")
+    }
+
     @Test func meanValuesMustMatchTheChannels() throws {
         let dir = temporaryDirectory()
         try setUp(dir, net: net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: {scale: 0.00390625, mean_value: [1, 2]}"))
