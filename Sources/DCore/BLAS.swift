@@ -96,3 +96,32 @@ public enum BLAS {
         }
     }
 }
+
+/// The one door to LAPACK (inside OpenBLAS).
+public enum LAPACK {
+    /// The eigenvalues (ascending) and eigenvectors of the symmetric n×n matrix `a` (row-major;
+    /// only its lower triangle in row-major terms is read): `vectors` holds one eigenvector per
+    /// row. Nil when LAPACK reports that it did not converge.
+    public static func symmetricEigen(_ a: [Float], n: Int) -> (values: [Float], vectors: [Float])? {
+        precondition(a.count == n * n, "symmetricEigen takes an n×n matrix")
+        // Column-major LAPACK sees the row-major matrix transposed, which for a symmetric matrix
+        // is itself; the eigenvectors come back as columns in column-major, that is rows here.
+        var matrix = a, values = [Float](repeating: 0, count: n)
+        var n32 = Int32(n), lda = Int32(max(1, n)), info: Int32 = 0
+        var workSize: Float = 0, iworkSize: Int32 = 0, query: Int32 = -1
+        "V".withCString { jobz in
+            "U".withCString { uplo in
+                ssyevd_(jobz, uplo, &n32, &matrix, &lda, &values, &workSize, &query, &iworkSize, &query, &info, 1, 1)
+            }
+        }
+        guard info == 0 else { return nil }
+        var work = [Float](repeating: 0, count: Int(workSize)), iwork = [Int32](repeating: 0, count: Int(iworkSize))
+        var lwork = Int32(work.count), liwork = Int32(iwork.count)
+        "V".withCString { jobz in
+            "U".withCString { uplo in
+                ssyevd_(jobz, uplo, &n32, &matrix, &lda, &values, &work, &lwork, &iwork, &liwork, &info, 1, 1)
+            }
+        }
+        return info == 0 ? (values, matrix) : nil
+    }
+}

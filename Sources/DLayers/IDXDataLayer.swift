@@ -16,6 +16,10 @@ public final class IDXDataLayer: Layer {
     public let transform: ByteTransform
     /// Random distortions in TRAIN, and `crop_size` (centred) in TEST.
     public let augmentation: Augmentation
+    /// Statistics of the training data divided out of every sample (`normalize`).
+    public let normalization: Normalization?
+    /// zca: the batch after whitening, before it is copied into the top (allocated once).
+    private var whitened: [Float] = []
     /// `shuffle` as configured (an evaluation over the whole dataset visits it in file order).
     public let shuffle: Bool
     public var order: SampleOrder
@@ -24,11 +28,11 @@ public final class IDXDataLayer: Layer {
     public var topCount: ClosedRange<Int> { 1...2 }
 
     /// A data layer serving `dataset` (IDXData, ImageData).
-    init(name: String, dataset: IDXDataset, batchSize: Int, transform: (ByteTransform, Augmentation), shuffle: Bool, seed: UInt64) {
+    init(name: String, dataset: IDXDataset, batchSize: Int, transform: (ByteTransform, Augmentation, Normalization?), shuffle: Bool, seed: UInt64) {
         self.name = name
         self.dataset = dataset
         self.batchSize = batchSize
-        (self.transform, augmentation) = transform
+        (self.transform, augmentation, normalization) = transform
         self.shuffle = shuffle
         order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: seed)
     }
@@ -47,14 +51,14 @@ public final class IDXDataLayer: Layer {
         } catch {
             throw p.error("images", "\(error.file): \(error.message)", hint: error.hint)
         }
-        self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, dims: dataset.sampleDims),
+        self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, dataset: dataset, context: context),
                   shuffle: shuffle, seed: context.seed)
     }
 
     /// `transform_param`, checked against the data's dimensions [channels, height, width].
-    static func transform(_ spec: LayerSpec, dims: [Int]) throws(ConfigError) -> (ByteTransform, Augmentation) {
+    static func transform(_ spec: LayerSpec, dataset: IDXDataset, context: BuildContext) throws(ConfigError) -> (ByteTransform, Augmentation, Normalization?) {
         let t = try spec.block("transform_param")
-        let channels = dims[0]
+        let dims = dataset.sampleDims, channels = dims[0]
         let transform = ByteTransform(scale: try t.float("scale", default: 1), meanValues: try t.doubles("mean_value").map(Float.init))
         if transform.meanValues.count > 1 && transform.meanValues.count != channels {
             throw t.error("mean_value", "gives \(transform.meanValues.count) means for \(channels) channel\(channels == 1 ? "" : "s")",
@@ -82,8 +86,43 @@ public final class IDXDataLayer: Layer {
             throw t.error("elastic_sigma", "must be positive with elastic_alpha: the displacements are smoothed by a Gaussian of this width",
                           hint: "Simard et al. used elastic_alpha: 34, elastic_sigma: 4 on 28×28 digits")
         }
+        var normalization: Normalization?
+        let mode: Normalization.Mode? = t.has("normalize") ? try t.choice("normalize", default: Normalization.Mode.perChannel) : nil
+        let epsilon = try amount("zca_epsilon", default: 0.1)
+        if t.has("zca_epsilon") && mode != .zca { throw t.error("zca_epsilon", "applies to normalize: zca only") }
+        if let mode {
+            for key in ["scale", "mean_value"] where t.has(key) {
+                throw t.error(key, "normalize divides out the training data's statistics; it replaces scale and mean_value", hint: "remove \(key)")
+            }
+            if mode != .perChannel && a.cropSize > 0 {
+                throw t.error("normalize", "\(mode.rawValue) statistics are per pixel of the whole image, which crop_size moves", hint: "use normalize: per_channel with crop_size")
+            }
+            let source = try trainingData(spec, own: dataset, context: context)
+            guard source.sampleDims == dims else {
+                throw t.error("normalize", "the training data's samples are \(Shape(source.sampleDims)), this layer's \(Shape(dims))")
+            }
+            do {
+                normalization = try context.datasets.normalization(mode, of: source, epsilon: Float(epsilon))
+            } catch {
+                throw t.error("normalize", "\(error.file): \(error.message)", hint: error.hint)
+            }
+        }
         try t.finish()
-        return (transform, a)
+        return (transform, a, normalization)
+    }
+
+    /// The dataset whose statistics `normalize` divides out: the training data, that is this
+    /// layer's own in TRAIN, else that of the TRAIN-phase data layer with the same first top.
+    static func trainingData(_ spec: LayerSpec, own: IDXDataset, context: BuildContext) throws(ConfigError) -> IDXDataset {
+        if context.phase == .train { return own }
+        let net = try NetSpec.load(context.netFile)
+        guard let train = net.layers.first(where: { ["IDXData", "ImageData"].contains($0.type) && $0.isIncluded(in: .train) && $0.tops.first == spec.tops.first }) else {
+            throw ConfigError(at: spec.typeLocation, "layer '\(spec.name)': normalize takes its statistics from the training data, and this net has no TRAIN-phase data layer with top '\(spec.tops.first ?? "")'",
+                              hint: "statistics from test data would leak it into the model")
+        }
+        let layer = try LayerRegistry.make(train, BuildContext(phase: .train, netFile: context.netFile, seed: context.seed, datasets: context.datasets, threads: context.threads))
+        guard let data = layer as? IDXDataLayer else { return own }
+        return data.dataset
     }
 
     /// One sample's dimensions as served: [channels, height, width], after `crop_size`.
@@ -102,11 +141,14 @@ public final class IDXDataLayer: Layer {
         let n = io.tops[0].shape[0]
         let data = io.tops[0].base
         let labels = io.tops.count > 1 ? io.tops[1].base : nil
+        // With `normalize`, samples are written raw and the statistics divided out after.
+        let valueTransform = normalization == nil ? transform : ByteTransform()
+        let size = sampleDims.reduce(1, *)
+        defer { if let normalization { normalize(data, count: n, size: size, normalization, step.parallel) } }
         guard !augmentation.isIdentity else {
-            let size = dataset.sampleSize
             for b in 0..<n {
                 let i = order.next()
-                dataset.write(sample: i, transform, into: data + b * size)
+                dataset.write(sample: i, valueTransform, into: data + b * size)
                 labels?[b] = Float(dataset.labels[i])
             }
             return
@@ -120,8 +162,8 @@ public final class IDXDataLayer: Layer {
             picks.append((i, epoch, position))
             labels?[b] = Float(dataset.labels[i])
         }
-        let chosen = picks, out = SendablePointer(data), dims = dataset.sampleDims, outSize = sampleDims.reduce(1, *)
-        let (dataset, transform, augmentation) = (dataset, transform, augmentation)
+        let chosen = picks, out = SendablePointer(data), dims = dataset.sampleDims, outSize = size
+        let (dataset, transform, augmentation) = (dataset, valueTransform, augmentation)
         let random = step.phase == .train, seed = step.seed
         step.parallel.forChunks(n) { range in
             let raw = UnsafeMutablePointer<Float>.allocate(capacity: dataset.sampleSize + Augmentation.scratchCount(dims) + outSize)
@@ -134,6 +176,17 @@ public final class IDXDataLayer: Layer {
                 augmentation.apply(raw, dims: dims, into: distorted, random: &rng, scratch: scratch)
                 transform.apply(UnsafeBufferPointer(start: distorted, count: outSize), channels: dims[0], into: out.pointer + b * outSize)
             }
+        }
+    }
+
+    /// (x − mean) / std, or W · (x − mean), for the batch's `count` raw samples.
+    func normalize(_ data: UnsafeMutablePointer<Float>, count: Int, size: Int, _ normalization: Normalization, _ parallel: Parallel) {
+        normalization.centre(data, count: count, size: size, channels: sampleDims[0])
+        guard normalization.mode == .zca else { return }
+        if whitened.count < count * size { whitened = [Float](repeating: 0, count: count * size) }
+        whitened.withUnsafeMutableBufferPointer { w in
+            normalization.whiten(data, count: count, into: w.baseAddress!, parallel: parallel)
+            data.update(from: w.baseAddress!, count: count * size)
         }
     }
 

@@ -25,7 +25,7 @@ extension IDXDataLayer {
         } catch {
             throw p.error("source", "\(error.file): \(error.message)", hint: error.hint)
         }
-        return IDXDataLayer(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try transform(spec, dims: dataset.sampleDims),
+        return IDXDataLayer(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try transform(spec, dataset: dataset, context: context),
                             shuffle: shuffle, seed: context.seed)
     }
 }

@@ -38,6 +38,17 @@ public final class DatasetCache {
         return d
     }
 
+    private var statistics: [String: Normalization] = [:]
+
+    /// The statistics of `dataset`, computed once however many layers divide them out.
+    public func normalization(_ mode: Normalization.Mode, of dataset: IDXDataset, epsilon: Float) throws(DataError) -> Normalization {
+        let key = "\(ObjectIdentifier(dataset).hashValue)\u{0}\(mode.rawValue)\u{0}\(epsilon)"
+        if let n = statistics[key] { return n }
+        let n = try Normalization.compute(mode, of: dataset, epsilon: epsilon)
+        statistics[key] = n
+        return n
+    }
+
     public func imageList(_ path: String, _ options: ImageList.Options) throws(DataError) -> IDXDataset {
         let key = "list\u{0}\(path)\u{0}\(options.root)\u{0}\(options.height)×\(options.width)\u{0}\(options.color)"
         if let d = loaded[key] { return d }

@@ -69,3 +69,55 @@ import Testing
         #expect(message("mirorr: true")?.contains("unknown key 'mirorr'") == true)
     }
 }
+
+/// `normalize`: TRAIN layers divide out their own data's statistics, TEST layers the training
+/// data's (never the test data's).
+@Suite struct DataLayerNormalizationTests {
+    static let dir: String = {
+        let dir = NSTemporaryDirectory() + "dendrite-normalize-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        // Training data around 100, test data around 200: statistics from the test data would show.
+        try? IDXFile(dims: [6, 1, 2, 2], bytes: (0..<24).map { UInt8(90 + $0) }).write(to: dir + "/train", gzip: false)
+        try? IDXFile(dims: [4, 1, 2, 2], bytes: (0..<16).map { UInt8(190 + $0) }).write(to: dir + "/test", gzip: false)
+        try? IDXFile(dims: [6], bytes: [UInt8](repeating: 0, count: 6)).write(to: dir + "/train-labels", gzip: false)
+        try? IDXFile(dims: [4], bytes: [UInt8](repeating: 0, count: 4)).write(to: dir + "/test-labels", gzip: false)
+        return dir
+    }()
+
+    func net(_ transform: String, trainLayer: Bool = true) throws -> String {
+        var text = "name: n\nlayer:\n"
+        if trainLayer {
+            text += "  - {name: data, type: IDXData, top: [data, label], include: {phase: TRAIN}, transform_param: {\(transform)}, idx_data_param: {images: train, labels: train-labels, batch_size: 2}}\n"
+        }
+        text += "  - {name: data, type: IDXData, top: [data, label], include: {phase: TEST}, transform_param: {\(transform)}, idx_data_param: {images: test, labels: test-labels, batch_size: 2}}\n"
+        let path = Self.dir + "/net-\(abs(text.hashValue)).yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testLayer(_ file: String) throws -> IDXDataLayer {
+        let spec = try NetSpec.load(file)
+        let layer = try #require(spec.layers.first { $0.isIncluded(in: .test) })
+        return try #require(try LayerRegistry.make(layer, BuildContext(phase: .test, netFile: file, seed: 1)) as? IDXDataLayer)
+    }
+
+    @Test func testLayersUseTheTrainingStatistics() throws {
+        let layer = try testLayer(try net("normalize: per_channel"))
+        let n = try #require(layer.normalization)
+        #expect(n.mode == .perChannel && n.mean == [101.5])  // 90…113, the training data
+        #expect(abs(n.std[0] - Float((0..<24).map { pow(Double($0) - 11.5, 2) }.reduce(0, +) / 24).squareRoot()) < 1e-5)
+        let pixel = try #require(try testLayer(try net("normalize: per_pixel")).normalization)
+        #expect(pixel.mean == [100, 101, 102, 103])  // sample k holds 90 + 4k + p: pixel p's mean is 90 + 4 · 2.5 + p
+    }
+
+    @Test func normalizeErrors() throws {
+        func message(_ file: String) -> String {
+            do { _ = try testLayer(file); return "accepted" } catch let e as ConfigError { return e.headline } catch { return "\(error)" }
+        }
+        #expect(message(try net("normalize: per_channel, scale: 0.1")).contains("transform_param.scale: normalize divides out the training data's statistics; it replaces scale and mean_value"))
+        #expect(message(try net("normalize: per_pixel, crop_size: 1")).contains("transform_param.normalize: per_pixel statistics are per pixel of the whole image, which crop_size moves"))
+        #expect(message(try net("normalize: per_channel, zca_epsilon: 0.1")).contains("transform_param.zca_epsilon: applies to normalize: zca only"))
+        #expect(message(try net("normalize: whiten")).contains("transform_param.normalize"))
+        #expect(message(try net("normalize: zca", trainLayer: false)).contains("normalize takes its statistics from the training data, and this net has no TRAIN-phase data layer with top 'data'"))
+    }
+}
