@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "DData", dependencies: ["DCore", "CZlib", "CLibDeflate", "CSTBImage"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
-        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DLayers", "DNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DData", "DLayers", "DNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: optimised),
         .target(name: "DSolvers", dependencies: ["DCore", "DConfig", "DNet", "DZoo"], swiftSettings: optimised),
         .target(name: "DCommands", dependencies: [

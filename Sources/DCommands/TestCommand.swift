@@ -170,6 +170,17 @@ public struct TestCommand: ParsableCommand {
 
     /// Builds `file` in the TEST phase with the member's weights.
     func build(_ member: Member, file: String, threads: Int) throws -> Net {
+        // The test net divides out statistics of the training data (normalize), which must be
+        // the data the card names.
+        if let card = member.entry?.card, !card.normalize.isEmpty, file != member.entry.map({ $0.path(card.deploy) }) {
+            for f in card.datasetFiles where f.role.hasPrefix("train") {
+                let (hex, _) = try AtomicFile.sha256(f.path)
+                guard hex == f.sha256 else {
+                    throw FileError(path: f.path, "is not the training data of '\(card.name)' (its SHA-256 differs from the card's)",
+                                    hint: "the model divides out statistics of its training data (normalize: \(card.normalize)), which this file would change")
+                }
+            }
+        }
         let store = ParameterStore(seed: 0)
         let testData = images.flatMap { i in labels.map { (images: i, labels: $0) } }
         let net = try Net(spec: try NetSpec.load(file), phase: .test, store: store,
@@ -346,10 +357,26 @@ public struct TestCommand: ParsableCommand {
                 throw RunError(message: "\(entry.path(ModelCard.fileName)): the card gives \(card.meanValues.count) means for an input of \(dims[0]) channels")
             }
             let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init))
+            let size = dims.reduce(1, *)
+            let normalization = try StatisticsFile.load(card, entry: entry.directory, elements: size)
+            var whitened = [Float](repeating: 0, count: normalization?.mode == .zca ? size : 0)
             let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
             for (i, file) in predict.enumerated() {
                 let bytes = try ImageFile.load(file, channels: dims[0], height: dims[1], width: dims[2])
-                bytes.withUnsafeBufferPointer { transform.apply($0, channels: dims[0], into: net.data(input).base) }
+                let x = net.data(input).base
+                if let normalization {
+                    // As the data layer: raw values, then the training data's statistics.
+                    bytes.withUnsafeBufferPointer { ByteTransform().apply($0, channels: dims[0], into: x) }
+                    normalization.centre(x, count: 1, size: size, channels: dims[0])
+                    if normalization.mode == .zca {
+                        whitened.withUnsafeMutableBufferPointer { w in
+                            normalization.whiten(x, count: 1, into: w.baseAddress!, parallel: .serial)
+                            x.update(from: w.baseAddress!, count: size)
+                        }
+                    }
+                } else {
+                    bytes.withUnsafeBufferPointer { transform.apply($0, channels: dims[0], into: x) }
+                }
                 _ = try net.forward(step)
                 let p = net.data(prob).toArray()
                 if sums[i].isEmpty { sums[i] = Array(repeating: 0, count: p.count) }

@@ -88,13 +88,23 @@ final class ZooRecorder {
             }
         }
         var inputShape: [Int] = []
+        var extraFiles: [(name: String, bytes: [UInt8])] = []
         if let data = trainer.trainNet.dataLayers.first {
             inputShape = data.sampleDims
+            if let n = data.normalization {
+                card.normalize = n.mode.rawValue
+                if n.mode == .perChannel {
+                    (card.normalizeMean, card.normalizeStd) = (n.mean.map(Double.init), n.std.map(Double.init))
+                } else {
+                    card.statistics = StatisticsFile.name
+                    extraFiles.append((StatisticsFile.name, StatisticsFile.encode(n, source: card.datasetFiles.first)))
+                }
+            }
             card.inputType = data.dataset.elementType == .ubyte ? .bytes : .floats
             card.scale = Double(data.transform.scale)
             card.meanValues = data.transform.meanValues.map(Double.init)
         }
-        return ZooRecorder(writer: try ZooEntryWriter.create(directory: directory, solver: spec, card: card, inputShape: inputShape))
+        return ZooRecorder(writer: try ZooEntryWriter.create(directory: directory, solver: spec, card: card, inputShape: inputShape, extraFiles: extraFiles))
     }
 
     func record(_ event: TrainEvent) throws {

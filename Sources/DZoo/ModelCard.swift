@@ -74,6 +74,13 @@ public struct ModelCard: Sendable, Equatable {
     /// What the data layer did to each value: (value - mean) * scale.
     public var scale: Double = 1
     public var meanValues: [Double] = []
+    /// The training data's statistics that the data layer divided out (`normalize`): the mode,
+    /// per channel the mean and std in the card, per pixel or zca in the entry's
+    /// `statistics` file (safetensors: `mean`, `std`, `whitening`).
+    public var normalize = ""
+    public var normalizeMean: [Double] = []
+    public var normalizeStd: [Double] = []
+    public var statistics = ""
     /// The net files of the entry: for training and testing, and for deployment.
     public var net = "net.yaml"
     public var deploy = "deploy.yaml"
@@ -105,6 +112,12 @@ public struct ModelCard: Sendable, Equatable {
         out += "class_names: [\(classNames.map(q).joined(separator: ", "))]\n"
         out += "input:\n  shape: [\(inputShape.map(String.init).joined(separator: ", "))]\n"
         out += "  data_type: \(inputType.rawValue)\n  scale: \(scale)\n  mean_value: [\(meanValues.map { "\($0)" }.joined(separator: ", "))]\n"
+        if !normalize.isEmpty {
+            out += "  normalize: \(q(normalize))\n"
+            if !normalizeMean.isEmpty { out += "  normalize_mean: [\(normalizeMean.map { "\($0)" }.joined(separator: ", "))]\n" }
+            if !normalizeStd.isEmpty { out += "  normalize_std: [\(normalizeStd.map { "\($0)" }.joined(separator: ", "))]\n" }
+            if !statistics.isEmpty { out += "  statistics: \(q(statistics))\n" }
+        }
         out += "net: \(q(net))\ndeploy: \(q(deploy))\nsolver: \(q(solver))\nweights: \(q(weights))\n"
         if let m = metrics {
             out += "metrics:\n  iteration: \(m.iteration)\n  net: \(q(m.net))\n  samples: \(m.samples)\n  values: {"
@@ -151,6 +164,13 @@ public struct ModelCard: Sendable, Equatable {
             inputShape = try i.ints("shape")
             inputType = try i.choice("data_type", default: InputType.bytes)
             scale = try i.double("scale", default: 1)
+            normalize = try i.string("normalize") ?? ""
+            normalizeMean = try i.doubles("normalize_mean")
+            normalizeStd = try i.doubles("normalize_std")
+            statistics = try i.string("statistics") ?? ""
+            if !statistics.isEmpty && (statistics.contains("/") || statistics == "." || statistics == "..") {
+                throw i.error("statistics", "must name a file of the entry, found '\(statistics)'")
+            }
             meanValues = try i.doubles("mean_value")
             if inputShape.contains(where: { $0 < 1 }) { throw i.error("shape", "dimensions must be positive, found \(inputShape)") }
             if meanValues.count > 1 && meanValues.count != inputShape.first {

@@ -183,8 +183,8 @@ extension String {
 }
 
 /// What an entry must satisfy: every file the card lists is there with its size and SHA-256,
-/// there is no other file, the nets parse, and every weights file holds exactly the
-/// parameters of the deploy net, with their shapes.
+/// there is no other file, the nets parse, every weights file holds exactly the parameters
+/// of the deploy net, with their shapes, and the statistics of `normalize` fit the input.
 public enum ZooVerifier {
     /// The problems found, one line each; empty when the entry is sound.
     public static func problems(in directory: String, card: ModelCard) -> [String] {
@@ -210,7 +210,7 @@ public enum ZooVerifier {
         do throws(ConfigError) {
             let store = ParameterStore(seed: 0)
             let deploySpec = try NetSpec.load(deployPath)
-            if let data = deploySpec.layers.first(where: { $0.type == "IDXData" }) {
+            if let data = deploySpec.layers.first(where: { $0.type == "IDXData" || $0.type == "ImageData" }) {
                 return ["\(data.location): the deploy net reads data (layer '\(data.name)'); a deploy net starts with an Input layer"]
             }
             let deployNet = try Net(spec: deploySpec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
@@ -218,7 +218,12 @@ public enum ZooVerifier {
                Array(deployNet.blobs[input].shape.dims.dropFirst()) != card.inputShape {
                 problems.append("\(directory)/\(ModelCard.fileName): input.shape is \(card.inputShape), the deploy net's input \(Shape(Array(deployNet.blobs[input].shape.dims.dropFirst())))")
             }
-            for f in card.files where f.path.hasSuffix(".safetensors") {
+            do {
+                _ = try StatisticsFile.load(card, entry: directory, elements: card.inputShape.reduce(1, *))
+            } catch {
+                problems.append("\(error.path): \(error.message)")
+            }
+            for f in card.files where f.path.hasSuffix(".safetensors") && f.path != card.statistics {
                 let path = "\(directory)/\(f.path)"
                 do {
                     let file = try SafetensorsFile.read(path)

@@ -35,13 +35,15 @@ public final class ZooEntryWriter {
     /// deploy net and a first card. `inputShape` is one sample's [channels, height, width].
     /// The entry is assembled in a temporary directory and renamed into place, so that an
     /// interruption leaves either a complete entry or none.
-    public static func create(directory: String, solver: SolverSpec, card: ModelCard, inputShape: [Int]) throws(FileError) -> ZooEntryWriter {
+    public static func create(directory: String, solver: SolverSpec, card: ModelCard, inputShape: [Int],
+                              extraFiles: [(name: String, bytes: [UInt8])] = []) throws(FileError) -> ZooEntryWriter {
         var card = card
         card.name = ConfigFile.fileName(of: directory)
         card.inputShape = inputShape
         let staging = try FileSystem.temporaryDirectory(beside: directory)
         let writer = ZooEntryWriter(directory: staging, card: card)
         do throws(FileError) {
+            for f in extraFiles { try AtomicFile.write(f.bytes, to: "\(staging)/\(f.name)") }
             try writer.populate(solver: solver, entry: directory, inputShape: inputShape)
             try FileSystem.rename(staging, to: directory)
         } catch {

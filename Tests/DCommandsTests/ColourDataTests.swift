@@ -5,8 +5,8 @@ import Foundation
 import Testing
 
 /// 40 colour images, 3×4×4 channels first: class 0 is reddish, class 1 bluish, with noise.
-func writeColourData(_ dir: String, floats: Bool = false) throws {
-    var rng = SplitMix(seed: 5)
+func writeColourData(_ dir: String, floats: Bool = false, seed: UInt64 = 5) throws {
+    var rng = SplitMix(seed: seed)
     var pixels: [UInt8] = [], labels: [UInt8] = []
     for i in 0..<40 {
         labels.append(UInt8(i % 2))
@@ -178,6 +178,56 @@ struct SplitMix {
         }
         let bad = try run("dtest", ["--model", dir + "/net.yaml", "--show-augment", "3", "--out", dir + "/grid.jpg"])
         #expect(bad.status != 0 && bad.err.contains("--show-augment N writes a PNG file: give --out FILE.png"), "\(bad.err)")
+    }
+
+    /// The training data's statistics are applied alike by dtrain's test net, dtest and
+    /// --predict (from the card or the entry's statistics file), and dtest notices when the
+    /// training data they came from changed.
+    @Test(arguments: ["per_channel", "per_pixel", "zca"])
+    func normalizedModelsPredictAsTheyTest(_ mode: String) throws {
+        let dir = temporaryDirectory("normalized-\(mode)"), zoo = dir + "/zoo"
+        let normalized = net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: {normalize: \(mode)}")
+        try setUp(dir, net: normalized, solver: colourSolver)
+        try writeColourData(dir)
+        #expect(try run("dtrain", [dir + "/solver.yaml"], zoo: zoo).status == 0)
+        let card = try ModelCard.load(zoo + "/tiny/model.yaml")
+        #expect(card.normalize == mode)
+        #expect(card.statistics == (mode == "per_channel" ? "" : "statistics.safetensors"))
+        #expect(card.normalizeMean.count == (mode == "per_channel" ? 3 : 0))
+        #expect(try run("dzoo", ["verify", "tiny"], zoo: zoo).status == 0)
+        let json = try run("dtest", ["zoo:tiny", "--json"], zoo: zoo)
+        let measured = try jsonOutputs(json.out)
+        for (name, value) in try #require(card.metrics).values { #expect(measured[name] == value, "\(name)") }
+
+        // --predict on samples 0 and 1 as PNG files gives the test net's probabilities.
+        let dump = try run("dtest", ["zoo:tiny", "--dump", "s", "--out", dir + "/s.safetensors"], zoo: zoo)
+        #expect(dump.status == 0, "\(dump.err)")
+        let scores = try #require(try SafetensorsFile.read(dir + "/s.safetensors")["s"])
+        let images = try IDXFile.read(dir + "/images.gz", expectedRanks: 4...4, role: "images")
+        var files: [String] = []
+        for n in 0..<2 {
+            var pixels: [UInt8] = []
+            for p in 0..<16 { for c in 0..<3 { pixels.append(images.bytes[n * 48 + c * 16 + p]) } }
+            #expect(stbi_write_png(dir + "/\(n).png", 4, 4, 3, pixels, 12) != 0)
+            files.append(dir + "/\(n).png")
+        }
+        let r = try run("dtest", ["zoo:tiny", "--json", "--top", "2", "--predict"] + files, zoo: zoo)
+        #expect(r.status == 0, "\(r.err)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any])
+        let predictions = try #require(object["predictions"] as? [[String: Any]])
+        for n in 0..<2 {
+            let logits = scores.values[(2 * n)..<(2 * n + 2)].map(Double.init)
+            let p1 = 1 / (1 + exp(logits[0] - logits[1]))
+            let top = try #require(predictions[n]["top"] as? [[String: Any]])
+            let probability = top.first { ($0["class"] as? Int) == 1 }?["probability"] as? Double
+            #expect(abs((probability ?? -1) - p1) < 1e-5, "sample \(n): \(probability ?? -1) against \(p1)")
+        }
+
+        // Other training data: the statistics would change, and dtest says so.
+        try writeColourData(dir, floats: false, seed: 6)
+        let changed = try run("dtest", ["zoo:tiny"], zoo: zoo)
+        #expect(changed.status == 1)
+        #expect(changed.err.hasPrefix("\(dir)/images.gz: error: is not the training data of 'tiny' (its SHA-256 differs from the card's)"), "\(changed.err)")
     }
 
     @Test func meanValuesMustMatchTheChannels() throws {
