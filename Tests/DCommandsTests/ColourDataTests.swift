@@ -239,3 +239,24 @@ struct SplitMix {
         #expect(r.err.contains("error: layer 'data' (IDXData): transform_param.mean_value: gives 2 means for 3 channels"), "\(r.err)")
     }
 }
+
+/// Every shipped solver builds its nets (every key of every layer checked) with `--dry-run`.
+@Suite struct ShippedConfigTests {
+    static let root = FileManager.default.currentDirectoryPath + "/Configs"
+    static let solvers = ["fashion-lenet/solver.yaml", "fashion-augment/solver.yaml", "fashion-mlp/solver.yaml", "fashion-mlp/early-stopping.yaml",
+                          "fashion-deep-mlp/solver.yaml", "fashion-footwear/solver.yaml", "fashion-footwear/scratch-solver.yaml",
+                          "xor/solver.yaml", "xor/perceptron-solver.yaml"]
+
+    @Test(arguments: solvers) func builds(_ solver: String) throws {
+        let r = try run("dtrain", [Self.root + "/" + solver, "--dry-run"])
+        #expect(r.status == 0, "\(solver): \(r.err)")
+    }
+
+    /// Its data is made by scripts/make-tinted-fashion, which CI does not run (30 s).
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: root + "/cifar10-quick/data/tinted-train-images-idx4-ubyte")))
+    func cifar10QuickBuilds() throws {
+        let r = try run("dtrain", [Self.root + "/cifar10-quick/solver.yaml", "--dry-run"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("100×3×32×32"), "\(r.out)")
+    }
+}
