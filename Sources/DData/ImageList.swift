@@ -1,4 +1,6 @@
 import CSTBImage
+import DCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -65,38 +67,78 @@ public enum ImageList {
         return items
     }
 
-    /// Decodes every image of the list into one dataset. `progress` is called with the count
-    /// decoded so far, every 1000 images of a list of more than 2000.
-    public static func load(_ path: String, _ options: Options, progress: (Int, Int) -> Void = { _, _ in }) throws(DataError) -> IDXDataset {
+    /// Decodes every image of the list into one dataset, over `threads` threads (each image
+    /// lands in its own slot, so the bytes do not depend on the thread count). `progress` is
+    /// told the count decoded so far, about every 1000 images of a list of more than 2000.
+    public static func load(_ path: String, _ options: Options, threads: Int = 1,
+                            progress: @escaping @Sendable (Int, Int) -> Void = { _, _ in }) throws(DataError) -> IDXDataset {
         let items = try parse(path)
         let channels = options.color ? 3 : 1
         var root = options.root.isEmpty ? (path.lastIndex(of: "/").map { String(path[...$0]) } ?? "") : options.root
         if !root.isEmpty && !root.hasSuffix("/") { root += "/" }
-        var height = options.height, width = options.width
-        var pixels: [UInt8] = []
-        for (n, item) in items.enumerated() {
-            let file = item.path.hasPrefix("/") ? item.path : root + item.path
-            let place = "\(path):\(item.line)"
+        let decoder = Decoder(list: path, root: root, rootGiven: !options.root.isEmpty, channels: channels)
+        // The size of every sample: the options', else the first image's.
+        let keepSize = options.height == 0 || options.width == 0
+        let (height, width) = keepSize ? try decoder.size(items[0]) : (options.height, options.width)
+        let sampleSize = channels * height * width
+        var pixels = [UInt8](repeating: 0, count: items.count * sampleSize)
+        let firstError = Mutex<(line: Int, error: DataError)?>(nil)
+        let decoded = Atomic<Int>(0)
+        pixels.withUnsafeMutableBufferPointer { buffer in
+            let out = SendableBytes(buffer.baseAddress!)
+            Parallel(threads: threads).forChunks(items.count) { range in
+                for n in range {
+                    do throws(DataError) {
+                        try decoder.decode(items[n], height: height, width: width, keepSize: keepSize, into: out.pointer + n * sampleSize)
+                    } catch {
+                        // The list's first bad line is reported, whichever thread met it.
+                        firstError.withLock { if $0 == nil || items[n].line < $0!.line { $0 = (items[n].line, error) } }
+                        return
+                    }
+                    let done = decoded.add(1, ordering: .relaxed).newValue
+                    if items.count > 2000 && (done % 1000 == 0 || done == items.count) { progress(done, items.count) }
+                }
+            }
+        }
+        if let (_, error) = firstError.withLock({ $0 }) { throw error }
+        return IDXDataset(imagesPath: path, labelsPath: path, sampleDims: [channels, height, width], pixels: pixels, labels: items.map(\.label))
+    }
+
+    /// Decodes the items of one list (read-only, so shared by the threads).
+    struct Decoder: Sendable {
+        let list: String, root: String, rootGiven: Bool, channels: Int
+
+        func file(_ item: Item) -> String { item.path.hasPrefix("/") ? item.path : root + item.path }
+        func place(_ item: Item) -> String { "\(list):\(item.line)" }
+
+        /// The image's height and width from its header.
+        func size(_ item: Item) throws(DataError) -> (Int, Int) {
+            let file = file(item)
             var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
             guard stbi_info(file, &w, &h, &found) != 0 else {
                 if access(file, R_OK) != 0 {
-                    throw DataError(file: place, "cannot open the image '\(file)'", hint: options.root.isEmpty ? "relative paths are taken from the list file's directory; set root_folder to take them from another" : "relative paths are taken from root_folder")
+                    throw DataError(file: place(item), "cannot open the image '\(file)'", hint: rootGiven ? "relative paths are taken from root_folder" : "relative paths are taken from the list file's directory; set root_folder to take them from another")
                 }
-                throw DataError(file: place, "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
+                throw DataError(file: place(item), "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
             }
             guard w >= 1, h >= 1, Int(w) * Int(h) <= maxPixels else {
-                throw DataError(file: place, "the image '\(file)' is \(w)×\(h) pixels; images must have 1 to \(maxPixels) pixels")
+                throw DataError(file: place(item), "the image '\(file)' is \(w)×\(h) pixels; images must have 1 to \(maxPixels) pixels")
             }
-            if options.height == 0 || options.width == 0 {
-                if n == 0 { (height, width) = (Int(h), Int(w)) }
-                guard Int(h) == height, Int(w) == width else {
-                    throw DataError(file: place, "the image '\(file)' is \(w)×\(h) pixels, the list's first is \(width)×\(height)",
-                                    hint: "set new_height and new_width to resize every image to one size")
-                }
+            return (Int(h), Int(w))
+        }
+
+        /// Decodes `item` into `out` as channels × height × width bytes, resized unless
+        /// `keepSize` (then it must have that size).
+        func decode(_ item: Item, height: Int, width: Int, keepSize: Bool, into out: UnsafeMutablePointer<UInt8>) throws(DataError) {
+            let (h0, w0) = try size(item)
+            let file = file(item)
+            if keepSize && (h0 != height || w0 != width) {
+                throw DataError(file: place(item), "the image '\(file)' is \(w0)×\(h0) pixels, the list's first is \(width)×\(height)",
+                                hint: "set new_height and new_width to resize every image to one size")
             }
-            if n == 0 { pixels.reserveCapacity(items.count * channels * height * width) }
+            var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
             guard let decoded = stbi_load(file, &w, &h, &found, Int32(channels)) else {
-                throw DataError(file: place, "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
+                throw DataError(file: place(item), "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
             }
             defer { stbi_image_free(decoded) }
             var interleaved = [UInt8](repeating: 0, count: height * width * channels)
@@ -106,15 +148,14 @@ public enum ImageList {
                 let ok = interleaved.withUnsafeMutableBufferPointer {
                     stbir_resize_uint8(decoded, w, h, 0, $0.baseAddress!, Int32(width), Int32(height), 0, Int32(channels))
                 }
-                guard ok != 0 else { throw DataError(file: place, "cannot resize the image '\(file)' from \(w)×\(h) to \(width)×\(height)") }
+                guard ok != 0 else { throw DataError(file: place(item), "cannot resize the image '\(file)' from \(w)×\(h) to \(width)×\(height)") }
             }
             // Interleaved RGBRGB… to planar RRR…GGG…BBB…
+            let plane = height * width
             for c in 0..<channels {
-                for i in 0..<(height * width) { pixels.append(interleaved[i * channels + c]) }
+                for i in 0..<plane { out[c * plane + i] = interleaved[i * channels + c] }
             }
-            if items.count > 2000 && ((n + 1) % 1000 == 0 || n + 1 == items.count) { progress(n + 1, items.count) }
         }
-        return IDXDataset(imagesPath: path, labelsPath: path, sampleDims: [channels, height, width], pixels: pixels, labels: items.map(\.label))
     }
 
     static func failureReason() -> String { stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason" }
@@ -132,4 +173,10 @@ extension String {
         while s.last == " " || s.last == "\t" { s = s.dropLast() }
         return String(s)
     }
+}
+
+/// A byte pointer that may cross into `Parallel` chunks; each chunk writes its own samples.
+struct SendableBytes: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<UInt8>
+    init(_ pointer: UnsafeMutablePointer<UInt8>) { self.pointer = pointer }
 }

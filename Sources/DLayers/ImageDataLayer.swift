@@ -21,7 +21,8 @@ extension IDXDataLayer {
         try p.finish()
         let dataset: IDXDataset
         do {
-            dataset = try context.datasets.imageList(source, ImageList.Options(root: root, height: height, width: width, color: color))
+            dataset = try context.datasets.imageList(source, ImageList.Options(root: root, height: height, width: width, color: color),
+                                                     threads: context.threads)
         } catch {
             throw p.error("source", "\(error.file): \(error.message)", hint: error.hint)
         }

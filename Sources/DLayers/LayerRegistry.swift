@@ -26,9 +26,9 @@ public final class BuildContext {
 public final class DatasetCache {
     private var loaded: [String: IDXDataset] = [:]
     /// Told how far the decoding of a long image list has come: (list, decoded, total).
-    let progress: (String, Int, Int) -> Void
+    let progress: @Sendable (String, Int, Int) -> Void
 
-    public init(progress: @escaping (String, Int, Int) -> Void = { _, _, _ in }) { self.progress = progress }
+    public init(progress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in }) { self.progress = progress }
 
     public func dataset(images: String, labels: String) throws(DataError) -> IDXDataset {
         let key = images + "\u{0}" + labels
@@ -49,10 +49,11 @@ public final class DatasetCache {
         return n
     }
 
-    public func imageList(_ path: String, _ options: ImageList.Options) throws(DataError) -> IDXDataset {
+    public func imageList(_ path: String, _ options: ImageList.Options, threads: Int) throws(DataError) -> IDXDataset {
         let key = "list\u{0}\(path)\u{0}\(options.root)\u{0}\(options.height)×\(options.width)\u{0}\(options.color)"
         if let d = loaded[key] { return d }
-        let d = try ImageList.load(path, options) { done, total in progress(path, done, total) }
+        let progress = progress
+        let d = try ImageList.load(path, options, threads: threads) { done, total in progress(path, done, total) }
         loaded[key] = d
         return d
     }

@@ -1,6 +1,7 @@
 import CSTBImage
 @testable import DData
 import Foundation
+import Synchronization
 import Testing
 
 /// Writes a w×h PNG of `channels` whose pixel (x, y, c) is `value(x, y, c)`.
@@ -41,6 +42,20 @@ func writePNG(_ path: String, width: Int, height: Int, channels: Int, _ value: (
         #expect(resized.sampleDims == [3, 4, 6])
     }
 
+    /// The bytes do not depend on the thread count; the error is the first bad line's.
+    @Test func threadsDecodeTheSameBytesAndReportTheFirstBadLine() throws {
+        let dir = temporaryDirectory()
+        for k in 0..<9 { writePNG(dir + "/\(k).png", width: 5, height: 3, channels: 3) { x, y, c in UInt8(truncatingIfNeeded: 31 * k + 7 * x + 3 * y + c) } }
+        let list = try write(dir, (0..<9).map { "\($0).png \($0)" }.joined(separator: "\n") + "\n")
+        let one = try ImageList.load(list, ImageList.Options(), threads: 1), three = try ImageList.load(list, ImageList.Options(), threads: 3)
+        #expect((0..<9).allSatisfy { Array(one.sampleBytes($0)) == Array(three.sampleBytes($0)) })
+        let bad = try write(dir, (0..<9).map { $0 == 4 || $0 == 7 ? "missing\($0).png 0" : "\($0).png \($0)" }.joined(separator: "\n") + "\n")
+        #expect(throws: DataError(file: bad + ":5", "cannot open the image '\(dir)/missing4.png'",
+                                  hint: "relative paths are taken from the list file's directory; set root_folder to take them from another")) {
+            try ImageList.load(bad, ImageList.Options(), threads: 3)
+        }
+    }
+
     @Test func badLinesAreLocated() throws {
         let dir = temporaryDirectory()
         writePNG(dir + "/a.png", width: 2, height: 2, channels: 1) { _, _, _ in 5 }
@@ -72,11 +87,13 @@ func writePNG(_ path: String, width: Int, height: Int, channels: Int, _ value: (
         let dir = temporaryDirectory()
         writePNG(dir + "/a.png", width: 1, height: 1, channels: 1) { _, _, _ in 9 }
         let list = try write(dir, String(repeating: "a.png 0\n", count: 2500))
-        var reports: [Int] = []
-        let d = try ImageList.load(list, ImageList.Options(color: false)) { done, total in
-            #expect(total == 2500)
-            reports.append(done)
+        for threads in [1, 2] {
+            let reports = Mutex<[Int]>([])
+            let d = try ImageList.load(list, ImageList.Options(color: false), threads: threads) { done, total in
+                #expect(total == 2500)
+                reports.withLock { $0.append(done) }
+            }
+            #expect(d.count == 2500 && reports.withLock { $0.sorted() } == [1000, 2000, 2500])
         }
-        #expect(d.count == 2500 && reports == [1000, 2000, 2500])
     }
 }
