@@ -118,10 +118,12 @@ public final class IDXDataLayer: Layer {
         let net = try NetSpec.load(context.netFile)
         guard let train = net.layers.first(where: { ["IDXData", "ImageData"].contains($0.type) && $0.isIncluded(in: .train) && $0.tops.first == spec.tops.first }) else {
             throw ConfigError(at: spec.typeLocation, "layer '\(spec.name)': normalize takes its statistics from the training data, and this net has no TRAIN-phase data layer with top '\(spec.tops.first ?? "")'",
-                              hint: "statistics from test data would leak it into the model")
+                              hint: "keep the TRAIN and TEST data layers in one net file (statistics from the test data would leak it into the model)")
         }
         let layer = try LayerRegistry.make(train, BuildContext(phase: .train, netFile: context.netFile, seed: context.seed, datasets: context.datasets, threads: context.threads))
-        guard let data = layer as? IDXDataLayer else { return own }
+        guard let data = layer as? IDXDataLayer else {
+            throw ConfigError(at: train.typeLocation, "layer '\(train.name)' serves no dataset to take statistics from")
+        }
         return data.dataset
     }
 
