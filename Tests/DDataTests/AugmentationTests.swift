@@ -78,7 +78,7 @@ import Testing
         var rng = RandomStream(seed: 3)
         dx.withUnsafeMutableBufferPointer { x in
             dy.withUnsafeMutableBufferPointer { y in
-                temp.withUnsafeMutableBufferPointer { Augmentation.elasticField(width: w, height: h, alpha: 8, sigma: 4, rng: &rng, dx: x.baseAddress!, dy: y.baseAddress!, temp: $0.baseAddress!) }
+                temp.withUnsafeMutableBufferPointer { Augmentation.elasticField(width: w, height: h, alpha: 8, kernel: Augmentation.gaussianKernel(sigma: 4), rng: &rng, dx: x.baseAddress!, dy: y.baseAddress!, temp: $0.baseAddress!) }
             }
         }
         #expect(dx.allSatisfy { abs($0) <= 8 } && dy.allSatisfy { abs($0) <= 8 })
