@@ -34,27 +34,16 @@ enum ImageFile {
         guard let pixels = file.withUnsafeBufferPointer({
             stbi_load_from_memory($0.baseAddress, Int32(clamping: $0.count), &w, &h, &found, Int32(channels))
         }) else {
-            let reason = stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason"
-            throw FileError(path: path, "cannot read the image: \(reason)",
+            throw FileError(path: path, "cannot read the image: \(StbImage.failureReason())",
                             hint: "PNG, binary PGM/PPM (P5/P6), JPEG, BMP and GIF can be read")
         }
         defer { stbi_image_free(pixels) }
         guard w >= 1, h >= 1 else { throw FileError(path: path, "has no pixels (\(w)×\(h))") }
-        let c = channels, width0 = Int(w), height0 = Int(h)
-        var interleaved = [UInt8](repeating: 0, count: width * height * c)
-        if width0 == width && height0 == height {
-            interleaved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: pixels, count: width * height * c) }
-        } else {
-            let ok = interleaved.withUnsafeMutableBufferPointer {
-                stbir_resize_uint8(pixels, w, h, 0, $0.baseAddress!, Int32(width), Int32(height), 0, Int32(c))
-            }
-            guard ok != 0 else { throw FileError(path: path, "cannot resize the image from \(width0)×\(height0) to \(width)×\(height)") }
+        var planar = [UInt8](repeating: 0, count: width * height * channels)
+        let ok = planar.withUnsafeMutableBufferPointer {
+            StbImage.planar(pixels, width: Int(w), height: Int(h), channels: channels, toWidth: width, toHeight: height, into: $0.baseAddress!)
         }
-        // Interleaved RGBRGB… to planar RRR…GGG…BBB…
-        var planar = [UInt8](repeating: 0, count: interleaved.count)
-        for i in 0..<(width * height) {
-            for k in 0..<c { planar[k * width * height + i] = interleaved[i * c + k] }
-        }
+        guard ok else { throw FileError(path: path, "cannot resize the image from \(w)×\(h) to \(width)×\(height)") }
         return planar
     }
 

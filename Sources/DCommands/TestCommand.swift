@@ -359,7 +359,7 @@ public struct TestCommand: ParsableCommand {
             let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init))
             let size = dims.reduce(1, *)
             let normalization = try StatisticsFile.load(card, entry: entry.directory, elements: size)
-            var whitened = [Float](repeating: 0, count: normalization?.mode == .zca ? size : 0)
+            var scratch: [Float] = []
             let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
             for (i, file) in predict.enumerated() {
                 let bytes = try ImageFile.load(file, channels: dims[0], height: dims[1], width: dims[2])
@@ -367,13 +367,7 @@ public struct TestCommand: ParsableCommand {
                 if let normalization {
                     // As the data layer: raw values, then the training data's statistics.
                     bytes.withUnsafeBufferPointer { ByteTransform().apply($0, channels: dims[0], into: x) }
-                    normalization.centre(x, count: 1, size: size, channels: dims[0])
-                    if normalization.mode == .zca {
-                        whitened.withUnsafeMutableBufferPointer { w in
-                            normalization.whiten(x, count: 1, into: w.baseAddress!, parallel: .serial)
-                            x.update(from: w.baseAddress!, count: size)
-                        }
-                    }
+                    normalization.apply(x, count: 1, size: size, channels: dims[0], scratch: &scratch, parallel: .serial)
                 } else {
                     bytes.withUnsafeBufferPointer { transform.apply($0, channels: dims[0], into: x) }
                 }

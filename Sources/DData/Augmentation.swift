@@ -99,11 +99,10 @@ public struct Augmentation: Sendable, Equatable {
     /// The crop (random offset in TRAIN, centred in TEST) and the mirror.
     func copyCropMirror(_ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                         into output: UnsafeMutablePointer<Float>, random: inout RandomStream?) {
-        let side = cropSize > 0 ? cropSize : 0
-        let outH = side > 0 ? side : height, outW = side > 0 ? side : width
+        let outH = cropSize > 0 ? cropSize : height, outW = cropSize > 0 ? cropSize : width
         var top = (height - outH) / 2, left = (width - outW) / 2, flip = false
         if var rng = random {
-            if side > 0 {
+            if cropSize > 0 {
                 top = Int(rng.next() % UInt64(height - outH + 1))
                 left = Int(rng.next() % UInt64(width - outW + 1))
             }
@@ -154,10 +153,12 @@ public struct Augmentation: Sendable, Equatable {
         let plane = width * height
         for k in 0..<plane { dx[k] = rng.nextUnitFloat() * 2 - 1 }
         for k in 0..<plane { dy[k] = rng.nextUnitFloat() * 2 - 1 }
-        for field in [dx, dy] {
+        func smoothAndScale(_ field: UnsafeMutablePointer<Float>) {
             smooth(field, width: width, height: height, kernel: kernel, temp: temp)
             for k in 0..<plane { field[k] *= Float(alpha) }
         }
+        smoothAndScale(dx)
+        smoothAndScale(dy)
     }
 
     /// Normalised weights of a Gaussian of `sigma`, radius ⌈3σ⌉; [1] for sigma 0.

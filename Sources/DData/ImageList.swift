@@ -33,6 +33,8 @@ public enum ImageList {
         public var line: Int
     }
 
+    static let usage = "one image per line: its path, a space, its class index"
+
     /// The items of the list file at `path`; blank lines and lines starting with `#` are skipped.
     public static func parse(_ path: String) throws(DataError) -> [Item] {
         guard let file = fopen(path, "r") else {
@@ -51,19 +53,18 @@ public enum ImageList {
             let line = raw.trimmingTrailingNewline().trimmingTrailingBlanks()
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
             if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
-            guard let space = line.lastIndex(where: { $0 == " " || $0 == "\t" }) else {
-                throw DataError(file: "\(path):\(lineNumber)", "expected 'path label', found '\(line)'", hint: "one image per line: its path, a space, its class index")
+            let space = line.lastIndex(where: { $0 == " " || $0 == "\t" })
+            let name = space.map { String(line[..<$0]).trimmingTrailingBlanks() } ?? ""
+            guard let space, !name.isEmpty else {
+                throw DataError(file: "\(path):\(lineNumber)", "expected 'path label', found '\(line)'", hint: usage)
             }
-            let name = String(line[..<space]).trimmingTrailingBlanks(), word = String(line[line.index(after: space)...])
-            guard !name.isEmpty else {
-                throw DataError(file: "\(path):\(lineNumber)", "expected 'path label', found '\(line)'", hint: "one image per line: its path, a space, its class index")
-            }
+            let word = String(line[line.index(after: space)...])
             guard let label = Int(word), (0...maxLabel).contains(label) else {
                 throw DataError(file: "\(path):\(lineNumber)", "the label '\(word)' is not a class index (a whole number from 0 to \(maxLabel))")
             }
             items.append(Item(path: name, label: Int32(label), line: lineNumber))
         }
-        guard !items.isEmpty else { throw DataError(file: path, "lists no images", hint: "one image per line: its path, a space, its class index") }
+        guard !items.isEmpty else { throw DataError(file: path, "lists no images", hint: usage) }
         return items
     }
 
@@ -119,7 +120,7 @@ public enum ImageList {
                 if access(file, R_OK) != 0 {
                     throw DataError(file: place(item), "cannot open the image '\(file)'", hint: rootGiven ? "relative paths are taken from root_folder" : "relative paths are taken from the list file's directory; set root_folder to take them from another")
                 }
-                throw DataError(file: place(item), "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
+                throw DataError(file: place(item), "cannot decode the image '\(file)': \(StbImage.failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
             }
             guard w >= 1, h >= 1, Int(w) * Int(h) <= maxPixels else {
                 throw DataError(file: place(item), "the image '\(file)' is \(w)×\(h) pixels; images must have 1 to \(maxPixels) pixels")
@@ -138,27 +139,43 @@ public enum ImageList {
             }
             var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
             guard let decoded = stbi_load(file, &w, &h, &found, Int32(channels)) else {
-                throw DataError(file: place(item), "cannot decode the image '\(file)': \(failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
+                throw DataError(file: place(item), "cannot decode the image '\(file)': \(StbImage.failureReason())", hint: "PNG, binary PGM/PPM, JPEG, BMP and GIF can be read")
             }
             defer { stbi_image_free(decoded) }
-            var interleaved = [UInt8](repeating: 0, count: height * width * channels)
-            if Int(w) == width && Int(h) == height {
-                interleaved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: decoded, count: $0.count) }
-            } else {
-                let ok = interleaved.withUnsafeMutableBufferPointer {
-                    stbir_resize_uint8(decoded, w, h, 0, $0.baseAddress!, Int32(width), Int32(height), 0, Int32(channels))
-                }
-                guard ok != 0 else { throw DataError(file: place(item), "cannot resize the image '\(file)' from \(w)×\(h) to \(width)×\(height)") }
-            }
-            // Interleaved RGBRGB… to planar RRR…GGG…BBB…
-            let plane = height * width
-            for c in 0..<channels {
-                for i in 0..<plane { out[c * plane + i] = interleaved[i * channels + c] }
+            guard StbImage.planar(decoded, width: Int(w), height: Int(h), channels: channels, toWidth: width, toHeight: height, into: out) else {
+                throw DataError(file: place(item), "cannot resize the image '\(file)' from \(w)×\(h) to \(width)×\(height)")
             }
         }
     }
 
-    static func failureReason() -> String { stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason" }
+}
+
+/// What image decoding shares (`ImageData`, `dtest --predict`): stb_image's pixels, resized
+/// and made channels-first.
+public enum StbImage {
+    /// Why stb_image failed last.
+    public static func failureReason() -> String { stbi_failure_reason().map { String(cString: $0) } ?? "unknown reason" }
+
+    /// `decoded` (interleaved RGBRGB…, `width`×`height`) resized to `toWidth`×`toHeight` by
+    /// stb_image_resize when the sizes differ, written planar (RRR…GGG…BBB…) to `out`;
+    /// false when the resize fails.
+    public static func planar(_ decoded: UnsafePointer<UInt8>, width: Int, height: Int, channels: Int,
+                              toWidth: Int, toHeight: Int, into out: UnsafeMutablePointer<UInt8>) -> Bool {
+        let plane = toWidth * toHeight
+        var interleaved = [UInt8](repeating: 0, count: plane * channels)
+        if width == toWidth && height == toHeight {
+            interleaved.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: decoded, count: $0.count) }
+        } else {
+            let ok = interleaved.withUnsafeMutableBufferPointer {
+                stbir_resize_uint8(decoded, Int32(width), Int32(height), 0, $0.baseAddress!, Int32(toWidth), Int32(toHeight), 0, Int32(channels))
+            }
+            guard ok != 0 else { return false }
+        }
+        for c in 0..<channels {
+            for i in 0..<plane { out[c * plane + i] = interleaved[i * channels + c] }
+        }
+        return true
+    }
 }
 
 extension String {

@@ -118,6 +118,19 @@ public struct Normalization: Sendable, Equatable {
         }
     }
 
+    /// Divides the statistics out of `count` raw samples of `size` values in place: centre,
+    /// and for zca whiten through `scratch` (grown as needed, so that it is allocated once).
+    public func apply(_ samples: UnsafeMutablePointer<Float>, count: Int, size: Int, channels: Int,
+                      scratch: inout [Float], parallel: Parallel) {
+        centre(samples, count: count, size: size, channels: channels)
+        guard mode == .zca else { return }
+        if scratch.count < count * size { scratch = [Float](repeating: 0, count: count * size) }
+        scratch.withUnsafeMutableBufferPointer { w in
+            whiten(samples, count: count, into: w.baseAddress!, parallel: parallel)
+            samples.update(from: w.baseAddress!, count: count * size)
+        }
+    }
+
     /// zca: out = W · x for `count` centred samples (rows), as one product.
     public func whiten(_ samples: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>, parallel: Parallel) {
         let d = mean.count

@@ -11,24 +11,26 @@ public struct ByteTransform: Sendable, Equatable {
         self.scale = scale; self.meanValues = meanValues
     }
 
-    /// Converts `input` (a sample of `channels` planes, bytes or floats) into `out`.
+    /// Converts `input` (a sample of `channels` planes of bytes) into `out`: (x − mean) · scale.
     @inlinable
     public func apply(_ input: UnsafeBufferPointer<UInt8>, channels: Int, into out: UnsafeMutablePointer<Float>) {
-        let plane = input.count / max(channels, 1)
-        for c in 0..<channels {
-            let mean = meanValues.isEmpty ? 0 : meanValues[meanValues.count == 1 ? 0 : c]
-            let src = input.baseAddress! + c * plane, dst = out + c * plane
-            for i in 0..<plane { dst[i] = (Float(src[i]) - mean) * scale }
-        }
+        apply(input, channels: channels, into: out) { Float($0) }
+    }
+
+    /// Converts `input` (a sample of `channels` planes of floats) into `out`.
+    @inlinable
+    public func apply(_ input: UnsafeBufferPointer<Float>, channels: Int, into out: UnsafeMutablePointer<Float>) {
+        apply(input, channels: channels, into: out) { $0 }
     }
 
     @inlinable
-    public func apply(_ input: UnsafeBufferPointer<Float>, channels: Int, into out: UnsafeMutablePointer<Float>) {
+    func apply<Element>(_ input: UnsafeBufferPointer<Element>, channels: Int, into out: UnsafeMutablePointer<Float>,
+                        _ value: (Element) -> Float) {
         let plane = input.count / max(channels, 1)
         for c in 0..<channels {
             let mean = meanValues.isEmpty ? 0 : meanValues[meanValues.count == 1 ? 0 : c]
             let src = input.baseAddress! + c * plane, dst = out + c * plane
-            for i in 0..<plane { dst[i] = (src[i] - mean) * scale }
+            for i in 0..<plane { dst[i] = (value(src[i]) - mean) * scale }
         }
     }
 }

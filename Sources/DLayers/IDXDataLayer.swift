@@ -146,7 +146,7 @@ public final class IDXDataLayer: Layer {
         // With `normalize`, samples are written raw and the statistics divided out after.
         let valueTransform = normalization == nil ? transform : ByteTransform()
         let size = sampleDims.reduce(1, *)
-        defer { if let normalization { normalize(data, count: n, size: size, normalization, step.parallel) } }
+        defer { normalization?.apply(data, count: n, size: size, channels: sampleDims[0], scratch: &whitened, parallel: step.parallel) }
         guard !augmentation.isIdentity else {
             for b in 0..<n {
                 let i = order.next()
@@ -178,17 +178,6 @@ public final class IDXDataLayer: Layer {
                 augmentation.apply(raw, dims: dims, into: distorted, random: &rng, scratch: scratch)
                 transform.apply(UnsafeBufferPointer(start: distorted, count: outSize), channels: dims[0], into: out.pointer + b * outSize)
             }
-        }
-    }
-
-    /// (x − mean) / std, or W · (x − mean), for the batch's `count` raw samples.
-    func normalize(_ data: UnsafeMutablePointer<Float>, count: Int, size: Int, _ normalization: Normalization, _ parallel: Parallel) {
-        normalization.centre(data, count: count, size: size, channels: sampleDims[0])
-        guard normalization.mode == .zca else { return }
-        if whitened.count < count * size { whitened = [Float](repeating: 0, count: count * size) }
-        whitened.withUnsafeMutableBufferPointer { w in
-            normalization.whiten(data, count: count, into: w.baseAddress!, parallel: parallel)
-            data.update(from: w.baseAddress!, count: count * size)
         }
     }
 
