@@ -22,13 +22,18 @@ public struct TestCommand: ParsableCommand {
             Evaluation covers the model's test set exactly once (or --images/--labels) and prints \
             every scalar output, then a confusion matrix with the card's class names:
               test samples=10000 batches=100 accuracy=0.9026 loss=0.273345
+            When this run's OpenBLAS kernel or thread count is not the one the card names, a \
+            note line names both and gives the card's values and the differences (float sums \
+            round differently; it is not an error).
             Several models (or several --weights) form a committee that averages their softmax \
             outputs; each member's results and the committee's are printed:
               member 1 model=zoo:fashion-lenet samples=10000 accuracy=0.9026 loss=0.273345
               member 2 model=zoo:fashion-mlp samples=10000 accuracy=0.8819 loss=0.322508
               committee members=2 samples=10000 accuracy=0.9082
-            --predict FILE… classifies image files with the card's preprocessing and prints the \
-            most likely classes. --dump BLOB[,BLOB] --out FILE.safetensors writes blobs for the \
+            --predict FILE… classifies image files (zoo models only) with the card's \
+            preprocessing, converted to the model's channels, and prints the most likely classes. \
+            --show-augment N --out FILE.png draws the first N training samples plain and as TRAIN \
+            distorts them. --dump BLOB[,BLOB] --out FILE.safetensors writes blobs for the \
             whole test set (Caffe's extract_features). --json prints one JSON object instead.
             With --time it measures inference speed over the whole test set:
               time images/s=21000 batch=100 load_s=0.06 windows=5
