@@ -53,3 +53,18 @@ public struct SendablePointer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     @inlinable public init(_ pointer: UnsafeMutablePointer<Float>) { self.pointer = pointer }
 }
+
+/// One job at a time on a thread of its own, beside the caller's work: a TRAIN data layer
+/// builds its next batch here while the net computes on the current one. The caller must
+/// `wait` before it reads what a job wrote.
+public final class BackgroundWorker: Sendable {
+    private let queue: DispatchQueue
+    private let group = DispatchGroup()
+
+    public init(label: String) { queue = DispatchQueue(label: label) }
+
+    public func start(_ job: @escaping @Sendable () -> Void) { queue.async(group: group, execute: job) }
+
+    /// Returns once every job started so far has finished.
+    public func wait() { group.wait() }
+}

@@ -5,7 +5,7 @@
 /// xoshiro256** (Blackman and Vigna): a small, fast generator whose whole state is four words,
 /// so it can be stored in solver state and restored exactly.
 public struct RandomStream: RandomNumberGenerator, Sendable, Equatable {
-    private var s0, s1, s2, s3: UInt64
+    @usableFromInline var s0, s1, s2, s3: UInt64
 
     /// The four words of state, for solver state files.
     public var state: [UInt64] { [s0, s1, s2, s3] }
@@ -35,6 +35,7 @@ public struct RandomStream: RandomNumberGenerator, Sendable, Equatable {
     @inlinable
     static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = Self.rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17
@@ -48,11 +49,13 @@ public struct RandomStream: RandomNumberGenerator, Sendable, Equatable {
     }
 
     /// Uniform in [0, 1) with 24 random bits, the precision of a Float.
+    @inlinable
     public mutating func nextUnitFloat() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216.0)
     }
 
     /// Uniform in [0, 1) with 53 random bits.
+    @inlinable
     public mutating func nextUnitDouble() -> Double {
         Double(next() >> 11) * (1.0 / 9_007_199_254_740_992.0)
     }

@@ -46,7 +46,9 @@ public struct Augmentation: Sendable, Equatable {
     }
 
     /// Floats of scratch that `apply` needs for an input of `dims`.
-    public static func scratchCount(_ dims: [Int]) -> Int { (3 + dims[0]) * dims[1] * dims[2] }
+    public static func scratchCount(_ dims: [Int]) -> Int {
+        (2 + dims[0]) * dims[1] * dims[2] + smoothingScratchCount(width: dims[2], height: dims[1])
+    }
 
     /// Distorts `input` ([channels, height, width], raw values) into `output` (`outputDims`).
     /// `random` is nil in TEST (a centre crop at most). `scratch` holds `scratchCount(dims)`
@@ -66,7 +68,7 @@ public struct Augmentation: Sendable, Equatable {
         let tx = (rng.nextUnitDouble() * 2 - 1) * translation, ty = (rng.nextUnitDouble() * 2 - 1) * translation
         let (c, s) = (cos(angle) / factor, sin(angle) / factor)
         let plane = height * width
-        let xs = scratch, ys = scratch + plane, temp = scratch + 2 * plane, warped = scratch + 3 * plane
+        let xs = scratch, ys = scratch + plane, warped = scratch + 2 * plane, temp = warped + channels * plane
         if elasticAlpha > 0 {
             Self.elasticField(width: width, height: height, alpha: elasticAlpha, kernel: kernel, rng: &rng, dx: xs, dy: ys, temp: temp)
         } else {
@@ -170,37 +172,51 @@ public struct Augmentation: Sendable, Equatable {
         return weights.map { Float($0 / total) }
     }
 
-    /// Separable convolution with `kernel` (odd length), zero beyond the border, in place. Both
-    /// passes run tap by tap over whole rows, eight floats at a time (the compiler does not
-    /// vectorise these loops by itself: it cannot rule out that the rows overlap).
+    /// Floats of scratch that `smooth` needs: the row pass's output, its rows padded to whole
+    /// SIMD8 vectors.
+    static func smoothingScratchCount(width: Int, height: Int) -> Int { height * (width + 7) / 8 * 8 }
+
+    /// Separable convolution with `kernel` (odd length, symmetric), zero beyond the border, in
+    /// place: along rows into `temp`, then along columns back into `field`. Each output sums its
+    /// taps in ascending order, as the definition does, so the bits do not depend on this
+    /// blocking. Eight outputs are summed at once in a register: a tap that falls outside an
+    /// output's band has weight 0 and leaves the sum unchanged.
     static func smooth(_ field: UnsafeMutablePointer<Float>, width: Int, height: Int, kernel: [Float], temp: UnsafeMutablePointer<Float>) {
-        let r = kernel.count / 2
-        /// dst[x] += w · src[x] for x in 0..<count.
-        @inline(__always) func axpy(_ w: Float, _ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int) {
-            var x = 0
-            let wv = SIMD8<Float>(repeating: w)
-            while x + 8 <= count {
-                let s = UnsafeRawPointer(src + x).loadUnaligned(as: SIMD8<Float>.self)
-                let d = UnsafeRawPointer(dst + x).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(dst + x).storeBytes(of: d + wv * s, as: SIMD8<Float>.self)
-                x += 8
-            }
-            while x < count { dst[x] += w * src[x]; x += 1 }
-        }
+        let r = kernel.count / 2, stride = (width + 7) / 8 * 8
+        @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
         kernel.withUnsafeBufferPointer { k in
-            // Along rows: temp[y][x] = Σ_d k[d + r] · field[y][x + d].
-            temp.update(repeating: 0, count: width * height)
-            for y in 0..<height {
-                let src = field + y * width, dst = temp + y * width
-                for d in -r...r {
-                    let from = max(0, -d), to = min(width, width - d)
-                    if from < to { axpy(k[d + r], src + from + d, dst + from, to - from) }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: kernel.count + 16) { buffer in
+                // The kernel with eight zeros either side: the weights of outputs j0 ..< j0 + 8
+                // for input i are kernel[j − i + r] (by symmetry), that is padded[8 + j0 − i + r ..< +8].
+                let padded = buffer.baseAddress!
+                padded.initialize(repeating: 0, count: kernel.count + 16)
+                (padded + 8).update(from: k.baseAddress!, count: kernel.count)
+                // Along rows: temp[y][j] = Σ_i kernel[j − i + r] · field[y][i].
+                for y in 0..<height {
+                    let src = field + y * width, dst = temp + y * stride
+                    for j0 in Swift.stride(from: 0, to: width, by: 8) {
+                        var sum = SIMD8<Float>()
+                        for i in max(0, j0 - r)..<min(width, j0 + 8 + r) {
+                            sum = sum + load(padded + 8 + j0 - i + r) * SIMD8(repeating: src[i])
+                        }
+                        UnsafeMutableRawPointer(dst + j0).storeBytes(of: sum, as: SIMD8<Float>.self)
+                    }
                 }
             }
-            // Along columns: field[y] = Σ_d k[d + r] · temp[y + d], a row at a time.
-            field.update(repeating: 0, count: width * height)
+            // Along columns: field[y] = Σ_i kernel[i − y + r] · temp[i], eight columns at a time.
             for y in 0..<height {
-                for d in max(-r, -y)...min(r, height - 1 - y) { axpy(k[d + r], temp + (y + d) * width, field + y * width, width) }
+                let out = field + y * width
+                for j0 in Swift.stride(from: 0, to: width, by: 8) {
+                    var sum = SIMD8<Float>()
+                    for i in max(0, y - r)...min(height - 1, y + r) {
+                        sum = sum + SIMD8(repeating: k[i - y + r]) * load(temp + i * stride + j0)
+                    }
+                    if j0 + 8 <= width {
+                        UnsafeMutableRawPointer(out + j0).storeBytes(of: sum, as: SIMD8<Float>.self)
+                    } else {
+                        for t in 0..<(width - j0) { out[j0 + t] = sum[t] }
+                    }
+                }
             }
         }
     }

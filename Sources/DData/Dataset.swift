@@ -73,6 +73,14 @@ public final class IDXDataset: Sendable {
 /// The order in which samples are visited: epoch after epoch, in file order or shuffled per
 /// epoch with a stream derived from the solver seed. Its whole state is (epoch, position), so
 /// a resumed run continues with the very same samples.
+/// A sample of a batch: its index in the dataset, and the epoch and position in the data order
+/// at which it was drawn.
+public struct SamplePick: Sendable, Equatable {
+    public var index: Int
+    public var epoch: Int
+    public var position: Int
+}
+
 public struct SampleOrder: Sendable, Equatable {
     public let count: Int
     public let shuffle: Bool
@@ -110,6 +118,15 @@ public struct SampleOrder: Sendable, Equatable {
             preparePermutation()
         }
         return index
+    }
+
+    /// The next `count` samples with their places in the order (what a sample's random
+    /// distortion is keyed on).
+    public mutating func picks(_ count: Int) -> [SamplePick] {
+        (0..<count).map { _ in
+            let (epoch, position) = (epoch, position)
+            return SamplePick(index: next(), epoch: epoch, position: position)
+        }
     }
 
     /// Positions left before the epoch ends.

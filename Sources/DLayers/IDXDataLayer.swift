@@ -22,19 +22,28 @@ public final class IDXDataLayer: Layer {
     private var whitened: [Float] = []
     /// `shuffle` as configured (an evaluation over the whole dataset visits it in file order).
     public let shuffle: Bool
+    /// The order up to the last batch served (what a solver state records).
     public var order: SampleOrder
+    /// Turns picked samples into the values of a batch.
+    private let builder: BatchBuilder
+    /// TRAIN: builds the next batch while the net computes (nil in TEST).
+    let prefetcher: BatchPrefetcher?
 
     public var bottomCount: ClosedRange<Int> { 0...0 }
     public var topCount: ClosedRange<Int> { 1...2 }
 
     /// A data layer serving `dataset` (IDXData, ImageData).
-    init(name: String, dataset: IDXDataset, batchSize: Int, transform: (ByteTransform, Augmentation, Normalization?), shuffle: Bool, seed: UInt64) {
+    init(name: String, dataset: IDXDataset, batchSize: Int, transform: (ByteTransform, Augmentation, Normalization?), shuffle: Bool, seed: UInt64,
+         prefetch: Bool) {
         self.name = name
         self.dataset = dataset
         self.batchSize = batchSize
         (self.transform, augmentation, normalization) = transform
         self.shuffle = shuffle
         order = SampleOrder(count: dataset.count, shuffle: shuffle, seed: seed)
+        // With `normalize`, samples are written raw and the statistics divided out after.
+        builder = BatchBuilder(dataset: dataset, transform: normalization == nil ? transform.0 : ByteTransform(), augmentation: augmentation)
+        prefetcher = prefetch ? BatchPrefetcher(capacity: batchSize * augmentation.outputDims(dataset.sampleDims).reduce(1, *)) : nil
     }
 
     convenience init(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) {
@@ -52,7 +61,7 @@ public final class IDXDataLayer: Layer {
             throw p.error("images", "\(error.file): \(error.message)", hint: error.hint)
         }
         self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, dataset: dataset, context: context),
-                  shuffle: shuffle, seed: context.seed)
+                  shuffle: shuffle, seed: context.seed, prefetch: context.phase == .train)
     }
 
     /// `transform_param`, checked against the data's dimensions [channels, height, width].
@@ -140,48 +149,104 @@ public final class IDXDataLayer: Layer {
     }
 
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
-        let n = io.tops[0].shape[0]
+        let n = io.tops[0].shape[0], size = sampleDims.reduce(1, *)
         let data = io.tops[0].base
-        let labels = io.tops.count > 1 ? io.tops[1].base : nil
-        // With `normalize`, samples are written raw and the statistics divided out after.
-        let valueTransform = normalization == nil ? transform : ByteTransform()
-        let size = sampleDims.reduce(1, *)
-        defer { normalization?.apply(data, count: n, size: size, channels: sampleDims[0], scratch: &whitened, parallel: step.parallel) }
+        let random = step.phase == .train
+        let picks: [SamplePick]
+        if let prefetcher, let batch = prefetcher.take(BatchPrefetcher.Key(order: order, seed: step.seed, random: random, count: n)) {
+            data.update(from: batch.data, count: n * size)
+            (picks, order) = (batch.picks, batch.orderAfter)
+        } else {
+            picks = order.picks(n)
+            builder.build(picks, random: random, seed: step.seed, into: SendablePointer(data), parallel: step.parallel)
+        }
+        if io.tops.count > 1 {
+            for (b, pick) in picks.enumerated() { io.tops[1].base[b] = Float(dataset.labels[pick.index]) }
+        }
+        prefetcher?.start(after: BatchPrefetcher.Key(order: order, seed: step.seed, random: random, count: n), builder)
+        normalization?.apply(data, count: n, size: size, channels: sampleDims[0], scratch: &whitened, parallel: step.parallel)
+    }
+
+    public func backward(_ io: LayerIO, _ step: StepContext) {}
+}
+
+/// Builds batches from picked samples: each sample is distorted with its own stream (keyed on
+/// its place in the order), so any thread may build any sample and the bits stay the same.
+struct BatchBuilder: Sendable {
+    let dataset: IDXDataset
+    let transform: ByteTransform
+    let augmentation: Augmentation
+
+    /// Writes the samples `picks` into `data` [picks.count, C, H, W].
+    func build(_ picks: [SamplePick], random: Bool, seed: UInt64, into data: SendablePointer, parallel: Parallel) {
+        let dims = dataset.sampleDims, outSize = augmentation.outputDims(dims).reduce(1, *)
         guard !augmentation.isIdentity else {
-            for b in 0..<n {
-                let i = order.next()
-                dataset.write(sample: i, valueTransform, into: data + b * size)
-                labels?[b] = Float(dataset.labels[i])
-            }
+            for (b, pick) in picks.enumerated() { dataset.write(sample: pick.index, transform, into: data.pointer + b * outSize) }
             return
         }
-        // The samples and their places in the order, drawn in order; then each sample is
-        // distorted with its own stream, on any thread.
-        var picks: [(index: Int, epoch: Int, position: Int)] = []
-        for b in 0..<n {
-            let (epoch, position) = (order.epoch, order.position)
-            let i = order.next()
-            picks.append((i, epoch, position))
-            labels?[b] = Float(dataset.labels[i])
-        }
-        let chosen = picks, out = SendablePointer(data), dims = dataset.sampleDims, outSize = size
-        let (dataset, transform, augmentation) = (dataset, valueTransform, augmentation)
-        let random = step.phase == .train, seed = step.seed
-        step.parallel.forChunks(n) { range in
+        parallel.forChunks(picks.count) { range in
             let raw = UnsafeMutablePointer<Float>.allocate(capacity: dataset.sampleSize + Augmentation.scratchCount(dims) + outSize)
             defer { raw.deallocate() }
             let scratch = raw + dataset.sampleSize, distorted = scratch + Augmentation.scratchCount(dims)
             for b in range {
-                let pick = chosen[b]
+                let pick = picks[b]
                 dataset.write(sample: pick.index, ByteTransform(), into: raw)
                 var rng = random ? Augmentation.stream(seed: seed, epoch: pick.epoch, position: pick.position) : nil
                 augmentation.apply(raw, dims: dims, into: distorted, random: &rng, scratch: scratch)
-                transform.apply(UnsafeBufferPointer(start: distorted, count: outSize), channels: dims[0], into: out.pointer + b * outSize)
+                transform.apply(UnsafeBufferPointer(start: distorted, count: outSize), channels: dims[0], into: data.pointer + b * outSize)
             }
         }
     }
+}
 
-    public func backward(_ io: LayerIO, _ step: StepContext) {}
+/// A TRAIN data layer's next batch, built on a thread of its own while the net computes the
+/// current one (Caffe's `BasePrefetchingDataLayer`). A prefetched batch is served only if it
+/// was started from exactly the state the layer is in (order, seed, phase, size), so it is the
+/// batch the layer would have built itself; after a resume or a rewind the layer builds anew.
+final class BatchPrefetcher {
+    struct Key: Equatable {
+        var order: SampleOrder
+        var seed: UInt64
+        var random: Bool
+        var count: Int
+    }
+
+    private let worker = BackgroundWorker(label: "dendrite.prefetch")
+    /// The batch being built: [capacity] floats, touched by the worker until `wait`.
+    private let buffer: UnsafeMutablePointer<Float>
+    private let capacity: Int
+    private var pending: (key: Key, picks: [SamplePick], orderAfter: SampleOrder)?
+    /// Batches served from the prefetch (for tests).
+    private(set) var served = 0
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        buffer = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        worker.wait()
+        buffer.deallocate()
+    }
+
+    /// Starts building the batch that follows `key`'s state.
+    func start(after key: Key, _ builder: BatchBuilder) {
+        var next = key.order
+        let picks = next.picks(key.count)
+        precondition(picks.count * builder.augmentation.outputDims(builder.dataset.sampleDims).reduce(1, *) <= capacity, "batch larger than the prefetch buffer")
+        pending = (key, picks, next)
+        let out = SendablePointer(buffer), (random, seed) = (key.random, key.seed)
+        worker.start { builder.build(picks, random: random, seed: seed, into: out, parallel: .serial) }
+    }
+
+    /// The batch started from `key`'s state, once built; nil if none was.
+    func take(_ key: Key) -> (data: UnsafePointer<Float>, picks: [SamplePick], orderAfter: SampleOrder)? {
+        worker.wait()
+        defer { pending = nil }
+        guard let pending, pending.key == key else { return nil }
+        served += 1
+        return (UnsafePointer(buffer), pending.picks, pending.orderAfter)
+    }
 }
 
 /// Tops whose values the caller sets (a deploy net's input). `input_param: {shape: {dim: […]}}`

@@ -27,6 +27,6 @@ extension IDXDataLayer {
             throw p.error("source", "\(error.file): \(error.message)", hint: error.hint)
         }
         return IDXDataLayer(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try transform(spec, dataset: dataset, context: context),
-                            shuffle: shuffle, seed: context.seed)
+                            shuffle: shuffle, seed: context.seed, prefetch: context.phase == .train)
     }
 }

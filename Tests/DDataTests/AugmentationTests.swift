@@ -74,7 +74,8 @@ import Testing
         let kernel = Augmentation.gaussianKernel(sigma: 2)
         #expect(kernel.count == 13 && abs(kernel.reduce(0, +) - 1) < 1e-6 && kernel == kernel.reversed())
         let (w, h) = (28, 28)
-        var dx = [Float](repeating: 0, count: w * h), dy = dx, temp = dx
+        var dx = [Float](repeating: 0, count: w * h), dy = dx
+        var temp = [Float](repeating: 0, count: Augmentation.smoothingScratchCount(width: w, height: h))
         var rng = RandomStream(seed: 3)
         dx.withUnsafeMutableBufferPointer { x in
             dy.withUnsafeMutableBufferPointer { y in
@@ -88,6 +89,37 @@ import Testing
         let mean = dx.reduce(0, +) / Float(w * h)
         let spread = dx.map { abs($0 - mean) }.reduce(0, +) / Float(w * h)
         #expect(spread > 0.05 && neighbour < 0.3 * spread, "neighbour \(neighbour), spread \(spread)")
+    }
+
+    /// The separable smoothing, written out as the definition: along rows, then along columns,
+    /// each output the sum of its taps from left to right (zero beyond the border), in Float.
+    /// The fast version must give the same bits, on planes narrower and wider than the kernel.
+    @Test(arguments: [(28, 28, 4.0), (5, 3, 2.0), (37, 19, 1.5), (64, 9, 4.0)])
+    func smoothingIsTheSeparableConvolution(width: Int, height: Int, sigma: Double) {
+        let kernel = Augmentation.gaussianKernel(sigma: sigma), r = kernel.count / 2
+        var rng = RandomStream(seed: UInt64(width * height))
+        let field = (0..<(width * height)).map { _ in rng.nextUnitFloat() * 2 - 1 }
+        var rows = [Float](repeating: 0, count: width * height), expected = rows
+        for y in 0..<height {
+            for x in 0..<width {
+                var s: Float = 0
+                for d in -r...r where x + d >= 0 && x + d < width { s += kernel[d + r] * field[y * width + x + d] }
+                rows[y * width + x] = s
+            }
+        }
+        for y in 0..<height {
+            for x in 0..<width {
+                var s: Float = 0
+                for d in -r...r where y + d >= 0 && y + d < height { s += kernel[d + r] * rows[(y + d) * width + x] }
+                expected[y * width + x] = s
+            }
+        }
+        var smoothed = field
+        var temp = [Float](repeating: .nan, count: Augmentation.smoothingScratchCount(width: width, height: height))
+        smoothed.withUnsafeMutableBufferPointer { f in
+            temp.withUnsafeMutableBufferPointer { Augmentation.smooth(f.baseAddress!, width: width, height: height, kernel: kernel, temp: $0.baseAddress!) }
+        }
+        #expect(smoothed == expected)
     }
 
     @Test func distortionsAreSeededPerSample() {

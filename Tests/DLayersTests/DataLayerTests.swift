@@ -45,6 +45,40 @@ import Testing
         #expect(try batch(l) != one)
     }
 
+    /// A TRAIN layer builds each next batch on its prefetch thread: what it serves is, bit for
+    /// bit, what a layer without prefetch builds, across epochs, after the order is set from
+    /// outside (a resume) and when the seed changes.
+    @Test func prefetchedBatchesAreTheSerialOnes() throws {
+        let settings = "mirror: true, crop_size: 6, translation: 1, rotation: 10, elastic_alpha: 3, elastic_sigma: 2"
+        let yaml = "{name: data, type: IDXData, top: [data, label], transform_param: {\(settings)}, idx_data_param: {images: images, labels: labels, batch_size: 4, shuffle: true}}"
+        let prefetching = try #require(try makeLayer(yaml, phase: .train, netFile: Self.dir + "/net.yaml") as? IDXDataLayer)
+        let serial = IDXDataLayer(name: "data", dataset: prefetching.dataset, batchSize: 4,
+                                  transform: (prefetching.transform, prefetching.augmentation, prefetching.normalization),
+                                  shuffle: true, seed: prefetching.order.seed, prefetch: false)
+        #expect(serial.prefetcher == nil)
+        func next(_ layer: IDXDataLayer, seed: UInt64) throws -> [Float] {
+            let data = Tensor(shape: Shape([4] + layer.sampleDims)), labels = Tensor(shape: Shape([4]))
+            let io = LayerIO(bottoms: [], bottomGrads: [], accumulateBottom: [], tops: [data.view, labels.view], topGrads: [nil, nil],
+                             params: [], paramGrads: [], work: [], intWork: [], index: 0)
+            try layer.forward(io, StepContext(phase: .train, seed: seed, parallel: Parallel(threads: 2)))
+            return data.values + labels.values
+        }
+        var batches: [[Float]] = []
+        for step in 0..<12 {  // 12 samples, 4 a batch: three epochs
+            if step == 7 {  // a resume: both layers jump to epoch 5, position 2
+                for l in [prefetching, serial] { l.order = SampleOrder(count: 12, shuffle: true, seed: l.order.seed, epoch: 5, position: 2) }
+            }
+            let seed: UInt64 = step < 10 ? 3 : 4
+            let served = try next(prefetching, seed: seed)
+            #expect(served == (try next(serial, seed: seed)), "step \(step)")
+            #expect(prefetching.order == serial.order)
+            batches.append(served)
+        }
+        // Served from the prefetch except after the start, the jump and the change of seed.
+        #expect(prefetching.prefetcher?.served == 9)
+        #expect(Set(batches).count == batches.count)
+    }
+
     @Test func testCropsTheCentre() throws {
         let l = try layer("crop_size: 4", phase: .test)
         let out = try batch(l, phase: .test)
