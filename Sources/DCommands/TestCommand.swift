@@ -361,7 +361,8 @@ public struct TestCommand: ParsableCommand {
             guard card.meanValues.count <= 1 || card.meanValues.count == dims[0] else {
                 throw RunError(message: "\(entry.path(ModelCard.fileName)): the card gives \(card.meanValues.count) means for an input of \(dims[0]) channels")
             }
-            let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init))
+            let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init),
+                                          meanImage: try StatisticsFile.loadMeanImage(card, entry: entry.directory) ?? [])
             let size = dims.reduce(1, *)
             let normalization = try StatisticsFile.load(card, entry: entry.directory, elements: size)
             var scratch: [Float] = []

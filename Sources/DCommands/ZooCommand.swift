@@ -58,7 +58,7 @@ public struct ZooCommand: ParsableCommand {
                 console.out("dataset: \(c.datasetName.isEmpty ? "not named" : Format.printable(c.datasetName))")
                 for f in c.datasetFiles { console.out("  \(f.role): \(f.path) sha256=\(f.sha256)") }
                 console.out("classes: \(c.classNames.isEmpty ? "not named" : c.classNames.enumerated().map { "\($0) \(Format.printable($1))" }.joined(separator: ", "))")
-                console.out("input: \(c.inputShape.map(String.init).joined(separator: "×")), each \(c.inputType == .bytes ? "byte" : "float") x becomes (x - mean) × scale, scale=\(c.scale) mean=\(c.meanValues.isEmpty ? "0" : c.meanValues.map { "\($0)" }.joined(separator: ","))")
+                console.out("input: \(c.inputShape.map(String.init).joined(separator: "×")), each \(c.inputType == .bytes ? "byte" : "float") x becomes (x - mean) × scale, scale=\(c.scale) mean=\(!c.meanFile.isEmpty ? "the image in \(c.meanFile)" : c.meanValues.isEmpty ? "0" : c.meanValues.map { "\($0)" }.joined(separator: ","))")
                 console.out("weights: \(c.weights.isEmpty ? "none yet" : c.weights)  snapshots: \(c.snapshots.map(String.init).joined(separator: ", "))")
                 if let m = c.metrics {
                     console.out("metrics: iteration=\(m.iteration) net=\(m.net) samples=\(m.samples) \(Format.outputs(m.values))")

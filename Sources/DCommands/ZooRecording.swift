@@ -103,6 +103,10 @@ final class ZooRecorder {
             card.inputType = data.dataset.elementType == .ubyte ? .bytes : .floats
             card.scale = Double(data.transform.scale)
             card.meanValues = data.transform.meanValues.map(Double.init)
+            if !data.transform.meanImage.isEmpty {
+                card.meanFile = StatisticsFile.meanImageName
+                extraFiles.append((StatisticsFile.meanImageName, StatisticsFile.encodeMeanImage(data.centredMeanImage, shape: data.sampleDims)))
+            }
         }
         return ZooRecorder(writer: try ZooEntryWriter.create(directory: directory, solver: spec, card: card, inputShape: inputShape, extraFiles: extraFiles))
     }

@@ -99,7 +99,7 @@ public struct Augmentation: Sendable, Equatable {
     }
 
     /// The crop (random offset in TRAIN, centred in TEST) and the mirror.
-    func copyCropMirror(_ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
+    public func copyCropMirror(_ input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
                         into output: UnsafeMutablePointer<Float>, random: inout RandomStream?) {
         let outH = cropSize > 0 ? cropSize : height, outW = cropSize > 0 ? cropSize : width
         var top = (height - outH) / 2, left = (width - outW) / 2, flip = false

@@ -68,10 +68,14 @@ public final class IDXDataLayer: Layer {
     static func transform(_ spec: LayerSpec, dataset: IDXDataset, context: BuildContext) throws(ConfigError) -> (ByteTransform, Augmentation, Normalization?) {
         let t = try spec.block("transform_param")
         let dims = dataset.sampleDims, channels = dims[0]
-        let transform = ByteTransform(scale: try t.float("scale", default: 1), meanValues: try t.doubles("mean_value").map(Float.init))
+        var transform = ByteTransform(scale: try t.float("scale", default: 1), meanValues: try t.doubles("mean_value").map(Float.init))
         if transform.meanValues.count > 1 && transform.meanValues.count != channels {
             throw t.error("mean_value", "gives \(transform.meanValues.count) means for \(channels) channel\(channels == 1 ? "" : "s")",
                           hint: "give one mean per channel, or one for all")
+        }
+        if let file = try t.string("mean_file") {
+            if t.has("mean_value") { throw t.error("mean_file", "give mean_file or mean_value, not both (as in Caffe)") }
+            transform.meanImage = try meanImage(ConfigFile.resolve(file, relativeTo: context.netFile), dims: dims, error: { t.error("mean_file", $0, hint: $1) })
         }
         var a = Augmentation()
         a.mirror = try t.bool("mirror", default: false)
@@ -100,8 +104,8 @@ public final class IDXDataLayer: Layer {
         let epsilon = try amount("zca_epsilon", default: 0.1)
         if t.has("zca_epsilon") && mode != .zca { throw t.error("zca_epsilon", "applies to normalize: zca only") }
         if let mode {
-            for key in ["scale", "mean_value"] where t.has(key) {
-                throw t.error(key, "normalize divides out the training data's statistics; it replaces scale and mean_value", hint: "remove \(key)")
+            for key in ["scale", "mean_value", "mean_file"] where t.has(key) {
+                throw t.error(key, "normalize divides out the training data's statistics; it replaces scale, mean_value and mean_file", hint: "remove \(key)")
             }
             if mode != .perChannel && a.cropSize > 0 {
                 throw t.error("normalize", "\(mode.rawValue) statistics are per pixel of the whole image, which crop_size moves", hint: "use normalize: per_channel with crop_size")
@@ -120,6 +124,26 @@ public final class IDXDataLayer: Layer {
         return (transform, a, normalization)
     }
 
+    /// `mean_file`: an IDX file (bytes or floats) of one sample's shape, [C, H, W] or, for one
+    /// channel, [H, W].
+    static func meanImage(_ path: String, dims: [Int], error located: (String, String?) -> ConfigError) throws(ConfigError) -> [Float] {
+        if path.hasSuffix(".binaryproto") {
+            throw located("\(path): Caffe's binaryproto mean files are not read yet",
+                        "write the mean image as an IDX file of the data's shape \(Shape(dims)) (bytes or floats), or use normalize: per_pixel, which computes it")
+        }
+        let file: IDXFile
+        do {
+            file = try IDXFile.read(path, expectedRanks: 2...3, types: [.ubyte, .float], role: "mean image")
+        } catch {
+            throw located("\(error.file): \(error.message)", error.hint)
+        }
+        let fileDims = file.dims.count == 2 ? [1] + file.dims : file.dims
+        guard fileDims == dims else {
+            throw located("\(path): the mean image is \(Shape(fileDims)), the data's samples \(Shape(dims))", "the mean image must have the shape of one sample, before crop_size")
+        }
+        return file.type == .ubyte ? file.bytes.map(Float.init) : file.floats
+    }
+
     /// The dataset whose statistics `normalize` divides out: the training data, that is this
     /// layer's own in TRAIN, else that of the TRAIN-phase data layer with the same first top.
     static func trainingData(_ spec: LayerSpec, own: IDXDataset, context: BuildContext) throws(ConfigError) -> IDXDataset {
@@ -134,6 +158,18 @@ public final class IDXDataLayer: Layer {
             throw ConfigError(at: train.typeLocation, "layer '\(train.name)' serves no dataset to take statistics from")
         }
         return data.dataset
+    }
+
+    /// `mean_file`'s image as a TEST sample sees it: its centre, with `crop_size`.
+    public var centredMeanImage: [Float] {
+        var crop = Augmentation()
+        crop.cropSize = augmentation.cropSize
+        let dims = dataset.sampleDims
+        var out = [Float](repeating: 0, count: sampleDims.reduce(1, *)), none: RandomStream? = nil
+        transform.meanImage.withUnsafeBufferPointer { m in
+            out.withUnsafeMutableBufferPointer { crop.copyCropMirror(m.baseAddress!, channels: dims[0], height: dims[1], width: dims[2], into: $0.baseAddress!, random: &none) }
+        }
+        return out
     }
 
     /// One sample's dimensions as served: [channels, height, width], after `crop_size`.
@@ -184,16 +220,17 @@ struct BatchBuilder: Sendable {
             for (b, pick) in picks.enumerated() { dataset.write(sample: pick.index, transform, into: data.pointer + b * outSize) }
             return
         }
+        let (before, after) = transform.split
         parallel.forChunks(picks.count) { range in
             let raw = UnsafeMutablePointer<Float>.allocate(capacity: dataset.sampleSize + Augmentation.scratchCount(dims) + outSize)
             defer { raw.deallocate() }
             let scratch = raw + dataset.sampleSize, distorted = scratch + Augmentation.scratchCount(dims)
             for b in range {
                 let pick = picks[b]
-                dataset.write(sample: pick.index, ByteTransform(), into: raw)
+                dataset.write(sample: pick.index, before, into: raw)
                 var rng = random ? Augmentation.stream(seed: seed, epoch: pick.epoch, position: pick.position) : nil
                 augmentation.apply(raw, dims: dims, into: distorted, random: &rng, scratch: scratch)
-                transform.apply(UnsafeBufferPointer(start: distorted, count: outSize), channels: dims[0], into: data.pointer + b * outSize)
+                after.apply(UnsafeBufferPointer(start: distorted, count: outSize), channels: dims[0], into: data.pointer + b * outSize)
             }
         }
     }

@@ -74,6 +74,9 @@ public struct ModelCard: Sendable, Equatable {
     /// What the data layer did to each value: (value - mean) * scale.
     public var scale: Double = 1
     public var meanValues: [Double] = []
+    /// `mean_file`: the entry's file (safetensors, tensor `mean` of the input's shape) holding
+    /// the mean image that the data layer subtracted, centre-cropped as the input is.
+    public var meanFile = ""
     /// The training data's statistics that the data layer divided out (`normalize`): the mode,
     /// per channel the mean and std in the card, per pixel or zca in the entry's
     /// `statistics` file (safetensors: `mean`, `std`, `whitening`).
@@ -112,6 +115,7 @@ public struct ModelCard: Sendable, Equatable {
         out += "class_names: [\(classNames.map(q).joined(separator: ", "))]\n"
         out += "input:\n  shape: [\(inputShape.map(String.init).joined(separator: ", "))]\n"
         out += "  data_type: \(inputType.rawValue)\n  scale: \(scale)\n  mean_value: [\(meanValues.map { "\($0)" }.joined(separator: ", "))]\n"
+        if !meanFile.isEmpty { out += "  mean_file: \(q(meanFile))\n" }
         if !normalize.isEmpty {
             out += "  normalize: \(q(normalize))\n"
             if !normalizeMean.isEmpty { out += "  normalize_mean: [\(normalizeMean.map { "\($0)" }.joined(separator: ", "))]\n" }
@@ -168,8 +172,9 @@ public struct ModelCard: Sendable, Equatable {
             normalizeMean = try i.doubles("normalize_mean")
             normalizeStd = try i.doubles("normalize_std")
             statistics = try i.string("statistics") ?? ""
-            if !statistics.isEmpty && (statistics.contains("/") || statistics == "." || statistics == "..") {
-                throw i.error("statistics", "must name a file of the entry, found '\(statistics)'")
+            meanFile = try i.string("mean_file") ?? ""
+            for (key, name) in [("statistics", statistics), ("mean_file", meanFile)] where !name.isEmpty && (name.contains("/") || name == "." || name == "..") {
+                throw i.error(key, "must name a file of the entry, found '\(name)'")
             }
             meanValues = try i.doubles("mean_value")
             if inputShape.contains(where: { $0 < 1 }) { throw i.error("shape", "dimensions must be positive, found \(inputShape)") }

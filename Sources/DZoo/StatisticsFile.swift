@@ -49,4 +49,23 @@ public enum StatisticsFile {
         }
         return Normalization(mode: mode, mean: mean.values, std: [], whitening: w.values, epsilon: Float(file.metadata["epsilon"] ?? "") ?? 0)
     }
+
+    /// The mean image of `mean_file` as the deploy input sees it: a safetensors file with the
+    /// tensor `mean` [C, H, W].
+    public static let meanImageName = "mean.safetensors"
+
+    public static func encodeMeanImage(_ mean: [Float], shape: [Int]) -> [UInt8] {
+        SafetensorsFile(tensors: [("mean", .init(shape: shape, values: mean))], metadata: ["format": "dendrite-mean-image"]).encoded()
+    }
+
+    /// The mean image that `card` names, of the card's input shape; nil without `mean_file`.
+    public static func loadMeanImage(_ card: ModelCard, entry: String) throws(FileError) -> [Float]? {
+        guard !card.meanFile.isEmpty else { return nil }
+        let path = "\(entry)/\(card.meanFile)"
+        let file = try SafetensorsFile.read(path)
+        guard let mean = file["mean"], mean.shape == card.inputShape, mean.values.allSatisfy(\.isFinite) else {
+            throw FileError(path: path, "holds no finite mean image of the input's shape \(card.inputShape)", hint: "`dzoo verify` checks the entry")
+        }
+        return mean.values
+    }
 }

@@ -220,10 +220,11 @@ public enum ZooVerifier {
             }
             do {
                 _ = try StatisticsFile.load(card, entry: directory, elements: card.inputShape.reduce(1, *))
+                _ = try StatisticsFile.loadMeanImage(card, entry: directory)
             } catch {
                 problems.append("\(error.path): \(error.message)")
             }
-            for f in card.files where f.path.hasSuffix(".safetensors") && f.path != card.statistics {
+            for f in card.files where f.path.hasSuffix(".safetensors") && f.path != card.statistics && f.path != card.meanFile {
                 let path = "\(directory)/\(f.path)"
                 do {
                     let file = try SafetensorsFile.read(path)

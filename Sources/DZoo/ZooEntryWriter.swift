@@ -88,11 +88,14 @@ public final class ZooEntryWriter {
         var edits: [Edit] = []
         do {
             for layer in try NetSpec.load(source).layers where layer.type == "IDXData" || layer.type == "ImageData" {
-                guard let p = layer.node.child(layer.type == "IDXData" ? "idx_data_param" : "image_data_param") else { continue }
-                for key in layer.type == "IDXData" ? ["images", "labels"] : ["source", "root_folder"] {
-                    guard let node = p.child(key), let value = node.scalar else { continue }
-                    let resolved = ConfigFile.resolve(value, relativeTo: source)
-                    edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: entry))))
+                let params = layer.type == "IDXData" ? ["idx_data_param": ["images", "labels"]] : ["image_data_param": ["source", "root_folder"]]
+                for (block, keys) in params.merging(["transform_param": ["mean_file"]], uniquingKeysWith: +) {
+                    guard let p = layer.node.child(block) else { continue }
+                    for key in keys {
+                        guard let node = p.child(key), let value = node.scalar else { continue }
+                        let resolved = ConfigFile.resolve(value, relativeTo: source)
+                        edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: entry))))
+                    }
                 }
             }
         } catch {

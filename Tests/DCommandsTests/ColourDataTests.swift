@@ -183,17 +183,25 @@ struct SplitMix {
     /// The training data's statistics are applied alike by dtrain's test net, dtest and
     /// --predict (from the card or the entry's statistics file), and dtest notices when the
     /// training data they came from changed.
-    @Test(arguments: ["per_channel", "per_pixel", "zca"])
+    /// The same for Caffe's `mean_file` (an IDX mean image), stored in the entry for --predict.
+    @Test(arguments: ["per_channel", "per_pixel", "zca", "mean_file"])
     func normalizedModelsPredictAsTheyTest(_ mode: String) throws {
         let dir = temporaryDirectory("normalized-\(mode)"), zoo = dir + "/zoo"
-        let normalized = net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: {normalize: \(mode)}")
+        let transform = mode == "mean_file" ? "{scale: 0.00390625, mean_file: mean.idx}" : "{normalize: \(mode)}"
+        let normalized = net.replacingOccurrences(of: "transform_param: {scale: 0.00390625}", with: "transform_param: \(transform)")
         try setUp(dir, net: normalized, solver: colourSolver)
         try writeColourData(dir)
+        let meanImage = (0..<48).map { Float($0 * 5) }
+        try IDXFile(dims: [3, 4, 4], floats: meanImage).write(to: dir + "/mean.idx", gzip: false)
         #expect(try run("dtrain", [dir + "/solver.yaml"], zoo: zoo).status == 0)
         let card = try ModelCard.load(zoo + "/tiny/model.yaml")
-        #expect(card.normalize == mode)
-        #expect(card.statistics == (mode == "per_channel" ? "" : "statistics.safetensors"))
+        #expect(card.normalize == (mode == "mean_file" ? "" : mode))
+        #expect(card.statistics == (["per_pixel", "zca"].contains(mode) ? "statistics.safetensors" : ""))
         #expect(card.normalizeMean.count == (mode == "per_channel" ? 3 : 0))
+        #expect(card.meanFile == (mode == "mean_file" ? "mean.safetensors" : ""))
+        if mode == "mean_file" {
+            #expect(try SafetensorsFile.read(zoo + "/tiny/mean.safetensors")["mean"]?.values == meanImage)
+        }
         #expect(try run("dzoo", ["verify", "tiny"], zoo: zoo).status == 0)
         let json = try run("dtest", ["zoo:tiny", "--json"], zoo: zoo)
         let measured = try jsonOutputs(json.out)
@@ -224,6 +232,7 @@ struct SplitMix {
         }
 
         // Other training data: the statistics would change, and dtest says so.
+        guard mode != "mean_file" else { return }
         try writeColourData(dir, floats: false, seed: 6)
         let changed = try run("dtest", ["zoo:tiny"], zoo: zoo)
         #expect(changed.status == 1)

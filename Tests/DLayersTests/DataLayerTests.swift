@@ -89,6 +89,45 @@ import Testing
         #expect(try batch(try layer("crop_size: 4", phase: .test), phase: .test, seed: 1) == out)  // no draw in TEST
     }
 
+    /// `mean_file`: the mean image is subtracted in the sample's own frame, before the crop
+    /// (as Caffe does), then `scale` applies.
+    @Test func meanFileIsSubtractedBeforeTheCrop() throws {
+        let mean = (0..<192).map { Float($0 % 7) - 0.5 }
+        try IDXFile(dims: [3, 8, 8], floats: mean).write(to: Self.dir + "/mean.idx", gzip: false)
+        let out = try batch(try layer("scale: 0.5, crop_size: 4, mean_file: mean.idx", phase: .test), phase: .test)
+        let images = try IDXFile.read(Self.dir + "/images", expectedRanks: 4...4, role: "images")
+        // Sample 1, channel 2, rows 2…5, columns 2…5: (x − mean at the same place) · 0.5.
+        var expected: [Float] = []
+        for y in 2..<6 {
+            for x in 2..<6 {
+                let k = 128 + 8 * y + x
+                expected.append((Float(images.bytes[192 + k]) - mean[k]) * 0.5)
+            }
+        }
+        #expect(Array(out[(48 + 32)..<(48 + 48)]) == expected)
+        // A one-channel mean image of a three-channel sample does not fit; a uniform mean image is mean_value.
+        try IDXFile(dims: [8, 8], bytes: Array(repeating: 20, count: 64)).write(to: Self.dir + "/grey-mean.idx", gzip: false)
+        #expect(throws: ConfigError.self) { try layer("mean_file: grey-mean.idx") }
+        try IDXFile(dims: [3, 8, 8], bytes: Array(repeating: 20, count: 192)).write(to: Self.dir + "/flat-mean.idx", gzip: false)
+        let distort = "scale: 0.25, crop_size: 6, mirror: true"
+        #expect(try batch(try layer(distort + ", mean_file: flat-mean.idx")) == (try batch(try layer(distort + ", mean_value: [20]"))))
+    }
+
+    @Test func meanFileErrors() {
+        func message(_ transform: String) -> String {
+            do { _ = try layer(transform); return "accepted" } catch let e as ConfigError { return e.headline + " | " + (e.hint ?? "") } catch { return "\(error)" }
+        }
+        try? IDXFile(dims: [1, 8, 8], bytes: Array(repeating: 20, count: 64)).write(to: Self.dir + "/one-channel-mean.idx", gzip: false)
+        for (setting, expected) in [
+            ("mean_file: nowhere.idx", "transform_param.mean_file: \(Self.dir)/nowhere.idx:"),
+            ("mean_file: one-channel-mean.idx", "the mean image is 1×8×8, the data's samples 3×8×8"),
+            ("mean_file: mean.binaryproto", "Caffe's binaryproto mean files are not read yet"),
+            ("mean_file: one-channel-mean.idx, mean_value: [1]", "give mean_file or mean_value, not both"),
+        ] {
+            #expect(message(setting).contains(expected), "\(message(setting))")
+        }
+    }
+
     @Test func badSettingsAreLocated() {
         func message(_ transform: String) -> String? {
             do { _ = try layer(transform); return nil } catch let e as ConfigError { return e.headline } catch { return "\(error)" }
@@ -148,7 +187,7 @@ import Testing
         func message(_ file: String) -> String {
             do { _ = try testLayer(file); return "accepted" } catch let e as ConfigError { return e.headline } catch { return "\(error)" }
         }
-        #expect(message(try net("normalize: per_channel, scale: 0.1")).contains("transform_param.scale: normalize divides out the training data's statistics; it replaces scale and mean_value"))
+        #expect(message(try net("normalize: per_channel, scale: 0.1")).contains("transform_param.scale: normalize divides out the training data's statistics; it replaces scale, mean_value and mean_file"))
         #expect(message(try net("normalize: per_pixel, crop_size: 1")).contains("transform_param.normalize: per_pixel statistics are per pixel of the whole image, which crop_size moves"))
         #expect(message(try net("normalize: per_channel, zca_epsilon: 0.1")).contains("transform_param.zca_epsilon: applies to normalize: zca only"))
         #expect(message(try net("normalize: whiten")).contains("transform_param.normalize"))
