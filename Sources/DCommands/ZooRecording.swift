@@ -80,7 +80,7 @@ final class ZooRecorder {
         card.datasetName = spec.modelCard.dataset
         card.classNames = spec.modelCard.classNames
         var seen = Set<String>()
-        for (phase, net) in [("train", trainer.trainNet)] + trainer.testNets.prefix(1).map { ("test", $0) } {
+        for (phase, net) in [("train", trainer.trainNet)] + trainer.testNets.prefix(1).map({ ("test", $0) }) {
             for layer in net.dataLayers {
                 for (kind, path) in [("images", layer.dataset.imagesPath), ("labels", layer.dataset.labelsPath)] where seen.insert(path).inserted {
                     card.datasetFiles.append(.init(role: "\(phase) \(kind)", path: FileSystem.absolute(path), sha256: try AtomicFile.sha256(path).hex))

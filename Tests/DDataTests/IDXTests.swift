@@ -56,7 +56,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
     @Test func truncatedPayload() throws {
         let dir = temporaryDirectory()
         let bytes = Array(images.encoded().dropLast(5))
-        FileManager.default.createFile(atPath: dir + "/t", contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: dir + "/t", contents: Data(bytes))
         #expect(throws: DataError(file: dir + "/t", "truncated: expected 12 payload bytes for dimensions 3×2×2, found only 7 bytes",
                                   hint: "download or copy the file again")) {
             try IDXFile.read(dir + "/t", expectedRanks: 3...3, role: "images")
@@ -68,7 +68,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
         let big = IDXFile(dims: [200, 28, 28], bytes: (0..<(200 * 784)).map { UInt8(truncatingIfNeeded: $0 * 7919 % 251) })
         try big.write(to: dir + "/full.gz", gzip: true)
         let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/full.gz"))
-        FileManager.default.createFile(atPath: dir + "/cut.gz", contents: whole.prefix(whole.count / 2))
+        _ = FileManager.default.createFile(atPath: dir + "/cut.gz", contents: whole.prefix(whole.count / 2))
         do {
             _ = try IDXFile.read(dir + "/cut.gz", expectedRanks: 3...3, role: "images")
             Issue.record("read a truncated gzip file")
@@ -80,7 +80,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
 
     @Test func extraBytesAreAnError() throws {
         let dir = temporaryDirectory()
-        FileManager.default.createFile(atPath: dir + "/x", contents: Data(images.encoded() + [1]))
+        _ = FileManager.default.createFile(atPath: dir + "/x", contents: Data(images.encoded() + [1]))
         #expect(throws: DataError.self) { try IDXFile.read(dir + "/x", expectedRanks: 3...3, role: "images") }
     }
 
@@ -148,7 +148,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
 
     @Test func truncatedFloatPayload() throws {
         let dir = temporaryDirectory()
-        FileManager.default.createFile(atPath: dir + "/t", contents: Data(floats.encoded().dropLast(2)))
+        _ = FileManager.default.createFile(atPath: dir + "/t", contents: Data(floats.encoded().dropLast(2)))
         #expect(throws: DataError(file: dir + "/t", "truncated: expected 16 payload bytes for dimensions 2×1×2, found only 14 bytes",
                                   hint: "download or copy the file again")) {
             try IDXFile.read(dir + "/t", expectedRanks: 3...4, types: [.ubyte, .float], role: "images")
