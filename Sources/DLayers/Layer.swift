@@ -45,14 +45,17 @@ extension Layer {
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
 }
 
-/// A learnable tensor a layer declares: saved as `<layer>.<suffix>` (`weight`, `bias`).
+/// A tensor a layer keeps between steps, saved as `<layer>.<suffix>` (`weight`, `bias`):
+/// learned, or (`learned: false`) state the layer updates itself, such as BatchNorm's running
+/// statistics, which no solver touches whatever `lr_mult` says.
 public struct ParameterDecl: Sendable, Equatable {
     public var suffix: String
     public var shape: Shape
     public var filler: Filler
+    public var learned: Bool
 
-    public init(_ suffix: String, _ shape: Shape, filler: Filler) {
-        self.suffix = suffix; self.shape = shape; self.filler = filler
+    public init(_ suffix: String, _ shape: Shape, filler: Filler, learned: Bool = true) {
+        self.suffix = suffix; self.shape = shape; self.filler = filler; self.learned = learned
     }
 }
 

@@ -80,6 +80,7 @@ public enum LayerRegistry {
         "EuclideanLoss": { s, _ throws(ConfigError) in try EuclideanLossLayer(s) },
         "Flatten": { s, _ throws(ConfigError) in try FlattenLayer(s) },
         "Reshape": { s, _ throws(ConfigError) in try ReshapeLayer(s) },
+        "BatchNorm": { s, _ throws(ConfigError) in try BatchNormLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

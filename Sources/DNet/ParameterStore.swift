@@ -47,7 +47,7 @@ public final class ParameterStore {
     func parameter(name: String, decl: ParameterDecl, spec: ParamSpec?) -> Parameter {
         if let share = spec?.name, let p = byName["shared:" + share] { return p }
         if let p = byName[name] { return p }
-        let p = Parameter(name: name, shape: decl.shape, lrMult: spec?.lrMult ?? 1, decayMult: spec?.decayMult ?? 1,
+        let p = Parameter(name: name, shape: decl.shape, lrMult: decl.learned ? spec?.lrMult ?? 1 : 0, decayMult: spec?.decayMult ?? 1,
                           shareName: spec?.name, filler: decl.filler)
         var rng = RandomStream(seed: seed, purpose: "filler:" + name)
         decl.filler.fill(p.value.view, rng: &rng)

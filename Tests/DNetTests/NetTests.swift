@@ -333,3 +333,33 @@ let inputs = """
         }
     }
 }
+
+/// BatchNorm's running statistics are parameters that no solver learns, whatever the file says,
+/// and a TEST net reads what the TRAIN net accumulated.
+@Suite struct BatchNormNetTests {
+    @Test func runningStatisticsAreNotLearnedAndReachTheTestNet() throws {
+        let yaml = """
+            layer:
+              - {name: in, type: Input, top: x, input_param: {shape: {dim: [4, 2, 3]}}}
+              - {name: bn, type: BatchNorm, bottom: x, top: y, param: [{lr_mult: 1}, {lr_mult: 1}, {lr_mult: 1}]}
+              - {name: loss, type: EuclideanLoss, bottom: [y, x], top: loss}
+            """
+        let spec = try NetSpec(node: try YAML.parse(yaml, file: "net.yaml"), file: "net.yaml")
+        let store = ParameterStore(seed: 1)
+        let train = try Net(spec: spec, phase: .train, store: store, context: BuildContext(phase: .train, netFile: "net.yaml", seed: 1))
+        let test = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: "net.yaml", seed: 1))
+        #expect(store.parameters.map(\.name) == ["bn.mean", "bn.variance", "bn.factor"])
+        #expect(store.parameters.allSatisfy { !$0.isLearned })
+        train.data(train.blob(named: "x")!).copy(from: (0..<24).map { Float($0 % 7) })
+        try train.forward(StepContext(phase: .train))
+        #expect(store["bn.factor"]!.value.values == [1])
+        test.data(test.blob(named: "x")!).copy(from: (0..<24).map { Float($0 % 7) })
+        try test.forward(StepContext(phase: .test))
+        // Global statistics: the batch's mean, and its variance with Bessel's correction, so the
+        // output's variance per channel is (m − 1)/m = 11/12 (plus eps's share).
+        let y = test.data(test.blob(named: "y")!).toArray()
+        let channel0 = (0..<4).flatMap { b in (0..<3).map { y[b * 6 + $0] } }
+        let mean = channel0.reduce(0, +) / 12, variance = channel0.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 12
+        #expect(abs(mean) < 1e-5 && abs(variance - 11 / 12) < 1e-3, "\(mean) \(variance)")
+    }
+}
