@@ -81,6 +81,7 @@ public enum LayerRegistry {
         "Flatten": { s, _ throws(ConfigError) in try FlattenLayer(s) },
         "Reshape": { s, _ throws(ConfigError) in try ReshapeLayer(s) },
         "BatchNorm": { s, _ throws(ConfigError) in try BatchNormLayer(s) },
+        "SigmoidCrossEntropyLoss": { s, _ throws(ConfigError) in try SigmoidCrossEntropyLossLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

@@ -8,6 +8,20 @@ public final class SoftmaxWithLossLayer: Layer {
     /// How the summed loss is divided (Caffe's LossParameter.NormalizationMode).
     public enum Normalization: String, CaseIterable {
         case full = "FULL", valid = "VALID", batchSize = "BATCH_SIZE", none = "NONE"
+
+        /// `loss_param`: `ignore_label`, and `normalization` (or Caffe's older `normalize`:
+        /// true meant VALID, false BATCH_SIZE), `fallback` when neither is given.
+        static func lossParam(_ spec: LayerSpec, default fallback: Normalization) throws(ConfigError) -> (ignoreLabel: Int?, Normalization) {
+            let p = try spec.block("loss_param")
+            let ignoreLabel = try p.int("ignore_label")
+            if p.has("normalization") && p.has("normalize") {
+                throw p.error("normalize", "give normalization or the older normalize, not both")
+            }
+            let normalization = p.has("normalize") ? try p.bool("normalize", default: true) ? .valid : .batchSize
+                : try p.choice("normalization", default: fallback)
+            try p.finish()
+            return (ignoreLabel, normalization)
+        }
     }
 
     public let name: String
@@ -23,18 +37,7 @@ public final class SoftmaxWithLossLayer: Layer {
         let s = try spec.block("softmax_param")
         axis = try s.int("axis", default: 1)
         try s.finish()
-        let p = try spec.block("loss_param")
-        ignoreLabel = try p.int("ignore_label")
-        if p.has("normalization") && p.has("normalize") {
-            throw p.error("normalize", "give normalization or the older normalize, not both")
-        }
-        if p.has("normalize") {
-            // Caffe's deprecated flag: true meant VALID, false BATCH_SIZE.
-            normalization = try p.bool("normalize", default: true) ? .valid : .batchSize
-        } else {
-            normalization = try p.choice("normalization", default: Normalization.valid)
-        }
-        try p.finish()
+        (ignoreLabel, normalization) = try Normalization.lossParam(spec, default: .valid)
     }
 
     public func propagates(toBottom i: Int) -> Bool { i == 0 }
