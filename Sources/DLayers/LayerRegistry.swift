@@ -82,6 +82,7 @@ public enum LayerRegistry {
         "Reshape": { s, _ throws(ConfigError) in try ReshapeLayer(s) },
         "BatchNorm": { s, _ throws(ConfigError) in try BatchNormLayer(s) },
         "SigmoidCrossEntropyLoss": { s, _ throws(ConfigError) in try SigmoidCrossEntropyLossLayer(s) },
+        "Noise": { s, _ throws(ConfigError) in try NoiseLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

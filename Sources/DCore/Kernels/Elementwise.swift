@@ -127,6 +127,13 @@ public enum ElementwiseKernel {
         for i in 0..<mask.count { m[i] = rng.nextUnitFloat() >= ratio ? scale : 0 }
     }
 
+    /// y = x + n, n normal with mean 0 and std `std` (Box–Muller, one pair of uniforms per value).
+    /// `output` may be `input`.
+    public static func addGaussianNoise(_ input: FloatView, std: Float, into output: FloatView, rng: inout RandomStream) {
+        let x = input.base, y = output.base
+        for i in 0..<input.count { y[i] = x[i] + Float(rng.nextGaussian(std: Double(std))) }
+    }
+
     /// True when every element is finite (no NaN, no ±∞).
     public static func allFinite(_ x: FloatView) -> Bool {
         let p = x.base
