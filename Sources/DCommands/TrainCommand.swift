@@ -97,7 +97,8 @@ public struct TrainCommand: ParsableCommand {
         let threads = compute.resolvedThreads()
         var zoo = Zoo.fromEnvironment()
         if let dir = self.zoo { zoo = Zoo(userRoot: dir, repositoryRoot: zoo.repositoryRoot) }
-        let weights = try self.weights.map { try zoo.resolveWeights($0).path }
+        // --weights replaces the solver's `weights`; a resume starts from neither.
+        let weightFiles = try (self.weights.map { [$0] } ?? (self.snapshot == nil ? spec.weights : [])).map { try zoo.resolveWeights($0).path }
         let snapshot = try self.snapshot.map { s in
             guard Zoo.reference(s) != nil else { return s }
             let (weights, entry) = try zoo.resolveWeights(s.contains("@") ? s : latest(s, zoo))
@@ -107,7 +108,7 @@ public struct TrainCommand: ParsableCommand {
         }
         let netName = try NetSpec.load(spec.trainNet).name
         let destination = try RunDestination.resolve(spec, zooName: zooName, zooGiven: self.zoo != nil, snapshot: snapshot, netName: netName, zoo: zoo)
-        let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weights, snapshotPrefix: destination.snapshotPrefix,
+        let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weightFiles.first, snapshotPrefix: destination.snapshotPrefix,
                                                                      dataProgress: Console.decodingProgress))
         let names = spec.modelCard.classNames
         if !names.isEmpty, let scores = trainer.testNets.first.flatMap(ClassScores.init) ?? ClassScores(trainer.trainNet), scores.classes != names.count {
@@ -117,7 +118,7 @@ public struct TrainCommand: ParsableCommand {
         if let log {
             // The log is appended to, not replaced: it must not be one of the run's inputs, a
             // file of a zoo entry, or anything but a regular file.
-            let inputs = [spec.file, spec.trainNet] + spec.testNets + [weights, snapshot].compactMap { $0 }
+            let inputs = [spec.file, spec.trainNet] + spec.testNets + weightFiles + [snapshot].compactMap { $0 }
                 + (([trainer.trainNet] + trainer.testNets).flatMap(\.dataLayers).flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] })
             try Zoo.checkOutput(log, inputs: inputs)
         }
@@ -142,7 +143,7 @@ public struct TrainCommand: ParsableCommand {
 
         // Everything that can fail on the inputs comes before anything is written.
         var loaded: [TrainEvent] = []
-        if let weights {
+        for weights in weightFiles {
             let report = try trainer.loadWeights(weights)
             if report.copied.isEmpty && !allowCopyingNone {
                 throw FileError(path: weights, "has weights for no layer of net '\(trainer.trainNet.name)'",

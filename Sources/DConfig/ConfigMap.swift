@@ -166,6 +166,7 @@ public final class ConfigMap {
     public func strings(_ key: String) throws(ConfigError) -> [String] { try list(key, "a name", { $0 }) }
     public func ints(_ key: String) throws(ConfigError) -> [Int] { try list(key, "an integer", Self.parseInt) }
     public func doubles(_ key: String) throws(ConfigError) -> [Double] { try list(key, "a number", Self.parseDouble) }
+    public func bools(_ key: String) throws(ConfigError) -> [Bool] { try list(key, "true or false", Self.parseBool) }
 
     /// A nested mapping, e.g. `weight_filler: {type: xavier}`.
     public func map(_ key: String) throws(ConfigError) -> ConfigMap? {

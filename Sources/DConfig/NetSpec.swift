@@ -19,6 +19,50 @@ public struct ParamSpec: Sendable, Equatable {
     }
 }
 
+/// Caffe's NetState: which layers a net keeps. The phase comes from how the net is used; the
+/// level and stages from the net file's `state` and the solver's `train_state`/`test_state`.
+public struct NetState: Sendable, Equatable {
+    public var phase: Phase
+    public var level: Int
+    public var stages: [String]
+
+    public init(phase: Phase, level: Int = 0, stages: [String] = []) {
+        self.phase = phase; self.level = level; self.stages = stages
+    }
+
+    /// A `state` block's level and stages (its phase, if any, is for `phase`).
+    init(_ map: ConfigMap, phase: Phase) throws(ConfigError) {
+        self.phase = phase
+        level = try map.int("level", default: 0)
+        stages = try map.strings("stage")
+    }
+
+    /// This state with `other`'s stages added and its level, if it sets one, as Caffe merges
+    /// the solver's state into the net's.
+    public func merging(_ other: NetState?, levelGiven: Bool) -> NetState {
+        guard let other else { return self }
+        return NetState(phase: other.phase, level: levelGiven ? other.level : level, stages: stages + other.stages)
+    }
+}
+
+/// Caffe's NetStateRule: a layer's `include`/`exclude` entry. It matches a state when every
+/// condition it gives holds: the phase, level ≥ `min_level`, level ≤ `max_level`, every
+/// `stage` among the state's stages and no `not_stage` among them.
+public struct NetStateRule: Sendable, Equatable {
+    public var phase: Phase?
+    public var minLevel: Int?
+    public var maxLevel: Int?
+    public var stages: [String] = []
+    public var notStages: [String] = []
+
+    public func matches(_ state: NetState) -> Bool {
+        if let phase, phase != state.phase { return false }
+        if let minLevel, state.level < minLevel { return false }
+        if let maxLevel, state.level > maxLevel { return false }
+        return stages.allSatisfy(state.stages.contains) && !notStages.contains(where: state.stages.contains)
+    }
+}
+
 public struct LayerSpec {
     public let name: String
     public let type: String
@@ -27,8 +71,10 @@ public struct LayerSpec {
     public let params: [ParamSpec]
     /// `loss_weight` per top; empty means the type's default (1 for the first top of a loss).
     public let lossWeights: [Float]
-    let include: [Phase?]
-    let exclude: [Phase?]
+    let include: [NetStateRule]
+    let exclude: [NetStateRule]
+    /// `propagate_down`, one per bottom: false keeps the gradient from that bottom.
+    public let propagateDown: [Bool]
     /// The layer's mapping, still open for its type's `<type>_param` keys.
     public let map: ConfigMap
     /// The layer as written, for writing it out again (a deploy net).
@@ -40,12 +86,14 @@ public struct LayerSpec {
     /// `layer 'conv1' (Convolution)`, the prefix of every message about this layer.
     public var context: String { "layer '\(name)' (\(type))" }
 
-    /// Caffe's NetStateRule: with include rules, the layer is in a phase one of them names;
-    /// otherwise it is in every phase no exclude rule names. A rule without `phase` matches all.
-    public func isIncluded(in phase: Phase) -> Bool {
-        if !include.isEmpty { return include.contains { $0 == nil || $0 == phase } }
-        return !exclude.contains { $0 == nil || $0 == phase }
+    /// As Caffe decides: with include rules, the layer is in a net whose state one of them
+    /// matches; otherwise in every net whose state no exclude rule matches.
+    public func isIncluded(in state: NetState) -> Bool {
+        if !include.isEmpty { return include.contains { $0.matches(state) } }
+        return !exclude.contains { $0.matches(state) }
     }
+
+    public func isIncluded(in phase: Phase) -> Bool { isIncluded(in: NetState(phase: phase)) }
 
     init(_ node: YAMLNode, index: Int) throws(ConfigError) {
         let probe = try ConfigMap(node, context: "layer[\(index)]")
@@ -69,13 +117,29 @@ public struct LayerSpec {
             try p.finish()
         }
         self.params = params
-        func rules(_ key: String) throws(ConfigError) -> [Phase?] {
-            var out: [Phase?] = []
+        func rules(_ key: String) throws(ConfigError) -> [NetStateRule] {
+            var out: [NetStateRule] = []
             for rule in try map.maps(key) {
-                out.append(rule.has("phase") ? try rule.choice("phase", default: Phase.train) : nil)
+                var r = NetStateRule()
+                r.phase = rule.has("phase") ? try rule.choice("phase", default: Phase.train) : nil
+                r.minLevel = try rule.int("min_level")
+                r.maxLevel = try rule.int("max_level")
+                r.stages = try rule.strings("stage")
+                r.notStages = try rule.strings("not_stage")
                 try rule.finish()
+                out.append(r)
             }
             return out
+        }
+        if map.has("propagate_down") {
+            let flags = try map.bools("propagate_down")
+            guard flags.count == bottoms.count else {
+                throw map.error("propagate_down", "gives \(flags.count) values for \(bottoms.count) bottom\(bottoms.count == 1 ? "" : "s")",
+                                hint: "one true or false per bottom")
+            }
+            propagateDown = flags
+        } else {
+            propagateDown = bottoms.map { _ in true }
         }
         include = try rules("include")
         exclude = try rules("exclude")
@@ -89,6 +153,14 @@ public struct NetSpec {
     public let name: String
     public let layers: [LayerSpec]
     public let file: String
+    /// The net's own `state`: a level and stages that the solver's states add to.
+    public let state: (level: Int?, stages: [String])
+    /// `force_backward`: every layer that can runs backward and every bottom that can gets a
+    /// gradient, whether or not it leads to something learned.
+    public let forceBackward: Bool
+    /// Caffe's legacy inputs (`input` with `input_shape` or `input_dim`): blobs the caller sets,
+    /// served as an `Input` layer before the others.
+    public let legacyInputs: [(name: String, dims: [Int])]
 
     public init(node: YAMLNode, file: String) throws(ConfigError) {
         let map = try ConfigMap(node, context: "net")
@@ -102,9 +174,62 @@ public struct NetSpec {
         }
         var layers: [LayerSpec] = []
         for (i, item) in items.enumerated() { layers.append(try LayerSpec(item, index: i)) }
+        if let s = try map.map("state") {
+            _ = s.node("phase")  // the phase comes from how the net is used
+            state = (try s.int("level"), try s.strings("stage"))
+            try s.finish()
+        } else {
+            state = (nil, [])
+        }
+        forceBackward = try map.bool("force_backward", default: false)
+        legacyInputs = try Self.legacyInputs(map)
+        if !legacyInputs.isEmpty {
+            // The same as the Input layer a Dendrite file would write, placed first.
+            let shapes = legacyInputs.map { "{dim: [\($0.dims.map(String.init).joined(separator: ", "))]}" }.joined(separator: ", ")
+            let text = "{name: legacy_input, type: Input, top: [\(legacyInputs.map(\.name).joined(separator: ", "))], input_param: {shape: [\(shapes)]}}"
+            let node = try YAML.parse(text, file: file)
+            layers.insert(try LayerSpec(node.relocated(to: map.node("input")?.location ?? map.location), index: 0), at: 0)
+        }
         try map.finish()
         self.layers = layers
         self.file = file
+    }
+
+    /// `input: [data]` with `input_shape: [{dim: [...]}]` (one per input) or `input_dim: [n, c,
+    /// h, w, …]` (four per input), as Caffe's deploy files write them.
+    static func legacyInputs(_ map: ConfigMap) throws(ConfigError) -> [(name: String, dims: [Int])] {
+        let names = try map.strings("input")
+        let shapes = try map.maps("input_shape").map { m throws(ConfigError) in
+            let dims = try m.ints("dim")
+            try m.finish()
+            return dims
+        }
+        let flat = try map.ints("input_dim")
+        if names.isEmpty {
+            if !shapes.isEmpty || !flat.isEmpty { throw map.error(shapes.isEmpty ? "input_dim" : "input_shape", "gives shapes but no input names", hint: "add input: [data]") }
+            return []
+        }
+        var dims: [[Int]]
+        if !shapes.isEmpty && !flat.isEmpty { throw map.error("input_dim", "give input_shape or input_dim, not both") }
+        if !shapes.isEmpty {
+            dims = shapes
+        } else {
+            guard flat.count == 4 * names.count else {
+                throw map.error("input_dim", "gives \(flat.count) dimensions for \(names.count) input\(names.count == 1 ? "" : "s"); input_dim takes four per input",
+                                hint: "or give input_shape: [{dim: [...]}] per input")
+            }
+            dims = stride(from: 0, to: flat.count, by: 4).map { Array(flat[$0..<$0 + 4]) }
+        }
+        guard dims.count == names.count else {
+            throw map.error("input_shape", "gives \(dims.count) shapes for \(names.count) input\(names.count == 1 ? "" : "s")")
+        }
+        if let bad = dims.joined().first(where: { $0 < 1 }) { throw map.error("input", "dimensions must be positive, found \(bad)") }
+        return Array(zip(names, dims)).map { (name: $0.0, dims: $0.1) }
+    }
+
+    /// The state of this net in `phase`, with the solver's `train_state`/`test_state` merged in.
+    public func state(_ phase: Phase, solver: NetState? = nil, solverLevelGiven: Bool = false) -> NetState {
+        NetState(phase: phase, level: state.level ?? 0, stages: state.stages).merging(solver, levelGiven: solverLevelGiven)
     }
 
     public static func load(_ path: String) throws(ConfigError) -> NetSpec {

@@ -125,6 +125,15 @@ public struct SolverSpec: Sendable {
     /// nil when the file sets none; the trainer then picks one and reports it.
     public var randomSeed: UInt64?
     public var earlyStopping: MetricSpec?
+    /// `train_state`: a level and stages merged into the train net's state (`levelGiven`: it sets the level).
+    public var trainState: (state: NetState, levelGiven: Bool)?
+    /// `test_state`, one per test net (or none).
+    public var testStates: [(state: NetState, levelGiven: Bool)]
+    /// `snapshot_after_train` (Caffe's default true): whether reaching max_iter writes a snapshot.
+    public var snapshotAfterTrain: Bool
+    /// `weights`: files the train net starts from, copied by layer name in order (what
+    /// `dtrain --weights` does; the command line replaces them, a resume ignores them).
+    public var weights: [String]
 
     public init(node: YAMLNode, file: String) throws(ConfigError) {
         let map = try ConfigMap(node, context: "solver")
@@ -262,10 +271,35 @@ public struct SolverSpec: Sendable {
         earlyStopping = try map.map("early_stopping").map { m throws(ConfigError) in try MetricSpec(m, patienceRequired: false) }
         modelCard = try map.map("model_card").map { m throws(ConfigError) in try CardTemplate(m) } ?? CardTemplate()
 
+        func state(_ m: ConfigMap, phase: Phase) throws(ConfigError) -> (state: NetState, levelGiven: Bool) {
+            if m.has("phase"), try m.choice("phase", default: phase) != phase {
+                throw m.error("phase", "is \(phase) for this net; a state sets only the level and stages")
+            }
+            let levelGiven = m.has("level")
+            let s = try NetState(m, phase: phase)
+            try m.finish()
+            return (s, levelGiven)
+        }
+        trainState = try map.map("train_state").map { m throws(ConfigError) in try state(m, phase: .train) }
+        testStates = try map.maps("test_state").map { m throws(ConfigError) in try state(m, phase: .test) }
+        snapshotAfterTrain = try map.bool("snapshot_after_train", default: true)
+        weights = try map.strings("weights").map { $0.hasPrefix("zoo:") ? $0 : ConfigFile.resolve($0, relativeTo: file) }
+        // Caffe always reports the test loss only with test_compute_loss; Dendrite reports every
+        // test output, the loss included, so the key changes nothing.
+        _ = try map.bool("test_compute_loss", default: false)
+
         if trainNetName != nil, !testNetFiles.isEmpty {
             testNets = testNetFiles.map { ConfigFile.resolve($0, relativeTo: file) }
+        } else if testInterval > 0 || !testIter.isEmpty {
+            // `net` serves every test net, in the TEST phase and each test_state (Caffe's
+            // mnist_autoencoder tests on its training and its test data this way).
+            testNets = Array(repeating: self.trainNet, count: max(1, testIter.count, testStates.count))
         } else {
-            testNets = testInterval > 0 || !testIter.isEmpty ? [self.trainNet] : []
+            testNets = []
+        }
+        if !testStates.isEmpty && testStates.count != testNets.count {
+            throw map.error("test_state", "gives \(testStates.count) states for \(testNets.count) test net\(testNets.count == 1 ? "" : "s")",
+                            hint: "one test_state per test net (and one test_iter each)")
         }
         if testInterval > 0 && testIter.isEmpty {
             throw map.error("test_interval", "testing every \(testInterval) iterations needs test_iter (batches per test)",

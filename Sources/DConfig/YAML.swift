@@ -36,6 +36,17 @@ public struct YAMLNode: Sendable {
         return nil
     }
 
+    /// The node with every location set to `location`: for nodes Dendrite writes itself in
+    /// place of something in a file, so that messages point at that.
+    func relocated(to location: ConfigLocation) -> YAMLNode {
+        switch value {
+        case .scalar: return YAMLNode(value: value, location: location)
+        case .sequence(let items): return YAMLNode(value: .sequence(items.map { $0.relocated(to: location) }), location: location)
+        case .mapping(let pairs):
+            return YAMLNode(value: .mapping(pairs.map { ($0.key.relocated(to: location), $0.value.relocated(to: location)) }), location: location)
+        }
+    }
+
     /// How the node reads in an error message: `'five hundred'`, `a list`, `a mapping`.
     public var kindDescription: String {
         switch value {

@@ -154,6 +154,7 @@ struct GraphBuilder {
         var node = Net.Node(name: spec.name, type: spec.type, layer: layer, bottoms: bottomIDs, tops: topIDs,
                             parameters: parameters, lossWeights: weights)
         node.work = layer.workspace(for: bottomShapes, phase: phase, threads: context.threads)
+        node.propagateDown = spec.propagateDown
         node.propagate = bottomIDs.map { _ in false }
         node.accumulate = node.propagate
         nodes.append(node)
@@ -166,23 +167,25 @@ struct GraphBuilder {
 
     /// Decides which layers run backward, which bottoms get gradients, and whether each
     /// gradient is written (first writer in backward order) or added to (later writers).
-    mutating func planBackward() {
+    /// `force` (the net's `force_backward`): as if every blob led to something learned and to
+    /// the loss, so every bottom that a layer and `propagate_down` allow gets a gradient.
+    mutating func planBackward(force: Bool = false) {
         var dependsOnLearned = [Bool](repeating: false, count: blobs.count)
         var feedsLoss = [Bool](repeating: false, count: blobs.count)
         var layerDepends = [Bool](repeating: false, count: nodes.count)
         var layerFeeds = [Bool](repeating: false, count: nodes.count)
         for (i, node) in nodes.enumerated() {
             let learned = node.parameters.contains { $0.isLearned }
-            let upstream = node.bottoms.enumerated().contains { k, b in dependsOnLearned[b] && node.layer.propagates(toBottom: k) }
+            let upstream = node.bottoms.enumerated().contains { k, b in (dependsOnLearned[b] || force) && node.allows(k) }
             layerDepends[i] = learned || upstream
             for t in node.tops { dependsOnLearned[t] = layerDepends[i] }
         }
         for (i, node) in nodes.enumerated().reversed() {
-            layerFeeds[i] = zip(node.tops, node.lossWeights).contains { $1 != 0 } || node.tops.contains { feedsLoss[$0] }
+            layerFeeds[i] = force || zip(node.tops, node.lossWeights).contains { $1 != 0 } || node.tops.contains { feedsLoss[$0] }
             guard layerFeeds[i] else { continue }
-            for (k, b) in node.bottoms.enumerated() where node.layer.propagates(toBottom: k) { feedsLoss[b] = true }
+            for (k, b) in node.bottoms.enumerated() where node.allows(k) { feedsLoss[b] = true }
         }
-        for b in blobs.indices { blobs[b].wantsGrad = dependsOnLearned[b] && feedsLoss[b] }
+        for b in blobs.indices { blobs[b].wantsGrad = (dependsOnLearned[b] || force) && feedsLoss[b] }
 
         var written = Set<Int>()
         for i in nodes.indices {
@@ -196,7 +199,7 @@ struct GraphBuilder {
         for i in nodes.indices.reversed() {
             let node = nodes[i]
             nodes[i].propagate = node.bottoms.enumerated().map { k, b in
-                node.runsBackward && node.layer.propagates(toBottom: k) && blobs[b].wantsGrad
+                node.runsBackward && node.allows(k) && blobs[b].wantsGrad
             }
             nodes[i].accumulate = node.bottoms.enumerated().map { k, b in
                 guard nodes[i].propagate[k] else { return false }
@@ -205,4 +208,10 @@ struct GraphBuilder {
         }
         zeroBeforeBackward = blobs.indices.filter { blobs[$0].wantsGrad && !written.contains($0) }
     }
+}
+
+extension Net.Node {
+    /// Whether a gradient may flow to bottom `k`: the layer can give one and `propagate_down`
+    /// does not forbid it.
+    func allows(_ k: Int) -> Bool { layer.propagates(toBottom: k) && propagateDown[k] }
 }

@@ -40,6 +40,8 @@ public final class Net {
         public let parameters: [Parameter]
         /// Per top; the loss is Σ weight · Σ top.
         public let lossWeights: [Float]
+        /// `propagate_down` per bottom.
+        var propagateDown: [Bool] = []
         public internal(set) var runsBackward = false
         var propagate: [Bool] = []
         var accumulate: [Bool] = []
@@ -80,23 +82,27 @@ public final class Net {
     ///
     /// A net keeps nothing in its memory from one step to the next, so nets that never run at
     /// the same time (a train net and its test nets) may share one `MemoryPool`.
-    public init(spec: NetSpec, phase: Phase, store: ParameterStore, context: BuildContext,
+    /// `state` picks the layers (include/exclude rules); by default the net file's own state in
+    /// `phase`.
+    public init(spec: NetSpec, phase: Phase, state: NetState? = nil, store: ParameterStore, context: BuildContext,
                 memory: MemoryPool = MemoryPool()) throws(ConfigError) {
         name = spec.name
         self.phase = phase
         file = spec.file
         self.store = store
         threads = context.threads
+        let state = state ?? spec.state(phase)
         var builder = GraphBuilder(phase: phase)
-        for layerSpec in spec.layers where layerSpec.isIncluded(in: phase) {
+        for layerSpec in spec.layers where layerSpec.isIncluded(in: state) {
             try builder.add(layerSpec, context: context, store: store)
         }
         guard !builder.nodes.isEmpty else {
-            throw ConfigError(file: spec.file, message: "net '\(spec.name)' has no layers in phase \(phase)",
+            let stages = state.stages.isEmpty ? "" : " with stages \(state.stages.joined(separator: ", "))"
+            throw ConfigError(file: spec.file, message: "net '\(spec.name)' has no layers in phase \(phase)\(stages)",
                               hint: "check the include/exclude rules")
         }
         // Only training runs backward; a TEST net allocates no gradients at all.
-        if phase == .train { builder.planBackward() }
+        if phase == .train { builder.planBackward(force: spec.forceBackward) }
         blobs = builder.blobs
         nodes = builder.nodes
         outputs = builder.blobs.indices.filter { builder.blobs[$0].consumers.isEmpty && builder.isLatest($0) }

@@ -133,13 +133,17 @@ public final class Trainer {
         let memory = MemoryPool()  // the test nets run between steps, never during one
         do {
             let trainSpec = try NetSpec.load(solver.trainNet)
-            trainNet = try Net(spec: trainSpec, phase: .train, store: store,
+            trainNet = try Net(spec: trainSpec, phase: .train,
+                               state: trainSpec.state(.train, solver: solver.trainState?.state, solverLevelGiven: solver.trainState?.levelGiven ?? false),
+                               store: store,
                                context: BuildContext(phase: .train, netFile: solver.trainNet, seed: seed, datasets: datasets, threads: options.threads),
                                memory: memory)
             var tests: [Net] = []
-            for file in solver.testNets {
+            for (i, file) in solver.testNets.enumerated() {
                 let spec = file == solver.trainNet ? trainSpec : try NetSpec.load(file)
-                tests.append(try Net(spec: spec, phase: .test, store: store,
+                let given = i < solver.testStates.count ? solver.testStates[i] : nil
+                tests.append(try Net(spec: spec, phase: .test, state: spec.state(.test, solver: given?.state, solverLevelGiven: given?.levelGiven ?? false),
+                                     store: store,
                                      context: BuildContext(phase: .test, netFile: file, seed: seed, datasets: datasets, threads: options.threads),
                                      memory: memory))
             }
@@ -147,10 +151,13 @@ public final class Trainer {
         } catch {
             throw .config(error)
         }
+        // A test net is called by its net's name, with its test_state's stages if it has any.
         var names: [String] = []
-        for net in testNets {
-            let repeats = names.filter { $0 == net.name || $0.hasPrefix(net.name + "#") }.count
-            names.append(repeats == 0 ? net.name : "\(net.name)#\(repeats + 1)")
+        for (i, net) in testNets.enumerated() {
+            let stages = i < solver.testStates.count ? solver.testStates[i].state.stages : []
+            let base = stages.isEmpty ? net.name : "\(net.name)[\(stages.joined(separator: ","))]"
+            let repeats = names.filter { $0 == base || $0.hasPrefix(base + "#") }.count
+            names.append(repeats == 0 ? base : "\(base)#\(repeats + 1)")
         }
         testNetNames = names
         if !trainNet.nodes.contains(where: { $0.lossWeights.contains { $0 != 0 } }) {
@@ -352,7 +359,7 @@ public final class Trainer {
         var reason = StopReason.maxIter
         func seconds(since t: ContinuousClock.Instant) -> Double { Double((ContinuousClock.now - t) / .microseconds(1)) / 1e6 }
         func finish() throws(TrainError) {
-            if snapshotted != iteration {
+            if snapshotted != iteration && (reason != .maxIter || solver.snapshotAfterTrain) {
                 let s = try snapshot()
                 emit(.snapshot(weights: s.weights, state: s.state, iteration: iteration))
             }
