@@ -238,6 +238,25 @@ let inputs = """
         #expect(net.store["ip2.weight"]!.grad.values.contains { $0 != 0 })
     }
 
+    @Test func thresholdStopsTheGradient() throws {
+        // A step has no gradient: ip1 below it does not run backward, though it learns.
+        let net = try buildNet("""
+            layer:
+            \(inputs)
+              - {name: ip1, type: InnerProduct, bottom: data, top: h, inner_product_param: {num_output: 4}}
+              - {name: step, type: Threshold, bottom: h, top: h}
+              - {name: ip2, type: InnerProduct, bottom: h, top: s, inner_product_param: {num_output: 3}}
+              - {name: loss, type: SoftmaxWithLoss, bottom: [s, label], top: loss}
+            """)
+        #expect(net.nodes[1].runsBackward == false && net.nodes[2].runsBackward == false)
+        setInputs(net)
+        net.store.zeroGradients()
+        try net.forward(StepContext(phase: .train))
+        net.backward(StepContext(phase: .train))
+        #expect(net.store["ip1.weight"]!.grad.values.allSatisfy { $0 == 0 })
+        #expect(net.store["ip2.weight"]!.grad.values.contains { $0 != 0 })
+    }
+
     @Test func preluAskedInPlaceGetsItsOwnTop() throws {
         // PReLU's backward reads its bottom, so `top: conv` gets memory of its own; its slope
         // gradient through the net still matches finite differences of the loss.

@@ -105,4 +105,71 @@ public enum PointwiseKernel {
         let y = output.base, dy = outputGrad.base
         store(inputGrad.base, output.count, accumulate: accumulate) { i in dy[i] * -expm1(-y[i]) }
     }
+
+    // MARK: Power, Exp, Log
+
+    /// y = (shift + scale·x)^power. When power·scale = 0, y is the constant 1 (power 0) or
+    /// shift^power, whatever x is (Caffe's rule, which also holds for x = ±∞).
+    public static func powerForward(input: FloatView, output: FloatView, power: Float, scale: Float, shift: Float) {
+        let x = input.base, y = output.base
+        if power * scale == 0 {
+            output.fill(power == 0 ? 1 : pow(shift, power))
+        } else if power == 1 {
+            for i in 0..<input.count { y[i] = shift + scale * x[i] }
+        } else {
+            for i in 0..<input.count { y[i] = pow(shift + scale * x[i], power) }
+        }
+    }
+
+    /// dx = dy · power·scale·(shift + scale·x)^(power − 1). A constant factor when power is 1
+    /// or power·scale is 0: then the input is not read (and may be the output, in place).
+    public static func powerBackward(input: FloatView, outputGrad: FloatView, inputGrad: FloatView,
+                                     power: Float, scale: Float, shift: Float, accumulate: Bool) {
+        let x = input.base, dy = outputGrad.base
+        let factor = power * scale
+        if factor == 0 || power == 1 {
+            store(inputGrad.base, outputGrad.count, accumulate: accumulate) { i in dy[i] * factor }
+        } else {
+            store(inputGrad.base, outputGrad.count, accumulate: accumulate) { i in
+                dy[i] * factor * pow(shift + scale * x[i], power - 1)
+            }
+        }
+    }
+
+    /// y = outerScale · e^(innerScale·x): base^(shift + scale·x) with innerScale = scale·ln base
+    /// and outerScale = base^shift.
+    public static func expForward(input: FloatView, output: FloatView, innerScale: Float, outerScale: Float) {
+        let x = input.base, y = output.base
+        for i in 0..<input.count { y[i] = outerScale * exp(innerScale * x[i]) }
+    }
+
+    /// dx = dy · innerScale · y: reads only y, so Exp runs in place.
+    public static func expBackward(output: FloatView, outputGrad: FloatView, inputGrad: FloatView,
+                                   innerScale: Float, accumulate: Bool) {
+        let y = output.base, dy = outputGrad.base
+        store(inputGrad.base, output.count, accumulate: accumulate) { i in dy[i] * innerScale * y[i] }
+    }
+
+    /// y = baseScale · ln(shift + scale·x), baseScale = 1 / ln base. A non-positive argument
+    /// gives −∞ or NaN, which the solver's check of the loss reports.
+    public static func logForward(input: FloatView, output: FloatView, scale: Float, shift: Float, baseScale: Float) {
+        let x = input.base, y = output.base
+        for i in 0..<input.count { y[i] = baseScale * log(shift + scale * x[i]) }
+    }
+
+    /// dx = dy · scale·baseScale / (shift + scale·x)
+    public static func logBackward(input: FloatView, outputGrad: FloatView, inputGrad: FloatView,
+                                   scale: Float, shift: Float, baseScale: Float, accumulate: Bool) {
+        let x = input.base, dy = outputGrad.base
+        let numerator = scale * baseScale
+        store(inputGrad.base, input.count, accumulate: accumulate) { i in dy[i] * (numerator / (shift + scale * x[i])) }
+    }
+
+    // MARK: Threshold
+
+    /// y = x > threshold ? 1 : 0 (NaN gives 0). It has no gradient.
+    public static func thresholdForward(input: FloatView, output: FloatView, threshold: Float) {
+        let x = input.base, y = output.base
+        for i in 0..<input.count { y[i] = x[i] > threshold ? 1 : 0 }
+    }
 }
