@@ -73,6 +73,14 @@ public enum LayerRegistry {
         "ReLU": { s, _ throws(ConfigError) in try ReLULayer(s) },
         "Sigmoid": { s, _ throws(ConfigError) in try SigmoidLayer(s) },
         "TanH": { s, _ throws(ConfigError) in try TanHLayer(s) },
+        "ELU": { s, _ throws(ConfigError) in try ELULayer(s) },
+        "PReLU": { s, _ throws(ConfigError) in try PReLULayer(s) },
+        "AbsVal": { s, _ throws(ConfigError) in try AbsValLayer(s) },
+        "BNLL": { s, _ throws(ConfigError) in try BNLLLayer(s) },
+        "Power": { s, _ throws(ConfigError) in try PowerLayer(s) },
+        "Exp": { s, _ throws(ConfigError) in try ExpLayer(s) },
+        "Log": { s, _ throws(ConfigError) in try LogLayer(s) },
+        "Threshold": { s, _ throws(ConfigError) in try ThresholdLayer(s) },
         "Softmax": { s, _ throws(ConfigError) in try SoftmaxLayer(s) },
         "SoftmaxWithLoss": { s, _ throws(ConfigError) in try SoftmaxWithLossLayer(s) },
         "Accuracy": { s, _ throws(ConfigError) in try AccuracyLayer(s) },
@@ -113,7 +121,9 @@ extension ConfigMap {
     /// A filler block such as `weight_filler: {type: xavier}`; only the keys of its type are accepted.
     public func filler(_ key: String, default value: Filler) throws(ConfigError) -> Filler {
         guard let m = try map(key) else { return value }
-        enum Kind: String, CaseIterable { case constant, uniform, gaussian, xavier, msra }
+        enum Kind: String, CaseIterable {
+            case constant, uniform, gaussian, positiveUnitball = "positive_unitball", xavier, msra, bilinear
+        }
         let kind = try m.choice("type", default: Kind.constant)
         let filler: Filler
         switch kind {
@@ -123,11 +133,16 @@ extension ConfigMap {
             guard lo <= hi else { throw m.error("max", "must not be below min (\(lo)), found \(hi)") }
             filler = .uniform(min: lo, max: hi)
         case .gaussian:
+            let mean = try m.float("mean", default: 0)
             let std = try m.float("std", default: 1)
             guard std >= 0 else { throw m.error("std", "must not be negative, found \(std)") }
-            filler = .gaussian(mean: try m.float("mean", default: 0), std: std)
+            // Caffe's default −1 means dense; any other value is the sparse rule.
+            let sparse = try m.int("sparse", default: -1, min: -1)
+            filler = sparse == -1 ? .gaussian(mean: mean, std: std) : .sparseGaussian(mean: mean, std: std, sparse: sparse)
+        case .positiveUnitball: filler = .positiveUnitball
         case .xavier: filler = .xavier(try m.choice("variance_norm", default: Filler.VarianceNorm.fanIn))
         case .msra: filler = .msra(try m.choice("variance_norm", default: Filler.VarianceNorm.fanIn))
+        case .bilinear: filler = .bilinear
         }
         try m.finish()
         return filler

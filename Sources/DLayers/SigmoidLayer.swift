@@ -1,22 +1,29 @@
 import DConfig
 import DCore
 
-/// y = 1 / (1 + e^−x), the lecture's "traditional choice". Backward reads only y, so it runs in place.
+/// y = 1 / (1 + e^−c·x), the lecture's s(x) with steepness c (`sigmoid_param.steepness`, 1 by
+/// default: Caffe's sigmoid, which has no such key). Backward reads only y, so it runs in place.
 public final class SigmoidLayer: Layer {
     public let name: String
+    let steepness: Float
     public var supportsInPlace: Bool { true }
 
-    init(_ spec: LayerSpec) throws(ConfigError) { name = spec.name }
+    init(_ spec: LayerSpec) throws(ConfigError) {
+        name = spec.name
+        let p = try spec.block("sigmoid_param")
+        steepness = try p.float("steepness", default: 1)
+        try p.finish()
+    }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
-        ActivationKernel.sigmoidForward(input: io.bottoms[0], output: io.tops[0])
+        ActivationKernel.sigmoidForward(input: io.bottoms[0], output: io.tops[0], steepness: steepness)
     }
 
     public func backward(_ io: LayerIO, _ step: StepContext) {
         guard let dx = io.bottomGrads[0] else { return }
         ActivationKernel.sigmoidBackward(output: io.tops[0], outputGrad: io.topGrads[0]!, inputGrad: dx,
-                                         accumulate: io.accumulateBottom[0])
+                                         steepness: steepness, accumulate: io.accumulateBottom[0])
     }
 }

@@ -238,6 +238,61 @@ let inputs = """
         #expect(net.store["ip2.weight"]!.grad.values.contains { $0 != 0 })
     }
 
+    @Test func thresholdStopsTheGradient() throws {
+        // A step has no gradient: ip1 below it does not run backward, though it learns.
+        let net = try buildNet("""
+            layer:
+            \(inputs)
+              - {name: ip1, type: InnerProduct, bottom: data, top: h, inner_product_param: {num_output: 4}}
+              - {name: step, type: Threshold, bottom: h, top: h}
+              - {name: ip2, type: InnerProduct, bottom: h, top: s, inner_product_param: {num_output: 3}}
+              - {name: loss, type: SoftmaxWithLoss, bottom: [s, label], top: loss}
+            """)
+        #expect(net.nodes[1].runsBackward == false && net.nodes[2].runsBackward == false)
+        setInputs(net)
+        net.store.zeroGradients()
+        try net.forward(StepContext(phase: .train))
+        net.backward(StepContext(phase: .train))
+        #expect(net.store["ip1.weight"]!.grad.values.allSatisfy { $0 == 0 })
+        #expect(net.store["ip2.weight"]!.grad.values.contains { $0 != 0 })
+    }
+
+    @Test func preluAskedInPlaceGetsItsOwnTop() throws {
+        // PReLU's backward reads its bottom, so `top: conv` gets memory of its own; its slope
+        // gradient through the net still matches finite differences of the loss.
+        let net = try buildNet("""
+            layer:
+            \(inputs)
+              - {name: conv, type: Convolution, bottom: data, top: conv, convolution_param: {num_output: 2, kernel_size: 3, weight_filler: {type: gaussian, std: 0.5}}}
+              - {name: prelu, type: PReLU, bottom: conv, top: conv, prelu_param: {filler: {type: uniform, min: -0.5, max: 0.5}}}
+              - {name: ip, type: InnerProduct, bottom: conv, top: s, inner_product_param: {num_output: 3}}
+              - {name: loss, type: SoftmaxWithLoss, bottom: [s, label], top: loss}
+            """)
+        let conv = net.blobs.firstIndex { $0.name == "conv" }!, prelu = net.blob(named: "conv")!
+        #expect(conv != prelu)
+        #expect(net.data(conv).base != net.data(prelu).base)
+        let slope = net.store["prelu.weight"]!
+        #expect(slope.shape == Shape([2]))
+        setInputs(net)
+        let step = StepContext(phase: .train)
+        net.store.zeroGradients()
+        try net.forward(step)
+        net.backward(step)
+        let analytic = slope.grad.values
+        #expect(analytic.allSatisfy { $0 != 0 })
+        for i in 0..<2 {
+            let a = slope.value.view[i]
+            slope.value.view[i] = a + 1e-2
+            let plus = try net.forward(step)
+            slope.value.view[i] = a - 1e-2
+            let minus = try net.forward(step)
+            slope.value.view[i] = a
+            let numeric = Float((plus - minus) / 2e-2)
+            #expect(abs(numeric - analytic[i]) <= 2e-3 * max(1, abs(numeric), abs(analytic[i])),
+                    "slope[\(i)]: backward \(analytic[i]), finite difference \(numeric)")
+        }
+    }
+
     @Test func sharedParametersAccumulateBothUses() throws {
         // Tied weights: the decoder uses the encoder's weight transposed.
         let net = try buildNet("""

@@ -31,16 +31,18 @@ public enum ActivationKernel {
         store(inputGrad.base, sign.count, accumulate: accumulate) { i in s[i] > 0 ? dy[i] : slope * dy[i] }
     }
 
-    /// y = 1 / (1 + e^−x)
-    public static func sigmoidForward(input: FloatView, output: FloatView) {
+    /// y = 1 / (1 + e^−c·x), c the steepness. c·x and dy·c are exact for c = 1, so the
+    /// plain sigmoid's bits do not depend on the steepness being there.
+    public static func sigmoidForward(input: FloatView, output: FloatView, steepness c: Float) {
         let x = input.base, y = output.base
-        for i in 0..<input.count { y[i] = 1 / (1 + exp(-x[i])) }
+        for i in 0..<input.count { y[i] = 1 / (1 + exp(-(c * x[i]))) }
     }
 
-    /// dx = dy · y · (1 − y)
-    public static func sigmoidBackward(output: FloatView, outputGrad: FloatView, inputGrad: FloatView, accumulate: Bool) {
+    /// dx = dy · c · y · (1 − y)
+    public static func sigmoidBackward(output: FloatView, outputGrad: FloatView, inputGrad: FloatView, steepness c: Float,
+                                       accumulate: Bool) {
         let y = output.base, dy = outputGrad.base
-        store(inputGrad.base, output.count, accumulate: accumulate) { i in dy[i] * y[i] * (1 - y[i]) }
+        store(inputGrad.base, output.count, accumulate: accumulate) { i in dy[i] * c * y[i] * (1 - y[i]) }
     }
 
     public static func tanhForward(input: FloatView, output: FloatView) {
