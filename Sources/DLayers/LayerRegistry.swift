@@ -80,6 +80,12 @@ public enum LayerRegistry {
         "EuclideanLoss": { s, _ throws(ConfigError) in try EuclideanLossLayer(s) },
         "Flatten": { s, _ throws(ConfigError) in try FlattenLayer(s) },
         "Reshape": { s, _ throws(ConfigError) in try ReshapeLayer(s) },
+        "Concat": { s, _ throws(ConfigError) in try ConcatLayer(s) },
+        "Slice": { s, _ throws(ConfigError) in try SliceLayer(s) },
+        "Split": { s, _ throws(ConfigError) in try SplitLayer(s) },
+        "Crop": { s, _ throws(ConfigError) in try CropLayer(s) },
+        "Tile": { s, _ throws(ConfigError) in try TileLayer(s) },
+        "Silence": { s, _ throws(ConfigError) in try SilenceLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }
