@@ -1,6 +1,33 @@
-/// Kernels of the layers that move tensors around without arithmetic: Concat, Slice, Split,
-/// Tile and Crop (block copies). As in Elementwise.swift, backward kernels overwrite the input
+/// Kernels of the layers that move, combine and normalise tensors without a GEMM: Concat,
+/// Slice, Split, Tile and Crop (block copies), Eltwise (element-wise), Reduction, MVN and
+/// ArgMax (per-row reductions). As in Elementwise.swift, backward kernels overwrite the input
 /// gradient or add to it (`accumulate`).
+
+/// Σ a[i]·b[i] over n contiguous floats, eight lanes at a time.
+@inline(__always)
+func rowDot(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n {
+        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        i += 8
+    }
+    var total = acc.sum()
+    while i < n { total += a[i] * b[i]; i += 1 }
+    return total
+}
+
+/// Σ a[i] over n contiguous floats, eight lanes at a time.
+@inline(__always)
+func rowSum(_ a: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    var i = 0
+    while i + 8 <= n { acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self); i += 8 }
+    var total = acc.sum()
+    while i < n { total += a[i]; i += 1 }
+    return total
+}
 
 public enum StructureKernel {
     /// Copies `outer` blocks of `length` floats: block o from `source` at o·sourceStride +
@@ -81,6 +108,214 @@ public enum StructureKernel {
         forEachCropRow(input: inputGrad.shape, output: outputGrad.shape, offsets: offsets) { i, o in
             let src = dy + o
             store(dx + i, width, accumulate: true) { src[$0] }
+        }
+    }
+}
+
+/// Caffe's Eltwise: element-wise product, weighted sum or maximum of bottoms of one shape.
+public enum EltwiseKernel {
+    /// y = x₀ · x₁ · …, multiplied in bottom order.
+    public static func product(_ inputs: [FloatView], into output: FloatView) {
+        let y = output.base
+        let x0 = inputs[0].base, x1 = inputs[1].base
+        for i in 0..<output.count { y[i] = x0[i] * x1[i] }
+        for x in inputs.dropFirst(2) {
+            let p = x.base
+            for i in 0..<output.count { y[i] *= p[i] }
+        }
+    }
+
+    /// y = Σᵢ cᵢ · xᵢ, added in bottom order.
+    public static func sum(_ inputs: [FloatView], coefficients: [Float], into output: FloatView) {
+        let y = output.base, c0 = coefficients[0], x0 = inputs[0].base
+        for i in 0..<output.count { y[i] = c0 * x0[i] }
+        for (x, c) in zip(inputs.dropFirst(), coefficients.dropFirst()) {
+            let p = x.base
+            for i in 0..<output.count { y[i] += c * p[i] }
+        }
+    }
+
+    /// y = maxᵢ xᵢ, recording in `winners` which bottom gave it. Caffe's order: bottom 1 beats
+    /// bottom 0 unless x₀ is strictly larger, and a later bottom k ≥ 2 wins only when strictly
+    /// larger than the maximum so far.
+    public static func max(_ inputs: [FloatView], into output: FloatView, winners: TensorView<Int32>) {
+        let y = output.base, w = winners.base
+        let x0 = inputs[0].base, x1 = inputs[1].base
+        for i in 0..<output.count {
+            let first = x0[i] > x1[i]
+            y[i] = first ? x0[i] : x1[i]
+            w[i] = first ? 0 : 1
+        }
+        for k in inputs.indices.dropFirst(2) {
+            let p = inputs[k].base, kk = Int32(k)
+            for i in 0..<output.count where p[i] > y[i] {
+                y[i] = p[i]
+                w[i] = kk
+            }
+        }
+    }
+
+    /// dxᵢ (+)= dy · Π_{j≠i} xⱼ (Caffe's stable_prod_grad): the product of the other bottoms,
+    /// formed in bottom order a block at a time, then times dy.
+    public static func productBackward(inputs: [FloatView], except skipped: Int, outputGrad: FloatView,
+                                       inputGrad: FloatView, accumulate: Bool) {
+        let others = inputs.indices.filter { $0 != skipped }.map { inputs[$0].base }
+        let dy = outputGrad.base, dx = inputGrad.base, count = outputGrad.count
+        let block = 1024
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { buffer in
+            let t = buffer.baseAddress!
+            var start = 0
+            while start < count {
+                let n = Swift.min(block, count - start)
+                t.update(from: others[0] + start, count: n)
+                for p in others.dropFirst() {
+                    let q = p + start
+                    for i in 0..<n { t[i] *= q[i] }
+                }
+                let g = dy + start
+                store(dx + start, n, accumulate: accumulate) { t[$0] * g[$0] }
+                start += n
+            }
+        }
+    }
+
+    /// dxᵢ (+)= (y / xᵢ) · dy: the faster product gradient without stable_prod_grad, wrong
+    /// where xᵢ = 0.
+    public static func quotientBackward(output: FloatView, input: FloatView, outputGrad: FloatView,
+                                        inputGrad: FloatView, accumulate: Bool) {
+        let y = output.base, x = input.base, dy = outputGrad.base
+        store(inputGrad.base, output.count, accumulate: accumulate) { (y[$0] / x[$0]) * dy[$0] }
+    }
+
+    /// dxᵢ (+)= dy where bottom i won the maximum, 0 elsewhere.
+    public static func maxBackward(winners: TensorView<Int32>, index: Int, outputGrad: FloatView,
+                                   inputGrad: FloatView, accumulate: Bool) {
+        let w = winners.base, dy = outputGrad.base, k = Int32(index)
+        store(inputGrad.base, outputGrad.count, accumulate: accumulate) { w[$0] == k ? dy[$0] : 0 }
+    }
+}
+
+/// Caffe's Reduction over `rows` contiguous rows of `length` values: one value per row.
+public enum ReductionKernel {
+    public enum Operation: String, Sendable, CaseIterable {
+        case sum = "SUM", absoluteSum = "ASUM", sumOfSquares = "SUMSQ", mean = "MEAN"
+    }
+
+    /// y[r] = coeff · op(x[r, ·]); MEAN is SUM with coeff / length.
+    public static func forward(_ op: Operation, rows: Int, length: Int, coefficient: Float,
+                               input: FloatView, output: FloatView) {
+        let x = input.base, y = output.base
+        let scale = op == .mean ? coefficient / Float(length) : coefficient
+        for r in 0..<rows {
+            let row = x + r * length
+            let value: Float
+            switch op {
+            case .sum, .mean: value = rowSum(row, length)
+            case .sumOfSquares: value = rowDot(row, row, length)
+            case .absoluteSum:
+                var acc = SIMD8<Float>(), i = 0
+                while i + 8 <= length {
+                    let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+                    acc += v.replacing(with: -v, where: v .< 0)
+                    i += 8
+                }
+                var total = acc.sum()
+                while i < length { total += abs(row[i]); i += 1 }
+                value = total
+            }
+            y[r] = value * scale
+        }
+    }
+
+    /// dx[r, i] (+)= dy[r] · coeff · ∂op/∂x: 1 (SUM), 1/length (MEAN), sign(x) with sign(0) = 0
+    /// (ASUM), 2x (SUMSQ).
+    public static func backward(_ op: Operation, rows: Int, length: Int, coefficient: Float,
+                                input: FloatView, outputGrad: FloatView, inputGrad: FloatView, accumulate: Bool) {
+        let x = input.base, dy = outputGrad.base, dx = inputGrad.base
+        let scale = op == .mean ? coefficient / Float(length) : coefficient
+        for r in 0..<rows {
+            let g = dy[r] * scale, src = x + r * length, dst = dx + r * length
+            switch op {
+            case .sum, .mean: store(dst, length, accumulate: accumulate) { _ in g }
+            case .absoluteSum: store(dst, length, accumulate: accumulate) { i in src[i] > 0 ? g : (src[i] < 0 ? -g : 0) }
+            case .sumOfSquares:
+                let g2 = 2 * g
+                store(dst, length, accumulate: accumulate) { i in g2 * src[i] }
+            }
+        }
+    }
+}
+
+/// Caffe's MVN over `rows` contiguous rows of `length` values (a row is one channel of one
+/// sample, or one whole sample across channels): y = x − mean, divided by std + eps when
+/// normalising the variance (eps is added to the standard deviation, not the variance).
+public enum MVNKernel {
+    /// `deviation` [rows] receives std + eps for backward; nil to only subtract the mean.
+    public static func forward(rows: Int, length: Int, input: FloatView, output: FloatView,
+                               deviation: FloatView?, epsilon: Float, parallel: Parallel) {
+        parallel.forEach(rows) { r in
+            let x = input.base, y = output.base, d = deviation?.base
+            let src = x + r * length, dst = y + r * length
+            let mean = rowSum(src, length) / Float(length)
+            for i in 0..<length { dst[i] = src[i] - mean }
+            guard let d else { return }
+            // var = E((x − mean)²), two passes as Caffe computes it.
+            let deviation = (rowDot(dst, dst, length) / Float(length)).squareRoot() + epsilon
+            d[r] = deviation
+            for i in 0..<length { dst[i] /= deviation }
+        }
+    }
+
+    /// Caffe's gradient: dx = (dy − mean(dy) − y · mean(y·dy)) / (std + eps), or dy − mean(dy)
+    /// without `deviation`. (It takes std + eps for std in ∂std/∂x, a relative error of eps/std.)
+    public static func backward(rows: Int, length: Int, output: FloatView, outputGrad: FloatView,
+                                deviation: FloatView?, inputGrad: FloatView, accumulate: Bool, parallel: Parallel) {
+        let m = -1 / Float(length)
+        parallel.forEach(rows) { r in
+            let y = output.base, dy = outputGrad.base, dx = inputGrad.base, d = deviation?.base
+            let top = y + r * length, g = dy + r * length, dst = dx + r * length
+            if let d {
+                let yg = rowDot(top, g, length), sg = rowSum(g, length), s = d[r]
+                store(dst, length, accumulate: accumulate) { i in (g[i] + m * (top[i] * yg + sg)) / s }
+            } else {
+                let mean = rowSum(g, length) / Float(length)
+                store(dst, length, accumulate: accumulate) { i in g[i] - mean }
+            }
+        }
+    }
+}
+
+/// Caffe's ArgMax: the `topK` largest of the `channels` values along an axis at each
+/// (outer, inner) position, ranked by value and, among equal values, by the larger index
+/// (Caffe sorts (value, index) pairs in descending order).
+public enum ArgMaxKernel {
+    /// Writes rank j of position (o, i) to `output` at o·outerStride + offset + j·inner + i,
+    /// the index at `indexOffset` and the value at `valueOffset` (either nil to skip it).
+    public static func forward(_ l: AxisLayout, topK: Int, input: FloatView, output: FloatView,
+                               outerStride: Int, indexOffset: Int?, valueOffset: Int?) {
+        precondition(topK >= 1 && topK <= l.channels, "top_k \(topK) of \(l.channels)")
+        let x = input.base, out = output.base
+        var ranked = [(value: Float, index: Int)](repeating: (0, 0), count: l.channels)
+        for o in 0..<l.outer {
+            for i in 0..<l.inner {
+                let base = o * l.channels * l.inner + i
+                if topK == 1 {
+                    var best = x[base], bestIndex = 0
+                    for c in 1..<l.channels where x[base + c * l.inner] >= best {
+                        best = x[base + c * l.inner]
+                        bestIndex = c
+                    }
+                    ranked[0] = (best, bestIndex)
+                } else {
+                    for c in 0..<l.channels { ranked[c] = (x[base + c * l.inner], c) }
+                    ranked.sort { $0.value != $1.value ? $0.value > $1.value : $0.index > $1.index }
+                }
+                let at = o * outerStride + i
+                for j in 0..<topK {
+                    if let indexOffset { out[at + indexOffset + j * l.inner] = Float(ranked[j].index) }
+                    if let valueOffset { out[at + valueOffset + j * l.inner] = ranked[j].value }
+                }
+            }
         }
     }
 }
