@@ -89,6 +89,8 @@ public enum LayerRegistry {
         "Silence": { s, _ throws(ConfigError) in try SilenceLayer(s) },
         "Reduction": { s, _ throws(ConfigError) in try ReductionLayer(s) },
         "ArgMax": { s, _ throws(ConfigError) in try ArgMaxLayer(s) },
+        "Bias": { s, _ throws(ConfigError) in try BiasLayer(s) },
+        "Scale": { s, _ throws(ConfigError) in try ScaleLayer(s) },
         "MVN": { s, _ throws(ConfigError) in try MVNLayer(s) },
     ]
 

@@ -1,7 +1,7 @@
 /// Kernels of the layers that move, combine and normalise tensors without a GEMM: Concat,
-/// Slice, Split, Tile and Crop (block copies), Eltwise (element-wise), Reduction, MVN and
-/// ArgMax (per-row reductions). As in Elementwise.swift, backward kernels overwrite the input
-/// gradient or add to it (`accumulate`).
+/// Slice, Split, Tile and Crop (block copies), Eltwise, Bias and Scale (per-channel
+/// arithmetic), Reduction, MVN and ArgMax (per-row reductions). As in Elementwise.swift,
+/// backward kernels overwrite the input gradient or add to it (`accumulate`).
 
 /// Σ a[i]·b[i] over n contiguous floats, eight lanes at a time.
 @inline(__always)
@@ -192,6 +192,79 @@ public enum EltwiseKernel {
                                    inputGrad: FloatView, accumulate: Bool) {
         let w = winners.base, dy = outputGrad.base, k = Int32(index)
         store(inputGrad.base, outputGrad.count, accumulate: accumulate) { w[$0] == k ? dy[$0] : 0 }
+    }
+}
+
+/// y = x · scale[c] + bias[c] over x seen as [outer, channels, inner] (`AxisLayout`): Caffe's
+/// Scale and Bias layers, the per-channel affine map after a BatchNorm ([N, C, H, W] with
+/// axis 1: outer N, channels C, inner H·W). Each (o, c) row is one contiguous loop.
+public enum ChannelAffineKernel {
+    /// y = x · scale[c] + bias[c]; either may be nil (1 and 0). `output` may be `input`.
+    public static func forward(_ l: AxisLayout, input: FloatView, scale: FloatView?, bias: FloatView?,
+                               output: FloatView, parallel: Parallel) {
+        precondition(input.count == l.outer * l.channels * l.inner && output.count == input.count, "layout \(l) for \(input.shape)")
+        let inner = l.inner, channels = l.channels
+        parallel.forChunks(l.outer * channels) { rows in
+            let x = input.base, y = output.base, s = scale?.base, b = bias?.base
+            for r in rows {
+                let c = r % channels, src = x + r * inner, dst = y + r * inner
+                switch (s, b) {
+                case let (s?, b?):
+                    let m = s[c], a = b[c]
+                    for i in 0..<inner { dst[i] = src[i] * m + a }
+                case let (s?, nil):
+                    let m = s[c]
+                    for i in 0..<inner { dst[i] = src[i] * m }
+                case let (nil, b?):
+                    let a = b[c]
+                    for i in 0..<inner { dst[i] = src[i] + a }
+                case (nil, nil):
+                    if dst != src { dst.update(from: src, count: inner) }
+                }
+            }
+        }
+    }
+
+    /// dx (+)= dy · scale[c] (dy when `scale` is nil). With `scale` nil and no accumulation,
+    /// `inputGrad` may be `outputGrad` (Bias in place).
+    public static func inputBackward(_ l: AxisLayout, outputGrad: FloatView, scale: FloatView?,
+                                     inputGrad: FloatView, accumulate: Bool, parallel: Parallel) {
+        guard let scale else {
+            ElementwiseKernel.copyBackward(outputGrad: outputGrad, inputGrad: inputGrad, accumulate: accumulate)
+            return
+        }
+        let inner = l.inner, channels = l.channels
+        parallel.forChunks(l.outer * channels) { rows in
+            let dy = outputGrad.base, dx = inputGrad.base, s = scale.base
+            for r in rows {
+                let m = s[r % channels], src = dy + r * inner
+                store(dx + r * inner, inner, accumulate: accumulate) { src[$0] * m }
+            }
+        }
+    }
+
+    /// dscale[c] (+)= Σ_o Σ_i dy·x, the gradient of the per-channel factor, and
+    /// dbias[c] (+)= Σ_o Σ_i dy, in one pass; either may be nil, and each is written or added
+    /// to on its own. Channels are spread over the threads, each summing its rows in order, so
+    /// results do not depend on the thread count.
+    public static func parameterBackward(_ l: AxisLayout, outputGrad: FloatView, input: FloatView,
+                                         scaleGrad: FloatView?, accumulateScale: Bool,
+                                         biasGrad: FloatView?, accumulateBias: Bool, parallel: Parallel) {
+        guard scaleGrad != nil || biasGrad != nil else { return }
+        let inner = l.inner, channels = l.channels, outer = l.outer
+        parallel.forChunks(channels) { range in
+            let dy = outputGrad.base, x = input.base, ds = scaleGrad?.base, db = biasGrad?.base
+            for c in range {
+                var scaleSum = 0.0, biasSum = 0.0
+                for o in 0..<outer {
+                    let offset = (o * channels + c) * inner
+                    if ds != nil { scaleSum += Double(rowDot(dy + offset, x + offset, inner)) }
+                    if db != nil { biasSum += Double(rowSum(dy + offset, inner)) }
+                }
+                if let ds { ds[c] = (accumulateScale ? ds[c] : 0) + Float(scaleSum) }
+                if let db { db[c] = (accumulateBias ? db[c] : 0) + Float(biasSum) }
+            }
+        }
     }
 }
 
