@@ -91,6 +91,18 @@ public enum LayerRegistry {
         "BatchNorm": { s, _ throws(ConfigError) in try BatchNormLayer(s) },
         "SigmoidCrossEntropyLoss": { s, _ throws(ConfigError) in try SigmoidCrossEntropyLossLayer(s) },
         "Noise": { s, _ throws(ConfigError) in try NoiseLayer(s) },
+        "Concat": { s, _ throws(ConfigError) in try ConcatLayer(s) },
+        "Slice": { s, _ throws(ConfigError) in try SliceLayer(s) },
+        "Split": { s, _ throws(ConfigError) in try SplitLayer(s) },
+        "Eltwise": { s, _ throws(ConfigError) in try EltwiseLayer(s) },
+        "Crop": { s, _ throws(ConfigError) in try CropLayer(s) },
+        "Tile": { s, _ throws(ConfigError) in try TileLayer(s) },
+        "Silence": { s, _ throws(ConfigError) in try SilenceLayer(s) },
+        "Reduction": { s, _ throws(ConfigError) in try ReductionLayer(s) },
+        "ArgMax": { s, _ throws(ConfigError) in try ArgMaxLayer(s) },
+        "Bias": { s, _ throws(ConfigError) in try BiasLayer(s) },
+        "Scale": { s, _ throws(ConfigError) in try ScaleLayer(s) },
+        "MVN": { s, _ throws(ConfigError) in try MVNLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

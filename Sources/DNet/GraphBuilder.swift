@@ -40,7 +40,8 @@ struct GraphBuilder {
     }
 
     private static func arity(_ r: ClosedRange<Int>) -> String {
-        r.lowerBound == r.upperBound ? "\(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
+        if r.upperBound == Int.max { return "\(r.lowerBound) or more" }
+        return r.lowerBound == r.upperBound ? "\(r.lowerBound)" : "\(r.lowerBound) to \(r.upperBound)"
     }
 
     mutating func add(_ spec: LayerSpec, context: BuildContext, store: ParameterStore) throws(ConfigError) {
