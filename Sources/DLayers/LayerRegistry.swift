@@ -83,6 +83,7 @@ public enum LayerRegistry {
         "BatchNorm": { s, _ throws(ConfigError) in try BatchNormLayer(s) },
         "SigmoidCrossEntropyLoss": { s, _ throws(ConfigError) in try SigmoidCrossEntropyLossLayer(s) },
         "Noise": { s, _ throws(ConfigError) in try NoiseLayer(s) },
+        "HingeLoss": { s, _ throws(ConfigError) in try HingeLossLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

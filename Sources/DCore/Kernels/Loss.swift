@@ -29,3 +29,38 @@ public enum LossKernel {
         }
     }
 }
+
+/// Caffe's `HingeLoss`: one-vs-all margins over scores [N, K] (K = all but the first axis).
+public enum HingeLossKernel {
+    /// Σ_n Σ_k m[n, k]^p with m = max(0, 1 + δ·x), δ = −1 at the label's class and +1 elsewhere,
+    /// p = 2 when `squared` (L2) and 1 otherwise (L1). Labels [N] are class indices as floats.
+    public static func loss(scores: FloatView, labels: FloatView, samples: Int, squared: Bool) throws(SoftmaxLossKernel.LabelError) -> Double {
+        let x = scores.base, t = labels.base, classes = scores.count / max(samples, 1)
+        var total = 0.0
+        for n in 0..<samples {
+            let raw = t[n]
+            guard let label = SoftmaxLossKernel.classIndex(raw), label >= 0, label < classes else {
+                throw .outOfRange(index: n, value: raw, classes: classes)
+            }
+            for k in 0..<classes {
+                let v = x[n * classes + k], m = max(0, 1 + (k == label ? -v : v))
+                total += Double(squared ? m * m : m)
+            }
+        }
+        return total
+    }
+
+    /// dx = scale · δ · [m > 0] (L1; Caffe's sign of the margin, 0 at the kink) or
+    /// scale · 2δ·m (L2). Labels were checked by `loss`.
+    public static func backward(scores: FloatView, labels: FloatView, samples: Int, squared: Bool, scale: Float,
+                                inputGrad: FloatView, accumulate: Bool) {
+        let x = scores.base, t = labels.base, dx = inputGrad.base, classes = scores.count / max(samples, 1)
+        for n in 0..<samples {
+            let label = SoftmaxLossKernel.classIndex(t[n]) ?? -1
+            store(dx + n * classes, classes, accumulate: accumulate) { k in
+                let sign: Float = k == label ? -1 : 1, m = max(0, 1 + sign * x[n * classes + k])
+                return squared ? scale * 2 * sign * m : (m > 0 ? scale * sign : 0)
+            }
+        }
+    }
+}
