@@ -84,6 +84,7 @@ public enum LayerRegistry {
         "SigmoidCrossEntropyLoss": { s, _ throws(ConfigError) in try SigmoidCrossEntropyLossLayer(s) },
         "Noise": { s, _ throws(ConfigError) in try NoiseLayer(s) },
         "HingeLoss": { s, _ throws(ConfigError) in try HingeLossLayer(s) },
+        "InfogainLoss": { s, c throws(ConfigError) in try InfogainLossLayer(s, c) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

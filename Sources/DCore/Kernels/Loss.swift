@@ -64,3 +64,52 @@ public enum HingeLossKernel {
         }
     }
 }
+
+/// Caffe's `InfogainLoss`: the cross-entropy of softmax probabilities weighted by a row of an
+/// infogain matrix H [K, K] picked by the label (H = I gives the multinomial logistic loss).
+public enum InfogainLossKernel {
+    /// Caffe's floor under the probabilities before the logarithm (kLOG_THRESHOLD).
+    public static let logThreshold: Float = 1e-20
+
+    /// Returns −Σ_k H[label, k]·log max(p[k], 1e-20) summed over the samples whose label is not
+    /// `ignoreLabel`, and how many those were. Labels are [outer, inner].
+    public static func loss(_ l: AxisLayout, prob: FloatView, labels: FloatView, infogain: FloatView,
+                            ignoreLabel: Int?) throws(SoftmaxLossKernel.LabelError) -> (sum: Double, valid: Int) {
+        let p = prob.base, t = labels.base, h = infogain.base
+        var total = 0.0, valid = 0
+        for o in 0..<l.outer {
+            for i in 0..<l.inner {
+                let raw = t[o * l.inner + i], label = SoftmaxLossKernel.classIndex(raw)
+                if let ignoreLabel, label == ignoreLabel { continue }
+                guard let label, label >= 0, label < l.channels else {
+                    throw .outOfRange(index: o * l.inner + i, value: raw, classes: l.channels)
+                }
+                for k in 0..<l.channels {
+                    total -= Double(h[label * l.channels + k]) * Double(log(max(p[l.index(o, k, i)], logThreshold)))
+                }
+                valid += 1
+            }
+        }
+        return (total, valid)
+    }
+
+    /// dx[j] = scale · (p[j]·Σ_k H[label, k] − H[label, j]), and 0 for ignored samples.
+    /// Labels were checked by `loss`.
+    public static func backward(_ l: AxisLayout, prob: FloatView, labels: FloatView, infogain: FloatView, ignoreLabel: Int?,
+                                scale: Float, inputGrad: FloatView, accumulate: Bool) {
+        let p = prob.base, t = labels.base, h = infogain.base, dx = inputGrad.base
+        for o in 0..<l.outer {
+            for i in 0..<l.inner {
+                let label = SoftmaxLossKernel.classIndex(t[o * l.inner + i]) ?? -1
+                let ignored = ignoreLabel == label
+                var rowSum: Float = 0
+                if !ignored { for k in 0..<l.channels { rowSum += h[label * l.channels + k] } }
+                for c in 0..<l.channels {
+                    let k = l.index(o, c, i)
+                    let v = ignored ? 0 : scale * (p[k] * rowSum - h[label * l.channels + c])
+                    dx[k] = accumulate ? dx[k] + v : v
+                }
+            }
+        }
+    }
+}
