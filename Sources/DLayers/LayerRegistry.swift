@@ -85,6 +85,7 @@ public enum LayerRegistry {
         "Noise": { s, _ throws(ConfigError) in try NoiseLayer(s) },
         "HingeLoss": { s, _ throws(ConfigError) in try HingeLossLayer(s) },
         "InfogainLoss": { s, c throws(ConfigError) in try InfogainLossLayer(s, c) },
+        "ContrastiveLoss": { s, _ throws(ConfigError) in try ContrastiveLossLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

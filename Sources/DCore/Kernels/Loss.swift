@@ -113,3 +113,66 @@ public enum InfogainLossKernel {
         }
     }
 }
+
+/// Caffe's `ContrastiveLoss` over pairs a[n], b[n] of D features and similarities y[n].
+public enum ContrastiveLossKernel {
+    /// A similarity that is neither 1 nor 0: (pair, value).
+    public struct SimilarityError: Error, Equatable {
+        public var index: Int
+        public var value: Float
+    }
+
+    /// Caffe's guard against dividing by a zero distance in the gradient.
+    static let distanceEpsilon: Float = 1e-4
+
+    /// Writes diff = a − b [N, D] and the squared distances d² [N]; returns
+    /// Σ_n y·d² + (1 − y)·max(margin − d, 0)², or with `legacy` (1 − y)·max(margin − d², 0).
+    public static func loss(a: FloatView, b: FloatView, similar: FloatView, samples: Int, margin: Float, legacy: Bool,
+                            diff: FloatView, squaredDistances: FloatView) throws(SimilarityError) -> Double {
+        let x = a.base, z = b.base, y = similar.base, d = diff.base, d2 = squaredDistances.base
+        let dim = a.count / max(samples, 1)
+        var total = 0.0
+        for n in 0..<samples {
+            guard y[n] == 0 || y[n] == 1 else { throw SimilarityError(index: n, value: y[n]) }
+            var sum: Float = 0
+            for j in n * dim..<(n + 1) * dim {
+                d[j] = x[j] - z[j]
+                sum += d[j] * d[j]
+            }
+            d2[n] = sum
+            if y[n] == 1 {
+                total += Double(sum)
+            } else if legacy {
+                total += Double(max(margin - sum, 0))
+            } else {
+                let m = max(margin - sum.squareRoot(), 0)
+                total += Double(m * m)
+            }
+        }
+        return total
+    }
+
+    /// da = scale·g, db = −scale·g with g = diff for similar pairs and, for dissimilar ones
+    /// inside the margin, −(margin − d)/(d + 1e-4)·diff (legacy: −diff); 0 outside it.
+    /// `scale` is dL/N; either gradient may be nil.
+    public static func backward(similar: FloatView, samples: Int, margin: Float, legacy: Bool, diff: FloatView,
+                                squaredDistances: FloatView, scale: Float, aGrad: FloatView?, bGrad: FloatView?,
+                                accumulateA: Bool, accumulateB: Bool) {
+        let y = similar.base, d = diff.base, d2 = squaredDistances.base
+        let dim = diff.count / max(samples, 1)
+        for n in 0..<samples {
+            let factor: Float
+            if y[n] == 1 {
+                factor = 1
+            } else if legacy {
+                factor = margin - d2[n] > 0 ? -1 : 0
+            } else {
+                let dist = d2[n].squareRoot(), m = margin - dist
+                factor = m > 0 ? -m / (dist + distanceEpsilon) : 0
+            }
+            let row = d + n * dim
+            if let aGrad { store(aGrad.base + n * dim, dim, accumulate: accumulateA) { scale * factor * row[$0] } }
+            if let bGrad { store(bGrad.base + n * dim, dim, accumulate: accumulateB) { -scale * factor * row[$0] } }
+        }
+    }
+}
