@@ -103,6 +103,9 @@ public enum LayerRegistry {
         "Bias": { s, _ throws(ConfigError) in try BiasLayer(s) },
         "Scale": { s, _ throws(ConfigError) in try ScaleLayer(s) },
         "MVN": { s, _ throws(ConfigError) in try MVNLayer(s) },
+        "HingeLoss": { s, _ throws(ConfigError) in try HingeLossLayer(s) },
+        "InfogainLoss": { s, c throws(ConfigError) in try InfogainLossLayer(s, c) },
+        "ContrastiveLoss": { s, _ throws(ConfigError) in try ContrastiveLossLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

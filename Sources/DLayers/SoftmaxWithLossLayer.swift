@@ -22,6 +22,17 @@ public final class SoftmaxWithLossLayer: Layer {
             try p.finish()
             return (ignoreLabel, normalization)
         }
+
+        /// The divisor of the summed loss over predictions [outer, inner] of which `valid` were
+        /// not ignored; at least 1.
+        func normaliser(valid: Int, outer: Int, inner: Int) -> Float {
+            switch self {
+            case .full: return Float(max(1, outer * inner))
+            case .valid: return Float(max(1, valid))
+            case .batchSize: return Float(max(1, outer))
+            case .none: return 1
+            }
+        }
     }
 
     public let name: String
@@ -61,22 +72,13 @@ public final class SoftmaxWithLossLayer: Layer {
         [WorkspaceDecl(bottoms[0].count + 1, .float, phase == .train ? .keptForBackward : .scratch)]
     }
 
-    func normaliser(valid: Int, _ l: AxisLayout) -> Float {
-        switch normalization {
-        case .full: return Float(max(1, l.outer * l.inner))
-        case .valid: return Float(max(1, valid))
-        case .batchSize: return Float(max(1, l.outer))
-        case .none: return 1
-        }
-    }
-
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let x = io.bottoms[0], l = layout(x.shape)
         let prob = io.work[0].slice(0, x.count).reshaped(x.shape)
         SoftmaxKernel.forward(l, input: x, output: prob)
         do {
             let (sum, valid) = try SoftmaxLossKernel.loss(l, prob: prob, labels: io.bottoms[1], ignoreLabel: ignoreLabel)
-            let norm = normaliser(valid: valid, l)
+            let norm = normalization.normaliser(valid: valid, outer: l.outer, inner: l.inner)
             io.work[0][x.count] = norm
             io.tops[0][0] = Float(sum / Double(norm))
         } catch {
@@ -84,12 +86,14 @@ public final class SoftmaxWithLossLayer: Layer {
         }
     }
 
-    static func labelError(_ e: SoftmaxLossKernel.LabelError) -> LayerError {
+    /// Also for the other losses over class labels; `ignorable` when the layer has an ignore_label.
+    static func labelError(_ e: SoftmaxLossKernel.LabelError, ignorable: Bool = true) -> LayerError {
         switch e {
         case .outOfRange(let i, let v, let classes):
             let value = v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(v)
             return LayerError("label \(value) of sample \(i) is not a class index in 0..<\(classes)",
-                              hint: "the layer before has \(classes) outputs; set num_output to the number of classes, or ignore_label")
+                              hint: "the layer before has \(classes) outputs; set num_output to the number of classes"
+                                  + (ignorable ? ", or ignore_label" : ""))
         }
     }
 
