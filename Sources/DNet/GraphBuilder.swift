@@ -14,7 +14,8 @@ struct GraphBuilder {
     private var plannedElements = 0
     var zeroBeforeBackward: [Int] = []
     private var latest: [String: Int] = [:]
-    private var layerLocations: [String: ConfigLocation] = [:]
+    /// Where each layer name was first used, and whether that layer has parameters.
+    private var layerLocations: [String: (location: ConfigLocation, hasParameters: Bool)] = [:]
 
     init(phase: Phase) { self.phase = phase }
 
@@ -45,11 +46,14 @@ struct GraphBuilder {
     }
 
     mutating func add(_ spec: LayerSpec, context: BuildContext, store: ParameterStore) throws(ConfigError) {
-        if let first = layerLocations[spec.name] {
-            throw ConfigError(at: spec.location, "duplicate layer name '\(spec.name)' in phase \(phase) (first at line \(first.line))",
-                              hint: "weights are saved and loaded by layer name; give each layer its own")
+        // Weights are saved and loaded by layer name, so a name may repeat only among layers
+        // without parameters (Caffe's mnist_autoencoder calls both its losses "loss").
+        func duplicate(_ first: ConfigLocation) -> ConfigError {
+            ConfigError(at: spec.location, "duplicate layer name '\(spec.name)' in phase \(phase) (first at line \(first.line))",
+                        hint: "weights are saved and loaded by layer name; give each layer with parameters its own")
         }
-        layerLocations[spec.name] = spec.location
+        let first = layerLocations[spec.name]
+        if let first, first.hasParameters { throw duplicate(first.location) }
         let layer = try LayerRegistry.make(spec, context)
         let ctx = spec.context
 
@@ -123,6 +127,8 @@ struct GraphBuilder {
         for b in bottomIDs where !blobs[b].consumers.contains(index) { blobs[b].consumers.append(index) }
 
         let decls = layer.parameters(for: bottomShapes)
+        if let first, !decls.isEmpty { throw duplicate(first.location) }
+        if first == nil { layerLocations[spec.name] = (spec.location, !decls.isEmpty) }
         guard spec.params.count <= decls.count else {
             throw ConfigError(at: Self.location(spec, "param"),
                               "\(ctx): param lists \(spec.params.count) entries, but the layer has \(Self.plural(decls.count, "parameter"))",

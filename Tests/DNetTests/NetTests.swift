@@ -116,9 +116,23 @@ let inputs = """
             layer:
             \(inputs)
               - {name: a, type: ReLU, bottom: data, top: x}
-              - {name: a, type: ReLU, bottom: x, top: y}
+              - {name: a, type: InnerProduct, bottom: x, top: y, inner_product_param: {num_output: 2}}
             """)
         #expect(e?.headline == "net.yaml:4:5: error: duplicate layer name 'a' in phase TRAIN (first at line 3)")
+        let first = buildError("""
+            layer:
+            \(inputs)
+              - {name: a, type: InnerProduct, bottom: data, top: x, inner_product_param: {num_output: 2}}
+              - {name: a, type: ReLU, bottom: x, top: y}
+            """)
+        #expect(first?.headline == "net.yaml:4:5: error: duplicate layer name 'a' in phase TRAIN (first at line 3)")
+        // Layers without parameters may share a name, as Caffe's mnist_autoencoder's two losses do.
+        #expect(buildError("""
+            layer:
+            \(inputs)
+              - {name: a, type: ReLU, bottom: data, top: x}
+              - {name: a, type: ReLU, bottom: x, top: y}
+            """) == nil)
     }
 
     @Test func tooManyParamEntries() {
