@@ -69,6 +69,7 @@ public enum LayerRegistry {
         "Input": { s, _ throws(ConfigError) in try InputLayer(s) },
         "InnerProduct": { s, _ throws(ConfigError) in try InnerProductLayer(s) },
         "Convolution": { s, _ throws(ConfigError) in try ConvolutionLayer(s) },
+        "Deconvolution": { s, _ throws(ConfigError) in try DeconvolutionLayer(s) },
         "Pooling": { s, _ throws(ConfigError) in try PoolingLayer(s) },
         "ReLU": { s, _ throws(ConfigError) in try ReLULayer(s) },
         "Sigmoid": { s, _ throws(ConfigError) in try SigmoidLayer(s) },
