@@ -71,6 +71,7 @@ public enum LayerRegistry {
         "Convolution": { s, _ throws(ConfigError) in try ConvolutionLayer(s) },
         "Deconvolution": { s, _ throws(ConfigError) in try DeconvolutionLayer(s) },
         "Pooling": { s, _ throws(ConfigError) in try PoolingLayer(s) },
+        "LRN": { s, _ throws(ConfigError) in try LRNLayer(s) },
         "ReLU": { s, _ throws(ConfigError) in try ReLULayer(s) },
         "Sigmoid": { s, _ throws(ConfigError) in try SigmoidLayer(s) },
         "TanH": { s, _ throws(ConfigError) in try TanHLayer(s) },
