@@ -1,12 +1,9 @@
 import DConfig
 import DCore
 
-/// 2-D convolution through im2col and one GEMM per group over each chunk of images (see
-/// `ConvolutionKernel`).
-/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = (H + 2·pad − kernel) / stride + 1;
-/// weight [OC, C/group, kh, kw], bias [OC].
-public final class ConvolutionLayer: Layer {
-    public let name: String
+/// `convolution_param`, read the same by Convolution and Deconvolution: num_output (required),
+/// bias_term, kernel/stride/pad (`WindowParams`), group, the fillers; dilation only as 1.
+struct ConvolutionParams {
     let numOutput: Int
     let biasTerm: Bool
     let window: WindowParams
@@ -14,7 +11,6 @@ public final class ConvolutionLayer: Layer {
     let weightFiller, biasFiller: Filler
 
     init(_ spec: LayerSpec) throws(ConfigError) {
-        name = spec.name
         let p = try spec.block("convolution_param")
         guard p.has("num_output") else { throw p.missing("num_output") }
         numOutput = try p.int("num_output", default: 1, min: 1)
@@ -30,6 +26,26 @@ public final class ConvolutionLayer: Layer {
         guard numOutput % group == 0 else {
             throw p.error("group", "num_output \(numOutput) is not divisible by group \(group)")
         }
+    }
+}
+
+/// 2-D convolution through im2col and one GEMM per group over each chunk of images (see
+/// `ConvolutionKernel`).
+/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = (H + 2·pad − kernel) / stride + 1;
+/// weight [OC, C/group, kh, kw], bias [OC].
+public final class ConvolutionLayer: Layer {
+    public let name: String
+    let numOutput: Int
+    let biasTerm: Bool
+    let window: WindowParams
+    let group: Int
+    let weightFiller, biasFiller: Filler
+
+    init(_ spec: LayerSpec) throws(ConfigError) {
+        name = spec.name
+        let p = try ConvolutionParams(spec)
+        numOutput = p.numOutput; biasTerm = p.biasTerm; window = p.window; group = p.group
+        weightFiller = p.weightFiller; biasFiller = p.biasFiller
     }
 
     func config(_ bottom: Shape, workers: Int) -> ConvolutionKernel.Config {

@@ -224,6 +224,57 @@ import Testing
         #expect(Self.close(added.db, chunked.db.map { $0 + 0.5 }), "accumulated db \(c)")
         #expect(Self.close(added.dx, chunked.dx.map { $0 + 0.5 }), "accumulated dx \(c)")
     }
+
+    /// Deconvolution is the convolution run backwards: with the deconvolution's input x laid out as the
+    /// convolution's output [N, OC, OH, OW] and its output as the convolution's input [N, C, H, W],
+    /// its forward is the convolution's input gradient for output gradient x (plus a bias per channel C),
+    /// and its backward for output gradient dy is the convolution's forward of dy (dx), the convolution's
+    /// weight gradient for input dy and output gradient x (dW), and db[c] = Σ dy[·, c, ·]. Each is checked
+    /// against those other entry points, on one and two threads; configs 7 and 8 walk several chunks.
+    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8]])
+    func deconvolutionIsConvolutionBackwards(_ base: ConvolutionKernel.Config) {
+        let g = base.geometry
+        let x = Self.values(base.batch * base.outputs * g.outputArea, seed: 17)
+        let w = Self.values(base.outputs * g.patchSize / base.groups, seed: 18)
+        let b = Self.values(g.channels, seed: 19)
+        let dyValues = Self.values(base.batch * g.channels * g.inputArea, seed: 20)
+        let prior = Self.values(base.batch * base.outputs * g.outputArea, seed: 21)
+
+        // The expectations, from the convolution's own entry points on one thread.
+        let convBackward = Self.backward(base, x: dyValues, w: w, dy: x, parallel: .serial)
+        var expectedY = convBackward.dx
+        for i in expectedY.indices { expectedY[i] += b[(i / g.inputArea) % g.channels] }
+        let expectedDx = ConvolutionKernel.reference(base, input: dyValues, weight: w, bias: nil)
+        var expectedDb = [Float](repeating: 0, count: g.channels)
+        for i in dyValues.indices { expectedDb[(i / g.inputArea) % g.channels] += dyValues[i] }
+
+        for threads in [1, 2] {
+            let cfg = Self.planned(base, threads: threads), parallel = Parallel(threads: threads)
+            let input = Tensor(shape: Shape([cfg.batch, cfg.outputs, g.outH, g.outW]), values: x)
+            let weight = Tensor(shape: Shape([cfg.outputs, g.channels / cfg.groups, g.kernelH, g.kernelW]), values: w)
+            let bias = Tensor(shape: Shape([g.channels]), values: b)
+            let output = Tensor(shape: Shape([cfg.batch, g.channels, g.height, g.width]))
+            output.view.fill(.nan)  // written over
+            let outputGrad = Tensor(shape: output.shape, values: dyValues)
+            let dW = Tensor(shape: weight.shape), db = Tensor(shape: bias.shape), dx = Tensor(shape: input.shape)
+            dW.view.fill(0.5)
+            db.view.fill(0.5)
+            dx.view.copy(from: prior)
+            let scratch = Tensor(shape: Shape([cfg.scratchPerWorker * threads]))
+            scratch.view.fill(.nan)
+            withExtendedLifetime((input, weight, bias, output, outputGrad, dW, db, dx, scratch)) {
+                ConvolutionKernel.deconvolutionForward(cfg, input: input.view, weight: weight.view, bias: bias.view,
+                                                       output: output.view, scratch: scratch.view, parallel: parallel)
+                ConvolutionKernel.deconvolutionBackward(cfg, input: input.view, outputGrad: outputGrad.view, weight: weight.view,
+                                                        weightGrad: dW.view, biasGrad: db.view, inputGrad: dx.view,
+                                                        accumulateInput: true, scratch: scratch.view, parallel: parallel)
+            }
+            #expect(Self.close(output.values, expectedY), "y \(cfg) threads \(threads)")
+            #expect(Self.close(dx.values, zip(prior, expectedDx).map { $0 + $1 }), "dx \(cfg) threads \(threads)")
+            #expect(Self.close(dW.values, convBackward.dW.map { $0 + 0.5 }), "dW \(cfg) threads \(threads)")
+            #expect(Self.close(db.values, expectedDb.map { $0 + 0.5 }), "db \(cfg) threads \(threads)")
+        }
+    }
 }
 
 @Suite struct Col2imTests {

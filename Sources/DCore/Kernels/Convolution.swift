@@ -10,6 +10,8 @@
 /// the scratch holds the columns, the GEMM result [OC, chunk·P] and partial dW and db, which
 /// are added up in worker order at the end, so results depend on the thread count only
 /// through summation order.
+///
+/// Deconvolution runs the same steps the other way round (`deconvolutionForward`).
 public enum ConvolutionKernel {
     public struct Config: Sendable, Equatable {
         public var geometry: WindowGeometry
@@ -32,8 +34,11 @@ public enum ConvolutionKernel {
         var columnCount: Int { geometry.patchSize * chunk * geometry.outputArea }
         var resultCount: Int { outputs * chunk * geometry.outputArea }
         var weightCount: Int { outputs * geometry.patchSize / groups }
+        /// Partial bias gradient: one per output, or per channel for deconvolution, whose bias
+        /// sits on this convolution's input.
+        var biasCount: Int { max(outputs, geometry.channels) }
         /// Scratch floats one worker needs.
-        public var scratchPerWorker: Int { columnCount + resultCount + weightCount + outputs }
+        public var scratchPerWorker: Int { columnCount + resultCount + weightCount + biasCount }
     }
 
     /// One worker's part of the scratch.
@@ -50,6 +55,8 @@ public enum ConvolutionKernel {
         }
     }
 
+    // MARK: Steps on one chunk of n images, shared by convolution and deconvolution
+
     /// Unfolds images `first ..< first + n` side by side into `col` [K, n·P].
     static func unfold(_ cfg: Config, input: FloatView, first: Int, n: Int, into col: UnsafeMutablePointer<Float>) {
         let g = cfg.geometry, area = g.outputArea, imageSize = g.channels * g.inputArea
@@ -58,36 +65,114 @@ public enum ConvolutionKernel {
         }
     }
 
+    /// The adjoint of `unfold`: adds (or, without `accumulate`, writes) `col` [K, n·P] back
+    /// onto images `first ..< first + n` of `image` [N, C, H, W].
+    static func fold(_ cfg: Config, col: UnsafePointer<Float>, first: Int, n: Int, into image: FloatView, accumulate: Bool) {
+        let g = cfg.geometry, area = g.outputArea, imageSize = g.channels * g.inputArea
+        for i in 0..<n {
+            Im2col.col2im(g, col: col, ldcol: n * area, colOffset: i * area,
+                          image: image.base + (first + i) * imageSize, accumulate: accumulate)
+        }
+    }
+
+    /// Images `first ..< first + n` of an output-shaped tensor [N, OC, P] as one matrix
+    /// [OC, n·P]: the tensor itself for one image, else copied into `rows`.
+    static func gather(_ cfg: Config, _ source: FloatView, first: Int, n: Int,
+                       into rows: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let oc = cfg.outputs, area = cfg.geometry.outputArea, columns = n * area
+        if n == 1 { return UnsafePointer(source.base + first * oc * area) }
+        // rows[c, i·P + p] = source[first + i, c, p]
+        for i in 0..<n {
+            for c in 0..<oc { copyRow(rows + c * columns + i * area, source.base + ((first + i) * oc + c) * area, area) }
+        }
+        return UnsafePointer(rows)
+    }
+
+    /// result [OC, n·P] = W·col, one GEMM per group: [OC/G, K/G]·[K/G, n·P].
+    static func multiply(_ cfg: Config, weight: FloatView, col: UnsafePointer<Float>, columns: Int,
+                         into result: UnsafeMutablePointer<Float>) {
+        let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups
+        for grp in 0..<cfg.groups {
+            BLAS.gemm(transA: false, transB: false, m: ocg, n: columns, k: kg,
+                      a: weight.base + grp * ocg * kg, lda: kg, b: col + grp * kg * columns, ldb: columns,
+                      beta: 0, c: result + grp * ocg * columns, ldc: columns)
+        }
+    }
+
+    /// col [K, n·P] = Wᵀ·rows, one GEMM per group: [K/G, OC/G]·[OC/G, n·P].
+    static func multiplyTransposed(_ cfg: Config, weight: FloatView, rows: UnsafePointer<Float>, columns: Int,
+                                   into col: UnsafeMutablePointer<Float>) {
+        let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups
+        for grp in 0..<cfg.groups {
+            BLAS.gemm(transA: true, transB: false, m: kg, n: columns, k: ocg,
+                      a: weight.base + grp * ocg * kg, lda: kg, b: rows + grp * ocg * columns, ldb: columns,
+                      beta: 0, c: col + grp * kg * columns, ldc: columns)
+        }
+    }
+
+    /// dW [OC, K/G] = rows·colᵀ per group ([OC/G, n·P]·[n·P, K/G]), added to what it holds
+    /// when `accumulate`.
+    static func weightProduct(_ cfg: Config, rows: UnsafePointer<Float>, col: UnsafePointer<Float>, columns: Int,
+                              into weightGrad: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups
+        for grp in 0..<cfg.groups {
+            BLAS.gemm(transA: false, transB: true, m: ocg, n: kg, k: columns,
+                      a: rows + grp * ocg * columns, lda: columns, b: col + grp * kg * columns, ldb: columns,
+                      beta: accumulate ? 1 : 0, c: weightGrad + grp * ocg * kg, ldc: kg)
+        }
+    }
+
+    /// output[first + i, c, :] (+)= result[c, i·P ..< (i+1)·P] + bias[c]. For one image the
+    /// result may already be the output itself (`result == output` there), when only the bias
+    /// is added.
+    static func scatter(_ cfg: Config, result: UnsafePointer<Float>, first: Int, n: Int, bias: FloatView?,
+                        into output: FloatView, accumulate: Bool) {
+        let oc = cfg.outputs, area = cfg.geometry.outputArea, columns = n * area
+        for i in 0..<n {
+            for c in 0..<oc {
+                let dst = output.base + ((first + i) * oc + c) * area
+                let src = result + c * columns + i * area
+                let b = bias?.base[c] ?? 0
+                if UnsafePointer(dst) == src {
+                    if b != 0 { for p in 0..<area { dst[p] += b } }
+                } else if accumulate {
+                    for p in 0..<area { dst[p] += src[p] + b }
+                } else {
+                    for p in 0..<area { dst[p] = src[p] + b }
+                }
+            }
+        }
+    }
+
+    /// Adds the workers' partial dW and db (`biasCount` entries) into the gradients, in worker
+    /// order. Only workers that got images wrote their partial sums.
+    static func addWorkerSums(_ cfg: Config, scratch: FloatView, workers: Int, weightGrad: FloatView?,
+                              biasGrad: FloatView?, biasCount: Int) {
+        for w in 0..<min(workers, cfg.batch) {
+            let s = WorkerScratch(cfg, scratch, worker: w)
+            if let weightGrad { for j in 0..<cfg.weightCount { weightGrad.base[j] += s.weightGrad[j] } }
+            if let biasGrad { for c in 0..<biasCount { biasGrad.base[c] += s.biasGrad[c] } }
+        }
+    }
+
+    // MARK: Convolution
+
     public static func forward(
         _ cfg: Config, input: FloatView, weight: FloatView, bias: FloatView?,
         output: FloatView, scratch: FloatView, parallel: Parallel
     ) {
-        let g = cfg.geometry, area = g.outputArea, oc = cfg.outputs
-        let ocg = oc / cfg.groups, kg = g.patchSize / cfg.groups
+        let area = cfg.geometry.outputArea
         parallel.forWorkers { w in
             let s = WorkerScratch(cfg, scratch, worker: w)
             let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
             var first = images.lowerBound
             while first < images.upperBound {
-                let n = min(cfg.chunk, images.upperBound - first), columns = n * area
+                let n = min(cfg.chunk, images.upperBound - first)
                 unfold(cfg, input: input, first: first, n: n, into: s.col)
                 // One image: write straight into the output, which is [OC, P] for that image.
-                let direct = n == 1
-                let target = direct ? output.base + first * oc * area : s.result
-                for grp in 0..<cfg.groups {
-                    BLAS.gemm(transA: false, transB: false, m: ocg, n: columns, k: kg,
-                              a: weight.base + grp * ocg * kg, lda: kg, b: s.col + grp * kg * columns, ldb: columns,
-                              beta: 0, c: target + grp * ocg * columns, ldc: columns)
-                }
-                // output[first + i, c, :] = result[c, i·P ..< (i+1)·P] + bias[c]
-                for i in 0..<n {
-                    for c in 0..<oc {
-                        let dst = output.base + ((first + i) * oc + c) * area
-                        let src = direct ? dst : s.result + c * columns + i * area
-                        let b = bias?.base[c] ?? 0
-                        for p in 0..<area { dst[p] = src[p] + b }
-                    }
-                }
+                let target = n == 1 ? output.base + first * cfg.outputs * area : s.result
+                multiply(cfg, weight: weight, col: s.col, columns: n * area, into: target)
+                scatter(cfg, result: target, first: first, n: n, bias: bias, into: output, accumulate: false)
                 first += n
             }
         }
@@ -101,56 +186,120 @@ public enum ConvolutionKernel {
         weightGrad: FloatView?, biasGrad: FloatView?, inputGrad: FloatView?, accumulateInput: Bool,
         scratch: FloatView, parallel: Parallel
     ) {
-        let g = cfg.geometry, area = g.outputArea, oc = cfg.outputs
-        let ocg = oc / cfg.groups, kg = g.patchSize / cfg.groups, imageSize = g.channels * g.inputArea
+        let area = cfg.geometry.outputArea, oc = cfg.outputs
         parallel.forWorkers { w in
             let s = WorkerScratch(cfg, scratch, worker: w)
             let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
             var first = images.lowerBound, started = false
             while first < images.upperBound {
                 let n = min(cfg.chunk, images.upperBound - first), columns = n * area
-                // dR[c, i·P + p] = outputGrad[first + i, c, p]
-                for i in 0..<n {
-                    for c in 0..<oc {
-                        copyRow(s.result + c * columns + i * area, outputGrad.base + ((first + i) * oc + c) * area, area)
-                    }
-                }
+                let dR = gather(cfg, outputGrad, first: first, n: n, into: s.result)
                 if biasGrad != nil {
                     for c in 0..<oc {
-                        let sum = Float(ElementwiseKernel.sum(FloatView(s.result + c * columns, shape: Shape([columns]))))
+                        let row = FloatView(UnsafeMutablePointer(mutating: dR + c * columns), shape: Shape([columns]))
+                        let sum = Float(ElementwiseKernel.sum(row))
                         s.biasGrad[c] = (started ? s.biasGrad[c] : 0) + sum
                     }
                 }
                 if weightGrad != nil {
                     unfold(cfg, input: input, first: first, n: n, into: s.col)
-                    for grp in 0..<cfg.groups {
-                        BLAS.gemm(transA: false, transB: true, m: ocg, n: kg, k: columns,
-                                  a: s.result + grp * ocg * columns, lda: columns, b: s.col + grp * kg * columns, ldb: columns,
-                                  beta: started ? 1 : 0, c: s.weightGrad + grp * ocg * kg, ldc: kg)
-                    }
+                    weightProduct(cfg, rows: dR, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
                 }
                 started = true
                 if let inputGrad {
-                    for grp in 0..<cfg.groups {
-                        BLAS.gemm(transA: true, transB: false, m: kg, n: columns, k: ocg,
-                                  a: weight.base + grp * ocg * kg, lda: kg, b: s.result + grp * ocg * columns, ldb: columns,
-                                  beta: 0, c: s.col + grp * kg * columns, ldc: columns)
-                    }
+                    multiplyTransposed(cfg, weight: weight, rows: dR, columns: columns, into: s.col)
+                    fold(cfg, col: s.col, first: first, n: n, into: inputGrad, accumulate: accumulateInput)
+                }
+                first += n
+            }
+        }
+        addWorkerSums(cfg, scratch: scratch, workers: parallel.threads, weightGrad: weightGrad, biasGrad: biasGrad, biasCount: oc)
+    }
+
+    // MARK: Deconvolution
+
+    /// Caffe's Deconvolution is this convolution run backwards. `cfg` describes the dual
+    /// convolution: its input [N, C, H, W] is the deconvolution's output, its output [N, OC, P]
+    /// the deconvolution's input, and its weight [OC, C/G, kh, kw] is the deconvolution's
+    /// weight [C_in, C_out/G, kh, kw] as Caffe lays it out. The bias [C] is per channel of the
+    /// deconvolution's output.
+    ///
+    /// output = col2im(Wᵀ·x) + bias: the convolution's input gradient, with x as its output
+    /// gradient.
+    public static func deconvolutionForward(
+        _ cfg: Config, input: FloatView, weight: FloatView, bias: FloatView?,
+        output: FloatView, scratch: FloatView, parallel: Parallel
+    ) {
+        let g = cfg.geometry, area = g.outputArea
+        parallel.forWorkers { w in
+            let s = WorkerScratch(cfg, scratch, worker: w)
+            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
+            var first = images.lowerBound
+            while first < images.upperBound {
+                let n = min(cfg.chunk, images.upperBound - first)
+                let x = gather(cfg, input, first: first, n: n, into: s.result)
+                multiplyTransposed(cfg, weight: weight, rows: x, columns: n * area, into: s.col)
+                fold(cfg, col: s.col, first: first, n: n, into: output, accumulate: false)
+                if let bias {
                     for i in 0..<n {
-                        Im2col.col2im(g, col: s.col, ldcol: columns, colOffset: i * area,
-                                      image: inputGrad.base + (first + i) * imageSize, accumulate: accumulateInput)
+                        for c in 0..<g.channels {
+                            let plane = output.base + ((first + i) * g.channels + c) * g.inputArea, b = bias.base[c]
+                            for p in 0..<g.inputArea { plane[p] += b }
+                        }
                     }
                 }
                 first += n
             }
         }
-        // Add the workers' partial sums, in worker order.
-        let workers = min(parallel.threads, cfg.batch)
-        for w in 0..<workers {
+    }
+
+    /// With dy the deconvolution's output gradient and col = im2col(dy) [K, n·P]: the input
+    /// gradient is the convolution's forward, W·col (no bias); the weight gradient is the
+    /// convolution's, with x in the place of its output gradient, dW += x·colᵀ (Caffe's
+    /// weight_cpu_gemm with top and bottom swapped); db[c] += Σ dy[·, c, ·]. One unfolding
+    /// serves both products.
+    public static func deconvolutionBackward(
+        _ cfg: Config, input: FloatView, outputGrad: FloatView, weight: FloatView,
+        weightGrad: FloatView?, biasGrad: FloatView?, inputGrad: FloatView?, accumulateInput: Bool,
+        scratch: FloatView, parallel: Parallel
+    ) {
+        let g = cfg.geometry, area = g.outputArea
+        parallel.forWorkers { w in
             let s = WorkerScratch(cfg, scratch, worker: w)
-            if let weightGrad { for j in 0..<cfg.weightCount { weightGrad.base[j] += s.weightGrad[j] } }
-            if let biasGrad { for c in 0..<oc { biasGrad.base[c] += s.biasGrad[c] } }
+            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
+            var first = images.lowerBound, started = false
+            while first < images.upperBound {
+                let n = min(cfg.chunk, images.upperBound - first), columns = n * area
+                if biasGrad != nil {
+                    for c in 0..<g.channels {
+                        var sum = 0.0
+                        for i in 0..<n {
+                            let plane = outputGrad.base + ((first + i) * g.channels + c) * g.inputArea
+                            sum += ElementwiseKernel.sum(FloatView(plane, shape: Shape([g.inputArea])))
+                        }
+                        s.biasGrad[c] = (started ? s.biasGrad[c] : 0) + Float(sum)
+                    }
+                }
+                if weightGrad != nil || inputGrad != nil {
+                    unfold(cfg, input: outputGrad, first: first, n: n, into: s.col)
+                }
+                if weightGrad != nil {
+                    let x = gather(cfg, input, first: first, n: n, into: s.result)
+                    weightProduct(cfg, rows: x, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
+                }
+                started = true
+                if let inputGrad {
+                    // One image, written over: straight into the gradient, [OC, P] for that image.
+                    let direct = n == 1 && !accumulateInput
+                    let target = direct ? inputGrad.base + first * cfg.outputs * area : s.result
+                    multiply(cfg, weight: weight, col: s.col, columns: columns, into: target)
+                    scatter(cfg, result: target, first: first, n: n, bias: nil, into: inputGrad, accumulate: accumulateInput)
+                }
+                first += n
+            }
         }
+        addWorkerSums(cfg, scratch: scratch, workers: parallel.threads, weightGrad: weightGrad, biasGrad: biasGrad,
+                      biasCount: g.channels)
     }
 
     /// Direct seven-loop convolution, the oracle for `forward` in tests.
