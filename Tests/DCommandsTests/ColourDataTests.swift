@@ -253,7 +253,7 @@ struct SplitMix {
 @Suite struct ShippedConfigTests {
     static let root = FileManager.default.currentDirectoryPath + "/Configs"
     static let solvers = ["fashion-lenet/solver.yaml", "fashion-augment/solver.yaml", "fashion-mlp/solver.yaml", "fashion-mlp/early-stopping.yaml",
-                          "fashion-deep-mlp/solver.yaml", "fashion-footwear/solver.yaml", "fashion-footwear/scratch-solver.yaml",
+                          "fashion-deep-mlp/solver.yaml", "fashion-autoencoder/solver.yaml", "fashion-footwear/solver.yaml", "fashion-footwear/scratch-solver.yaml",
                           "xor/solver.yaml", "xor/perceptron-solver.yaml"]
 
     @Test(arguments: solvers) func builds(_ solver: String) throws {
