@@ -72,6 +72,7 @@ public enum LayerRegistry {
         "Deconvolution": { s, _ throws(ConfigError) in try DeconvolutionLayer(s) },
         "Pooling": { s, _ throws(ConfigError) in try PoolingLayer(s) },
         "LRN": { s, _ throws(ConfigError) in try LRNLayer(s) },
+        "DummyData": { s, _ throws(ConfigError) in try DummyDataLayer(s) },
         "ReLU": { s, _ throws(ConfigError) in try ReLULayer(s) },
         "Sigmoid": { s, _ throws(ConfigError) in try SigmoidLayer(s) },
         "TanH": { s, _ throws(ConfigError) in try TanHLayer(s) },
@@ -138,6 +139,11 @@ extension ConfigMap {
     /// A filler block such as `weight_filler: {type: xavier}`; only the keys of its type are accepted.
     public func filler(_ key: String, default value: Filler) throws(ConfigError) -> Filler {
         guard let m = try map(key) else { return value }
+        return try Self.filler(m)
+    }
+
+    /// The filler that the block `m` describes, e.g. `{type: gaussian, std: 0.01}`.
+    static func filler(_ m: ConfigMap) throws(ConfigError) -> Filler {
         enum Kind: String, CaseIterable {
             case constant, uniform, gaussian, positiveUnitball = "positive_unitball", xavier, msra, bilinear
         }
