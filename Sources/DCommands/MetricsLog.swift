@@ -58,7 +58,7 @@ final class MetricsLog {
             var fields = [("iteration", String(f.iteration)), ("seconds", Self.number(f.seconds)), ("reason", JSONText.string(f.reason.rawValue))]
             if let b = f.best { fields += [("best_iteration", String(b.iteration)), ("best_value", Self.number(b.value))] }
             write("done", fields)
-        case .iteration:
+        case .iteration, .debugInfo:
             break
         }
     }

@@ -262,6 +262,11 @@ public struct TrainCommand: ParsableCommand {
             notes.forEach { out.line("  note: \($0)") }
         case .iteration:
             break
+        case .debugInfo(let iteration, let records):
+            // Caffe's debug_info lines, after the iteration they describe.
+            for r in records {
+                out.line("debug iter=\(iteration) [\(r.stage.rawValue)] Layer \(r.layer), \(r.blob) \(r.kind): \(Format.value(r.value))")
+            }
         case .progress(let p):
             out.line("train iter=\(p.iteration)/\(p.maxIter) epoch=\(cFormat("%.2f", p.epoch)) loss=\(Format.value(p.smoothedLoss)) "
                      + "lr=\(Format.value(p.learningRate)) images/s=\(Int(p.imagesPerSecond.rounded()))"

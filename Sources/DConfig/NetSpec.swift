@@ -161,6 +161,8 @@ public struct NetSpec {
     /// Caffe's legacy inputs (`input` with `input_shape` or `input_dim`): blobs the caller sets,
     /// served as an `Input` layer before the others.
     public let legacyInputs: [(name: String, dims: [Int])]
+    /// `debug_info`: as the solver's, for this net.
+    public let debugInfo: Bool
 
     public init(node: YAMLNode, file: String) throws(ConfigError) {
         let map = try ConfigMap(node, context: "net")
@@ -182,6 +184,7 @@ public struct NetSpec {
             state = (nil, [])
         }
         forceBackward = try map.bool("force_backward", default: false)
+        debugInfo = try map.bool("debug_info", default: false)
         legacyInputs = try Self.legacyInputs(map)
         if !legacyInputs.isEmpty {
             // The same as the Input layer a Dendrite file would write, placed first.

@@ -131,6 +131,8 @@ public struct SolverSpec: Sendable {
     public var testStates: [(state: NetState, levelGiven: Bool)]
     /// `snapshot_after_train` (Caffe's default true): whether reaching max_iter writes a snapshot.
     public var snapshotAfterTrain: Bool
+    /// `debug_info`: after every training iteration, each layer's data and gradient statistics.
+    public var debugInfo: Bool
     /// `weights`: files the train net starts from, copied by layer name in order (what
     /// `dtrain --weights` does; the command line replaces them, a resume ignores them).
     public var weights: [String]
@@ -283,6 +285,7 @@ public struct SolverSpec: Sendable {
         trainState = try map.map("train_state").map { m throws(ConfigError) in try state(m, phase: .train) }
         testStates = try map.maps("test_state").map { m throws(ConfigError) in try state(m, phase: .test) }
         snapshotAfterTrain = try map.bool("snapshot_after_train", default: true)
+        debugInfo = try map.bool("debug_info", default: false)
         weights = try map.strings("weights").map { $0.hasPrefix("zoo:") ? $0 : ConfigFile.resolve($0, relativeTo: file) }
         // Caffe always reports the test loss only with test_compute_loss; Dendrite reports every
         // test output, the loss included, so the key changes nothing.

@@ -345,3 +345,52 @@ public final class MemoryPool {
         return c
     }
 }
+
+/// One line of Caffe's `debug_info`: the mean absolute value of a blob's data or gradient, or
+/// of a parameter's, after a layer's forward or backward pass or after the update.
+public struct DebugRecord: Sendable, Equatable {
+    public enum Stage: String, Sendable { case forward = "Forward", backward = "Backward", update = "Update" }
+    public var stage: Stage
+    public var layer: String
+    /// `top blob ip1`, `bottom blob data`, `param blob 0`.
+    public var blob: String
+    /// "data" or "diff".
+    public var kind: String
+    public var value: Double
+}
+
+extension Net {
+    /// What Caffe's `debug_info` prints for the last forward and backward: every top's data and
+    /// every parameter's data per layer, then, for layers that ran backward, every bottom
+    /// gradient and parameter gradient. Measured after the whole step, so the input of an
+    /// in-place layer shows that layer's output.
+    public func debugRecords() -> [DebugRecord] {
+        var out: [DebugRecord] = []
+        for node in nodes {
+            for t in node.tops { out.append(DebugRecord(stage: .forward, layer: node.name, blob: "top blob \(blobs[t].name)", kind: "data", value: ElementwiseKernel.meanAbsolute(data(t)))) }
+            for (i, p) in node.parameters.enumerated() {
+                out.append(DebugRecord(stage: .forward, layer: node.name, blob: "param blob \(i)", kind: "data", value: ElementwiseKernel.meanAbsolute(p.value.view)))
+            }
+        }
+        for node in nodes.reversed() where node.runsBackward {
+            for (k, b) in node.bottoms.enumerated() where node.propagate[k] {
+                guard let g = grad(b) else { continue }
+                out.append(DebugRecord(stage: .backward, layer: node.name, blob: "bottom blob \(blobs[b].name)", kind: "diff", value: ElementwiseKernel.meanAbsolute(g)))
+            }
+            for (i, p) in node.parameters.enumerated() where p.isLearned {
+                out.append(DebugRecord(stage: .backward, layer: node.name, blob: "param blob \(i)", kind: "diff", value: ElementwiseKernel.meanAbsolute(p.grad.view)))
+            }
+        }
+        return out
+    }
+
+    /// Caffe's `[Update]` lines: each learned parameter's data and gradient after the update.
+    public func updateRecords() -> [DebugRecord] {
+        nodes.flatMap { node in
+            node.parameters.enumerated().filter { $0.element.isLearned }.flatMap { i, p in
+                [DebugRecord(stage: .update, layer: node.name, blob: "param \(i)", kind: "data", value: ElementwiseKernel.meanAbsolute(p.value.view)),
+                 DebugRecord(stage: .update, layer: node.name, blob: "param \(i)", kind: "diff", value: ElementwiseKernel.meanAbsolute(p.grad.view))]
+            }
+        }
+    }
+}

@@ -14,6 +14,8 @@ public enum TrainEvent {
     case resumed(path: String, iteration: Int, notes: [String])
     /// After every iteration, for a live progress line.
     case iteration(Int, loss: Double, learningRate: Double)
+    /// `debug_info`: Caffe's per-layer statistics of the iteration just trained.
+    case debugInfo(iteration: Int, [DebugRecord])
     case progress(TrainProgress)
     case test(TestReport)
     /// Weights and solver state written.
@@ -104,6 +106,9 @@ public final class Trainer {
     public let store: ParameterStore
     public let trainNet: Net
     public let testNets: [Net]
+    /// The solver's or the train net's `debug_info`.
+    public let debugInfo: Bool
+    private var lastDebugRecords: [DebugRecord] = []
     /// Each test net's name in reports: its `name:`, with `#2`, `#3` added to repeats.
     public let testNetNames: [String]
     public let optimizer: Optimizer
@@ -148,6 +153,7 @@ public final class Trainer {
                                      memory: memory))
             }
             testNets = tests
+            debugInfo = solver.debugInfo || trainSpec.debugInfo
         } catch {
             throw .config(error)
         }
@@ -256,9 +262,11 @@ public final class Trainer {
             trainNet.backward(ctx)
         }
         let rate = learningRate(at: iteration)
+        let records = debugInfo ? trainNet.debugRecords() : []
         guard optimizer.update(rate: rate, iteration: iteration, parallel: parallel) else {
             throw .run(diverged("a gradient is NaN or infinite", trainNet.firstNonFiniteGradient()))
         }
+        if debugInfo { lastDebugRecords = records + trainNet.updateRecords() }
         iteration += 1
         return loss / Double(solver.iterSize)
     }
@@ -390,6 +398,7 @@ public final class Trainer {
             windowTime += ContinuousClock.now - stepStart
             windowImages += iterationSamples
             emit(.iteration(iteration, loss: loss, learningRate: rate))
+            if debugInfo { emit(.debugInfo(iteration: iteration - 1, lastDebugRecords)) }
             window.append(loss)
             if window.count > solver.averageLoss { window.removeFirst() }
             let done = iteration - 1

@@ -1,6 +1,7 @@
 import DConfig
 import DCore
 import DData
+import DNet
 @testable import DSolvers
 import Foundation
 import Testing
@@ -52,5 +53,29 @@ import Testing
         let dir = temporaryDirectory()
         let path = try writeSolver(dir, "weights: [first.safetensors, zoo:lenet]")
         #expect(try SolverSpec.load(path).weights == [dir + "/first.safetensors", "zoo:lenet"])
+    }
+
+    /// `debug_info`: per layer, every top's and parameter's data after forward, every bottom
+    /// and parameter gradient after backward, and each parameter after the update, as Caffe
+    /// prints them (mean absolute values).
+    @Test func debugInfoReportsEveryLayer() throws {
+        let dir = temporaryDirectory()
+        let t = try Trainer(solver: try SolverSpec.load(try writeSolver(dir, "debug_info: true", maxIter: 2, testInterval: 0, testIter: 1)),
+                            options: TrainOptions(threads: 1))
+        var records: [(Int, [DebugRecord])] = []
+        try t.run { if case .debugInfo(let i, let r) = $0 { records.append((i, r)) } }
+        #expect(records.map(\.0) == [0, 1])
+        let last = records[1].1
+        func value(_ stage: DebugRecord.Stage, _ layer: String, _ blob: String, _ kind: String) -> Double? {
+            last.first { $0.stage == stage && $0.layer == layer && $0.blob == blob && $0.kind == kind }?.value
+        }
+        #expect(last.filter { $0.stage == .forward }.map(\.layer).contains("loss"))
+        // The update lines hold the parameters as they are after the last step.
+        let w = t.store["ip2.weight"]!.value.values
+        let expected = w.map { Double(abs($0)) }.reduce(0, +) / Double(w.count)
+        #expect(abs((value(.update, "ip2", "param 0", "data") ?? -1) - expected) < 1e-6)
+        #expect((value(.backward, "ip2", "bottom blob h", "diff") ?? 0) > 0)
+        #expect(value(.backward, "ip1", "bottom blob data", "diff") == nil)  // the data takes no gradient
+        #expect(value(.forward, "loss", "top blob loss", "data") != nil)
     }
 }

@@ -110,6 +110,14 @@ public enum ElementwiseKernel {
         return total
     }
 
+    /// Σ |x[i]| / count (0 for an empty view): Caffe's debug_info statistic.
+    public static func meanAbsolute(_ x: FloatView) -> Double {
+        let p = x.base
+        var total = 0.0
+        for i in 0..<x.count { total += Double(abs(p[i])) }
+        return x.count == 0 ? 0 : total / Double(x.count)
+    }
+
     /// Σ x[i]
     public static func sum(_ x: FloatView) -> Double {
         let p = x.base
