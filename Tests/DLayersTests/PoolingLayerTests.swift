@@ -245,12 +245,187 @@ import Testing
     }
 
     @Test func configErrors() {
-        #expect(layerError("{name: pool, type: Pooling, pooling_param: {pool: STOCHASTIC, kernel_size: 2}}")
-                == "layer 'pool' (Pooling): pooling_param.pool: STOCHASTIC pooling is not supported")
+        #expect(layerError("{name: pool, type: Pooling, pooling_param: {pool: MEDIAN, kernel_size: 2}}")
+                == "layer 'pool' (Pooling): pooling_param.pool: expected one of MAX, AVE, STOCHASTIC, found 'MEDIAN'")
+        #expect(layerError("{name: pool, type: Pooling, pooling_param: {round_mode: UP, kernel_size: 2}}")
+                == "layer 'pool' (Pooling): pooling_param.round_mode: expected one of CEIL, FLOOR, found 'UP'")
+        // Caffe's rule: its stochastic kernels have no padding.
+        #expect(layerError("{name: pool, type: Pooling, pooling_param: {pool: STOCHASTIC, kernel_size: 3, pad: 1}}")
+                == "layer 'pool' (Pooling): pooling_param.pad: padding is implemented only for MAX and AVE pooling (Caffe's rule)")
+        #expect(layerError("{name: pool, type: Pooling, pooling_param: {pool: STOCHASTIC, kernel_size: 3, pad_h: 0, pad_w: 1}}")
+                == "layer 'pool' (Pooling): pooling_param.pad_h: padding is implemented only for MAX and AVE pooling (Caffe's rule)")
+        #expect(layerError("{name: pool, type: Pooling, pooling_param: {global_pooling: true, stride: 2}}")
+                == "layer 'pool' (Pooling): pooling_param.global_pooling: global pooling takes only pad 0 and stride 1 (Caffe's rule), found pad 0×0, stride 2×2")
+        #expect(layerError("{name: pool, type: Pooling, pooling_param: {global_pooling: true, pad: 1}}")
+                == "layer 'pool' (Pooling): pooling_param.global_pooling: global pooling takes only pad 0 and stride 1 (Caffe's rule), found pad 1×1, stride 1×1")
+        // Caffe's `engine` chooses an implementation; Dendrite has one, and refuses the key as every layer does.
+        #expect(layerError("{name: pool, type: Pooling, pooling_param: {kernel_size: 2, engine: CAFFE}}")?
+                    .hasPrefix("layer 'pool' (Pooling): unknown key 'engine' in pooling_param") == true)
         #expect(layerError("{name: pool, type: Pooling, pooling_param: {global_pooling: true, kernel_size: 2}}")
                 == "layer 'pool' (Pooling): pooling_param.global_pooling: global pooling takes its window from the bottom; remove kernel_size")
         #expect(layerError("{name: pool, type: Pooling, pooling_param: {pool: MAX}}")
                 == "layer 'pool' (Pooling): missing required key 'pooling_param.kernel_size'")
+    }
+
+    // MARK: round_mode
+
+    @Test func floorRoundingByHand() throws {
+        // 5×5 ramp, kernel 2, stride 2: CEIL gives ceil(3 / 2) + 1 = 3 (see ceilRoundingMax), FLOOR floor(3 / 2) + 1 = 2,
+        // dropping the clipped last row and column of windows: rows {0,1} {2,3} × cols {0,1} {2,3}.
+        // MAX: 6 8 / 16 18; AVE: (0+1+5+6)/4 = 3, (2+3+7+8)/4 = 5 / (10+11+15+16)/4 = 13, (12+13+17+18)/4 = 15
+        let max = try LayerRig(try Self.pool("pool: MAX, kernel_size: 2, stride: 2, round_mode: FLOOR"),
+                               bottoms: [(Shape([1, 1, 5, 5]), Self.ramp)])
+        #expect(max.tops[0].shape == Shape([1, 1, 2, 2]))
+        #expect(try max.forward()[0] == [6, 8, 16, 18])
+        let ave = try LayerRig(try Self.pool("pool: AVE, kernel_size: 2, stride: 2, round_mode: FLOOR"),
+                               bottoms: [(Shape([1, 1, 5, 5]), Self.ramp)])
+        #expect(close(try ave.forward()[0], [3, 5, 13, 15]))
+        // Backward of AVE spreads each gradient over its 2×2 window; row and column 4 are in no window.
+        ave.backward(topGrad: [[4, 8, 12, 16]])
+        #expect(close(ave.bottomGrads[0].values, [1, 1, 2, 2, 0,
+                                                  1, 1, 2, 2, 0,
+                                                  3, 3, 4, 4, 0,
+                                                  3, 3, 4, 4, 0,
+                                                  0, 0, 0, 0, 0]))
+    }
+
+    @Test func roundModeSizes() throws {
+        // (H, kernel, stride, pad) → (CEIL, FLOOR):
+        // 5, 2, 2, 0: ceil(3/2) + 1 = 3, floor(3/2) + 1 = 2
+        // 6, 3, 2, 1: ceil(5/2) + 1 = 4 ((4 − 1)·2 = 6 < 6 + 1, kept), floor(5/2) + 1 = 3
+        // 4, 3, 2, 0: ceil(1/2) + 1 = 2, floor(1/2) + 1 = 1
+        // 5, 3, 2, 1: ceil(4/2) + 1 = 3 = floor(4/2) + 1 (they agree when the stride divides)
+        // 5, 2, 2, 1: ceil(5/2) + 1 = 4, less one: window 3 starts at 3·2 − 1 = 5, in the padding → 3; floor(5/2) + 1 = 3
+        let cases = [(5, 2, 2, 0, 3, 2), (6, 3, 2, 1, 4, 3), (4, 3, 2, 0, 2, 1), (5, 3, 2, 1, 3, 3), (5, 2, 2, 1, 3, 3)]
+        for (h, k, s, p, ceil, floor) in cases {
+            for (mode, expected) in [("", ceil), (", round_mode: CEIL", ceil), (", round_mode: FLOOR", floor)] {
+                let layer = try Self.pool("kernel_size: \(k), stride: \(s), pad: \(p)\(mode)")
+                #expect(try layer.topShapes(for: [Shape([2, 3, h, h])]) == [Shape([2, 3, expected, expected])],
+                        "H \(h) kernel \(k) stride \(s) pad \(p)\(mode)")
+            }
+        }
+        // Height and width round the same way, each with its own kernel, stride and pad.
+        let rect = try Self.pool("kernel_h: 3, kernel_w: 2, stride_h: 2, stride_w: 2, pad_h: 1, pad_w: 0, round_mode: FLOOR")
+        #expect(try rect.topShapes(for: [Shape([1, 1, 6, 5])]) == [Shape([1, 1, 3, 2])])
+    }
+
+    @Test func floorGradients() throws {
+        // 6×6, kernel 3, stride 2, pad 1: FLOOR gives 3×3 where CEIL gives 4×4.
+        let max = try LayerRig(try Self.pool("pool: MAX, kernel_size: 3, stride: 2, pad: 1, round_mode: FLOOR"),
+                               bottoms: [(Shape([2, 2, 6, 6]), distinctValues(144, seed: 4, scale: 3))])
+        #expect(max.tops[0].shape == Shape([2, 2, 3, 3]))
+        #expect(try checkGradients(max) == 144)
+        try checkAccumulation(max)
+        let ave = try LayerRig(try Self.pool("pool: AVE, kernel_size: 3, stride: 2, pad: 1, round_mode: FLOOR"),
+                               bottoms: [(Shape([2, 2, 6, 6]), randomValues(144))])
+        #expect(ave.tops[0].shape == Shape([2, 2, 3, 3]))
+        #expect(try checkGradients(ave) == 144)
+        try checkAccumulation(ave)
+    }
+
+    // MARK: STOCHASTIC
+
+    /// The grid's 2×2 windows (stride 2) as indices into it: {0, 1, 4, 5}, {2, 3, 6, 7}, {8, 9, 12, 13}, {10, 11, 14, 15}.
+    static let gridWindows = [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
+
+    @Test func stochasticTestByHand() throws {
+        // TEST outputs Σ x² / Σ x over the positive values of each window (negatives count as 0):
+        // {1, 5, 3, −1}: (1 + 25 + 9) / (1 + 5 + 3) = 35/9      {2, 0, 7, 4}: (4 + 49 + 16) / 13 = 69/13
+        // {6, 2, 0, 9}: (36 + 4 + 81) / 17 = 121/17             {−3, 8, 1, −2}: (64 + 1) / 9 = 65/9
+        let rig = try LayerRig(try Self.pool("pool: STOCHASTIC, kernel_size: 2, stride: 2"),
+                               bottoms: [(Shape([1, 1, 4, 4]), Self.grid)], phase: .test)
+        #expect(rig.tops[0].shape == Shape([1, 1, 2, 2]))
+        #expect(rig.layer.workspace(for: [Shape([1, 1, 4, 4])], phase: .test, threads: 2).isEmpty)
+        #expect(close(try rig.forward()[0], [35.0 / 9, 69.0 / 13, 121.0 / 17, 65.0 / 9]))
+        // A window with nothing positive outputs 0: {0, −1, −2, 0} and {0, 0, 0, 0}.
+        let zero = try LayerRig(try Self.pool("pool: STOCHASTIC, kernel_size: 2, stride: 2"),
+                                bottoms: [(Shape([1, 1, 2, 4]), [0, -1, 0, 0, -2, 0, 0, 0])], phase: .test)
+        #expect(try zero.forward()[0] == [0, 0])
+    }
+
+    @Test func stochasticTestGradients() throws {
+        // Nets run no backward in TEST, but the layer's TEST backward is the derivative of its TEST forward:
+        // (2·x_i − y) / Σ x for positive x_i. distinctValues keeps inputs 0.05 from the kink at 0.
+        let rig = try LayerRig(try Self.pool("pool: STOCHASTIC, kernel_size: 3, stride: 2"),
+                               bottoms: [(Shape([2, 2, 5, 5]), distinctValues(100, seed: 6, scale: 2))], phase: .test)
+        #expect(rig.tops[0].shape == Shape([2, 2, 2, 2]))
+        #expect(try checkGradients(rig) == 100)
+        try checkAccumulation(rig)
+    }
+
+    @Test func stochasticTrainSamplesAPositiveValueAndItsGradientGoesThere() throws {
+        let rig = try LayerRig(try Self.pool("pool: STOCHASTIC, kernel_size: 2, stride: 2"),
+                               bottoms: [(Shape([1, 1, 4, 4]), Self.grid)])
+        #expect(rig.tops[0].shape == Shape([1, 1, 2, 2]))
+        var seen = Set<Float>()
+        for iteration in 0..<40 {
+            rig.iteration = iteration
+            let y = try rig.forward()[0]
+            // Each output is one of its window's positive values ({1, 5, 3}, {2, 7, 4}, {6, 2, 9}, {8, 1});
+            // the values within a window are distinct, so the value names the sampled position.
+            var expected = [Float](repeating: 0, count: 16)
+            for (o, window) in Self.gridWindows.enumerated() {
+                let positions = window.filter { Self.grid[$0] == y[o] }
+                #expect(positions.count == 1 && y[o] > 0, "iteration \(iteration), window \(o): \(y[o])")
+                if let p = positions.first { expected[p] = Float(o + 1) * 10 }
+                seen.insert(y[o])
+            }
+            // Backward sends each output's gradient to its sampled position and nowhere else.
+            rig.backward(topGrad: [[10, 20, 30, 40]])
+            #expect(rig.bottomGrads[0].values == expected, "iteration \(iteration)")
+        }
+        // Over 40 draws every positive value shows up (the least likely, 1 of {8, 1}, has p = 1/9 per draw).
+        #expect(seen == [1, 5, 3, 2, 7, 4, 6, 9, 8])
+    }
+
+    @Test func stochasticTrainWithNothingPositive() throws {
+        // As Caffe's kernel for an all-zero window: output 0, the gradient to the window's first input.
+        let rig = try LayerRig(try Self.pool("pool: STOCHASTIC, kernel_size: 2, stride: 2"),
+                               bottoms: [(Shape([1, 1, 2, 4]), [0, 0, -1, -3, 0, 0, -2, 0])])
+        #expect(try rig.forward()[0] == [0, 0])
+        rig.backward(topGrad: [[5, 7]])
+        #expect(rig.bottomGrads[0].values == [5, 0, 7, 0, 0, 0, 0, 0])
+        try checkAccumulation(rig)
+    }
+
+    @Test func stochasticTrainIsReproducible() throws {
+        // 2×3×8×8 positive values, 2×2 windows: 96 draws per forward.
+        let x = randomValues(384, seed: 21).map { abs($0) + 0.1 }
+        func rig() throws -> LayerRig {
+            try LayerRig(try Self.pool("pool: STOCHASTIC, kernel_size: 2, stride: 2"), bottoms: [(Shape([2, 3, 8, 8]), x)])
+        }
+        let a = try rig(), b = try rig()
+        a.iteration = 3; b.iteration = 3
+        let first = try a.forward()[0]
+        // Same seed, iteration and batch: the same draws, on 2 threads (the rig's) or 1.
+        #expect(try b.forward()[0] == first)
+        try b.layer.forward(b.io(), StepContext(phase: .train, iteration: 3, seed: 42, parallel: .serial))
+        #expect(b.tops[0].values == first)
+        try b.layer.forward(b.io(), StepContext(phase: .train, iteration: 3, seed: 42, parallel: Parallel(threads: 3)))
+        #expect(b.tops[0].values == first)
+        // Another iteration, another batch of the step, or another seed draws afresh.
+        b.iteration = 4
+        #expect(try b.forward()[0] != first)
+        b.iteration = 3; b.subBatch = 1
+        #expect(try b.forward()[0] != first)
+        try b.layer.forward(b.io(), StepContext(phase: .train, iteration: 3, seed: 43, parallel: .serial))
+        #expect(b.tops[0].values != first)
+    }
+
+    @Test func stochasticTrainFrequencies() throws {
+        // 8000 planes holding the same 1×5 window (0, 1, −2, 3, 4), pooled globally: the positive values
+        // are drawn with probability 1/8, 3/8, 4/8 (expected 1000, 3000, 4000; binomial σ ≤ 45), 0 and −2 never.
+        let planes = 8000
+        let window: [Float] = [0, 1, -2, 3, 4]
+        let rig = try LayerRig(try Self.pool("pool: STOCHASTIC, global_pooling: true"),
+                               bottoms: [(Shape([1, planes, 1, 5]), Array([[Float]](repeating: window, count: planes).joined()))])
+        #expect(rig.tops[0].shape == Shape([1, planes, 1, 1]))
+        let y = try rig.forward()[0]
+        let counts = Dictionary(grouping: y, by: { $0 }).mapValues(\.count)
+        #expect(Set(counts.keys) == [1, 3, 4], "\(counts)")
+        for (value, expected) in [(Float(1), 1000), (3, 3000), (4, 4000)] {
+            #expect(abs((counts[value] ?? 0) - expected) < 200, "value \(value) drawn \(counts[value] ?? 0) times, expected about \(expected)")
+        }
     }
 
     @Test func shapeErrors() throws {

@@ -1,6 +1,6 @@
-/// Max and average pooling over each plane of an [N, C, H, W] tensor, with Caffe's windows:
-/// a window starts at o·stride − pad and is clipped to the image; average pooling divides by
-/// the window size clipped to the padded image (so padding counts as zeros, as in Caffe).
+/// Max, average and stochastic pooling over each plane of an [N, C, H, W] tensor, with Caffe's
+/// windows: a window starts at o·stride − pad and is clipped to the image; average pooling
+/// divides by the window size clipped to the padded image (so padding counts as zeros, as in Caffe).
 public enum PoolingKernel {
     /// Forward max pooling; `argmax` [N, C, OH, OW] records the winning input index within its
     /// plane for backward. Windows are never empty: PoolingLayer's output size ensures that.
@@ -128,6 +128,114 @@ public enum PoolingKernel {
                     let (rows, cols, size) = averageWindow(g, y, x)
                     let share = dy[y * g.outW + x] / size
                     for iy in rows { for ix in cols { dx[iy * g.width + ix] += share } }
+                }
+            }
+        }
+    }
+
+    /// The window of output (y, x) clipped to the image: its rows and columns.
+    @inline(__always)
+    static func clippedWindow(_ g: WindowGeometry, _ y: Int, _ x: Int) -> (Range<Int>, Range<Int>) {
+        let ys = y * g.strideH - g.padH, xs = x * g.strideW - g.padW
+        return (max(ys, 0)..<min(ys + g.kernelH, g.height), max(xs, 0)..<min(xs + g.kernelW, g.width))
+    }
+
+    /// Stochastic pooling in TRAIN (Zeiler & Fergus 2013), with the semantics of Caffe's GPU
+    /// kernel (Caffe has no CPU version): each window draws one uniform u in [0, 1) and outputs
+    /// the first input, in reading order, at which the running sum of max(x, 0) exceeds
+    /// u · Σ max(x, 0), so an input is picked with probability max(x, 0) / Σ max(x, 0).
+    /// `chosen` [N, C, OH, OW] records the picked index within its plane for backward (which is
+    /// `maxBackward`: the gradient goes to the picked input). Negative inputs count as zeros
+    /// (Caffe's kernel assumes non-negative ones, after a ReLU, and is undefined otherwise). A
+    /// window with nothing positive outputs 0 and picks its first input, as Caffe's kernel does
+    /// for an all-zero window.
+    /// `stream(plane)` gives each plane its own draws, one per window, so the result does not
+    /// depend on how the planes are split among threads.
+    public static func stochasticForwardTrain(
+        _ g: WindowGeometry, planes: Int, input: FloatView, output: FloatView,
+        chosen: TensorView<Int32>, parallel: Parallel, stream: @Sendable (Int) -> RandomStream
+    ) {
+        parallel.forEach(planes) { plane in
+            var rng = stream(plane)
+            let src = input.base + plane * g.inputArea
+            let dst = output.base + plane * g.outputArea, picked = chosen.base + plane * g.outputArea
+            for y in 0..<g.outH {
+                for x in 0..<g.outW {
+                    let (rows, cols) = clippedWindow(g, y, x)
+                    var total: Float = 0
+                    for iy in rows { for ix in cols { total += max(src[iy * g.width + ix], 0) } }
+                    // Drawn for every window, so each window's draw does not depend on the data.
+                    let threshold = rng.nextUnitFloat() * total
+                    var pick = rows.lowerBound * g.width + cols.lowerBound
+                    if total > 0 {
+                        // Rounding can make u·total equal total; then the last positive input is
+                        // the one the exact arithmetic would pick.
+                        var running: Float = 0, lastPositive = pick, found = false
+                        scan: for iy in rows {
+                            for ix in cols {
+                                let i = iy * g.width + ix, v = src[i]
+                                guard v > 0 else { continue }
+                                running += v
+                                lastPositive = i
+                                if running > threshold { pick = i; found = true; break scan }
+                            }
+                        }
+                        if !found { pick = lastPositive }
+                    }
+                    dst[y * g.outW + x] = max(src[pick], 0)
+                    picked[y * g.outW + x] = Int32(truncatingIfNeeded: pick)
+                }
+            }
+        }
+    }
+
+    /// Stochastic pooling in TEST: the expectation of the TRAIN draw, Σ w·x / Σ w = Σ w² / Σ w
+    /// with w = max(x, 0); 0 for a window with nothing positive (Caffe's GPU kernel divides by
+    /// FLT_MIN there, which gives 0 for an all-zero window).
+    public static func stochasticForwardTest(
+        _ g: WindowGeometry, planes: Int, input: FloatView, output: FloatView, parallel: Parallel
+    ) {
+        parallel.forEach(planes) { plane in
+            let src = input.base + plane * g.inputArea, dst = output.base + plane * g.outputArea
+            for y in 0..<g.outH {
+                for x in 0..<g.outW {
+                    let (rows, cols) = clippedWindow(g, y, x)
+                    var sum: Float = 0, squares: Float = 0
+                    for iy in rows {
+                        for ix in cols { let w = max(src[iy * g.width + ix], 0); sum += w; squares += w * w }
+                    }
+                    dst[y * g.outW + x] = sum > 0 ? squares / sum : 0
+                }
+            }
+        }
+    }
+
+    /// Backward of the TEST form: with S = Σ w, y = Σ w² / S, ∂y/∂x_i = (2·w_i − y) / S where
+    /// x_i > 0, and 0 elsewhere (and for a window with S = 0). Nets run no backward in TEST;
+    /// this keeps the layer's forward and backward consistent whatever the phase.
+    public static func stochasticBackwardTest(
+        _ g: WindowGeometry, planes: Int, input: FloatView, outputGrad: FloatView, inputGrad: FloatView,
+        accumulate: Bool, parallel: Parallel
+    ) {
+        parallel.forEach(planes) { plane in
+            let src = input.base + plane * g.inputArea
+            let dx = inputGrad.base + plane * g.inputArea, dy = outputGrad.base + plane * g.outputArea
+            if !accumulate { dx.update(repeating: 0, count: g.inputArea) }
+            for y in 0..<g.outH {
+                for x in 0..<g.outW {
+                    let (rows, cols) = clippedWindow(g, y, x)
+                    var sum: Float = 0, squares: Float = 0
+                    for iy in rows {
+                        for ix in cols { let w = max(src[iy * g.width + ix], 0); sum += w; squares += w * w }
+                    }
+                    guard sum > 0 else { continue }
+                    let out = squares / sum, scale = dy[y * g.outW + x] / sum
+                    for iy in rows {
+                        for ix in cols {
+                            let v = src[iy * g.width + ix]
+                            if v > 0 { dx[iy * g.width + ix] += scale * (2 * v - out) }
+                        }
+                    }
                 }
             }
         }
