@@ -22,7 +22,8 @@ public struct TrainCommand: ParsableCommand {
               done iter=10000 seconds=165.1 stopped=max_iter
               card weights=…_iter_10000.safetensors samples=10000 accuracy=0.9026 loss=0.273345 card=…/model.yaml
             On a terminal a live progress line is shown as well. Every run also appends its \
-            events to <snapshot_prefix>_metrics.jsonl.
+            events to <snapshot_prefix>_metrics.jsonl, and draws the losses, test accuracy and \
+            learning rate in <snapshot_prefix>_curves.svg after each round of tests.
             Without snapshot_prefix in the solver, everything goes into a new entry of the \
             user zoo ($DENDRITE_ZOO, else ~/.dendrite/zoo) with a model card; see `dzoo`.
             Ctrl-C (SIGINT) and SIGTERM write a snapshot with its solver state and stop; SIGHUP \
@@ -188,9 +189,14 @@ public struct TrainCommand: ParsableCommand {
         // However the run ends (an error, divergence, a signal), the card lists the files as
         // they are then: the metrics log grows during the run.
         defer { try? recorder?.writer.update() }
+        // A resumed run continues the curves from what the metrics file already holds (read
+        // before this run appends to it).
+        let curves = CurvesFile(prefix: trainer.snapshotPrefix, title: "\(trainer.trainNet.name): training curves",
+                                lastTestNet: trainer.testNetNames.last)
         let metrics = try MetricsLog(prefix: trainer.snapshotPrefix)
-        loaded.forEach { report($0, trainer, out, metrics) }
-        report(.started(seed: trainer.seed, seedWasChosen: trainer.seedWasChosen, maxIter: trainer.maxIter), trainer, out, metrics)
+        if snapshot != nil, let warning = curves.readBack(metrics: metrics.path) { console.err(warning) }
+        loaded.forEach { report($0, trainer, out, metrics, curves) }
+        report(.started(seed: trainer.seed, seedWasChosen: trainer.seedWasChosen, maxIter: trainer.maxIter), trainer, out, metrics, curves)
 
         var stoppedBy: Int32?
         var recordingError: (any Error)?
@@ -216,7 +222,7 @@ public struct TrainCommand: ParsableCommand {
                          + "\(Int(images.rounded())) images/s  ETA \(eta)", force: it == trainer.maxIter)
                 return
             }
-            report(event, trainer, out, metrics)
+            report(event, trainer, out, metrics, curves)
             do { try recorder?.record(event) } catch { recordingError = recordingError ?? error }
         }
         out.clearLive()
@@ -245,9 +251,14 @@ public struct TrainCommand: ParsableCommand {
         (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".solverstate"
     }
 
-    /// One event: a stable line (or a few) and a metrics record.
-    func report(_ event: TrainEvent, _ trainer: Trainer, _ out: Output, _ metrics: MetricsLog) {
+    /// One event: a stable line (or a few), a metrics record, and the curves (a warning on
+    /// standard error, even with --quiet, when they cannot be written).
+    func report(_ event: TrainEvent, _ trainer: Trainer, _ out: Output, _ metrics: MetricsLog, _ curves: CurvesFile) {
         metrics.record(event)
+        if let warning = curves.record(event) {
+            out.clearLive()
+            out.console.err(warning)
+        }
         switch event {
         case .started(let seed, let chosen, let maxIter):
             out.line("solver \(trainer.solver.type.rawValue) base_lr=\(Format.value(trainer.solver.baseLR)) max_iter=\(maxIter) "

@@ -80,7 +80,8 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(list.status == 0, "\(list.err)")
         #expect(list.out.split(separator: "\n").contains { $0.hasPrefix("tiny ") && $0.contains(" halves ") && $0.hasSuffix(" user") })
         let verify = try run("dzoo", ["verify", "tiny"], zoo: zoo)
-        #expect(verify.status == 0 && verify.out.hasPrefix("ok tiny (user): 8 files"), "\(verify.out)")
+        // The card lists the curves picture too (tiny_curves.svg).
+        #expect(verify.status == 0 && verify.out.hasPrefix("ok tiny (user): 9 files"), "\(verify.out)")
         let info = try run("dzoo", ["info", "tiny"], zoo: zoo)
         #expect(info.out.contains("trained by: dtrain \(dir)/solver.yaml --threads 2"))
         #expect(info.out.split(separator: "\n").contains { $0.hasPrefix("  prob ") && $0.contains(" Softmax ") })
@@ -105,7 +106,7 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(export.status == 0, "\(export.err)")
         let fetch = try run("dzoo", ["fetch-local", dir + "/tiny.tar.gz"], zoo: other)
         #expect(fetch.status == 0, "\(fetch.err)")
-        #expect(fetch.out == "installed tiny into \(other)/tiny (9 files, all checksums match)\n")
+        #expect(fetch.out == "installed tiny into \(other)/tiny (10 files, all checksums match)\n")
         #expect(try run("dzoo", ["verify", "tiny"], zoo: other).status == 0)
         // The data paths are absolute here, so the installed copy evaluates the same.
         #expect(try run("dtest", ["zoo:tiny", "--json"], zoo: other).out == (try run("dtest", ["zoo:tiny", "--json"], zoo: zoo).out))
