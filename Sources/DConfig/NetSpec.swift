@@ -29,19 +29,26 @@ public struct NetState: Sendable, Equatable {
     public init(phase: Phase, level: Int = 0, stages: [String] = []) {
         self.phase = phase; self.level = level; self.stages = stages
     }
+}
 
-    /// A `state` block's level and stages (its phase, if any, is for `phase`).
-    init(_ map: ConfigMap, phase: Phase) throws(ConfigError) {
-        self.phase = phase
-        level = try map.int("level", default: 0)
+/// A level and stages to add to a net's state: the net file's own `state`, or the solver's
+/// `train_state`/`test_state` (a level there replaces the net's, stages are added, as Caffe
+/// merges them).
+public struct NetStateAddition: Sendable, Equatable {
+    public var level: Int?
+    public var stages: [String]
+
+    public init(level: Int? = nil, stages: [String] = []) { self.level = level; self.stages = stages }
+
+    /// A `state` block; a `phase` in it must be `phase`, the phase the net is used in.
+    init(_ map: ConfigMap, phase: Phase?) throws(ConfigError) {
+        if let phase, map.has("phase"), try map.choice("phase", default: phase) != phase {
+            throw map.error("phase", "is \(phase) for this net; a state sets only the level and stages")
+        }
+        _ = map.node("phase")  // a net file's own state: the phase comes from how the net is used
+        level = try map.int("level")
         stages = try map.strings("stage")
-    }
-
-    /// This state with `other`'s stages added and its level, if it sets one, as Caffe merges
-    /// the solver's state into the net's.
-    public func merging(_ other: NetState?, levelGiven: Bool) -> NetState {
-        guard let other else { return self }
-        return NetState(phase: other.phase, level: levelGiven ? other.level : level, stages: stages + other.stages)
+        try map.finish()
     }
 }
 
@@ -154,7 +161,7 @@ public struct NetSpec {
     public let layers: [LayerSpec]
     public let file: String
     /// The net's own `state`: a level and stages that the solver's states add to.
-    public let state: (level: Int?, stages: [String])
+    public let state: NetStateAddition
     /// `force_backward`: every layer that can runs backward and every bottom that can gets a
     /// gradient, whether or not it leads to something learned.
     public let forceBackward: Bool
@@ -176,13 +183,7 @@ public struct NetSpec {
         }
         var layers: [LayerSpec] = []
         for (i, item) in items.enumerated() { layers.append(try LayerSpec(item, index: i)) }
-        if let s = try map.map("state") {
-            _ = s.node("phase")  // the phase comes from how the net is used
-            state = (try s.int("level"), try s.strings("stage"))
-            try s.finish()
-        } else {
-            state = (nil, [])
-        }
+        state = try map.map("state").map { m throws(ConfigError) in try NetStateAddition(m, phase: nil) } ?? NetStateAddition()
         forceBackward = try map.bool("force_backward", default: false)
         debugInfo = try map.bool("debug_info", default: false)
         legacyInputs = try Self.legacyInputs(map)
@@ -231,8 +232,8 @@ public struct NetSpec {
     }
 
     /// The state of this net in `phase`, with the solver's `train_state`/`test_state` merged in.
-    public func state(_ phase: Phase, solver: NetState? = nil, solverLevelGiven: Bool = false) -> NetState {
-        NetState(phase: phase, level: state.level ?? 0, stages: state.stages).merging(solver, levelGiven: solverLevelGiven)
+    public func state(_ phase: Phase, adding solver: NetStateAddition? = nil) -> NetState {
+        NetState(phase: phase, level: solver?.level ?? state.level ?? 0, stages: state.stages + (solver?.stages ?? []))
     }
 
     public static func load(_ path: String) throws(ConfigError) -> NetSpec {

@@ -125,10 +125,10 @@ public struct SolverSpec: Sendable {
     /// nil when the file sets none; the trainer then picks one and reports it.
     public var randomSeed: UInt64?
     public var earlyStopping: MetricSpec?
-    /// `train_state`: a level and stages merged into the train net's state (`levelGiven`: it sets the level).
-    public var trainState: (state: NetState, levelGiven: Bool)?
+    /// `train_state`: a level and stages merged into the train net's state.
+    public var trainState: NetStateAddition?
     /// `test_state`, one per test net (or none).
-    public var testStates: [(state: NetState, levelGiven: Bool)]
+    public var testStates: [NetStateAddition]
     /// `snapshot_after_train` (Caffe's default true): whether reaching max_iter writes a snapshot.
     public var snapshotAfterTrain: Bool
     /// `debug_info`: after every training iteration, each layer's data and gradient statistics.
@@ -273,17 +273,8 @@ public struct SolverSpec: Sendable {
         earlyStopping = try map.map("early_stopping").map { m throws(ConfigError) in try MetricSpec(m, patienceRequired: false) }
         modelCard = try map.map("model_card").map { m throws(ConfigError) in try CardTemplate(m) } ?? CardTemplate()
 
-        func state(_ m: ConfigMap, phase: Phase) throws(ConfigError) -> (state: NetState, levelGiven: Bool) {
-            if m.has("phase"), try m.choice("phase", default: phase) != phase {
-                throw m.error("phase", "is \(phase) for this net; a state sets only the level and stages")
-            }
-            let levelGiven = m.has("level")
-            let s = try NetState(m, phase: phase)
-            try m.finish()
-            return (s, levelGiven)
-        }
-        trainState = try map.map("train_state").map { m throws(ConfigError) in try state(m, phase: .train) }
-        testStates = try map.maps("test_state").map { m throws(ConfigError) in try state(m, phase: .test) }
+        trainState = try map.map("train_state").map { m throws(ConfigError) in try NetStateAddition(m, phase: .train) }
+        testStates = try map.maps("test_state").map { m throws(ConfigError) in try NetStateAddition(m, phase: .test) }
         snapshotAfterTrain = try map.bool("snapshot_after_train", default: true)
         debugInfo = try map.bool("debug_info", default: false)
         weights = try map.strings("weights").map { $0.hasPrefix("zoo:") ? $0 : ConfigFile.resolve($0, relativeTo: file) }

@@ -25,15 +25,8 @@ public final class AccuracyLayer: Layer {
     func layout(_ s: Shape) -> AxisLayout { AxisLayout(shape: s, axis: s.canonicalAxis(axis)!) }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
-        guard bottoms[0].canonicalAxis(axis) != nil else {
-            throw LayerError("axis \(axis) is out of range for bottom shape \(bottoms[0])")
-        }
-        let l = layout(bottoms[0])
+        let l = try AxisLayout.classScores(bottoms, axis: axis)
         guard topK <= l.channels else { throw LayerError("top_k \(topK) is more than the \(l.channels) classes") }
-        guard bottoms[1].count == l.outer * l.inner else {
-            throw LayerError("\(bottoms[1].count) labels (shape \(bottoms[1])) for \(l.outer * l.inner) predictions (scores \(bottoms[0]))",
-                             hint: "bottom 0 is the scores, bottom 1 the labels, one per sample")
-        }
         return [.scalar]
     }
 

@@ -75,7 +75,7 @@ public final class IDXDataLayer: Layer {
         }
         if let file = try t.string("mean_file") {
             if t.has("mean_value") { throw t.error("mean_file", "give mean_file or mean_value, not both (as in Caffe)") }
-            transform.meanImage = try meanImage(ConfigFile.resolve(file, relativeTo: context.netFile), dims: dims, error: { t.error("mean_file", $0, hint: $1) })
+            transform.meanImage = try meanImage(t, ConfigFile.resolve(file, relativeTo: context.netFile), dims: dims)
         }
         var a = Augmentation()
         a.mirror = try t.bool("mirror", default: false)
@@ -126,22 +126,16 @@ public final class IDXDataLayer: Layer {
 
     /// `mean_file`: an IDX file (bytes or floats) of one sample's shape, [C, H, W] or, for one
     /// channel, [H, W].
-    static func meanImage(_ path: String, dims: [Int], error located: (String, String?) -> ConfigError) throws(ConfigError) -> [Float] {
-        if path.hasSuffix(".binaryproto") {
-            throw located("\(path): Caffe's binaryproto mean files are not read yet",
-                        "write the mean image as an IDX file of the data's shape \(Shape(dims)) (bytes or floats), or use normalize: per_pixel, which computes it")
-        }
-        let file: IDXFile
-        do {
-            file = try IDXFile.read(path, expectedRanks: 2...3, types: [.ubyte, .float], role: "mean image")
-        } catch {
-            throw located("\(error.file): \(error.message)", error.hint)
-        }
+    static func meanImage(_ t: ConfigMap, _ path: String, dims: [Int]) throws(ConfigError) -> [Float] {
+        let file = try t.idxBlob("mean_file", path: path, ranks: 2...3, role: "mean image", binaryproto: (
+            "Caffe's binaryproto mean files are not read yet",
+            "write the mean image as an IDX file of the data's shape \(Shape(dims)) (bytes or floats), or use normalize: per_pixel, which computes it"))
         let fileDims = file.dims.count == 2 ? [1] + file.dims : file.dims
         guard fileDims == dims else {
-            throw located("\(path): the mean image is \(Shape(fileDims)), the data's samples \(Shape(dims))", "the mean image must have the shape of one sample, before crop_size")
+            throw t.error("mean_file", "\(path): the mean image is \(Shape(fileDims)), the data's samples \(Shape(dims))",
+                          hint: "the mean image must have the shape of one sample, before crop_size")
         }
-        return file.type == .ubyte ? file.bytes.map(Float.init) : file.floats
+        return file.values
     }
 
     /// The dataset whose statistics `normalize` divides out: the training data, that is this

@@ -33,7 +33,7 @@ public final class InfogainLossLayer: Layer {
         }
         if let source {
             let path = ConfigFile.resolve(source, relativeTo: context.netFile)
-            infogain = try Self.readMatrix(path, error: { p.error("source", $0, hint: $1) })
+            infogain = try Self.readMatrix(p, path)
             self.source = path
         } else if spec.bottoms.count < 3 {
             throw p.missing("source", hint: "the infogain matrix H [K, K]: an IDX file of floats or bytes, or a third bottom")
@@ -46,21 +46,14 @@ public final class InfogainLossLayer: Layer {
     }
 
     /// `source`: an IDX file (floats or bytes) of a square matrix.
-    static func readMatrix(_ path: String, error located: (String, String?) -> ConfigError) throws(ConfigError) -> Tensor {
-        if path.hasSuffix(".binaryproto") {
-            throw located("\(path): Caffe's binaryproto files are not read",
-                          "write the infogain matrix H [K, K] as an IDX file of floats (or bytes), e.g. IDXFile(dims: [K, K], floats: …).write(to:gzip:)")
-        }
-        let file: IDXFile
-        do {
-            file = try IDXFile.read(path, expectedRanks: 2...2, types: [.float, .ubyte], role: "infogain matrix")
-        } catch {
-            throw located("\(error.file): \(error.message)", error.hint)
-        }
+    static func readMatrix(_ p: ConfigMap, _ path: String) throws(ConfigError) -> Tensor {
+        let file = try p.idxBlob("source", path: path, ranks: 2...2, role: "infogain matrix", binaryproto: (
+            "Caffe's binaryproto files are not read",
+            "write the infogain matrix H [K, K] as an IDX file of floats (or bytes), e.g. IDXFile(dims: [K, K], floats: …).write(to:gzip:)"))
         guard file.dims[0] == file.dims[1] else {
-            throw located("\(path): the infogain matrix is \(Shape(file.dims)), not square", "H is [K, K] for K classes")
+            throw p.error("source", "\(path): the infogain matrix is \(Shape(file.dims)), not square", hint: "H is [K, K] for K classes")
         }
-        return Tensor(shape: Shape(file.dims), values: file.type == .float ? file.floats : file.bytes.map(Float.init))
+        return Tensor(shape: Shape(file.dims), values: file.values)
     }
 
     public func propagates(toBottom i: Int) -> Bool { i == 0 }
@@ -68,14 +61,7 @@ public final class InfogainLossLayer: Layer {
     func layout(_ s: Shape) -> AxisLayout { AxisLayout(shape: s, axis: s.canonicalAxis(axis)!) }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
-        guard bottoms[0].canonicalAxis(axis) != nil else {
-            throw LayerError("axis \(axis) is out of range for bottom shape \(bottoms[0])")
-        }
-        let l = layout(bottoms[0])
-        guard bottoms[1].count == l.outer * l.inner else {
-            throw LayerError("\(bottoms[1].count) labels (shape \(bottoms[1])) for \(l.outer * l.inner) predictions (scores \(bottoms[0]))",
-                             hint: "bottom 0 is the scores, bottom 1 the labels, one per sample")
-        }
+        let l = try AxisLayout.classScores(bottoms, axis: axis)
         let k = l.channels
         if let infogain, let source {
             guard infogain.shape.count == k * k else {

@@ -142,6 +142,21 @@ extension ConfigMap {
         return try Self.filler(m)
     }
 
+    /// `key`'s file, which Caffe reads as a binaryproto blob (`mean_file`, Infogain's `source`),
+    /// read as IDX instead: its dimensions and values (bytes become floats). A `.binaryproto`
+    /// path is refused with `binaryproto`'s message and hint.
+    func idxBlob(_ key: String, path: String, ranks: ClosedRange<Int>, role: String,
+                 binaryproto: (message: String, hint: String)) throws(ConfigError) -> (dims: [Int], values: [Float]) {
+        if path.hasSuffix(".binaryproto") { throw error(key, "\(path): \(binaryproto.message)", hint: binaryproto.hint) }
+        let file: IDXFile
+        do {
+            file = try IDXFile.read(path, expectedRanks: ranks, types: [.ubyte, .float], role: role)
+        } catch {
+            throw self.error(key, "\(error.file): \(error.message)", hint: error.hint)
+        }
+        return (file.dims, file.type == .ubyte ? file.bytes.map(Float.init) : file.floats)
+    }
+
     /// The filler that the block `m` describes, e.g. `{type: gaussian, std: 0.01}`.
     static func filler(_ m: ConfigMap) throws(ConfigError) -> Filler {
         enum Kind: String, CaseIterable {

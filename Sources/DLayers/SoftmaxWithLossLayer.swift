@@ -56,14 +56,7 @@ public final class SoftmaxWithLossLayer: Layer {
     func layout(_ s: Shape) -> AxisLayout { AxisLayout(shape: s, axis: s.canonicalAxis(axis)!) }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
-        guard bottoms[0].canonicalAxis(axis) != nil else {
-            throw LayerError("axis \(axis) is out of range for bottom shape \(bottoms[0])")
-        }
-        let l = layout(bottoms[0])
-        guard bottoms[1].count == l.outer * l.inner else {
-            throw LayerError("\(bottoms[1].count) labels (shape \(bottoms[1])) for \(l.outer * l.inner) predictions (scores \(bottoms[0]))",
-                             hint: "bottom 0 is the scores, bottom 1 the labels, one per sample")
-        }
+        let l = try AxisLayout.classScores(bottoms, axis: axis)
         return [.scalar]
     }
 
@@ -104,5 +97,21 @@ public final class SoftmaxWithLossLayer: Layer {
         let scale = io.topGrads[0]![0] / io.work[0][x.count]
         SoftmaxLossKernel.backward(l, prob: prob, labels: io.bottoms[1], ignoreLabel: ignoreLabel, scale: scale,
                                    inputGrad: dx, accumulate: io.accumulateBottom[0])
+    }
+}
+
+extension AxisLayout {
+    /// The layout of class scores, bottom 0 [outer, classes at `axis`, inner], checked against
+    /// bottom 1, one label per prediction: for the layers that read class labels.
+    static func classScores(_ bottoms: [Shape], axis: Int) throws(LayerError) -> AxisLayout {
+        guard let a = bottoms[0].canonicalAxis(axis) else {
+            throw LayerError("axis \(axis) is out of range for bottom shape \(bottoms[0])")
+        }
+        let l = AxisLayout(shape: bottoms[0], axis: a)
+        guard bottoms[1].count == l.outer * l.inner else {
+            throw LayerError("\(bottoms[1].count) labels (shape \(bottoms[1])) for \(l.outer * l.inner) predictions (scores \(bottoms[0]))",
+                             hint: "bottom 0 is the scores, bottom 1 the labels, one per sample")
+        }
+        return l
     }
 }

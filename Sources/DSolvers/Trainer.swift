@@ -139,7 +139,7 @@ public final class Trainer {
         do {
             let trainSpec = try NetSpec.load(solver.trainNet)
             trainNet = try Net(spec: trainSpec, phase: .train,
-                               state: trainSpec.state(.train, solver: solver.trainState?.state, solverLevelGiven: solver.trainState?.levelGiven ?? false),
+                               state: trainSpec.state(.train, adding: solver.trainState),
                                store: store,
                                context: BuildContext(phase: .train, netFile: solver.trainNet, seed: seed, datasets: datasets, threads: options.threads),
                                memory: memory)
@@ -147,7 +147,7 @@ public final class Trainer {
             for (i, file) in solver.testNets.enumerated() {
                 let spec = file == solver.trainNet ? trainSpec : try NetSpec.load(file)
                 let given = i < solver.testStates.count ? solver.testStates[i] : nil
-                tests.append(try Net(spec: spec, phase: .test, state: spec.state(.test, solver: given?.state, solverLevelGiven: given?.levelGiven ?? false),
+                tests.append(try Net(spec: spec, phase: .test, state: spec.state(.test, adding: given),
                                      store: store,
                                      context: BuildContext(phase: .test, netFile: file, seed: seed, datasets: datasets, threads: options.threads),
                                      memory: memory))
@@ -160,7 +160,7 @@ public final class Trainer {
         // A test net is called by its net's name, with its test_state's stages if it has any.
         var names: [String] = []
         for (i, net) in testNets.enumerated() {
-            let stages = i < solver.testStates.count ? solver.testStates[i].state.stages : []
+            let stages = i < solver.testStates.count ? solver.testStates[i].stages : []
             let base = stages.isEmpty ? net.name : "\(net.name)[\(stages.joined(separator: ","))]"
             let repeats = names.filter { $0 == base || $0.hasPrefix(base + "#") }.count
             names.append(repeats == 0 ? base : "\(base)#\(repeats + 1)")

@@ -88,8 +88,8 @@ public final class ZooEntryWriter {
         var edits: [Edit] = []
         do {
             for layer in try NetSpec.load(source).layers where layer.type == "IDXData" || layer.type == "ImageData" {
-                let params = layer.type == "IDXData" ? ["idx_data_param": ["images", "labels"]] : ["image_data_param": ["source", "root_folder"]]
-                for (block, keys) in params.merging(["transform_param": ["mean_file"]], uniquingKeysWith: +) {
+                let data = layer.type == "IDXData" ? ("idx_data_param", ["images", "labels"]) : ("image_data_param", ["source", "root_folder"])
+                for (block, keys) in [data, ("transform_param", ["mean_file"])] {
                     guard let p = layer.node.child(block) else { continue }
                     for key in keys {
                         guard let node = p.child(key), let value = node.scalar else { continue }

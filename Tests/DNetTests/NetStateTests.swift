@@ -33,8 +33,8 @@ import Testing
     @Test func theNetsStateAddsToTheSolvers() throws {
         let spec = try NetSpec(node: try YAML.parse("state: {level: 1, stage: [x]}\nlayer: [{name: a, type: ReLU}]", file: "n.yaml"), file: "n.yaml")
         #expect(spec.state(.test) == NetState(phase: .test, level: 1, stages: ["x"]))
-        #expect(spec.state(.test, solver: NetState(phase: .test, level: 4, stages: ["y"]), solverLevelGiven: true) == NetState(phase: .test, level: 4, stages: ["x", "y"]))
-        #expect(spec.state(.train, solver: NetState(phase: .train, stages: ["y"]), solverLevelGiven: false) == NetState(phase: .train, level: 1, stages: ["x", "y"]))
+        #expect(spec.state(.test, adding: NetStateAddition(level: 4, stages: ["y"])) == NetState(phase: .test, level: 4, stages: ["x", "y"]))
+        #expect(spec.state(.train, adding: NetStateAddition(stages: ["y"])) == NetState(phase: .train, level: 1, stages: ["x", "y"]))
     }
 
     @Test func propagateDownAndForceBackward() throws {

@@ -31,7 +31,7 @@ import Testing
         text = text.replacingOccurrences(of: "test_iter: 1", with: "test_iter: [2, 3]")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         let spec = try SolverSpec.load(path)
-        #expect(spec.testNets.count == 2 && spec.testStates.map(\.state.stages) == [["on-train"], ["on-test"]])
+        #expect(spec.testNets.count == 2 && spec.testStates.map(\.stages) == [["on-train"], ["on-test"]])
         let t = try Trainer(solver: spec, options: TrainOptions(threads: 1))
         #expect(t.testNetNames == ["tiny[on-train]", "tiny[on-test]"])
         #expect(t.testNets.map { $0.dataLayers[0].batchSize } == [16, 4])
