@@ -21,6 +21,8 @@ public struct TrainCommand: ParsableCommand {
               snapshot iter=500 weights=…_iter_500.safetensors state=…_iter_500.solverstate
               done iter=10000 seconds=165.1 stopped=max_iter
               card weights=…_iter_10000.safetensors samples=10000 accuracy=0.9026 loss=0.273345 card=…/model.yaml
+            With debug_info in the solver or net, every iteration adds Caffe's per-layer lines:
+              debug iter=7 [Forward] Layer ip1, top blob ip1 data: 0.4123
             On a terminal a live progress line is shown as well. Every run also appends its \
             events to <snapshot_prefix>_metrics.jsonl, and draws the losses, test accuracy and \
             learning rate in <snapshot_prefix>_curves.svg after each round of tests.
