@@ -101,7 +101,28 @@ extension Format {
         add("snapshot_prefix", s.snapshotPrefixGiven ? s.snapshotPrefix : "none  # snapshots go into a zoo entry")
         add("random_seed", trainer.seedWasChosen ? "\(trainer.seed)  # chosen for this run" : String(trainer.seed))
         if let e = s.earlyStopping { add("early_stopping", metric(e)) }
+        if !s.monitor.isEmpty { add("monitor", "[\(s.monitor.map(\.name).joined(separator: ", "))]") }
         return lines
+    }
+
+    /// `monitor iter=500 layer=ip1 mean=0.31 std=0.52 dead=0.00 |corr|=0.12 grad/weight=3.1e-3`:
+    /// three digits are enough to watch a trend; `-` where a number is undefined (no pair of
+    /// varying units, no training step yet).
+    static func monitorLine(iteration: Int, _ r: LayerMonitorRecord) -> String {
+        let a = r.activations
+        var line = "monitor iter=\(iteration) layer=\(r.layer) mean=\(cFormat("%.3g", a.mean)) std=\(cFormat("%.3g", a.std)) "
+            + "dead=\(cFormat("%.2f", a.deadFraction)) |corr|=\(a.meanAbsCorrelation.map { cFormat("%.2f", $0) } ?? "-")"
+        for (name, ratio) in r.gradientRatios { line += " grad/\(name)=\(ratio.map(shortExponent) ?? "-")" }
+        return line
+    }
+
+    /// 0.00312 → "3.1e-3" (C's "%.1e" with the exponent's padding and plus sign dropped); 0 → "0".
+    static func shortExponent(_ x: Double) -> String {
+        guard x.isFinite, x != 0 else { return cFormat("%g", x) }
+        let s = cFormat("%.1e", x)
+        guard let e = s.firstIndex(of: "e") else { return s }
+        let mantissa = s[..<e], exponent = Int(s[s.index(after: e)...]) ?? 0
+        return "\(mantissa)e\(exponent)"
     }
 
     static func metric(_ m: MetricSpec) -> String {

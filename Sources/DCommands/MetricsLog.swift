@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DCore
 import DSolvers
 import DZoo
 
@@ -32,6 +33,17 @@ final class MetricsLog {
         Console.write(fd, line)
     }
 
+    /// One monitored layer: its activation statistics and gradient-to-weight ratios.
+    static func layer(_ r: LayerMonitorRecord) -> String {
+        let a = r.activations
+        return JSONText.object([
+            ("blob", JSONText.string(r.blob)), ("units", String(a.units)), ("mean", number(a.mean)), ("std", number(a.std)),
+            ("dead", number(a.deadFraction)), ("abs_corr", a.meanAbsCorrelation.map(number) ?? "null"),
+            ("varying_units", String(a.varyingUnits)),
+            ("grad_to_weight", JSONText.object(r.gradientRatios.map { ($0.parameter, $0.ratio.map(number) ?? "null") })),
+        ])
+    }
+
     func record(_ event: TrainEvent) {
         switch event {
         case .started(let seed, _, let maxIter):
@@ -47,6 +59,9 @@ final class MetricsLog {
         case .test(let t):
             write("test", [("iteration", String(t.iteration)), ("epoch", Self.number(t.epoch)), ("net", JSONText.string(t.net)),
                            ("outputs", JSONText.object(t.evaluation.outputs.map { ($0.name, Self.number($0.value)) }))])
+        case .monitor(let m):
+            write("monitor", [("iteration", String(m.iteration)), ("epoch", Self.number(m.epoch)), ("net", JSONText.string(m.net)),
+                              ("samples", String(m.samples)), ("layers", JSONText.object(m.layers.map { ($0.layer, Self.layer($0)) }))])
         case .snapshot(let weights, let state, let iteration):
             write("snapshot", [("iteration", String(iteration)), ("weights", JSONText.string(weights)), ("state", JSONText.string(state))])
         case .best(let path, let r):

@@ -23,6 +23,10 @@ public struct TrainCommand: ParsableCommand {
               card weights=…_iter_10000.safetensors samples=10000 accuracy=0.9026 loss=0.273345 card=…/model.yaml
             With debug_info in the solver or net, every iteration adds Caffe's per-layer lines:
               debug iter=7 [Forward] Layer ip1, top blob ip1 data: 0.4123
+            With monitor: [layer, …] in the solver, each round of tests adds per layer the mean and \
+            std of its activations on the first test batch, the fraction of dead units, their mean \
+            |correlation| and each parameter's gradient-to-weight norm ratio:
+              monitor iter=500 layer=ip1 mean=0.31 std=0.52 dead=0.00 |corr|=0.12 grad/weight=3.1e-3 grad/bias=2.4e-2
             On a terminal a live progress line is shown as well. Every run also appends its \
             events to <snapshot_prefix>_metrics.jsonl, and draws the losses, test accuracy and \
             learning rate in <snapshot_prefix>_curves.svg after each round of tests.
@@ -286,6 +290,8 @@ public struct TrainCommand: ParsableCommand {
                      + (p.outputs.isEmpty ? "" : " " + Format.outputs(p.outputs)))
         case .test(let t):
             out.line("test iter=\(t.iteration) epoch=\(cFormat("%.2f", t.epoch)) net=\(t.net) \(Format.outputs(t.evaluation.outputs))")
+        case .monitor(let m):
+            m.layers.forEach { out.line(Format.monitorLine(iteration: m.iteration, $0)) }
         case .snapshot(let weights, let state, let iteration):
             out.line("snapshot iter=\(iteration) weights=\(weights) state=\(state)")
         case .best(let path, let r):

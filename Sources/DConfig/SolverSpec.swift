@@ -76,6 +76,13 @@ public struct MetricSpec: Sendable, Equatable {
     }
 }
 
+/// A layer named in the solver's `monitor` list, with where it is named (for errors the
+/// trainer finds once the nets are built).
+public struct MonitoredLayer: Sendable, Equatable {
+    public var name: String
+    public var location: ConfigLocation
+}
+
 /// How many test batches: a count, or the whole test set once (`test_iter: all`).
 public enum TestIterations: Sendable, Equatable {
     case batches(Int)
@@ -133,6 +140,9 @@ public struct SolverSpec: Sendable {
     public var snapshotAfterTrain: Bool
     /// `debug_info`: after every training iteration, each layer's data and gradient statistics.
     public var debugInfo: Bool
+    /// `monitor`: layers of the train net whose activations (on the first test batch) and
+    /// gradient-to-weight ratios are reported at each round of tests.
+    public var monitor: [MonitoredLayer]
     /// `weights`: files the train net starts from, copied by layer name in order (what
     /// `dtrain --weights` does; the command line replaces them, a resume ignores them).
     public var weights: [String]
@@ -277,6 +287,15 @@ public struct SolverSpec: Sendable {
         testStates = try map.maps("test_state").map { m throws(ConfigError) in try NetStateAddition(m, phase: .test) }
         snapshotAfterTrain = try map.bool("snapshot_after_train", default: true)
         debugInfo = try map.bool("debug_info", default: false)
+        let monitorNames = try map.strings("monitor")
+        var monitorItems: [YAMLNode] = []
+        if let node = map.node("monitor") {
+            if case .sequence(let items) = node.value { monitorItems = items } else { monitorItems = [node] }
+        }
+        monitor = zip(monitorNames, monitorItems).map { MonitoredLayer(name: $0, location: $1.location) }
+        for (i, m) in monitor.enumerated() where monitor[..<i].contains(where: { $0.name == m.name }) {
+            throw ConfigError(at: m.location, "solver: monitor: layer '\(m.name)' is listed twice")
+        }
         weights = try map.strings("weights").map { $0.hasPrefix("zoo:") ? $0 : ConfigFile.resolve($0, relativeTo: file) }
         // Caffe always reports the test loss only with test_compute_loss; Dendrite reports every
         // test output, the loss included, so the key changes nothing.
@@ -301,6 +320,10 @@ public struct SolverSpec: Sendable {
         }
         if !testIter.isEmpty && testIter.count != testNets.count {
             throw map.error("test_iter", "gives \(testIter.count) counts for \(testNets.count) test nets")
+        }
+        if !monitor.isEmpty && testInterval == 0 {
+            throw map.error("monitor", "reports at each round of tests, but nothing is tested",
+                            hint: "set test_interval and test_iter; the statistics are taken on the first test batch")
         }
         if (earlyStopping != nil || plateau != nil) && testInterval == 0 {
             throw map.error(earlyStopping != nil ? "early_stopping" : "plateau", "watches test results, but nothing is tested",

@@ -21,8 +21,10 @@ public struct Evaluation: Sendable {
 public enum Evaluator {
     /// Runs `net` forward over `batches` batches, continuing its data where it stopped (Caffe's
     /// test_iter), and averages each scalar output weighted by batch size.
-    /// `shouldStop` is asked before each batch (a long test must not outlast Ctrl-C).
-    public static func run(_ net: Net, batches: Int, step: StepContext, shouldStop: () -> Bool = { false }) throws(RunError) -> Evaluation {
+    /// `shouldStop` is asked before each batch (a long test must not outlast Ctrl-C);
+    /// `afterBatch` sees each batch's blobs, with the batch size.
+    public static func run(_ net: Net, batches: Int, step: StepContext, shouldStop: () -> Bool = { false },
+                           afterBatch: (Int) throws(RunError) -> Void = { _ in }) throws(RunError) -> Evaluation {
         if net.batchSize != net.builtBatchSize { try net.setBatchSize(net.builtBatchSize) }
         let outputs = net.scalarOutputs
         var sums = [Double](repeating: 0, count: outputs.count)
@@ -33,6 +35,7 @@ public enum Evaluator {
             try net.forward(step)
             let n = net.batchSize
             for (k, o) in outputs.enumerated() { sums[k] += Double(net.data(o.blob)[0]) * Double(n) }
+            try afterBatch(n)
             samples += n
         }
         var e = Evaluation(outputs: zip(outputs, sums).map { ($0.name, samples == 0 ? 0 : $1 / Double(samples)) },

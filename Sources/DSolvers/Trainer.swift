@@ -18,6 +18,8 @@ public enum TrainEvent {
     case debugInfo(iteration: Int, [DebugRecord])
     case progress(TrainProgress)
     case test(TestReport)
+    /// `monitor`: the watched layers' statistics, after each round of tests.
+    case monitor(MonitorReport)
     /// Weights and solver state written.
     case snapshot(weights: String, state: String, iteration: Int)
     /// A new best value of the early-stopping metric, and where its weights went.
@@ -109,6 +111,11 @@ public final class Trainer {
     /// The solver's or the train net's `debug_info`.
     public let debugInfo: Bool
     private var lastDebugRecords: [DebugRecord] = []
+    /// The solver's `monitor` layers, found in the train net and the first test net.
+    let monitorTargets: [LayerMonitorTarget]
+    /// The parameter gradients hold a step trained by this run (not zeros, as at the start or
+    /// after a resume, which restores no gradient): `monitor` reports ratios only then.
+    private(set) var hasStepGradients = false
     /// Each test net's name in reports: its `name:`, with `#2`, `#3` added to repeats.
     public let testNetNames: [String]
     public let optimizer: Optimizer
@@ -182,6 +189,14 @@ public final class Trainer {
         } else {
             maxIter = solver.maxIter ?? 0
         }
+        if !solver.monitor.isEmpty && testNets.isEmpty {
+            throw .config(ConfigError(at: solver.monitor[0].location, "solver: monitor: needs a test net, whose first batch is measured",
+                                      hint: "set test_interval and test_iter"))
+        }
+        let (train, tests) = (trainNet, testNets)
+        monitorTargets = try solver.monitor.map { m throws(TrainError) in
+            try LayerMonitorTarget(m, train: train, test: tests[0], testName: names[0])
+        }
         plateau = try solver.plateau.map { m throws(TrainError) in try Monitor(m, testNets: testNetNames, nets: testNets, key: "plateau") }
         earlyStopping = try solver.earlyStopping.map { m throws(TrainError) in
             try Monitor(m, testNets: testNetNames, nets: testNets, key: "early_stopping")
@@ -227,12 +242,25 @@ public final class Trainer {
     /// in the configured order (Caffe's test nets continue where the last pass stopped): passes
     /// at different iterations see the same samples, and a resumed run repeats them exactly.
     public func test(_ index: Int) throws(TrainError) -> TestReport {
+        try test(index, firstBatch: nil)
+    }
+
+    /// The same, calling `firstBatch` with the batch size right after the first batch's forward
+    /// pass, while the net's blobs hold it.
+    func test(_ index: Int, firstBatch: ((Int) -> Void)?) throws(TrainError) -> TestReport {
         testNets[index].dataLayers.forEach { $0.rewind() }
+        var first = true
+        let afterBatch = { (n: Int) throws(RunError) -> Void in
+            if first { firstBatch?(n) }
+            first = false
+        }
         do {
             let e: Evaluation
             switch solver.testIter[index] {
-            case .batches(let n): e = try Evaluator.run(testNets[index], batches: n, step: step(.test), shouldStop: stopRequested)
-            case .all: e = try Evaluator.wholeDataset(testNets[index], step: step(.test), shouldStop: stopRequested)
+            case .batches(let n):
+                e = try Evaluator.run(testNets[index], batches: n, step: step(.test), shouldStop: stopRequested, afterBatch: afterBatch)
+            case .all:
+                e = try Evaluator.wholeDataset(testNets[index], step: step(.test), shouldStop: stopRequested, afterBatch: afterBatch)
             }
             return TestReport(iteration: iteration, epoch: epoch, net: testNetNames[index], evaluation: e)
         } catch {
@@ -267,6 +295,7 @@ public final class Trainer {
             throw .run(diverged("a gradient is NaN or infinite", trainNet.firstNonFiniteGradient()))
         }
         if debugInfo { lastDebugRecords = records + trainNet.updateRecords() }
+        hasStepGradients = true
         iteration += 1
         return loss / Double(solver.iterSize)
     }
@@ -314,13 +343,20 @@ public final class Trainer {
     /// early stopping says to stop, or a stop was requested during the tests.
     func testAll(_ emit: (TrainEvent) -> Void) throws(TrainError) -> TestOutcome {
         var reports: [TestReport] = []
+        var monitored: MonitorReport?
         for i in testNets.indices {
-            let r = try test(i)
+            // `monitor` measures the first batch of the first test net, between its forward
+            // and the next batch's.
+            let r = try test(i, firstBatch: i > 0 || monitorTargets.isEmpty ? nil : { n in
+                monitored = MonitorReport(iteration: self.iteration, epoch: self.epoch, net: self.testNetNames[0], samples: n,
+                                          layers: self.monitorRecords(testNet: self.testNets[0]))
+            })
             // A stop was requested mid-test: no test of this iteration is reported or watched.
             if r.evaluation.interrupted { return .interrupted }
             reports.append(r)
         }
         reports.forEach { emit(.test($0)) }
+        if let monitored { emit(.monitor(monitored)) }
         if var p = plateau {
             if !p.observe(reports, iteration: iteration), let patience = p.spec.patience, p.state.badTests >= patience {
                 reductions += 1
