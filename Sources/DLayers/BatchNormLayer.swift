@@ -65,7 +65,8 @@ public final class BatchNormLayer: Layer {
         let running = (mean: io.params[0].base, variance: io.params[1].base, factor: io.params[2].base)
         if batchStatistics(step.phase) {
             let variance = invStd  // the batch variance, turned into 1/σ below
-            BatchNormKernel.statistics(io.bottoms[0], n: n, channels: c, spatial: s, mean: mean, variance: variance)
+            BatchNormKernel.statistics(io.bottoms[0], n: n, channels: c, spatial: s, mean: mean, variance: variance,
+                                       parallel: step.parallel)
             let maf = movingAverageFraction, m = n * s, correction = m > 1 ? Float(m) / Float(m - 1) : 1
             running.factor[0] = running.factor[0] * maf + 1
             for i in 0..<c {
@@ -77,7 +78,8 @@ public final class BatchNormLayer: Layer {
             for i in 0..<c { (mean[i], invStd[i]) = (running.mean[i] * scale, running.variance[i] * scale) }
         }
         for i in 0..<c { invStd[i] = 1 / (invStd[i] + eps).squareRoot() }
-        BatchNormKernel.normalize(io.bottoms[0], into: io.tops[0], n: n, channels: c, spatial: s, mean: mean, invStd: invStd)
+        BatchNormKernel.normalize(io.bottoms[0], into: io.tops[0], n: n, channels: c, spatial: s, mean: mean, invStd: invStd,
+                                  parallel: step.parallel)
     }
 
     public func backward(_ io: LayerIO, _ step: StepContext) {
@@ -85,6 +87,6 @@ public final class BatchNormLayer: Layer {
         let (n, c, s) = geometry(io.tops[0].shape)
         BatchNormKernel.backward(y: io.tops[0], outputGrad: io.topGrads[0]!, inputGrad: dx, n: n, channels: c, spatial: s,
                                  invStd: io.work[0].base + c, batchStatistics: batchStatistics(step.phase),
-                                 accumulate: io.accumulateBottom[0])
+                                 accumulate: io.accumulateBottom[0], parallel: step.parallel)
     }
 }
