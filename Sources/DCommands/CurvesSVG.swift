@@ -184,15 +184,16 @@ enum CurvesSVG {
     /// Log when every value is positive and they span at least a factor of 10: a loss falls
     /// fast and then slowly, and on a linear axis the late progress (the part worth watching)
     /// is a flat line at the bottom; a step or plateau schedule cuts the rate tenfold at a
-    /// time. Otherwise (a narrow range, or a loss that can be zero or negative) linear.
-    static func scale(_ values: [Double]) -> Scale {
-        guard let low = values.min(), let high = values.max(), low > 0, high / low >= 10 else { return .linear }
+    /// time. Otherwise (a narrow range, or a loss that can be zero or negative) linear. An
+    /// accuracy is always linear: a log axis would squeeze its end, 0.85 to 0.9, into a line.
+    static func scale(_ values: [Double], bounded01: Bool = false) -> Scale {
+        guard !bounded01, let low = values.min(), let high = values.max(), low > 0, high / low >= 10 else { return .linear }
         return .log
     }
 
     static func draw(_ panel: Panel, y0: Double, xLow: Double, xHigh: Double, xTicks: [Double], last: Bool) -> String {
         let values = panel.lines.flatMap { $0.points.map(\.value) }
-        let yScale = Self.scale(values)
+        let yScale = Self.scale(values, bounded01: panel.bounded01)
         var low = values.min() ?? 0, high = values.max() ?? 1
         var yTicks: [Double]
         if yScale == .log {

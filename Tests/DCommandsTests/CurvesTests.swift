@@ -90,6 +90,8 @@ func point(_ i: Int, _ v: Double) -> Curves.Point { Curves.Point(iteration: i, v
             #expect(svg.texts.contains(name), "legend lacks \(name)")
         }
         #expect(svg.texts.contains("loss (log scale)") && svg.texts.contains("learning rate (log scale)") && svg.texts.contains("test accuracy"))
+        // An accuracy from chance (0.08) to 0.9 spans a factor of 10 but stays linear.
+        #expect(CurvesSVG.scale([0.08, 0.9]) == .log && CurvesSVG.scale([0.08, 0.9], bounded01: true) == .linear)
         #expect(svg.texts.contains("iteration") && svg.texts.contains("100"))
         // Later iterations are further right; a falling train loss goes down the picture (up in y).
         let train = try #require(lines["train loss (smoothed)"])
