@@ -253,8 +253,11 @@ struct SplitMix {
 @Suite struct ShippedConfigTests {
     static let root = FileManager.default.currentDirectoryPath + "/Configs"
     static let solvers = ["fashion-lenet/solver.yaml", "fashion-augment/solver.yaml", "fashion-mlp/solver.yaml", "fashion-mlp/early-stopping.yaml",
-                          "fashion-deep-mlp/solver.yaml", "fashion-autoencoder/solver.yaml", "fashion-footwear/solver.yaml", "fashion-footwear/scratch-solver.yaml",
-                          "xor/solver.yaml", "xor/perceptron-solver.yaml"]
+                          "fashion-deep-mlp/solver.yaml", "fashion-autoencoder/solver.yaml", "fashion-autoencoder/solver-tied.yaml",
+                          "fashion-footwear/solver.yaml", "fashion-footwear/scratch-solver.yaml", "xor/solver.yaml", "xor/perceptron-solver.yaml",
+                          "fashion-bn/solver.yaml", "fashion-bn/solver-5x.yaml", "fashion-bn/plain.yaml", "fashion-bn/plain-5x.yaml",
+                          "fashion-pretraining/stage-1.yaml", "fashion-pretraining/stage-2.yaml", "fashion-pretraining/stage-3.yaml",
+                          "fashion-pretraining/finetune.yaml", "fashion-pretraining/scratch.yaml"]
 
     @Test(arguments: solvers) func builds(_ solver: String) throws {
         let r = try run("dtrain", [Self.root + "/" + solver, "--dry-run"])
