@@ -1,4 +1,3 @@
-import CSTBImage
 import DConfig
 import DCore
 import DData
@@ -25,9 +24,8 @@ enum AugmentGrid {
             throw RunError(message: "--show-augment draws grey or colour images; '\(layer.name)' serves \(channels) channels")
         }
         let n = min(count, layer.dataset.count)
-        let zoom = max(1, (minimumCell + height - 1) / height), cellW = width * zoom, cellH = height * zoom, gap = 4
-        let gridW = 2 * cellW + 3 * gap, gridH = n * (cellH + gap) + gap
-        var grid = [UInt8](repeating: 255, count: gridW * gridH * channels)
+        let zoom = PictureGrid.zoom(height, toAtLeast: minimumCell)
+        var grid = PictureGrid(rows: n, columns: 2, cellWidth: width * zoom, cellHeight: height * zoom, channels: channels, gap: 4)
         var raw = [Float](repeating: 0, count: layer.dataset.sampleSize)
         var distorted = [Float](repeating: 0, count: shown.reduce(1, *))
         var scratch = [Float](repeating: 0, count: Augmentation.scratchCount(dims))
@@ -41,23 +39,10 @@ enum AugmentGrid {
             }
             // Floats are spread over 0…255 by the sample's own range; bytes are shown as they are.
             let (low, high) = layer.dataset.elementType == .ubyte ? (Float(0), Float(255)) : (raw.min() ?? 0, max((raw.max() ?? 1), (raw.min() ?? 0) + 1e-6))
-            func paint(_ values: [Float], _ h: Int, _ w: Int, column: Int) {
-                let top = gap + i * (cellH + gap) + (cellH - h * zoom) / 2, left = gap + column * (cellW + gap) + (cellW - w * zoom) / 2
-                for y in 0..<(h * zoom) {
-                    for x in 0..<(w * zoom) {
-                        for c in 0..<channels {
-                            let v = (values[(c * h + y / zoom) * w + x / zoom] - low) / (high - low) * 255
-                            grid[((top + y) * gridW + left + x) * channels + c] = UInt8(max(0, min(255, v.rounded())))
-                        }
-                    }
-                }
-            }
-            paint(raw, height, width, column: 0)
-            paint(distorted, shown[1], shown[2], column: 1)
+            grid.paint(row: i, column: 0, raw, height: height, width: width, zoom: zoom, low: low, high: high)
+            grid.paint(row: i, column: 1, distorted, height: shown[1], width: shown[2], zoom: zoom, low: low, high: high)
         }
-        guard stbi_write_png(out, Int32(gridW), Int32(gridH), Int32(channels), grid, Int32(gridW * channels)) != 0 else {
-            throw FileError(path: out, "cannot write the PNG file")
-        }
-        return (n, gridW, gridH)
+        try grid.writePNG(to: out)
+        return (n, grid.width, grid.height)
     }
 }

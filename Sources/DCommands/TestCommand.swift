@@ -33,8 +33,14 @@ public struct TestCommand: ParsableCommand {
             --predict FILE… classifies image files (zoo models only) with the card's \
             preprocessing, converted to the model's channels, and prints the most likely classes. \
             --show-augment N --out FILE.png draws the first N training samples plain and as TRAIN \
-            distorts them. --dump BLOB[,BLOB] --out FILE.safetensors writes blobs for the \
-            whole test set (Caffe's extract_features). --json prints one JSON object instead.
+            distorts them. --visualize LAYER --out FILE.png draws a Convolution's filters, or an \
+            InnerProduct's weight rows when it reads the input image, as tiles, each spread \
+            over its own min…max (filters differ in scale; a constant one is mid grey). \
+            --reconstruct N --out FILE.png draws an autoencoder's first N test samples above \
+            its reconstructions, ten to a row. --dump BLOB[,BLOB] --out FILE.safetensors \
+            writes blobs for the whole test set (Caffe's extract_features). --stage NAME builds \
+            the TEST net with that stage (Caffe's caffe test --stage), e.g. \
+            Configs/fashion-autoencoder's test-on-test. --json prints one JSON object instead.
             With --time it measures inference speed over the whole test set:
               time images/s=21000 batch=100 load_s=0.06 windows=5
             """)
@@ -66,7 +72,7 @@ public struct TestCommand: ParsableCommand {
     @Option(name: .long, help: "Blobs to write for the whole test set, comma-separated (with --out).")
     public var dump: String?
 
-    @Option(name: .long, help: "The safetensors file --dump writes, or the PNG file --show-augment writes.")
+    @Option(name: .long, help: "The safetensors file --dump writes, or the PNG file --show-augment, --visualize or --reconstruct writes.")
     public var out: String?
 
     @Option(name: .long, help: "Draw the first N training samples of the net, each plain and as TRAIN distorts it (transform_param), into the PNG file --out.")
@@ -74,6 +80,30 @@ public struct TestCommand: ParsableCommand {
 
     @Option(name: .long, help: "The seed of the distortions --show-augment draws.")
     public var seed: UInt64 = 1
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Draw this Convolution or InnerProduct layer's learned weights as tiles into the PNG file --out.",
+        discussion: "Convolution: one tile per filter, grey for one input channel and colour for a first layer on colour images; deeper filters get a row each, one tile per input channel. InnerProduct: each output unit's weights as an image of the input, when the layer reads the input directly (K = C×H×W, an autoencoder's first layer). Each tile is spread over its own min…max, because filters differ in scale; small tiles are enlarged to at least 20 pixels; tiles are 1 pixel apart.",
+        valueName: "layer"))
+    public var visualize: String?
+
+    @Flag(name: .long, help: "With --visualize: one grey tile per filter, the mean over its input channels, rather than a tile per input channel (or a colour tile).")
+    public var meanOverInputs = false
+
+    @Option(name: .long, help: ArgumentHelp("With --visualize: draw the first N filters or units (default: \(FilterPicture.defaultLimit)).", valueName: "n"))
+    public var limit: Int?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Draw the first N test samples above the net's reconstructions of them into the PNG file --out (autoencoders).",
+        discussion: "Ten samples to a row: a row of originals, the row of their reconstructions below it, and further pairs of rows for more. The reconstruction is the first bottom of the first SigmoidCrossEntropyLoss (through a sigmoid: it takes logits) or EuclideanLoss whose second bottom is the input (one sample's worth of values). Both rows are mapped back through the data layer's transform (scale, mean_value, mean_file, normalize per_channel/per_pixel) to the data's bytes, clamped to 0…255; float data, and zca, are spread over each original's min…max.",
+        valueName: "n"))
+    public var reconstruct: Int?
+
+    @Option(name: .long, help: ArgumentHelp("With --reconstruct: the blob to show as the reconstruction, as it is (no sigmoid), instead of a loss's first bottom.", valueName: "blob"))
+    public var reconstructBlob: String?
+
+    @Option(name: .long, help: ArgumentHelp("Build the TEST net with this stage, so that layers with include: {stage: NAME} take part (Caffe's caffe test --stage). Repeat, or separate with commas.", valueName: "name"))
+    public var stage: [String] = []
 
     @Flag(name: .long, help: "Print one JSON object instead of text.")
     public var json = false
@@ -96,14 +126,26 @@ public struct TestCommand: ParsableCommand {
         if !models.isEmpty && (model != nil || !weights.isEmpty) { throw ValidationError("give zoo models or --model/--weights, not both") }
         if model != nil && weights.isEmpty && !time && showAugment == nil { throw ValidationError("missing --weights (only --time and --show-augment run without weights)") }
         if (images == nil) != (labels == nil) { throw ValidationError("give --images and --labels together") }
-        if let n = showAugment {
-            if n < 1 { throw ValidationError("--show-augment must be at least 1, found \(n)") }
-            guard let out, out.hasSuffix(".png") else { throw ValidationError("--show-augment N writes a PNG file: give --out FILE.png") }
-            if dump != nil || !predict.isEmpty || time || iterations != nil || max(models.count, weights.count) > 1 {
-                throw ValidationError("--show-augment draws one net's training data; it takes no --dump, --predict, --time, --iterations or committee")
+        if let n = showAugment, n < 1 { throw ValidationError("--show-augment must be at least 1, found \(n)") }
+        if let n = reconstruct, n < 1 { throw ValidationError("--reconstruct must be at least 1, found \(n)") }
+        if let n = limit, n < 1 { throw ValidationError("--limit must be at least 1, found \(n)") }
+        if visualize == nil && (limit != nil || meanOverInputs) { throw ValidationError("--limit and --mean-over-inputs go with --visualize LAYER") }
+        if reconstruct == nil && reconstructBlob != nil { throw ValidationError("--reconstruct-blob goes with --reconstruct N") }
+        if let bad = stage.first(where: { $0.split(separator: ",", omittingEmptySubsequences: false).contains(where: \.isEmpty) }) {
+            throw ValidationError("--stage takes stage names separated by commas, found '\(bad)'")
+        }
+        let pictures = [showAugment.map { _ in "--show-augment N" }, visualize.map { _ in "--visualize LAYER" }, reconstruct.map { _ in "--reconstruct N" }].compactMap { $0 }
+        if pictures.count > 1 { throw ValidationError("\(pictures.joined(separator: " and ")) each write a picture: give one at a time") }
+        if let picture = pictures.first {
+            guard let out, out.hasSuffix(".png") else { throw ValidationError("\(picture) writes a PNG file: give --out FILE.png") }
+            if dump != nil || !predict.isEmpty || time || iterations != nil || json || max(models.count, weights.count) > 1 {
+                throw ValidationError(showAugment != nil ? "--show-augment draws one net's training data; it takes no --dump, --predict, --time, --iterations, --json or committee"
+                                      : "\(picture.prefix { $0 != " " }) draws one model; it takes no --dump, --predict, --time, --iterations, --json or committee")
             }
+            if visualize != nil && images != nil { throw ValidationError("--visualize draws weights; it takes no --images or --labels") }
         } else if (dump == nil) != (out == nil) {
-            throw ValidationError("give --dump BLOB and --out FILE.safetensors together")
+            throw ValidationError(dump == nil ? "--out names the file of --dump BLOB, --show-augment N, --visualize LAYER or --reconstruct N: give one of them"
+                                              : "give --dump BLOB and --out FILE.safetensors together")
         }
         if let dump {
             let names = dump.split(separator: ",", omittingEmptySubsequences: false)
@@ -141,6 +183,19 @@ public struct TestCommand: ParsableCommand {
             if let n = showAugment, let out {
                 let (samples, width, height) = try AugmentGrid.write(net: members[0].net, samples: n, seed: seed, to: out)
                 return console.out("show-augment samples=\(samples) seed=\(seed) out=\(out) size=\(width)x\(height)")
+            }
+            if let layer = visualize, let out {
+                let net = try build(members[0], file: members[0].net, threads: threads)
+                let d = try FilterPicture.write(net, layer: layer, meanOverInputs: meanOverInputs, limit: limit ?? FilterPicture.defaultLimit, to: out)
+                console.out("visualize layer=\(layer) type=\(d.type) units=\(d.units) shown=\(d.shown) tiles=\(d.tiles) tile=\(d.tileWidth)x\(d.tileHeight) zoom=\(d.zoom) out=\(out) size=\(d.width)x\(d.height)")
+                if d.shown < d.units { console.out("note: the first \(d.shown) of \(d.units) units are drawn; --limit \(d.units) draws all") }
+                return
+            }
+            if let n = reconstruct, let out {
+                let net = try build(members[0], file: members[0].net, threads: threads)
+                try Zoo.checkOutput(out, inputs: net.dataLayers.flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] })
+                let d = try ReconstructionPicture.write(net, samples: n, blob: reconstructBlob, step: StepContext(phase: .test, parallel: Parallel(threads: threads)), to: out)
+                return console.out("reconstruct samples=\(d.samples) blob=\(d.shown) out=\(out) size=\(d.width)x\(d.height)")
             }
             if !predict.isEmpty { return try classify(members, threads: threads, console) }
             if time { return try measure(members[0], threads: threads, console) }
@@ -188,9 +243,26 @@ public struct TestCommand: ParsableCommand {
         }
         let store = ParameterStore(seed: 0)
         let testData = images.flatMap { i in labels.map { (images: i, labels: $0) } }
-        let net = try Net(spec: try NetSpec.load(file), phase: .test, store: store,
+        let spec = try NetSpec.load(file)
+        let stages = stage.flatMap { $0.split(separator: ",").map(String.init) }
+        for s in stages where !spec.stageNames.contains(s) {
+            throw ConfigError(file: file, message: "no layer of net '\(spec.name)' names the stage '\(s)' given with --stage",
+                              hint: Suggestion.hint(for: s, in: spec.stageNames) ?? (spec.stageNames.isEmpty ? "this net has no stages" : "its stages: \(spec.stageNames.joined(separator: ", "))"))
+        }
+        let net: Net
+        do {
+            net = try Net(spec: spec, phase: .test, state: spec.state(.test, adding: NetStateAddition(stages: stages)), store: store,
                           context: BuildContext(phase: .test, netFile: file, seed: 0, datasets: DatasetCache(progress: Console.decodingProgress),
                                                 threads: threads, testData: testData))
+        } catch {
+            // A net whose TEST layers are picked by stage (Caffe's mnist_autoencoder) does not
+            // build without one: say which there are.
+            var e = error
+            if stages.isEmpty && !spec.stageNames.isEmpty {
+                e.hint = (e.hint.map { $0 + "; " } ?? "") + "this net's layers are picked by stage: give --stage \(spec.stageNames.joined(separator: " or --stage "))"
+            }
+            throw e
+        }
         if let weights = member.weights {
             let report = try Weights.read(weights, into: store)
             if !report.initialised.isEmpty {

@@ -231,6 +231,18 @@ public struct NetSpec {
         return Array(zip(names, dims)).map { (name: $0.0, dims: $0.1) }
     }
 
+    /// Every stage the layers' include and exclude rules name (`stage` and `not_stage`), in
+    /// the order first named: the stages a state can usefully add (`dtest --stage`).
+    public var stageNames: [String] {
+        var names: [String] = []
+        for layer in layers {
+            for rule in layer.include + layer.exclude {
+                for s in rule.stages + rule.notStages where !names.contains(s) { names.append(s) }
+            }
+        }
+        return names
+    }
+
     /// The state of this net in `phase`, with the solver's `train_state`/`test_state` merged in.
     public func state(_ phase: Phase, adding solver: NetStateAddition? = nil) -> NetState {
         NetState(phase: phase, level: solver?.level ?? state.level ?? 0, stages: state.stages + (solver?.stages ?? []))

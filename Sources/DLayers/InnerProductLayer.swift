@@ -8,7 +8,8 @@ public final class InnerProductLayer: Layer {
     let numOutput: Int
     let biasTerm: Bool
     let axis: Int
-    let transpose: Bool
+    /// The weight is stored [K, N] rather than [N, K] (dtest --visualize reads it either way).
+    public let transpose: Bool
     let weightFiller, biasFiller: Filler
 
     init(_ spec: LayerSpec) throws(ConfigError) {
