@@ -1,17 +1,18 @@
 import DConfig
 
-/// The deploy net of a train/test net (Caffe's deploy.prototxt): its TEST-phase layers with the
-/// data layer replaced by an `Input` layer of one sample, no layer that needs labels, and the
-/// SoftmaxWithLoss replaced by a Softmax whose top `prob` holds the class probabilities.
+/// The deploy net of a train/test net (Caffe's deploy.prototxt): the layers of its first test
+/// net (TEST, with the first `test_state`'s stages) with the data layer replaced by an `Input`
+/// layer of one sample, no layer that needs labels, and the SoftmaxWithLoss replaced by a
+/// Softmax whose top `prob` holds the class probabilities.
 public enum DeployNet {
     public static let probabilities = "prob"
 
-    /// `inputShape` is one sample's [channels, height, width].
-    public static func text(from spec: NetSpec, inputShape: [Int]) -> String {
-        var out = "# Deploy net of '\(spec.name)', written by dtrain: input one sample, output class probabilities '\(probabilities)'.\n"
-        out += "name: \(YAMLText.quoted(spec.name))\nlayer:\n"
-        var labels = Set<String>()
-        for layer in spec.layers where layer.isIncluded(in: .test) {
+    /// `inputShape` is one sample's [channels, height, width]; `state` picks the layers (the
+    /// TEST phase, and the stages that pick an autoencoder's test data layer).
+    public static func text(from spec: NetSpec, inputShape: [Int], state: NetState) -> String {
+        var out = "name: \(YAMLText.quoted(spec.name))\nlayer:\n"
+        var labels = Set<String>(), classifies = false
+        for layer in spec.layers where layer.isIncluded(in: state) {
             if layer.type == "IDXData" || layer.type == "ImageData" {
                 guard let data = layer.tops.first else { continue }
                 labels.formUnion(layer.tops.dropFirst())
@@ -21,6 +22,7 @@ public enum DeployNet {
             }
             if layer.type == "SoftmaxWithLoss", let scores = layer.bottoms.first, !labels.contains(scores) {
                 out += "  - name: \(probabilities)\n    type: Softmax\n    bottom: \(YAMLText.quoted(scores))\n    top: \(probabilities)\n"
+                classifies = true
                 continue
             }
             // Anything fed by labels (accuracy, losses) has no meaning without them.
@@ -36,6 +38,7 @@ public enum DeployNet {
                 first = false
             }
         }
-        return out
+        let output = classifies ? "output class probabilities '\(probabilities)'" : "no classifier: its outputs are the last layers' tops"
+        return "# Deploy net of '\(spec.name)', written by dtrain: input one sample, \(output).\n" + out
     }
 }

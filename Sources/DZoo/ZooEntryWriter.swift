@@ -70,7 +70,8 @@ public final class ZooEntryWriter {
         card.net = copies[solver.testNets.first ?? solver.trainNet] ?? "net.yaml"
         let trainSpec: NetSpec
         do { trainSpec = try NetSpec.load(solver.trainNet) } catch { throw FileError(error, file: solver.trainNet) }
-        try AtomicFile.write(Array(DeployNet.text(from: trainSpec, inputShape: inputShape).utf8), to: "\(directory)/\(card.deploy)")
+        try AtomicFile.write(Array(DeployNet.text(from: trainSpec, inputShape: inputShape,
+                                                           state: trainSpec.state(.test, adding: solver.testStates.first)).utf8), to: "\(directory)/\(card.deploy)")
         try update()
     }
 

@@ -124,6 +124,28 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
 }
 
 @Suite struct ZooEntryTests {
+    /// Caffe's mnist_autoencoder picks its test data layer by stage: the deploy net takes the
+    /// first test net's stages, so it has an Input, and it says it has no classifier.
+    @Test func deployNetOfAStagedAutoencoder() throws {
+        let spec = try NetSpec(node: try YAML.parse("""
+            name: ae
+            layer:
+              - {name: data, type: IDXData, top: data, include: {phase: TRAIN}, idx_data_param: {images: a, labels: b, batch_size: 2}}
+              - {name: data, type: IDXData, top: data, include: {phase: TEST, stage: test-on-train}, idx_data_param: {images: a, labels: b, batch_size: 2}}
+              - {name: data, type: IDXData, top: data, include: {phase: TEST, stage: test-on-test}, idx_data_param: {images: c, labels: d, batch_size: 2}}
+              - {name: flat, type: Flatten, bottom: data, top: flat}
+              - {name: code, type: InnerProduct, bottom: data, top: code, inner_product_param: {num_output: 3}}
+              - {name: decode, type: InnerProduct, bottom: code, top: decode, inner_product_param: {num_output: 4}}
+              - {name: loss, type: SigmoidCrossEntropyLoss, bottom: [decode, flat], top: loss}
+            """, file: "net.yaml"), file: "net.yaml")
+        let text = DeployNet.text(from: spec, inputShape: [1, 2, 2], state: spec.state(.test, adding: NetStateAddition(stages: ["test-on-test"])))
+        #expect(text.hasPrefix("# Deploy net of 'ae', written by dtrain: input one sample, no classifier: its outputs are the last layers' tops.\n"))
+        let deploy = try Net(spec: try NetSpec(node: try YAML.parse(text, file: "deploy.yaml"), file: "deploy.yaml"), phase: .test,
+                             store: ParameterStore(seed: 0), context: BuildContext(phase: .test, netFile: "deploy.yaml", seed: 0))
+        #expect(deploy.nodes.map(\.type) == ["Input", "Flatten", "InnerProduct", "InnerProduct"])
+        #expect(deploy.blobs[deploy.nodes[0].tops[0]].shape == Shape([1, 1, 2, 2]))
+    }
+
     @Test func entryHoldsRewrittenCopiesADeployNetAndACard() throws {
         let dir = scratchDirectory()
         let writer = try makeEntry(dir, root: dir + "/zoo")
