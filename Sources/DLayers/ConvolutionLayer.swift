@@ -2,11 +2,13 @@ import DConfig
 import DCore
 
 /// `convolution_param`, read the same by Convolution and Deconvolution: num_output (required),
-/// bias_term, kernel/stride/pad (`WindowParams`), group, the fillers; dilation only as 1.
+/// bias_term, kernel/stride/pad (`WindowParams`), dilation, group, the fillers.
 struct ConvolutionParams {
     let numOutput: Int
     let biasTerm: Bool
     let window: WindowParams
+    /// Caffe's `dilation`: one value, or one per spatial axis (h, w); 1 is an ordinary kernel.
+    let dilationH, dilationW: Int
     let group: Int
     let weightFiller, biasFiller: Filler
 
@@ -17,9 +19,16 @@ struct ConvolutionParams {
         biasTerm = try p.bool("bias_term", default: true)
         window = try WindowParams.decode(p, kernelRequired: true)
         group = try p.int("group", default: 1, min: 1)
-        if let d = try p.ints("dilation").first(where: { $0 != 1 }) {
-            throw p.error("dilation", "dilated convolution is not supported, found \(d)", hint: "remove dilation or set it to 1")
+        let d = try p.ints("dilation")
+        switch d.count {
+        case 0: (dilationH, dilationW) = (1, 1)
+        case 1: (dilationH, dilationW) = (d[0], d[0])
+        case 2: (dilationH, dilationW) = (d[0], d[1])
+        default: throw p.error("dilation", "expected one value, or two (height, width), found \(d.count)")
         }
+        if let bad = d.first(where: { $0 < 1 }) { throw p.error("dilation", "must be at least 1, found \(bad)") }
+        // Far beyond any image, and small enough that d·(k − 1) cannot overflow.
+        if let bad = d.first(where: { $0 > 1 << 20 }) { throw p.error("dilation", "must be at most \(1 << 20), found \(bad)") }
         weightFiller = try p.filler("weight_filler", default: .xavier(.fanIn))
         biasFiller = try p.filler("bias_filler", default: .constant(value: 0))
         try p.finish()
@@ -27,33 +36,51 @@ struct ConvolutionParams {
             throw p.error("group", "num_output \(numOutput) is not divisible by group \(group)")
         }
     }
+
+    /// The rows and columns a dilated kernel spans: d·(k − 1) + 1 (the kernel itself for d = 1).
+    var extentH: Int { dilationH * (window.kernelH - 1) + 1 }
+    var extentW: Int { dilationW * (window.kernelW - 1) + 1 }
+
+    /// "5×5", or "3×3 with dilation 2×2 (spanning 5×5)", for messages.
+    var kernelDescription: String {
+        let k = "\(window.kernelH)×\(window.kernelW)"
+        return dilationH == 1 && dilationW == 1 ? k : "\(k) with dilation \(dilationH)×\(dilationW) (spanning \(extentH)×\(extentW))"
+    }
+
+    /// The window over a `channels`×`height`×`width` image with `outH`×`outW` positions.
+    func geometry(channels: Int, height: Int, width: Int, outH: Int, outW: Int) -> WindowGeometry {
+        let w = window
+        return WindowGeometry(channels: channels, height: height, width: width, kernelH: w.kernelH, kernelW: w.kernelW,
+                              strideH: w.strideH, strideW: w.strideW, padH: w.padH, padW: w.padW,
+                              dilationH: dilationH, dilationW: dilationW, outH: outH, outW: outW)
+    }
 }
 
 /// 2-D convolution through im2col and one GEMM per group over each chunk of images (see
-/// `ConvolutionKernel`).
-/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = (H + 2·pad − kernel) / stride + 1;
-/// weight [OC, C/group, kh, kw], bias [OC].
+/// `ConvolutionKernel`); a dilated kernel (Caffe's `dilation`) unfolds through the same im2col.
+/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = (H + 2·pad − E) / stride + 1,
+/// E = dilation·(kernel − 1) + 1; weight [OC, C/group, kh, kw], bias [OC].
 public final class ConvolutionLayer: Layer {
     public let name: String
-    let numOutput: Int
-    let biasTerm: Bool
-    let window: WindowParams
-    let group: Int
-    let weightFiller, biasFiller: Filler
+    let params: ConvolutionParams
+    var numOutput: Int { params.numOutput }
+    var biasTerm: Bool { params.biasTerm }
+    var window: WindowParams { params.window }
+    var group: Int { params.group }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name
-        let p = try ConvolutionParams(spec)
-        numOutput = p.numOutput; biasTerm = p.biasTerm; window = p.window; group = p.group
-        weightFiller = p.weightFiller; biasFiller = p.biasFiller
+        params = try ConvolutionParams(spec)
+    }
+
+    /// Caffe's output size along one axis: (in + 2·pad − extent) / stride + 1.
+    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
+        ((h + 2 * window.padH - params.extentH) / window.strideH + 1, (w + 2 * window.padW - params.extentW) / window.strideW + 1)
     }
 
     func config(_ bottom: Shape, workers: Int) -> ConvolutionKernel.Config {
-        let w = window, h = bottom[2], wd = bottom[3]
-        let geometry = WindowGeometry(
-            channels: bottom[1], height: h, width: wd, kernelH: w.kernelH, kernelW: w.kernelW,
-            strideH: w.strideH, strideW: w.strideW, padH: w.padH, padW: w.padW,
-            outH: (h + 2 * w.padH - w.kernelH) / w.strideH + 1, outW: (wd + 2 * w.padW - w.kernelW) / w.strideW + 1)
+        let (outH, outW) = outputSize(bottom[2], bottom[3])
+        let geometry = params.geometry(channels: bottom[1], height: bottom[2], width: bottom[3], outH: outH, outW: outW)
         return ConvolutionKernel.Config(geometry: geometry, outputs: numOutput, groups: group, batch: bottom[0], workers: workers)
     }
 
@@ -63,13 +90,12 @@ public final class ConvolutionLayer: Layer {
             throw LayerError("expects a bottom of shape N×C×H×W, found \(b)", hint: "images from IDXData are N×1×H×W")
         }
         guard b[1] % group == 0 else { throw LayerError("\(b[1]) input channels are not divisible by group \(group)") }
-        guard b[2] + 2 * window.padH >= window.kernelH, b[3] + 2 * window.padW >= window.kernelW else {
-            throw LayerError("kernel \(window.kernelH)×\(window.kernelW) is larger than the padded input \(b[2] + 2 * window.padH)×\(b[3] + 2 * window.padW) (bottom \(b))")
+        guard b[2] + 2 * window.padH >= params.extentH, b[3] + 2 * window.padW >= params.extentW else {
+            throw LayerError("kernel \(params.kernelDescription) is larger than the padded input \(b[2] + 2 * window.padH)×\(b[3] + 2 * window.padW) (bottom \(b))")
         }
         // im2col unfolds one image into C·kh·kw × OH·OW floats: that must be allocatable
         // before anything multiplies it (a huge kernel with a huge pad overflows Int).
-        let outH = (b[2] + 2 * window.padH - window.kernelH) / window.strideH + 1
-        let outW = (b[3] + 2 * window.padW - window.kernelW) / window.strideW + 1
+        let (outH, outW) = outputSize(b[2], b[3])
         guard let columns = Shape.checkedCount([b[1], window.kernelH, window.kernelW, outH, outW]), columns <= 1 << 28 else {
             throw LayerError("kernel \(window.kernelH)×\(window.kernelW) over a \(b[2] + 2 * window.padH)×\(b[3] + 2 * window.padW) padded input would unfold one image into more than \(1 << 28) floats",
                              hint: "check kernel_size, pad and stride")
@@ -80,8 +106,8 @@ public final class ConvolutionLayer: Layer {
 
     public func parameters(for bottoms: [Shape]) -> [ParameterDecl] {
         let weight = ParameterDecl("weight", Shape([numOutput, bottoms[0][1] / group, window.kernelH, window.kernelW]),
-                                   filler: weightFiller)
-        return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: biasFiller)] : [weight]
+                                   filler: params.weightFiller)
+        return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: params.biasFiller)] : [weight]
     }
 
     /// 2·OC·(C/G)·kh·kw·OH·OW·N multiply-adds forward; backward does it twice (dW and dx).

@@ -5,35 +5,32 @@ import DCore
 /// convolution with the same `convolution_param` run backwards. Its forward is that
 /// convolution's input gradient, its input gradient that convolution's forward (see
 /// `ConvolutionKernel.deconvolutionForward`).
-/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = stride·(H − 1) + kernel − 2·pad;
+/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = stride·(H − 1) + E − 2·pad,
+/// E = dilation·(kernel − 1) + 1;
 /// weight [C, OC/group, kh, kw] (Caffe's layout: the dual convolution's [out, in/group, kh, kw]),
 /// bias [OC].
 public final class DeconvolutionLayer: Layer {
     public let name: String
-    let numOutput: Int
-    let biasTerm: Bool
-    let window: WindowParams
-    let group: Int
-    let weightFiller, biasFiller: Filler
+    let params: ConvolutionParams
+    var numOutput: Int { params.numOutput }
+    var biasTerm: Bool { params.biasTerm }
+    var window: WindowParams { params.window }
+    var group: Int { params.group }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name
-        let p = try ConvolutionParams(spec)
-        numOutput = p.numOutput; biasTerm = p.biasTerm; window = p.window; group = p.group
-        weightFiller = p.weightFiller; biasFiller = p.biasFiller
+        params = try ConvolutionParams(spec)
     }
 
     /// The top's height and width for a bottom of `h`×`w`: Caffe's, and possibly below 1.
     func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        (window.strideH * (h - 1) + window.kernelH - 2 * window.padH, window.strideW * (w - 1) + window.kernelW - 2 * window.padW)
+        (window.strideH * (h - 1) + params.extentH - 2 * window.padH, window.strideW * (w - 1) + params.extentW - 2 * window.padW)
     }
 
     /// The dual convolution: from the top [N, OC, OH, OW] to the bottom [N, C, H, W].
     func config(_ bottom: Shape, workers: Int) -> ConvolutionKernel.Config {
-        let w = window, (outH, outW) = outputSize(bottom[2], bottom[3])
-        let geometry = WindowGeometry(
-            channels: numOutput, height: outH, width: outW, kernelH: w.kernelH, kernelW: w.kernelW,
-            strideH: w.strideH, strideW: w.strideW, padH: w.padH, padW: w.padW, outH: bottom[2], outW: bottom[3])
+        let (outH, outW) = outputSize(bottom[2], bottom[3])
+        let geometry = params.geometry(channels: numOutput, height: outH, width: outW, outH: bottom[2], outW: bottom[3])
         return ConvolutionKernel.Config(geometry: geometry, outputs: bottom[1], groups: group, batch: bottom[0], workers: workers)
     }
 
@@ -43,7 +40,7 @@ public final class DeconvolutionLayer: Layer {
         guard b[1] % group == 0 else { throw LayerError("\(b[1]) input channels are not divisible by group \(group)") }
         let (outH, outW) = outputSize(b[2], b[3])
         guard outH >= 1, outW >= 1 else {
-            throw LayerError("the top would be \(outH)×\(outW): stride·(\(b[2])×\(b[3]) − 1) + kernel \(window.kernelH)×\(window.kernelW) − 2·pad \(window.padH)×\(window.padW) (bottom \(b))",
+            throw LayerError("the top would be \(outH)×\(outW): stride·(\(b[2])×\(b[3]) − 1) + kernel \(params.extentH)×\(params.extentW) − 2·pad \(window.padH)×\(window.padW) (bottom \(b))",
                              hint: "pad must leave at least one pixel")
         }
         // The columns of one image, OC·kh·kw × H·W floats, must be allocatable before anything
@@ -57,8 +54,8 @@ public final class DeconvolutionLayer: Layer {
 
     public func parameters(for bottoms: [Shape]) -> [ParameterDecl] {
         let weight = ParameterDecl("weight", Shape([bottoms[0][1], numOutput / group, window.kernelH, window.kernelW]),
-                                   filler: weightFiller)
-        return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: biasFiller)] : [weight]
+                                   filler: params.weightFiller)
+        return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: params.biasFiller)] : [weight]
     }
 
     /// 2·C·(OC/G)·kh·kw·H·W·N multiply-adds forward, as the dual convolution; backward twice that.

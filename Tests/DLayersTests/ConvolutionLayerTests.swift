@@ -81,19 +81,21 @@ import Testing
         var kh, kw, sh, sw, ph, pw: Int
         var group = 1
         var bias = true
-        var description: String { "N\(n) C\(c) \(h)×\(w) → \(outputs), k \(kh)×\(kw) s \(sh)×\(sw) p \(ph)×\(pw) g\(group) bias \(bias)" }
+        var dh = 1, dw = 1
+        var description: String { "N\(n) C\(c) \(h)×\(w) → \(outputs), k \(kh)×\(kw) s \(sh)×\(sw) p \(ph)×\(pw) d \(dh)×\(dw) g\(group) bias \(bias)" }
 
         var yaml: String {
             "{name: conv, type: Convolution, bottom: x, top: y, convolution_param: {num_output: \(outputs), "
                 + "kernel_h: \(kh), kernel_w: \(kw), stride_h: \(sh), stride_w: \(sw), pad_h: \(ph), pad_w: \(pw), "
-                + "group: \(group), bias_term: \(bias)}}"
+                + "dilation: [\(dh), \(dw)], group: \(group), bias_term: \(bias)}}"
         }
-        var outH: Int { (h + 2 * ph - kh) / sh + 1 }
-        var outW: Int { (w + 2 * pw - kw) / sw + 1 }
+        // The dilated kernel spans d·(k − 1) + 1 pixels.
+        var outH: Int { (h + 2 * ph - (dh * (kh - 1) + 1)) / sh + 1 }
+        var outW: Int { (w + 2 * pw - (dw * (kw - 1) + 1)) / sw + 1 }
         var config: ConvolutionKernel.Config {
             ConvolutionKernel.Config(
                 geometry: WindowGeometry(channels: c, height: h, width: w, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
-                                         padH: ph, padW: pw, outH: outH, outW: outW),
+                                         padH: ph, padW: pw, dilationH: dh, dilationW: dw, outH: outH, outW: outW),
                 outputs: outputs, groups: group, batch: n, workers: 1)
         }
     }
@@ -106,6 +108,10 @@ import Testing
         Case(n: 2, c: 1, h: 4, w: 8, outputs: 2, kh: 1, kw: 4, sh: 1, sw: 3, ph: 0, pw: 2),
         // Large enough that the GEMM splits over the two threads (16 × 1024 × 144 multiply-adds).
         Case(n: 4, c: 16, h: 16, w: 16, outputs: 16, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1),
+        // Dilated, without and with padding, stride and groups.
+        Case(n: 2, c: 3, h: 9, w: 8, outputs: 4, kh: 3, kw: 3, sh: 1, sw: 1, ph: 0, pw: 0, dh: 2, dw: 2),
+        Case(n: 2, c: 4, h: 8, w: 9, outputs: 6, kh: 3, kw: 2, sh: 2, sw: 1, ph: 2, pw: 1, group: 2, dh: 3, dw: 2),
+        Case(n: 1, c: 2, h: 7, w: 11, outputs: 2, kh: 2, kw: 3, sh: 1, sw: 2, ph: 0, pw: 1, bias: false, dh: 1, dw: 4),
     ]
 
     @Test(arguments: cases) func matchesReference(_ c: Case) throws {
@@ -121,6 +127,52 @@ import Testing
         let y = try rig.forward()[0]
         let expected = ConvolutionKernel.reference(c.config, input: x, weight: w, bias: b)
         #expect(close(y, expected, tolerance: 1e-4), "\(c)")
+    }
+
+    @Test func dilatedByHand() throws {
+        // x [1, 1, 4, 4] = 1…16, W [1, 1, 2, 2] = 1 2 / 0 −1 with dilation 2, b = 0.5: the taps sit two apart,
+        // so the kernel spans 3×3 and OH = (4 − (2·(2 − 1) + 1)) / 1 + 1 = 2;
+        // y[i, j] = x[i, j] + 2·x[i, j+2] − x[i+2, j+2] + 0.5:
+        // (0,0): 1 + 6 − 11 + 0.5 = −3.5   (0,1): 2 + 8 − 12 + 0.5 = −1.5
+        // (1,0): 5 + 14 − 15 + 0.5 = 4.5   (1,1): 6 + 16 − 16 + 0.5 = 6.5
+        let layer = try Self.conv("num_output: 1, kernel_size: 2, dilation: 2")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 4, 4]), (1...16).map(Float.init))])
+        #expect(rig.params[0].shape == Shape([1, 1, 2, 2]))  // dilation does not change the weight
+        rig.params[0].view.copy(from: [1, 2, 0, -1])
+        rig.params[1].view.copy(from: [0.5])
+        let y = try rig.forward()[0]
+        #expect(rig.tops[0].shape == Shape([1, 1, 2, 2]))
+        #expect(close(y, [-3.5, -1.5, 4.5, 6.5]))
+    }
+
+    @Test func dilatedWithPadByHand() throws {
+        // x = 1…9 as 3×3, a 2×2 kernel of ones with dilation 2 and pad 1, no bias: it spans 3×3, OH = (3 + 2 − 3) + 1 = 3.
+        // Output (i, j) sums x at rows i − 1 and i + 1, columns j − 1 and j + 1, where inside:
+        // (0,0): x[1,1] = 5   (0,1): x[1,0] + x[1,2] = 10   (1,1): x[0,0] + x[0,2] + x[2,0] + x[2,2] = 20, and so on.
+        let layer = try Self.conv("num_output: 1, kernel_size: 2, dilation: 2, pad: 1, bias_term: false")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 3, 3]), [1, 2, 3, 4, 5, 6, 7, 8, 9])])
+        rig.params[0].view.fill(1)
+        let y = try rig.forward()[0]
+        #expect(rig.tops[0].shape == Shape([1, 1, 3, 3]))
+        #expect(close(y, [5, 10, 5, 10, 20, 10, 5, 10, 5]))
+    }
+
+    @Test func dilatedGradients() throws {
+        // N 2, C 4, 7×6, kernel 3, dilation 2 (spans 5×5), pad 1, group 2, 4 outputs → 2×4×5×4; weight [4, 2, 3, 3], bias [4].
+        let layer = try Self.conv("num_output: 4, kernel_size: 3, dilation: 2, pad: 1, group: 2, bias_filler: {type: uniform, min: -1, max: 1}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 4, 7, 6]), randomValues(336, seed: 51))])
+        #expect(rig.tops[0].shape == Shape([2, 4, 5, 4]))
+        #expect(try checkGradients(rig) == 336 + 72 + 4)
+        try checkAccumulation(rig)
+    }
+
+    @Test func rectangularDilatedGradientsWithoutPad() throws {
+        // 1×2×6×7, kernel 2×3, dilation [3, 2] (spans 4×5), stride [1, 2], no pad, no bias → 1×3×3×2; weight [3, 2, 2, 3].
+        let layer = try Self.conv("num_output: 3, kernel_h: 2, kernel_w: 3, dilation: [3, 2], stride: [1, 2], bias_term: false")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 2, 6, 7]), randomValues(84, seed: 52))])
+        #expect(rig.tops[0].shape == Shape([1, 3, 3, 2]))
+        #expect(try checkGradients(rig) == 84 + 36)
+        try checkAccumulation(rig)
     }
 
     @Test func gradients() throws {
@@ -215,8 +267,10 @@ import Testing
     @Test func configErrors() {
         #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2}}")
                 == "layer 'conv' (Convolution): missing required key 'convolution_param.kernel_size'")
-        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, dilation: 2}}")
-                == "layer 'conv' (Convolution): convolution_param.dilation: dilated convolution is not supported, found 2")
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, dilation: 0}}")
+                == "layer 'conv' (Convolution): convolution_param.dilation: must be at least 1, found 0")
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, dilation: [1, 2, 2]}}")
+                == "layer 'conv' (Convolution): convolution_param.dilation: expected one value, or two (height, width), found 3")
         #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, stride: 0}}")
                 == "layer 'conv' (Convolution): convolution_param.stride: must be at least 1, found 0")
         #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, weight_filler: {type: uniform, min: 1, max: 0}}}")
@@ -230,6 +284,9 @@ import Testing
         let big = try Self.conv("num_output: 1, kernel_size: 5, pad: 1")
         let e2 = #expect(throws: LayerError.self) { try big.topShapes(for: [Shape([1, 1, 2, 3])]) }
         #expect(e2?.message == "kernel 5×5 is larger than the padded input 4×5 (bottom 1×1×2×3)")
+        let dilated = try Self.conv("num_output: 1, kernel_size: 3, dilation: [2, 1]")
+        let e4 = #expect(throws: LayerError.self) { try dilated.topShapes(for: [Shape([1, 1, 4, 9])]) }
+        #expect(e4?.message == "kernel 3×3 with dilation 2×1 (spanning 5×3) is larger than the padded input 4×9 (bottom 1×1×4×9)")
         let e3 = #expect(throws: LayerError.self) { try big.topShapes(for: [Shape([2, 9])]) }
         #expect(e3?.message == "expects a bottom of shape N×C×H×W, found 2×9")
     }
