@@ -288,6 +288,106 @@ import Testing
         let e4 = #expect(throws: LayerError.self) { try dilated.topShapes(for: [Shape([1, 1, 4, 9])]) }
         #expect(e4?.message == "kernel 3×3 with dilation 2×1 (spanning 5×3) is larger than the padded input 4×9 (bottom 1×1×4×9)")
         let e3 = #expect(throws: LayerError.self) { try big.topShapes(for: [Shape([2, 9])]) }
-        #expect(e3?.message == "expects a bottom of shape N×C×H×W, found 2×9")
+        #expect(e3?.message == "bottom 2×9 has no spatial axis after its channel axis 1")
+    }
+
+    // MARK: axis and one spatial axis
+
+    @Test func axisTwoByHand() throws {
+        // axis 2 on [N 1, T 2, C 1, 2, 2]: the axes before the channel axis are images, each convolved alone.
+        // W = 1 2 / 3 4 over the whole 2×2 image, b = 1: t0 x = 1 2 / 3 4 → 1 + 4 + 9 + 16 + 1 = 31;
+        // t1 x = 0 1 / 0 −1 → 0 + 2 + 0 − 4 + 1 = −1. Top [1, 2, 1, 1, 1]: the outer axes stay.
+        let layer = try Self.conv("num_output: 1, kernel_size: 2, axis: 2")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 2, 1, 2, 2]), [1, 2, 3, 4, 0, 1, 0, -1])])
+        #expect(rig.tops[0].shape == Shape([1, 2, 1, 1, 1]))
+        #expect(rig.params[0].shape == Shape([1, 1, 2, 2]))
+        rig.params[0].view.copy(from: [1, 2, 3, 4])
+        rig.params[1].view.copy(from: [1])
+        #expect(close(try rig.forward()[0], [31, -1]))
+    }
+
+    @Test func axisZeroByHand() throws {
+        // axis 0: no batch axis, the bottom [C 2, 2, 2] is one image. 1×1 kernel W = (2, −1), no bias:
+        // y = 2·c0 − c1 with c0 = 1 2 3 4, c1 = 1 1 1 1 → 1 3 5 7, top [1, 2, 2].
+        let layer = try Self.conv("num_output: 1, kernel_size: 1, axis: 0, bias_term: false")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 2, 2]), [1, 2, 3, 4, 1, 1, 1, 1])])
+        #expect(rig.tops[0].shape == Shape([1, 2, 2]))
+        #expect(rig.params[0].shape == Shape([1, 2, 1, 1]))
+        rig.params[0].view.copy(from: [2, -1])
+        #expect(close(try rig.forward()[0], [1, 3, 5, 7]))
+    }
+
+    @Test func oneSpatialAxisByHand() throws {
+        // [N 1, C 1, L 5] = 1…5, kernel 3 W = (1, 2, −1), pad 1, stride 2, b = 0.5: OL = (5 + 2 − 3) / 2 + 1 = 3,
+        // y[o] = x[2o − 1] + 2·x[2o] − x[2o + 1] + 0.5 (0 outside):
+        // o0: 0 + 2 − 2 + 0.5 = 0.5   o1: 2 + 6 − 4 + 0.5 = 4.5   o2: 4 + 10 − 0 + 0.5 = 14.5
+        let layer = try Self.conv("num_output: 1, kernel_size: 3, pad: 1, stride: 2")
+        let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 5]), [1, 2, 3, 4, 5])])
+        #expect(rig.tops[0].shape == Shape([1, 1, 3]))
+        #expect(rig.params[0].shape == Shape([1, 1, 3]))  // Caffe's 1-D weight: [OC, C/group, k]
+        rig.params[0].view.copy(from: [1, 2, -1])
+        rig.params[1].view.copy(from: [0.5])
+        #expect(close(try rig.forward()[0], [0.5, 4.5, 14.5]))
+    }
+
+    @Test func axisTwoMatchesTheImagesFlattened() throws {
+        // [2, 3, 4, 5, 6] with axis 2 is the same convolution as [6, 4, 5, 6] with axis 1, same weights.
+        let param = "num_output: 4, kernel_size: 3, pad: 1, stride: 2, group: 2, bias_filler: {type: uniform, min: -1, max: 1}"
+        let x = randomValues(720, seed: 61)
+        let fiveD = try LayerRig(try Self.conv(param + ", axis: 2"), bottoms: [(Shape([2, 3, 4, 5, 6]), x)])
+        let flat = try LayerRig(try Self.conv(param), bottoms: [(Shape([6, 4, 5, 6]), x)])
+        #expect(fiveD.tops[0].shape == Shape([2, 3, 4, 3, 3]))
+        #expect(fiveD.params.map(\.shape) == flat.params.map(\.shape))
+        for (a, b) in zip(fiveD.params, flat.params) { b.view.copy(from: a.values) }
+        #expect(close(try fiveD.forward()[0], try flat.forward()[0]))
+        #expect(fiveD.layer.flops(for: [Shape([2, 3, 4, 5, 6])]) == flat.layer.flops(for: [Shape([6, 4, 5, 6])]))
+    }
+
+    @Test func axisGradients() throws {
+        // axis −3 (that is 2) on [2, 2, C 4, 4, 3]: 4 images. Kernel 3×2, pad 1, dilation [1, 2] (spans 3×3), group 2,
+        // 2 outputs: OH = (4 + 2 − 3) + 1 = 4, OW = (3 + 2 − 3) + 1 = 3 → [2, 2, 2, 4, 3]; weight [2, 2, 3, 2], bias [2].
+        let layer = try Self.conv("num_output: 2, kernel_h: 3, kernel_w: 2, pad: 1, dilation: [1, 2], group: 2, axis: -3, bias_filler: {type: uniform, min: -1, max: 1}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 2, 4, 4, 3]), randomValues(192, seed: 62))])
+        #expect(rig.tops[0].shape == Shape([2, 2, 2, 4, 3]))
+        #expect(rig.params[0].shape == Shape([2, 2, 3, 2]))
+        #expect(try checkGradients(rig) == 192 + 24 + 2)
+        try checkAccumulation(rig)
+    }
+
+    @Test func oneSpatialAxisGradients() throws {
+        // [2, 3, 9], kernel 3, dilation 2 (spans 5), stride 2, pad 1, 2 outputs → OL = (9 + 2 − 5) / 2 + 1 = 4: [2, 2, 4];
+        // weight [2, 3, 3], bias [2].
+        let layer = try Self.conv("num_output: 2, kernel_size: 3, dilation: 2, stride: 2, pad: 1, bias_filler: {type: uniform, min: -1, max: 1}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 3, 9]), randomValues(54, seed: 63))])
+        #expect(rig.tops[0].shape == Shape([2, 2, 4]))
+        #expect(rig.params[0].shape == Shape([2, 3, 3]))
+        #expect(try checkGradients(rig) == 54 + 18 + 2)
+        try checkAccumulation(rig)
+    }
+
+    @Test func axisErrors() throws {
+        func message(_ param: String, _ shape: [Int]) throws -> String? {
+            let layer = try Self.conv(param)
+            return #expect(throws: LayerError.self) { try layer.topShapes(for: [Shape(shape)]) }?.message
+        }
+        #expect(try message("num_output: 1, kernel_size: 1, axis: 4", [2, 3, 4, 5])
+                == "axis 4 is out of range for bottom shape 2×3×4×5")
+        #expect(try message("num_output: 1, kernel_size: 1, axis: -5", [2, 3, 4, 5])
+                == "axis -5 is out of range for bottom shape 2×3×4×5")
+        #expect(try message("num_output: 1, kernel_size: 1", [2, 3, 4, 5, 6])
+                == "bottom 2×3×4×5×6 has 3 spatial axes after its channel axis 1; Dendrite convolves over one or two")
+        #expect(try message("num_output: 1, kernel_size: 1, axis: -1", [2, 3, 4])
+                == "bottom 2×3×4 has no spatial axis after its channel axis 2")
+        #expect(try message("num_output: 1, kernel_h: 1, kernel_w: 3", [2, 3, 4])
+                == "convolution_param.kernel_h sets a height and width apart, but bottom 2×3×4 has one spatial axis after its channel axis 1")
+        #expect(try message("num_output: 1, kernel_size: 3, stride: [1, 2]", [2, 3, 4])
+                == "convolution_param.stride sets a height and width apart, but bottom 2×3×4 has one spatial axis after its channel axis 1")
+        #expect(try message("num_output: 1, kernel_size: 5, dilation: 2", [2, 3, 8])
+                == "kernel 5 with dilation 2 (spanning 9) is larger than the padded input 8 (bottom 2×3×8)")
+        #expect(try message("num_output: 1, kernel_size: 3, weight_filler: {type: bilinear}", [2, 3, 8])
+                == "the bilinear weight_filler interpolates over two spatial axes, and bottom 2×3×8 has one after its channel axis 1")
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, force_nd_im2col: true}}") == nil)
+        #expect(layerError("{name: conv, type: Convolution, convolution_param: {num_output: 2, kernel_size: 3, axis: one}}")
+                == "layer 'conv' (Convolution): convolution_param.axis: expected an integer, found 'one'")
     }
 }

@@ -208,6 +208,41 @@ import Testing
         let e2 = #expect(throws: LayerError.self) { try cropped.topShapes(for: [Shape([1, 1, 1, 3])]) }
         #expect(e2?.message == "the top would be 0×2: stride·(1×3 − 1) + kernel 2×2 − 2·pad 1×1 (bottom 1×1×1×3)")
         let e3 = #expect(throws: LayerError.self) { try cropped.topShapes(for: [Shape([2, 9])]) }
-        #expect(e3?.message == "expects a bottom of shape N×C×H×W, found 2×9")
+        #expect(e3?.message == "bottom 2×9 has no spatial axis after its channel axis 1")
+        let e4 = #expect(throws: LayerError.self) { try cropped.topShapes(for: [Shape([1, 1, 1])]) }
+        #expect(e4?.message == "the top would be 0: stride·(1 − 1) + kernel 2 − 2·pad 1 (bottom 1×1×1)")
+    }
+
+    @Test func oneSpatialAxisByHand() throws {
+        // [N 1, C 1, L 2] = (1, 2), W [1, 1, 3] = (1, 2, 3), stride 2, b = 0.5: OL = 2·(2 − 1) + 3 = 5.
+        // x0 stamps 1 2 3 at 0…2, x1 stamps 2 4 6 at 2…4: 1 2 3+2 4 6, plus the bias.
+        let rig = try LayerRig(try Self.deconv("num_output: 1, kernel_size: 3, stride: 2"), bottoms: [(Shape([1, 1, 2]), [1, 2])])
+        #expect(rig.tops[0].shape == Shape([1, 1, 5]))
+        #expect(rig.params[0].shape == Shape([1, 1, 3]))
+        rig.params[0].view.copy(from: [1, 2, 3])
+        rig.params[1].view.copy(from: [0.5])
+        #expect(close(try rig.forward()[0], [1.5, 2.5, 5.5, 4.5, 6.5]))
+    }
+
+    @Test func axisTwoMatchesTheImagesFlattened() throws {
+        // [2, 3, 4, 2, 3] with axis 2 is the deconvolution of [6, 4, 2, 3] with axis 1, same weights.
+        let param = "num_output: 4, kernel_size: 3, stride: 2, pad: 1, group: 2, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: uniform, min: -1, max: 1}"
+        let x = randomValues(144, seed: 36)
+        let fiveD = try LayerRig(try Self.deconv(param + ", axis: 2"), bottoms: [(Shape([2, 3, 4, 2, 3]), x)])
+        let flat = try LayerRig(try Self.deconv(param), bottoms: [(Shape([6, 4, 2, 3]), x)])
+        #expect(fiveD.tops[0].shape == Shape([2, 3, 4, 3, 5]))
+        for (a, b) in zip(fiveD.params, flat.params) { b.view.copy(from: a.values) }
+        #expect(close(try fiveD.forward()[0], try flat.forward()[0]))
+    }
+
+    @Test func axisAndOneSpatialAxisGradients() throws {
+        // axis 2 on [2, 2, 2, 3] (one spatial axis of 3), 3 outputs, kernel 2, stride 2, dilation 2
+        // → OL = 2·2 + 3 = 7: [2, 2, 3, 7]; weight [2, 3, 2], bias [3].
+        let layer = try Self.deconv("num_output: 3, kernel_size: 2, stride: 2, dilation: 2, axis: 2, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: uniform, min: -1, max: 1}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 2, 2, 3]), randomValues(24, seed: 37))])
+        #expect(rig.tops[0].shape == Shape([2, 2, 3, 7]))
+        #expect(rig.params[0].shape == Shape([2, 3, 2]))
+        #expect(try checkGradients(rig) == 24 + 12 + 3)
+        try checkAccumulation(rig)
     }
 }
