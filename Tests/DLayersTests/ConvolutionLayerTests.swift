@@ -252,6 +252,13 @@ import Testing
         #expect(probed == 25)
     }
 
+    @Test func dilatedFlopsAreTheGEMM() throws {
+        // [1, 2, 7, 7], 4 outputs, kernel 3 with dilation 2 (spans 5): OH = OW = 3. The GEMM is
+        // [4, 2·9]·[2·9, 9]: 2·4·18·9 = 1 296 forward, twice that backward; dilation changes only OH·OW.
+        let layer = try Self.conv("num_output: 4, kernel_size: 3, dilation: 2")
+        #expect(layer.flops(for: [Shape([1, 2, 7, 7])]) == (1296, 2592))
+    }
+
     @Test func fillersFromConfig() throws {
         let layer = try Self.conv("num_output: 2, kernel_size: 2, weight_filler: {type: constant, value: 0.5}, bias_filler: {type: constant, value: -3}")
         let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 3, 3]), randomValues(9))])

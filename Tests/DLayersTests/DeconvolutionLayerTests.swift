@@ -179,6 +179,17 @@ import Testing
         try checkAccumulation(rig)
     }
 
+    @Test func flopsAreTheDualConvolutionsGEMMs() throws {
+        // [2, 4, 3, 3] → 6 outputs in 2 groups, kernel 3, stride 2. Forward is Wᵀ·x per group:
+        // [(OC/G)·kh·kw = 27, C/G = 2]·[2, H·W·N = 18], 2·27·2·18 = 1 944 flops, 3 888 for both groups;
+        // backward two GEMMs of the same size (dx and dW), 7 776.
+        let layer = try Self.deconv("num_output: 6, kernel_size: 3, stride: 2, group: 2")
+        #expect(layer.flops(for: [Shape([2, 4, 3, 3])]) == (3888, 7776))
+        // Dilation widens the window, not the GEMM: the same count with dilation 2.
+        let dilated = try Self.deconv("num_output: 6, kernel_size: 3, stride: 2, group: 2, dilation: 2")
+        #expect(dilated.flops(for: [Shape([2, 4, 3, 3])]) == (3888, 7776))
+    }
+
     @Test func fillersFromConfig() throws {
         let layer = try Self.deconv("num_output: 2, kernel_size: 2, weight_filler: {type: constant, value: 0.5}, bias_filler: {type: constant, value: -3}")
         let rig = try LayerRig(layer, bottoms: [(Shape([1, 3, 2, 2]), randomValues(12))])
