@@ -64,9 +64,15 @@ extension Format {
     static func effectiveSolver(_ s: SolverSpec, trainer: Trainer) -> [String] {
         var lines: [String] = []
         func add(_ key: String, _ value: Any) { lines.append("\(key): \(value)") }
-        if s.testNets == [s.trainNet] || s.testNets.isEmpty { add("net", s.trainNet) } else {
-            add("train_net", s.trainNet)
-            add("test_net", "[\(s.testNets.joined(separator: ", "))]")
+        // A net written in the solver is shown by where it is (its layers are listed above).
+        func place(_ n: NetSource) -> String { n.inline.map { "(written at \($0.location))" } ?? n.file }
+        if s.testNets.allSatisfy({ $0 == s.trainNet }) {
+            add(s.trainNet.inline == nil ? "net" : "net_param", place(s.trainNet))
+        } else {
+            add(s.trainNet.inline == nil ? "train_net" : "train_net_param", place(s.trainNet))
+            let inline = s.testNets.filter { $0.inline != nil }, files = s.testNets.filter { $0.inline == nil }
+            if !inline.isEmpty { add("test_net_param", "[\(inline.map(place).joined(separator: ", "))]") }
+            if !files.isEmpty { add("test_net", "[\(files.map(place).joined(separator: ", "))]") }
         }
         add("type", s.type.rawValue)
         add("base_lr", value(s.baseLR))

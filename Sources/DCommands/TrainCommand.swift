@@ -113,7 +113,7 @@ public struct TrainCommand: ParsableCommand {
             // The state too is checked against the card (the weights were, by resolveWeights).
             return try entry.map { try $0.verifiedPath(ConfigFile.fileName(of: state)) } ?? state
         }
-        let netName = try NetSpec.load(spec.trainNet).name
+        let netName = try spec.trainNet.load().name
         let destination = try RunDestination.resolve(spec, zooName: zooName, zooGiven: self.zoo != nil, snapshot: snapshot, netName: netName, zoo: zoo)
         let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weightFiles.first, snapshotPrefix: destination.snapshotPrefix,
                                                                      dataProgress: Console.decodingProgress))
@@ -125,7 +125,7 @@ public struct TrainCommand: ParsableCommand {
         if let log {
             // The log is appended to, not replaced: it must not be one of the run's inputs, a
             // file of a zoo entry, or anything but a regular file.
-            let inputs = [spec.file, spec.trainNet] + spec.testNets + weightFiles + [snapshot].compactMap { $0 }
+            let inputs = [spec.file, spec.trainNet.file] + spec.testNets.map(\.file) + weightFiles + [snapshot].compactMap { $0 }
                 + (([trainer.trainNet] + trainer.testNets).flatMap(\.dataLayers).flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] })
             try Zoo.checkOutput(log, inputs: inputs)
         }

@@ -37,8 +37,7 @@ enum RunDestination {
         }
         let name = zooName ?? netName
         guard Zoo.isValidName(name) else {
-            throw ConfigError(file: spec.trainNet, message: "'\(name)' cannot name a zoo entry",
-                              hint: "use letters, digits, '.', '_' and '-' (--zoo-name NAME)")
+            throw spec.trainNet.error("'\(name)' cannot name a zoo entry", hint: "use letters, digits, '.', '_' and '-' (--zoo-name NAME)")
         }
         return .newEntry(directory: ZooEntryWriter.freshDirectory(root: zoo.userRoot, name: name))
     }

@@ -171,14 +171,16 @@ public struct NetSpec {
     /// `debug_info`: as the solver's, for this net.
     public let debugInfo: Bool
 
-    public init(node: YAMLNode, file: String) throws(ConfigError) {
-        let map = try ConfigMap(node, context: "net")
+    /// `context` names the net in messages: `net` for a net file, the solver's key
+    /// (`net_param`) for a net written in the solver.
+    public init(node: YAMLNode, file: String, context: String = "net") throws(ConfigError) {
+        let map = try ConfigMap(node, context: context)
         name = try map.string("name") ?? "net"
         guard let list = map.node("layer") else {
             throw map.missing("layer", hint: "a net is a list of layers: layer: [{name: …, type: …}, …]")
         }
         guard case .sequence(let items) = list.value else {
-            throw ConfigError(at: list.location, "net: layer: expected a list of layers, found \(list.kindDescription)",
+            throw ConfigError(at: list.location, "\(context): layer: expected a list of layers, found \(list.kindDescription)",
                               hint: "write each layer as a list item: 'layer:' then '  - name: …'")
         }
         var layers: [LayerSpec] = []

@@ -89,12 +89,55 @@ public enum TestIterations: Sendable, Equatable {
     case all
 }
 
+/// Where a net comes from: a net file, or a mapping written inside the solver file (Caffe's
+/// `net_param`, `train_net_param` and `test_net_param`), whose paths resolve against the solver
+/// file and whose errors point into it.
+public struct NetSource: Sendable, Equatable, CustomStringConvertible {
+    /// The net file; for an inline net the solver file.
+    public var file: String
+    /// The net's mapping, for an inline net.
+    public var inline: YAMLNode?
+    /// The solver key that holds an inline net: `net_param`, `test_net_param[1]`.
+    public var key: String?
+
+    public static func file(_ path: String) -> NetSource { NetSource(file: path, inline: nil, key: nil) }
+
+    public static func inline(_ node: YAMLNode, key: String, solver: String) -> NetSource {
+        NetSource(file: solver, inline: node, key: key)
+    }
+
+    /// The same net: the same file, or the same key of the same solver.
+    public static func == (a: NetSource, b: NetSource) -> Bool { a.file == b.file && a.key == b.key }
+
+    /// A key for dictionaries of nets: the file, or the file and the key.
+    public var id: String { key.map { "\(file)#\($0)" } ?? file }
+
+    /// The file, or `solver.yaml:3:3 (net_param)` for an inline net.
+    public var description: String {
+        guard let inline, let key else { return file }
+        return "\(inline.location) (\(key))"
+    }
+
+    /// The net as written.
+    public func load() throws(ConfigError) -> NetSpec {
+        guard let inline else { return try NetSpec.load(file) }
+        return try NetSpec(node: inline, file: file, context: key ?? "net")
+    }
+
+    /// An error about the net as a whole: at the inline mapping, or naming the file.
+    public func error(_ message: String, hint: String? = nil) -> ConfigError {
+        guard let inline else { return ConfigError(file: file, message: message, hint: hint) }
+        return ConfigError(at: inline.location, message, hint: hint)
+    }
+}
+
 public struct SolverSpec: Sendable {
     public var file: String
-    /// The net used for training (`net` or `train_net`), resolved.
-    public var trainNet: String
-    /// The nets used for testing: `test_net` files, or `net` again in the TEST phase.
-    public var testNets: [String]
+    /// The net used for training: `net`, `net_param`, `train_net` or `train_net_param`.
+    public var trainNet: NetSource
+    /// The nets used for testing: `test_net_param` mappings then `test_net` files (Caffe's
+    /// order), or the `net`/`net_param` again in the TEST phase.
+    public var testNets: [NetSource]
     public var type: SolverType
     public var baseLR: Double
     public var lrPolicy: LRPolicy
@@ -151,18 +194,33 @@ public struct SolverSpec: Sendable {
         let map = try ConfigMap(node, context: "solver")
         self.file = file
 
+        // Caffe's rule: exactly one train net, named by a file or written inline.
+        for key in ["net", "train_net"] {
+            if let node = map.node(key), case .mapping = node.value {
+                throw map.error(key, "expected the name of a net file, found a mapping", hint: "write a net inside the solver as \(key)_param")
+            }
+        }
         let netName = try map.string("net"), trainNetName = try map.string("train_net")
+        let netParam = try Self.inlineNets(map, "net_param", list: false).first
+        let trainNetParam = try Self.inlineNets(map, "train_net_param", list: false).first
         let testNetFiles = try map.strings("test_net")
-        switch (netName, trainNetName) {
-        case (let n?, nil):
-            self.trainNet = ConfigFile.resolve(n, relativeTo: file)
-            if !testNetFiles.isEmpty { throw map.error("test_net", "give test nets with train_net, not with net", hint: "net is used for both phases") }
-        case (nil, let t?):
-            self.trainNet = ConfigFile.resolve(t, relativeTo: file)
-        case (nil, nil):
-            throw map.missing("net", hint: "name the net file: net: net.yaml")
-        case (_?, _?):
-            throw map.error("train_net", "give either net or train_net, not both")
+        let testNetParams = try Self.inlineNets(map, "test_net_param", list: true)
+        let trainKeys = [("net", netName != nil), ("net_param", netParam != nil), ("train_net", trainNetName != nil),
+                         ("train_net_param", trainNetParam != nil)].filter(\.1).map(\.0)
+        guard trainKeys.count <= 1 else {
+            throw map.error(trainKeys[1], "give one of net, net_param, train_net and train_net_param, found \(trainKeys[0]) and \(trainKeys[1])",
+                            hint: "net and net_param serve both phases; train_net and train_net_param go with test_net or test_net_param")
+        }
+        if let n = netName ?? trainNetName {
+            self.trainNet = .file(ConfigFile.resolve(n, relativeTo: file))
+        } else if let given = netParam ?? trainNetParam {
+            self.trainNet = .inline(given.node, key: given.key, solver: file)
+        } else {
+            throw map.missing("net", hint: "name the net file (net: net.yaml), or write the net in the solver (net_param: {name: …, layer: […]})")
+        }
+        let generic = netName != nil || netParam != nil
+        if generic, let key = ["test_net_param", "test_net"].first(where: map.has) {
+            throw map.error(key, "give test nets with train_net or train_net_param, not with \(trainKeys[0])", hint: "\(trainKeys[0]) is used for both phases")
         }
 
         type = try map.choice("type", default: SolverType.sgd)
@@ -301,8 +359,9 @@ public struct SolverSpec: Sendable {
         // test output, the loss included, so the key changes nothing.
         _ = try map.bool("test_compute_loss", default: false)
 
-        if trainNetName != nil, !testNetFiles.isEmpty {
-            testNets = testNetFiles.map { ConfigFile.resolve($0, relativeTo: file) }
+        if !generic, !testNetFiles.isEmpty || !testNetParams.isEmpty {
+            testNets = testNetParams.map { NetSource.inline($0.node, key: $0.key, solver: file) }
+                + testNetFiles.map { NetSource.file(ConfigFile.resolve($0, relativeTo: file)) }
         } else if testInterval > 0 || !testIter.isEmpty {
             // `net` serves every test net, in the TEST phase and each test_state (Caffe's
             // mnist_autoencoder tests on its training and its test data this way).
@@ -330,6 +389,21 @@ public struct SolverSpec: Sendable {
                             hint: "set test_interval and test_iter")
         }
         try map.finish()
+    }
+
+    /// The mappings of an inline net key (`net_param`), or of a list of them (`test_net_param`,
+    /// where one mapping is a list of one), each with the key that names it.
+    static func inlineNets(_ map: ConfigMap, _ key: String, list: Bool) throws(ConfigError) -> [(node: YAMLNode, key: String)] {
+        guard let node = map.node(key) else { return [] }
+        var items: [(node: YAMLNode, key: String)] = [(node, key)]
+        if list, case .sequence(let nodes) = node.value { items = nodes.enumerated().map { ($0.element, "\(key)[\($0.offset)]") } }
+        for item in items {
+            guard case .mapping = item.node.value else {
+                throw ConfigError(at: item.node.location, "solver: \(item.key): expected a net (a mapping with name and layer), found \(item.node.kindDescription)",
+                                  hint: list ? "a list of nets: \(key): [{name: …, layer: […]}, …]" : "write the net's keys under \(key): name, layer, …")
+            }
+        }
+        return items
     }
 
     public static func load(_ path: String) throws(ConfigError) -> SolverSpec {

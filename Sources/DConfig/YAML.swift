@@ -1,7 +1,7 @@
 import CLibYAML
 
 /// A position in a config file, 1-based as editors show it.
-public struct ConfigLocation: Sendable, Equatable, CustomStringConvertible {
+public struct ConfigLocation: Sendable, Hashable, CustomStringConvertible {
     public var file: String
     public var line: Int
     public var column: Int
@@ -44,6 +44,19 @@ public struct YAMLNode: Sendable {
         case .sequence(let items): return YAMLNode(value: .sequence(items.map { $0.relocated(to: location) }), location: location)
         case .mapping(let pairs):
             return YAMLNode(value: .mapping(pairs.map { ($0.key.relocated(to: location), $0.value.relocated(to: location)) }), location: location)
+        }
+    }
+
+    /// The node with the scalars at the locations of `strings` replaced by those strings
+    /// (quoted when written out): for a copy of a net with its paths rewritten.
+    public func replacing(_ strings: [ConfigLocation: String]) -> YAMLNode {
+        switch value {
+        case .scalar:
+            return strings[location].map { YAMLNode(value: .scalar($0, plain: false), location: location) } ?? self
+        case .sequence(let items):
+            return YAMLNode(value: .sequence(items.map { $0.replacing(strings) }), location: location)
+        case .mapping(let pairs):
+            return YAMLNode(value: .mapping(pairs.map { ($0.key, $0.value.replacing(strings)) }), location: location)
         }
     }
 

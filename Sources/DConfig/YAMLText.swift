@@ -33,6 +33,52 @@ public enum YAMLText {
         }
     }
 
+    /// A node as a block-style document, one key per line, for a file a person reads (a net
+    /// copied out of a solver): mappings and lists that fit on a line of 120 characters
+    /// stay in flow style, as net files write layers' parameter blocks. Reads back as the same
+    /// tree of scalars (locations aside).
+    public static func block(_ node: YAMLNode) -> String {
+        blockLines(node, indent: 0).map { $0 + "\n" }.joined()
+    }
+
+    static func blockLines(_ node: YAMLNode, indent: Int) -> [String] {
+        let pad = String(repeating: " ", count: indent), width = 120
+        switch node.value {
+        case .scalar:
+            return [pad + flow(node)]
+        case .mapping(let pairs):
+            if pairs.isEmpty { return [pad + "{}"] }
+            var lines: [String] = []
+            for (key, value) in pairs {
+                let head = pad + flow(key) + ":"
+                if case .scalar = value.value {
+                    lines.append(head + " " + flow(value))
+                } else if case let text = flow(value), head.count + 1 + text.count <= width {
+                    lines.append(head + " " + text)
+                } else {
+                    lines.append(head)
+                    lines += blockLines(value, indent: indent + 2)
+                }
+            }
+            return lines
+        case .sequence(let items):
+            if items.isEmpty { return [pad + "[]"] }
+            var lines: [String] = []
+            for item in items {
+                let text = flow(item)
+                if pad.count + 2 + text.count <= width {
+                    lines.append(pad + "- " + text)
+                } else {
+                    // The item's block, its first line after the dash: "- name: conv1".
+                    var sub = blockLines(item, indent: indent + 2)
+                    sub[0] = pad + "- " + sub[0].dropFirst(indent + 2)
+                    lines += sub
+                }
+            }
+            return lines
+        }
+    }
+
     /// A plain scalar that means the same inside a flow collection.
     static func isSafePlain(_ s: String) -> Bool {
         guard let first = s.unicodeScalars.first else { return false }

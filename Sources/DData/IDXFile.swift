@@ -51,7 +51,7 @@ public struct IDXFile: Sendable {
         // Raw files, and every gzip'd one with a problem: zlib's stream, which says exactly
         // what is wrong and where.
         guard let gz = gzopen(path, "rb") else {
-            throw DataError(file: path, "cannot open the \(role) file", hint: "check the path; relative paths are taken from the net file's directory")
+            throw DataError(file: path, "cannot open the \(role) file", hint: "check the path; relative paths are taken from the net file's directory (the solver's, for a net written in the solver)")
         }
         defer { gzclose(gz) }
         _ = gzbuffer(gz, 1 << 20)

@@ -38,7 +38,7 @@ public enum ImageList {
     /// The items of the list file at `path`; blank lines and lines starting with `#` are skipped.
     public static func parse(_ path: String) throws(DataError) -> [Item] {
         guard let file = fopen(path, "r") else {
-            throw DataError(file: path, "cannot open the image list", hint: "check the path; relative paths are taken from the net file's directory")
+            throw DataError(file: path, "cannot open the image list", hint: "check the path; relative paths are taken from the net file's directory (the solver's, for a net written in the solver)")
         }
         defer { fclose(file) }
         var items: [Item] = []

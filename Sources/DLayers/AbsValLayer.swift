@@ -9,6 +9,11 @@ public final class AbsValLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
+    /// |x| forward; a comparison and a sign backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 1, backward: 2)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         PointwiseKernel.absForward(input: io.bottoms[0], output: io.tops[0])
     }

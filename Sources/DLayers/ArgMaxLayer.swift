@@ -50,6 +50,15 @@ public final class ArgMaxLayer: Layer {
         return [Shape(top)]
     }
 
+    /// Comparisons: one per value for top_k 1, a sort's C·⌈log₂ C⌉ per ranked row of C values
+    /// otherwise. No backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        guard bottoms[0].count > 0 else { return (0, 0) }
+        let c = layout(bottoms[0]).channels
+        let perValue = topK == 1 ? 1 : Double(Int.bitWidth - max(c - 1, 1).leadingZeroBitCount)
+        return elementwiseFlops(bottoms[0].count, forward: perValue, backward: 0)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let l = layout(io.bottoms[0].shape)
         if axis != nil {

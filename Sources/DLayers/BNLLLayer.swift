@@ -12,6 +12,11 @@ public final class BNLLLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
+    /// A comparison, exp, log1p and an add forward; a negation, expm1 and a multiply backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 4, backward: 3)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         PointwiseKernel.bnllForward(input: io.bottoms[0], output: io.tops[0])
     }

@@ -56,6 +56,9 @@ public final class ConcatLayer: Layer {
         return (io.tops[0].shape.count(from: 0, to: a), io.tops[0].shape.count(from: a + 1), a)
     }
 
+    /// Copies its bottoms into the top and the gradient back: moving data, no floating-point operations.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (outer, inner, a) = blocks(io)
         let topBlock = io.tops[0].shape[a] * inner

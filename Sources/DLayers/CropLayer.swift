@@ -53,6 +53,9 @@ public final class CropLayer: Layer {
         return [top]
     }
 
+    /// Copies a window of the bottom, and its gradient back into zeros: moving data, no floating-point operations.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         StructureKernel.crop(io.bottoms[0], offsets: axisOffsets(io.bottoms[0].shape), into: io.tops[0])
     }

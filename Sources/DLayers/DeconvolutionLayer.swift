@@ -5,64 +5,63 @@ import DCore
 /// convolution with the same `convolution_param` run backwards. Its forward is that
 /// convolution's input gradient, its input gradient that convolution's forward (see
 /// `ConvolutionKernel.deconvolutionForward`).
-/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = stride·(H − 1) + kernel − 2·pad;
-/// weight [C, OC/group, kh, kw] (Caffe's layout: the dual convolution's [out, in/group, kh, kw]),
-/// bias [OC].
+/// Shapes: bottom [N, C, H, W] → top [N, OC, OH, OW] with OH = stride·(H − 1) + E − 2·pad,
+/// E = dilation·(kernel − 1) + 1; weight [C, OC/group, kh, kw] (Caffe's layout: the dual
+/// convolution's [out, in/group, kh, kw]), bias [OC]. `axis` and one spatial axis as for
+/// Convolution.
 public final class DeconvolutionLayer: Layer {
     public let name: String
-    let numOutput: Int
-    let biasTerm: Bool
-    let window: WindowParams
-    let group: Int
-    let weightFiller, biasFiller: Filler
+    let params: ConvolutionParams
+    var numOutput: Int { params.numOutput }
+    var biasTerm: Bool { params.biasTerm }
+    var group: Int { params.group }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name
-        let p = try ConvolutionParams(spec)
-        numOutput = p.numOutput; biasTerm = p.biasTerm; window = p.window; group = p.group
-        weightFiller = p.weightFiller; biasFiller = p.biasFiller
+        params = try ConvolutionParams(spec)
     }
 
-    /// The top's height and width for a bottom of `h`×`w`: Caffe's, and possibly below 1.
-    func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
-        (window.strideH * (h - 1) + window.kernelH - 2 * window.padH, window.strideW * (w - 1) + window.kernelW - 2 * window.padW)
+    /// The top's height and width: Caffe's, and possibly below 1.
+    static func outputSize(_ p: ConvolutionPlan) -> (Int, Int) {
+        let w = p.window
+        return (w.strideH * (p.height - 1) + p.extentH - 2 * w.padH, w.strideW * (p.width - 1) + p.extentW - 2 * w.padW)
     }
 
-    /// The dual convolution: from the top [N, OC, OH, OW] to the bottom [N, C, H, W].
+    /// The dual convolution, from the top [N, OC, OH, OW] to the bottom [N, C, H, W], for a
+    /// bottom `topShapes` accepted.
     func config(_ bottom: Shape, workers: Int) -> ConvolutionKernel.Config {
-        let w = window, (outH, outW) = outputSize(bottom[2], bottom[3])
-        let geometry = WindowGeometry(
-            channels: numOutput, height: outH, width: outW, kernelH: w.kernelH, kernelW: w.kernelW,
-            strideH: w.strideH, strideW: w.strideW, padH: w.padH, padW: w.padW, outH: bottom[2], outW: bottom[3])
-        return ConvolutionKernel.Config(geometry: geometry, outputs: bottom[1], groups: group, batch: bottom[0], workers: workers)
+        let p = params.plan(bottom)!, (outH, outW) = Self.outputSize(p)
+        let geometry = p.geometry(channels: numOutput, height: outH, width: outW, outH: p.height, outW: p.width)
+        return ConvolutionKernel.Config(geometry: geometry, outputs: p.channels, groups: group, batch: p.images, workers: workers)
     }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
-        let b = bottoms[0]
-        guard b.rank == 4 else { throw LayerError("expects a bottom of shape N×C×H×W, found \(b)") }
-        guard b[1] % group == 0 else { throw LayerError("\(b[1]) input channels are not divisible by group \(group)") }
-        let (outH, outW) = outputSize(b[2], b[3])
+        let b = bottoms[0], p = try params.check(b), w = p.window
+        guard p.channels % group == 0 else { throw LayerError("\(p.channels) input channels are not divisible by group \(group)") }
+        let (outH, outW) = Self.outputSize(p)
         guard outH >= 1, outW >= 1 else {
-            throw LayerError("the top would be \(outH)×\(outW): stride·(\(b[2])×\(b[3]) − 1) + kernel \(window.kernelH)×\(window.kernelW) − 2·pad \(window.padH)×\(window.padW) (bottom \(b))",
+            throw LayerError("the top would be \(p.size(outH, outW)): stride·(\(p.size(p.height, p.width)) − 1) + kernel \(p.size(p.extentH, p.extentW)) − 2·pad \(p.size(w.padH, w.padW)) (bottom \(b))",
                              hint: "pad must leave at least one pixel")
         }
         // The columns of one image, OC·kh·kw × H·W floats, must be allocatable before anything
         // multiplies them (a huge kernel overflows Int).
-        guard let columns = Shape.checkedCount([numOutput, window.kernelH, window.kernelW, b[2], b[3]]), columns <= 1 << 28 else {
-            throw LayerError("kernel \(window.kernelH)×\(window.kernelW) with \(numOutput) outputs over a \(b[2])×\(b[3]) bottom would unfold one image into more than \(1 << 28) floats",
+        guard let columns = Shape.checkedCount([numOutput, w.kernelH, w.kernelW, p.height, p.width]), columns <= 1 << 28 else {
+            throw LayerError("kernel \(p.size(w.kernelH, w.kernelW)) with \(numOutput) outputs over a \(p.size(p.height, p.width)) bottom would unfold one image into more than \(1 << 28) floats",
                              hint: "check kernel_size and num_output")
         }
-        return [Shape([b[0], numOutput, outH, outW])]
+        return [p.top(channels: numOutput, outH, outW)]
     }
 
     public func parameters(for bottoms: [Shape]) -> [ParameterDecl] {
-        let weight = ParameterDecl("weight", Shape([bottoms[0][1], numOutput / group, window.kernelH, window.kernelW]),
-                                   filler: weightFiller)
-        return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: biasFiller)] : [weight]
+        let p = params.plan(bottoms[0])!
+        let weight = ParameterDecl("weight", Shape([p.channels, numOutput / group] + p.kernelDims), filler: params.weightFiller)
+        return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: params.biasFiller)] : [weight]
     }
 
-    /// 2·C·(OC/G)·kh·kw·H·W·N multiply-adds forward, as the dual convolution; backward twice that.
+    /// The dual convolution's GEMM, 2·C·(OC/G)·kh·kw·H·W·N flops forward (multiply-adds, dilated
+    /// or not); backward runs two of the same size (dx and dW).
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        guard params.plan(bottoms[0]) != nil else { return (0, 0) }
         let c = config(bottoms[0], workers: 1)
         let f = 2 * Double(c.outputs) * Double(c.geometry.patchSize / group) * Double(c.geometry.outputArea * c.batch)
         return (f, 2 * f)

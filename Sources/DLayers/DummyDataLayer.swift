@@ -52,6 +52,19 @@ public final class DummyDataLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { shapes }
 
+    /// A random draw per element of each top a random filler fills (constant and bilinear
+    /// fillers draw nothing); no backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        var draws = 0
+        for (shape, filler) in zip(shapes, fillers) {
+            switch filler {
+            case .constant, .bilinear: continue
+            default: draws += shape.count
+            }
+        }
+        return elementwiseFlops(draws, forward: 1, backward: 0)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         for (t, filler) in fillers.enumerated() {
             var rng = RandomStream(seed: step.seed, purpose: "dummy-data", io.index, t, step.iteration)

@@ -19,6 +19,11 @@ public final class ELULayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
+    /// A comparison, expm1 and a multiply forward; a comparison, an add and a multiply backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 3, backward: 3)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         PointwiseKernel.eluForward(input: io.bottoms[0], output: io.tops[0], alpha: alpha)
     }

@@ -29,6 +29,11 @@ public final class ExpLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
+    /// Two multiplies and exp forward; two multiplies backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 3, backward: 2)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         PointwiseKernel.expForward(input: io.bottoms[0], output: io.tops[0], innerScale: innerScale, outerScale: outerScale)
     }

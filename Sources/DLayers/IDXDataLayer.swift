@@ -142,12 +142,14 @@ public final class IDXDataLayer: Layer {
     /// layer's own in TRAIN, else that of the TRAIN-phase data layer with the same first top.
     static func trainingData(_ spec: LayerSpec, own: IDXDataset, context: BuildContext) throws(ConfigError) -> IDXDataset {
         if context.phase == .train { return own }
-        let net = try NetSpec.load(context.netFile)
+        let net: NetSpec
+        if let built = context.net { net = built } else { net = try NetSpec.load(context.netFile) }
         guard let train = net.layers.first(where: { ["IDXData", "ImageData"].contains($0.type) && $0.isIncluded(in: .train) && $0.tops.first == spec.tops.first }) else {
             throw ConfigError(at: spec.typeLocation, "layer '\(spec.name)': normalize takes its statistics from the training data, and this net has no TRAIN-phase data layer with top '\(spec.tops.first ?? "")'",
                               hint: "keep the TRAIN and TEST data layers in one net file (statistics from the test data would leak it into the model)")
         }
-        let layer = try LayerRegistry.make(train, BuildContext(phase: .train, netFile: context.netFile, seed: context.seed, datasets: context.datasets, threads: context.threads))
+        let layer = try LayerRegistry.make(train, BuildContext(phase: .train, netFile: context.netFile, seed: context.seed, datasets: context.datasets,
+                                                               threads: context.threads, net: net))
         guard let data = layer as? IDXDataLayer else {
             throw ConfigError(at: train.typeLocation, "layer '\(train.name)' serves no dataset to take statistics from")
         }

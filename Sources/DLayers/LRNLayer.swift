@@ -60,6 +60,16 @@ public final class LRNLayer: Layer {
          WorkspaceDecl(config(bottoms[0]).scratchPerWorker * threads, .float, .scratch)]
     }
 
+    /// Per element, with n = local_size: forward the window's squares, scaled and summed (3n
+    /// ACROSS_CHANNELS; a square, the n² adds of the average and a multiply-add WITHIN_CHANNEL),
+    /// then pow and a multiply; backward the ratio (two multiplies, pow, a divide), the window's
+    /// sum of ratios (n, or n² within a channel), then pow, three multiplies and a subtraction.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        let n = Double(localSize), window = region == .acrossChannels ? n : n * n
+        return elementwiseFlops(bottoms[0].count, forward: region == .acrossChannels ? 3 * n + 2 : window + 5,
+                                backward: window + 9)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         LRNKernel.forward(config(io.bottoms[0].shape), input: io.bottoms[0], output: io.tops[0], scale: io.work[0],
                           scratch: io.work[1], parallel: step.parallel)

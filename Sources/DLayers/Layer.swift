@@ -25,7 +25,16 @@ public protocol Layer: AnyObject {
     /// Whether a gradient can flow to bottom `i` at all (not to labels, not through Accuracy).
     func propagates(toBottom i: Int) -> Bool
 
-    /// Floating-point operations of one forward and one full backward pass, for `dtrain --time`.
+    /// Floating-point operations of one forward and one full backward pass (every bottom and
+    /// parameter gradient), for `dtrain --time`'s GFLOP/s. The convention:
+    /// - a GEMM of [M, K]·[K, N] counts 2·M·N·K (a multiply and an add per term): InnerProduct,
+    ///   Convolution (dilated or not) and Deconvolution count their GEMMs, one forward and two
+    ///   backward (data and weight gradient), and leave out the bias sums and im2col's copies;
+    /// - element-wise work counts each add, multiply, divide, comparison, exp, log, pow or random
+    ///   draw as one, as the kernel computes it: `elementwiseFlops(n, per:)`, a few per element;
+    /// - moving data (Concat, Slice, Crop, Reshape, the forward of Split and Tile) counts nothing,
+    ///   and adding gradients together one per addition.
+    /// The default is (0, 0): no arithmetic worth counting, or a layer that does not count yet.
     func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double)
 
     func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError)
@@ -43,6 +52,11 @@ extension Layer {
     public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] { [] }
     public func propagates(toBottom i: Int) -> Bool { true }
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
+}
+
+/// `forward` and `backward` operations for each of `elements` elements, as `Layer.flops` counts them.
+func elementwiseFlops(_ elements: Int, forward: Double, backward: Double) -> (forward: Double, backward: Double) {
+    (forward * Double(elements), backward * Double(elements))
 }
 
 /// A tensor a layer keeps between steps, saved as `<layer>.<suffix>` (`weight`, `bias`):

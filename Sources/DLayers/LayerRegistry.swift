@@ -6,7 +6,12 @@ import DData
 /// (work memory is planned per thread).
 public final class BuildContext {
     public let phase: Phase
+    /// The net file, or the solver file for a net written in the solver: data paths resolve
+    /// against it.
     public let netFile: String
+    /// The net being built, when the caller has it (a net written in the solver has no file of
+    /// its own to read it from again); else layers that look at other layers read `netFile`.
+    public let net: NetSpec?
     public let seed: UInt64
     public let datasets: DatasetCache
     public let threads: Int
@@ -14,8 +19,8 @@ public final class BuildContext {
     public let testData: (images: String, labels: String)?
 
     public init(phase: Phase, netFile: String, seed: UInt64, datasets: DatasetCache = DatasetCache(), threads: Int = 1,
-                testData: (images: String, labels: String)? = nil) {
-        self.phase = phase; self.netFile = netFile; self.seed = seed; self.datasets = datasets
+                testData: (images: String, labels: String)? = nil, net: NetSpec? = nil) {
+        self.phase = phase; self.netFile = netFile; self.seed = seed; self.datasets = datasets; self.net = net
         self.threads = max(1, threads)
         self.testData = testData
     }

@@ -30,6 +30,11 @@ public final class LogLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
+    /// A multiply-add, log and a multiply forward; a multiply-add, a divide and a multiply backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 4, backward: 4)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         PointwiseKernel.logForward(input: io.bottoms[0], output: io.tops[0], scale: scale, shift: shift, baseScale: baseScale)
     }

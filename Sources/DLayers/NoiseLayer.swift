@@ -35,6 +35,13 @@ public final class NoiseLayer: Layer {
         phase == .train && kind == .masking ? [WorkspaceDecl(bottoms[0].count, .float, .keptForBackward)] : []
     }
 
+    /// In TRAIN (what `dtrain --time` runs): a draw, a comparison and a multiply (MASKING) or a
+    /// draw, a multiply and an add (GAUSSIAN) forward; the mask's multiply backward (GAUSSIAN's
+    /// gradient is a copy).
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 3, backward: kind == .masking ? 1 : 0)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         guard step.phase == .train else {
             ElementwiseKernel.copy(io.bottoms[0], into: io.tops[0])

@@ -34,6 +34,12 @@ public final class PReLULayer: Layer {
         [ParameterDecl("weight", Shape([channelShared ? 1 : dims(bottoms[0]).channels]), filler: filler)]
     }
 
+    /// A comparison and a multiply forward; backward the same for dx, and a comparison, a
+    /// multiply and an add for the slope's gradient.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 2, backward: 5)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (channels, inner) = dims(io.bottoms[0].shape)
         PointwiseKernel.preluForward(input: io.bottoms[0], slope: io.params[0], output: io.tops[0],

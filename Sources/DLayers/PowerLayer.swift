@@ -22,6 +22,15 @@ public final class PowerLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
+    /// A multiply-add and pow forward (the multiply-add alone for power 1, nothing for a constant
+    /// output); backward a multiply-add, pow and three multiplies (one multiply for a constant
+    /// gradient).
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        let constantGradient = power == 1 || power * scale == 0
+        return elementwiseFlops(bottoms[0].count, forward: power * scale == 0 ? 0 : (power == 1 ? 2 : 3),
+                                backward: constantGradient ? 1 : 5)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         PointwiseKernel.powerForward(input: io.bottoms[0], output: io.tops[0], power: power, scale: scale, shift: shift)
     }

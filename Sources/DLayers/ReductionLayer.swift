@@ -32,6 +32,13 @@ public final class ReductionLayer: Layer {
         return (s.count(from: 0, to: a), s.count(from: a))
     }
 
+    /// An add per element (and an abs or a multiply for ASUM and SUMSQ) forward; backward one
+    /// multiply per element (two for SUMSQ, a comparison for ASUM).
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        let squares = operation == .sumOfSquares || operation == .absoluteSum
+        return elementwiseFlops(bottoms[0].count, forward: squares ? 2 : 1, backward: squares ? 2 : 1)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (rows, length) = rows(io.bottoms[0].shape)
         ReductionKernel.forward(operation, rows: rows, length: length, coefficient: coefficient,

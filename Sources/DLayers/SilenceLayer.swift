@@ -13,6 +13,9 @@ public final class SilenceLayer: Layer {
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { [] }
 
+    /// Reads nothing and zeroes the gradient: moving data, no floating-point operations.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {}
 
     public func backward(_ io: LayerIO, _ step: StepContext) {

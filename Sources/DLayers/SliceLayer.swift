@@ -66,6 +66,9 @@ public final class SliceLayer: Layer {
         return (b.count(from: 0, to: a), b.count(from: a + 1), a)
     }
 
+    /// Copies slices of the bottom and their gradients back: moving data, no floating-point operations.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (outer, inner, a) = blocks(io)
         let bottomBlock = io.bottoms[0].shape[a] * inner

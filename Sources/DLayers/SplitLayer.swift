@@ -19,6 +19,12 @@ public final class SplitLayer: Layer {
         [Shape](repeating: bottoms[0], count: tops)
     }
 
+    /// Copies forward; backward adds the tops' gradients, one add per element for each top after
+    /// the first.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 0, backward: Double(max(tops - 1, 0)))
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         for y in io.tops { ElementwiseKernel.copy(io.bottoms[0], into: y) }
     }

@@ -19,6 +19,11 @@ public final class ThresholdLayer: Layer {
 
     public func propagates(toBottom i: Int) -> Bool { false }
 
+    /// One comparison forward; no backward.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 1, backward: 0)
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         PointwiseKernel.thresholdForward(input: io.bottoms[0], output: io.tops[0], threshold: threshold)
     }

@@ -33,6 +33,12 @@ public final class TileLayer: Layer {
         return (s.count(from: 0, to: a), s.count(from: a))
     }
 
+    /// Copies forward; backward adds the copies' gradients, one add per bottom element for each
+    /// tile after the first.
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
+        elementwiseFlops(bottoms[0].count, forward: 0, backward: Double(tiles - 1))
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (outer, inner) = blocks(io.bottoms[0].shape)
         for t in 0..<tiles {

@@ -144,19 +144,21 @@ public final class Trainer {
         let datasets = DatasetCache(progress: options.dataProgress)
         let memory = MemoryPool()  // the test nets run between steps, never during one
         do {
-            let trainSpec = try NetSpec.load(solver.trainNet)
+            let trainSpec = try solver.trainNet.load()
             trainNet = try Net(spec: trainSpec, phase: .train,
                                state: trainSpec.state(.train, adding: solver.trainState),
                                store: store,
-                               context: BuildContext(phase: .train, netFile: solver.trainNet, seed: seed, datasets: datasets, threads: options.threads),
+                               context: BuildContext(phase: .train, netFile: solver.trainNet.file, seed: seed, datasets: datasets,
+                                                     threads: options.threads, net: trainSpec),
                                memory: memory)
             var tests: [Net] = []
-            for (i, file) in solver.testNets.enumerated() {
-                let spec = file == solver.trainNet ? trainSpec : try NetSpec.load(file)
+            for (i, source) in solver.testNets.enumerated() {
+                let spec = source == solver.trainNet ? trainSpec : try source.load()
                 let given = i < solver.testStates.count ? solver.testStates[i] : nil
                 tests.append(try Net(spec: spec, phase: .test, state: spec.state(.test, adding: given),
                                      store: store,
-                                     context: BuildContext(phase: .test, netFile: file, seed: seed, datasets: datasets, threads: options.threads),
+                                     context: BuildContext(phase: .test, netFile: source.file, seed: seed, datasets: datasets,
+                                                           threads: options.threads, net: spec),
                                      memory: memory))
             }
             testNets = tests
@@ -174,8 +176,8 @@ public final class Trainer {
         }
         testNetNames = names
         if !trainNet.nodes.contains(where: { $0.lossWeights.contains { $0 != 0 } }) {
-            throw .config(ConfigError(file: solver.trainNet, message: "net '\(trainNet.name)' has no loss in phase TRAIN",
-                                      hint: "add a loss layer such as SoftmaxWithLoss, or give a top a loss_weight"))
+            throw .config(solver.trainNet.error("net '\(trainNet.name)' has no loss in phase TRAIN",
+                                                hint: "add a loss layer such as SoftmaxWithLoss, or give a top a loss_weight"))
         }
         optimizer = Optimizer(spec: solver, store: store)
         iterationSamples = trainNet.builtBatchSize * solver.iterSize

@@ -58,20 +58,22 @@ public final class ZooEntryWriter {
     /// rewritten for where the entry will finally be, `entry`.
     private func populate(solver: SolverSpec, entry: String, inputShape: [Int]) throws(FileError) {
 
-        // The nets under fixed names; the solver's references to them rewritten to match.
-        var copies: [String: String] = [solver.trainNet: "net.yaml"]
-        for (i, file) in solver.testNets.enumerated() where copies[file] == nil {
-            copies[file] = i == 0 ? "test_net.yaml" : "test_net-\(i + 1).yaml"
+        // The nets under fixed names (those written in the solver too, so that dtest and a
+        // deploy have files); the solver's references to net files rewritten to match.
+        var copies: [String: String] = [solver.trainNet.id: "net.yaml"], sources = [solver.trainNet]
+        for (i, source) in solver.testNets.enumerated() where copies[source.id] == nil {
+            copies[source.id] = i == 0 ? "test_net.yaml" : "test_net-\(i + 1).yaml"
+            sources.append(source)
         }
-        for (source, copy) in copies {
-            try copyNet(source, as: copy, entry: entry)
+        for source in sources {
+            try copyNet(source, as: copies[source.id]!, entry: entry)
         }
-        try copySolver(solver, netCopies: copies)
-        card.net = copies[solver.testNets.first ?? solver.trainNet] ?? "net.yaml"
+        try copySolver(solver, netCopies: copies, inlineNets: sources.filter { $0.inline != nil }, entry: entry)
+        card.net = copies[(solver.testNets.first ?? solver.trainNet).id] ?? "net.yaml"
         let trainSpec: NetSpec
-        do { trainSpec = try NetSpec.load(solver.trainNet) } catch { throw FileError(error, file: solver.trainNet) }
+        do { trainSpec = try solver.trainNet.load() } catch { throw FileError(error, file: solver.trainNet.file) }
         try AtomicFile.write(Array(DeployNet.text(from: trainSpec, inputShape: inputShape,
-                                                           state: trainSpec.state(.test, adding: solver.testStates.first)).utf8), to: "\(directory)/\(card.deploy)")
+                                                  state: trainSpec.state(.test, adding: solver.testStates.first)).utf8), to: "\(directory)/\(card.deploy)")
         try update()
     }
 
@@ -84,30 +86,49 @@ public final class ZooEntryWriter {
         return ZooEntryWriter(directory: dir, card: entry.card)
     }
 
-    func copyNet(_ source: String, as name: String, entry: String) throws(FileError) {
-        let text = try Self.text(source)
+    /// Copies a net file with its data paths rewritten in place, or writes a net from the
+    /// solver out as a file of its own, its data paths rewritten the same way.
+    func copyNet(_ source: NetSource, as name: String, entry: String) throws(FileError) {
+        let edits = try Self.dataPathEdits(source, entry: entry)
+        if let inline = source.inline {
+            var paths: [ConfigLocation: String] = [:]
+            for e in edits { paths[e.node.location] = e.value }
+            let header = "# \(source.key ?? "net_param") of \(ConfigFile.fileName(of: source.file)), written out by dtrain with its data paths rewritten for this entry.\n"
+            try AtomicFile.write(Array((header + YAMLText.block(inline.replacing(paths))).utf8), to: "\(directory)/\(name)")
+            return
+        }
+        let text = try Self.text(source.file)
+        try AtomicFile.write(Array(try Self.apply(edits, to: text, file: source.file).utf8), to: "\(directory)/\(name)")
+    }
+
+    /// The data paths of a net's data layers (and mean files), each to be replaced by the path
+    /// that reaches the same file from the entry.
+    static func dataPathEdits(_ source: NetSource, entry: String) throws(FileError) -> [Edit] {
         var edits: [Edit] = []
         do {
-            for layer in try NetSpec.load(source).layers where layer.type == "IDXData" || layer.type == "ImageData" {
+            for layer in try source.load().layers where layer.type == "IDXData" || layer.type == "ImageData" {
                 let data = layer.type == "IDXData" ? ("idx_data_param", ["images", "labels"]) : ("image_data_param", ["source", "root_folder"])
                 for (block, keys) in [data, ("transform_param", ["mean_file"])] {
                     guard let p = layer.node.child(block) else { continue }
                     for key in keys {
                         guard let node = p.child(key), let value = node.scalar else { continue }
-                        let resolved = ConfigFile.resolve(value, relativeTo: source)
-                        edits.append(Edit(node: node, text: YAMLText.quoted(FileSystem.reference(to: resolved, from: entry))))
+                        let path = FileSystem.reference(to: ConfigFile.resolve(value, relativeTo: source.file), from: entry)
+                        edits.append(Edit(node: node, text: YAMLText.quoted(path), value: path))
                     }
                 }
             }
         } catch {
-            throw FileError(error, file: source)
+            throw FileError(error, file: source.file)
         }
-        try AtomicFile.write(Array(try Self.apply(edits, to: text, file: source).utf8), to: "\(directory)/\(name)")
+        return edits
     }
 
-    func copySolver(_ solver: SolverSpec, netCopies: [String: String]) throws(FileError) {
+    /// The solver with its net file names replaced by the copies' names; nets written in the
+    /// solver stay there, their data paths rewritten as in the copies.
+    func copySolver(_ solver: SolverSpec, netCopies: [String: String], inlineNets: [NetSource], entry: String) throws(FileError) {
         let text = try Self.text(solver.file)
         var edits: [Edit] = []
+        for source in inlineNets { edits += try Self.dataPathEdits(source, entry: entry) }
         let root: YAMLNode
         do { root = try ConfigFile.load(solver.file) } catch { throw FileError(error, file: solver.file) }
         for key in ["net", "train_net", "test_net"] {
@@ -116,7 +137,7 @@ public final class ZooEntryWriter {
             if case .sequence(let items) = node.value { scalars = items } else { scalars = [node] }
             for s in scalars {
                 guard let value = s.scalar, let copy = netCopies[ConfigFile.resolve(value, relativeTo: solver.file)] else { continue }
-                edits.append(Edit(node: s, text: copy))
+                edits.append(Edit(node: s, text: copy, value: copy))
             }
         }
         try AtomicFile.write(Array(try Self.apply(edits, to: text, file: solver.file).utf8), to: "\(directory)/\(card.solver)")
@@ -156,10 +177,11 @@ public final class ZooEntryWriter {
         String(decoding: try AtomicFile.read(path), as: UTF8.self)
     }
 
-    /// A scalar of a YAML file to replace by `text`.
+    /// A scalar of a YAML file to replace by `text`, which reads as the string `value`.
     struct Edit {
         var node: YAMLNode
         var text: String
+        var value: String
     }
 
     /// Replaces each edited scalar where it stands, so that comments and layout survive.

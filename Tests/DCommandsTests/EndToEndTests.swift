@@ -182,7 +182,7 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
     @Test func badDataPath() throws {
         let r = try trainError(net: net.replacingOccurrences(of: "images: images.gz, labels: labels.gz, batch_size: 8, shuffle", with: "images: imgs.gz, labels: labels.gz, batch_size: 8, shuffle"))
         #expect(r.status == 1)
-        #expect(r.err == "\(r.dir)/net.yaml:7:30: error: layer 'data' (IDXData): idx_data_param.images: \(r.dir)/imgs.gz: cannot open the images file\nhint: check the path; relative paths are taken from the net file's directory\n")
+        #expect(r.err == "\(r.dir)/net.yaml:7:30: error: layer 'data' (IDXData): idx_data_param.images: \(r.dir)/imgs.gz: cannot open the images file\nhint: check the path; relative paths are taken from the net file's directory (the solver's, for a net written in the solver)\n")
     }
 
     @Test func truncatedDataset() throws {

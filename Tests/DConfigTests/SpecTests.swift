@@ -87,7 +87,7 @@ import Testing
 
     @Test func defaultsAndPathResolution() throws {
         let s = try solver("net: net.yaml\nbase_lr: 0.01\nmax_iter: 100\n")
-        #expect(s.trainNet == "configs/lenet/net.yaml")
+        #expect(s.trainNet == .file("configs/lenet/net.yaml"))
         #expect(s.testNets.isEmpty)
         #expect(s.type == .sgd && s.lrPolicy == .fixed && s.momentum == 0 && s.weightDecay == 0)
         #expect(s.display == 0 && s.averageLoss == 1 && s.testInitialization)
@@ -114,7 +114,7 @@ import Testing
             solver_mode: CPU
             """)
         #expect(s.lrPolicy == .inv(gamma: 0.0001, power: 0.75))
-        #expect(s.testNets == ["configs/lenet/net.yaml"] && s.testIter == [.batches(100)])
+        #expect(s.testNets == [.file("configs/lenet/net.yaml")] && s.testIter == [.batches(100)])
         #expect(s.snapshotPrefix == "configs/lenet/snapshots/lenet")
         #expect(s.randomSeed == 1)
     }
@@ -150,10 +150,82 @@ import Testing
         }
     }
 
+    @Test func inlineNetServesBothPhases() throws {
+        let s = try solver("""
+            base_lr: 0.1
+            max_iter: 1
+            test_iter: [1, 2]
+            test_interval: 1
+            net_param:
+              name: inline
+              layer:
+                - {name: data, type: IDXData, top: [data, label], idx_data_param: {images: ../d/i.gz, labels: l.gz, batch_size: 2}}
+            """, file: "configs/s.yaml")
+        #expect(s.trainNet.inline != nil && s.trainNet.key == "net_param" && s.trainNet.file == "configs/s.yaml")
+        #expect(s.trainNet.description == "configs/s.yaml:6:3 (net_param)")
+        // Like `net`, the one net is built again for each test_iter entry.
+        #expect(s.testNets == [s.trainNet, s.trainNet])
+        let net = try s.trainNet.load()
+        #expect(net.name == "inline" && net.layers.map(\.name) == ["data"])
+        #expect(net.layers[0].location == ConfigLocation(file: "configs/s.yaml", line: 8, column: 7))
+    }
+
+    @Test func inlineTrainAndTestNetsInCaffesOrder() throws {
+        // Caffe builds the test_net_param nets first, then the test_net files.
+        let s = try solver("""
+            train_net_param: {name: t, layer: [{name: a, type: ReLU}]}
+            test_net: [c.yaml]
+            test_net_param:
+              - {name: a, layer: [{name: a, type: ReLU}]}
+              - {name: b, layer: [{name: b, type: ReLU}]}
+            test_iter: [1, 1, 1]
+            test_interval: 5
+            base_lr: 1
+            max_iter: 1
+            """, file: "s.yaml")
+        #expect(s.trainNet.key == "train_net_param")
+        #expect(s.testNets.map(\.description) == ["s.yaml:4:5 (test_net_param[0])", "s.yaml:5:5 (test_net_param[1])", "c.yaml"])
+        #expect(try s.testNets[1].load().name == "b")
+        // A single mapping is a list of one.
+        let one = try solver("train_net: t.yaml\ntest_net_param: {layer: []}\ntest_iter: 1\ntest_interval: 5\nbase_lr: 1\nmax_iter: 1\n", file: "s.yaml")
+        #expect(one.testNets.map(\.key) == ["test_net_param"])
+    }
+
+    @Test func inlineNetErrors() {
+        func error(_ text: String) -> String? {
+            do { _ = try solver("base_lr: 1\nmax_iter: 1\n" + text, file: "s.yaml"); return nil } catch { return error.description }
+        }
+        #expect(error("net: n.yaml\nnet_param: {layer: []}\n")
+                == "s.yaml:4:12: error: solver: net_param: give one of net, net_param, train_net and train_net_param, found net and net_param\n"
+                + "hint: net and net_param serve both phases; train_net and train_net_param go with test_net or test_net_param")
+        #expect(error("train_net: t.yaml\ntrain_net_param: {layer: []}\n")?.hasPrefix(
+            "s.yaml:4:18: error: solver: train_net_param: give one of net, net_param, train_net and train_net_param, found train_net and train_net_param\n") == true)
+        #expect(error("net_param: {layer: []}\ntest_net_param: [{layer: []}]\n")
+                == "s.yaml:4:17: error: solver: test_net_param: give test nets with train_net or train_net_param, not with net_param\nhint: net_param is used for both phases")
+        #expect(error("net_param: net.yaml\n")
+                == "s.yaml:3:12: error: solver: net_param: expected a net (a mapping with name and layer), found 'net.yaml'\nhint: write the net's keys under net_param: name, layer, …")
+        #expect(error("train_net: t.yaml\ntest_net_param: [{layer: []}, [1]]\n")?.hasPrefix(
+            "s.yaml:4:31: error: solver: test_net_param[1]: expected a net (a mapping with name and layer), found a list") == true)
+        #expect(error("net: {layer: []}\n")
+                == "s.yaml:3:6: error: solver: net: expected the name of a net file, found a mapping\nhint: write a net inside the solver as net_param")
+        #expect(error("")?.hasPrefix("s.yaml:1:1: error: solver: missing required key 'net'\nhint: name the net file (net: net.yaml), or write the net in the solver") == true)
+    }
+
+    @Test func errorsInsideAnInlineNetPointIntoTheSolver() throws {
+        let s = try solver("base_lr: 1\nmax_iter: 1\nnet_param:\n  layer:\n    - {name: a, type: ReLU, include: {phase: TSET}}\n  layers: []\n", file: "s.yaml")
+        do { _ = try s.trainNet.load(); Issue.record("loaded") } catch {
+            #expect(error.headline == "s.yaml:5:46: error: layer 'a' (ReLU): include.phase: expected one of TRAIN, TEST, found 'TSET'")
+        }
+        let t = try solver("base_lr: 1\nmax_iter: 1\nnet_param:\n  layer: []\n  layers: []\n", file: "s.yaml")
+        do { _ = try t.trainNet.load(); Issue.record("loaded") } catch {
+            #expect(error.headline == "s.yaml:5:3: error: net_param: unknown key 'layers'")
+        }
+    }
+
     @Test func separateTrainAndTestNets() throws {
         let s = try solver("train_net: train.yaml\ntest_net: [a.yaml, /abs/b.yaml]\ntest_iter: [1, 2]\ntest_interval: 5\nbase_lr: 1\nmax_iter: 1\n", file: "s.yaml")
-        #expect(s.trainNet == "train.yaml")
-        #expect(s.testNets == ["a.yaml", "/abs/b.yaml"])
+        #expect(s.trainNet == .file("train.yaml"))
+        #expect(s.testNets == [.file("a.yaml"), .file("/abs/b.yaml")])
     }
 }
 

@@ -68,6 +68,36 @@ import Testing
         #expect(quoted == Scalar(text: "5", plain: false))
         #expect(bare == Scalar(text: "5", plain: true))
     }
+
+    @Test func blockTextReadsBackAsTheSameTree() throws {
+        let text = """
+            name: "a: net"
+            layer:
+              - {name: data, type: Input, top: data, input_param: {shape: {dim: [1, 2]}}}
+              - name: conv
+                type: Convolution
+                bottom: data
+                top: conv
+                convolution_param: {num_output: 20, kernel_size: 5, weight_filler: {type: xavier}, bias_filler: {type: constant, value: 0.5}}
+                note: '5'
+              - []
+            empty: {}
+            """
+        let node = try YAML.parse(text, file: "n.yaml")
+        let block = YAMLText.block(node)
+        // Flow style where a line fits, block style where it does not; quoted scalars stay strings.
+        #expect(block.hasPrefix("name: \"a: net\"\nlayer:\n  - {name: data, type: Input, top: data, input_param: {shape: {dim: [1, 2]}}}\n  - name: conv\n    type: Convolution\n"))
+        #expect(block.contains("\n    convolution_param:\n      num_output: 20\n"))
+        #expect(block.contains("\n    note: \"5\"\n"))
+        #expect(block.hasSuffix("  - []\nempty: {}\n"))
+        #expect(YAMLText.flow(try YAML.parse(block, file: "copy.yaml")) == YAMLText.flow(node))
+    }
+
+    @Test func replacingScalarsByLocation() throws {
+        let node = try YAML.parse("a: {images: x.gz, labels: y.gz}\nb: x.gz\n", file: "n.yaml")
+        let replaced = node.replacing([ConfigLocation(file: "n.yaml", line: 1, column: 13): "/data/x.gz"])
+        #expect(YAMLText.flow(replaced) == "{a: {images: \"/data/x.gz\", labels: y.gz}, b: x.gz}")
+    }
 }
 
 @Suite struct ConfigMapTests {

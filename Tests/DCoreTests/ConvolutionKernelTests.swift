@@ -8,10 +8,13 @@ import Testing
     }
 
     static func config(n: Int, c: Int, h: Int, w: Int, outputs: Int, kh: Int, kw: Int, sh: Int = 1, sw: Int = 1,
-                       ph: Int = 0, pw: Int = 0, groups: Int = 1) -> ConvolutionKernel.Config {
-        ConvolutionKernel.Config(
+                       ph: Int = 0, pw: Int = 0, groups: Int = 1, dh: Int = 1, dw: Int = 1) -> ConvolutionKernel.Config {
+        // A dilated kernel spans d·(k − 1) + 1 pixels.
+        let eh = dh * (kh - 1) + 1, ew = dw * (kw - 1) + 1
+        return ConvolutionKernel.Config(
             geometry: WindowGeometry(channels: c, height: h, width: w, kernelH: kh, kernelW: kw, strideH: sh, strideW: sw,
-                                     padH: ph, padW: pw, outH: (h + 2 * ph - kh) / sh + 1, outW: (w + 2 * pw - kw) / sw + 1),
+                                     padH: ph, padW: pw, dilationH: dh, dilationW: dw,
+                                     outH: (h + 2 * ph - eh) / sh + 1, outW: (w + 2 * pw - ew) / sw + 1),
             outputs: outputs, groups: groups, batch: n, workers: 1)
     }
 
@@ -31,6 +34,12 @@ import Testing
         // 2 images per chunk, so that one worker walks several chunks
         config(n: 4, c: 16, h: 16, w: 16, outputs: 16, kh: 3, kw: 3, ph: 1, pw: 1),
         config(n: 5, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1, groups: 2),
+        // Dilated: without padding (im2col's row copies, col2im's row additions), ...
+        config(n: 2, c: 3, h: 9, w: 8, outputs: 4, kh: 3, kw: 3, dh: 2, dw: 2),
+        // ... with padding, stride and groups (the general loops), ...
+        config(n: 2, c: 4, h: 7, w: 9, outputs: 4, kh: 3, kw: 2, sh: 2, sw: 1, ph: 2, pw: 1, groups: 2, dh: 2, dw: 3),
+        // ... and without padding but with a column stride (im2col's strided copies, col2im's general loop).
+        config(n: 1, c: 2, h: 6, w: 10, outputs: 2, kh: 2, kw: 3, sw: 2, dh: 3, dw: 2),
     ]
 
     /// Runs `ConvolutionKernel.forward` on fresh buffers.
@@ -78,6 +87,18 @@ import Testing
         #expect(Self.close(Self.forward(cfg, x: x, w: [1, 0, 0, 1], b: [1], threads: 1), [7, 9, 13, 15]))
     }
 
+    @Test func dilatedReferenceByHand() {
+        // 1×1×4×4 = 1…16, kernel 2×2 = (1, 2, 0, −1) with dilation 2: the taps sit two apart, so the window
+        // spans 3×3 and OH = OW = (4 − 3) + 1 = 2; y[i, j] = x[i, j] + 2·x[i, j+2] − x[i+2, j+2] + 0.5:
+        // (0,0): 1 + 6 − 11 + 0.5 = −3.5   (0,1): 2 + 8 − 12 + 0.5 = −1.5
+        // (1,0): 5 + 14 − 15 + 0.5 = 4.5   (1,1): 6 + 16 − 16 + 0.5 = 6.5
+        let cfg = Self.config(n: 1, c: 1, h: 4, w: 4, outputs: 1, kh: 2, kw: 2, dh: 2, dw: 2)
+        #expect(cfg.geometry.outH == 2 && cfg.geometry.outW == 2)
+        let x = (1...16).map(Float.init), w: [Float] = [1, 2, 0, -1]
+        #expect(ConvolutionKernel.reference(cfg, input: x, weight: w, bias: [0.5]) == [-3.5, -1.5, 4.5, 6.5])
+        #expect(Self.close(Self.forward(cfg, x: x, w: w, b: [0.5], threads: 1), [-3.5, -1.5, 4.5, 6.5]))
+    }
+
     @Test func scratchMayHoldGarbage() {
         // The scratch is shared with other layers: NaN left in it must not leak into the output.
         let cfg = Self.configs[3]
@@ -90,7 +111,7 @@ import Testing
 
     /// Backward as the adjoint of forward: with y = conv(x; W) + b and any dy,
     /// ⟨dy, y(x) − b⟩ = ⟨dx, x⟩ = ⟨dW, W⟩ (y is linear in x and in W), and db[o] = Σ dy[·, o, ·].
-    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8]])
+    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8], configs[9], configs[10], configs[11]])
     func backwardIsTheAdjoint(_ base: ConvolutionKernel.Config) {
         let cfg = Self.planned(base, threads: 2), g = cfg.geometry
         let x = Self.values(cfg.batch * g.channels * g.inputArea, seed: 6)
@@ -231,7 +252,7 @@ import Testing
     /// and its backward for output gradient dy is the convolution's forward of dy (dx), the convolution's
     /// weight gradient for input dy and output gradient x (dW), and db[c] = Σ dy[·, c, ·]. Each is checked
     /// against those other entry points, on one and two threads; configs 7 and 8 walk several chunks.
-    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8]])
+    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8], configs[9], configs[10], configs[11]])
     func deconvolutionIsConvolutionBackwards(_ base: ConvolutionKernel.Config) {
         let g = base.geometry
         let x = Self.values(base.batch * base.outputs * g.outputArea, seed: 17)

@@ -78,7 +78,7 @@ func writePNG(_ path: String, width: Int, height: Int, channels: Int, _ value: (
                                                      hint: "set new_height and new_width to resize every image to one size"))
         try refused("# nothing\n\n", DataError(file: list, "lists no images", hint: usage))
         #expect(throws: DataError(file: dir + "/none.txt", "cannot open the image list",
-                                  hint: "check the path; relative paths are taken from the net file's directory")) {
+                                  hint: "check the path; relative paths are taken from the net file's directory (the solver's, for a net written in the solver)")) {
             try ImageList.load(dir + "/none.txt", ImageList.Options())
         }
     }

@@ -50,7 +50,8 @@ import Testing
     }
 
     /// Caffe's deconvolution as a direct loop: every input value x[n, c, y, x] adds x·W[c, o, i, j] at output
-    /// (y·stride − pad + i, x·stride − pad + j) of each output channel o of its group, where that lies inside.
+    /// (y·stride − pad + i·dilation, x·stride − pad + j·dilation) of each output channel o of its group, where
+    /// that lies inside.
     static func naive(_ c: Case, x: [Float], weight: [Float], bias: [Float]?) -> [Float] {
         let cg = c.c / c.group, og = c.outputs / c.group
         var y = [Double](repeating: 0, count: c.n * c.outputs * c.outH * c.outW)
@@ -64,7 +65,7 @@ import Testing
                             let v = Double(x[((b * c.c + ci) * c.h + iy) * c.w + ix])
                             for i in 0..<c.kh {
                                 for j in 0..<c.kw {
-                                    let oy = iy * c.sh - c.ph + i, ox = ix * c.sw - c.pw + j
+                                    let oy = iy * c.sh - c.ph + i * c.dh, ox = ix * c.sw - c.pw + j * c.dw
                                     guard oy >= 0, oy < c.outH, ox >= 0, ox < c.outW else { continue }
                                     y[((b * c.outputs + oc) * c.outH + oy) * c.outW + ox] += v * Double(weight[((ci * og + o) * c.kh + i) * c.kw + j])
                                 }
@@ -89,15 +90,17 @@ import Testing
         var kh, kw, sh, sw, ph, pw: Int
         var group = 1
         var bias = true
-        var description: String { "N\(n) C\(c) \(h)×\(w) → \(outputs), k \(kh)×\(kw) s \(sh)×\(sw) p \(ph)×\(pw) g\(group) bias \(bias)" }
+        var dh = 1, dw = 1
+        var description: String { "N\(n) C\(c) \(h)×\(w) → \(outputs), k \(kh)×\(kw) s \(sh)×\(sw) p \(ph)×\(pw) d \(dh)×\(dw) g\(group) bias \(bias)" }
 
         var yaml: String {
             "{name: up, type: Deconvolution, bottom: x, top: y, convolution_param: {num_output: \(outputs), "
                 + "kernel_h: \(kh), kernel_w: \(kw), stride_h: \(sh), stride_w: \(sw), pad_h: \(ph), pad_w: \(pw), "
-                + "group: \(group), bias_term: \(bias)}}"
+                + "dilation: [\(dh), \(dw)], group: \(group), bias_term: \(bias)}}"
         }
-        var outH: Int { sh * (h - 1) + kh - 2 * ph }
-        var outW: Int { sw * (w - 1) + kw - 2 * pw }
+        // The dilated kernel spans d·(k − 1) + 1 pixels.
+        var outH: Int { sh * (h - 1) + dh * (kh - 1) + 1 - 2 * ph }
+        var outW: Int { sw * (w - 1) + dw * (kw - 1) + 1 - 2 * pw }
     }
 
     static let cases: [Case] = [
@@ -109,6 +112,9 @@ import Testing
         Case(n: 4, c: 6, h: 3, w: 4, outputs: 4, kh: 2, kw: 3, sh: 3, sw: 2, ph: 0, pw: 1, group: 2),
         // Pad larger than the kernel is allowed as long as the output keeps a pixel.
         Case(n: 1, c: 1, h: 6, w: 6, outputs: 2, kh: 1, kw: 1, sh: 1, sw: 1, ph: 1, pw: 2),
+        // Dilated: without pad, and with pad, stride and groups over several chunks.
+        Case(n: 2, c: 3, h: 4, w: 3, outputs: 2, kh: 3, kw: 2, sh: 1, sw: 1, ph: 0, pw: 0, dh: 2, dw: 3),
+        Case(n: 4, c: 4, h: 3, w: 4, outputs: 6, kh: 3, kw: 3, sh: 2, sw: 1, ph: 1, pw: 2, group: 2, dh: 2, dw: 2),
     ]
 
     @Test(arguments: cases) func matchesNaiveLoop(_ c: Case) throws {
@@ -124,6 +130,32 @@ import Testing
         rig.tops[0].view.fill(.nan)  // forward must write every output
         let y = try rig.forward()[0]
         #expect(close(y, Self.naive(c, x: x, weight: w, bias: b), tolerance: 1e-4), "\(c)")
+    }
+
+    @Test func dilatedByHand() throws {
+        // x [1, 1, 2, 2] = 1 2 / 3 4, W [1, 1, 2, 2] = 1 2 / 3 4 with dilation 2, stride 1, no bias: the kernel spans 3×3,
+        // OH = 1·(2 − 1) + 3 = 4. Input (iy, ix) stamps W[i, j] at (iy + 2i, ix + 2j): every output pixel gets exactly
+        // one product, y[oy, ox] = x[oy mod 2, ox mod 2]·W[oy / 2, ox / 2]:
+        //   1·1  2·1  1·2  2·2        1  2  2  4
+        //   3·1  4·1  3·2  4·2   =    3  4  6  8
+        //   1·3  2·3  1·4  2·4        3  6  4  8
+        //   3·3  4·3  3·4  4·4        9 12 12 16
+        let rig = try LayerRig(try Self.deconv("num_output: 1, kernel_size: 2, dilation: 2, bias_term: false"),
+                               bottoms: [(Shape([1, 1, 2, 2]), [1, 2, 3, 4])])
+        #expect(rig.tops[0].shape == Shape([1, 1, 4, 4]))
+        #expect(rig.params[0].shape == Shape([1, 1, 2, 2]))
+        rig.params[0].view.copy(from: [1, 2, 3, 4])
+        #expect(close(try rig.forward()[0], [1, 2, 2, 4, 3, 4, 6, 8, 3, 6, 4, 8, 9, 12, 12, 16]))
+    }
+
+    @Test func dilatedGradients() throws {
+        // N 2, C 4, 3×3, 4 outputs in 2 groups, kernel 3, dilation 2 (spans 5×5), stride 2, pad 1
+        // → OH = 2·2 + 5 − 2 = 7: 2×4×7×7; weight [4, 2, 3, 3], bias [4].
+        let layer = try Self.deconv("num_output: 4, kernel_size: 3, dilation: 2, stride: 2, pad: 1, group: 2, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: uniform, min: -1, max: 1}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 4, 3, 3]), randomValues(72, seed: 35))])
+        #expect(rig.tops[0].shape == Shape([2, 4, 7, 7]))
+        #expect(try checkGradients(rig) == 72 + 72 + 4)
+        try checkAccumulation(rig)
     }
 
     @Test func gradients() throws {
@@ -147,6 +179,17 @@ import Testing
         try checkAccumulation(rig)
     }
 
+    @Test func flopsAreTheDualConvolutionsGEMMs() throws {
+        // [2, 4, 3, 3] → 6 outputs in 2 groups, kernel 3, stride 2. Forward is Wᵀ·x per group:
+        // [(OC/G)·kh·kw = 27, C/G = 2]·[2, H·W·N = 18], 2·27·2·18 = 1 944 flops, 3 888 for both groups;
+        // backward two GEMMs of the same size (dx and dW), 7 776.
+        let layer = try Self.deconv("num_output: 6, kernel_size: 3, stride: 2, group: 2")
+        #expect(layer.flops(for: [Shape([2, 4, 3, 3])]) == (3888, 7776))
+        // Dilation widens the window, not the GEMM: the same count with dilation 2.
+        let dilated = try Self.deconv("num_output: 6, kernel_size: 3, stride: 2, group: 2, dilation: 2")
+        #expect(dilated.flops(for: [Shape([2, 4, 3, 3])]) == (3888, 7776))
+    }
+
     @Test func fillersFromConfig() throws {
         let layer = try Self.deconv("num_output: 2, kernel_size: 2, weight_filler: {type: constant, value: 0.5}, bias_filler: {type: constant, value: -3}")
         let rig = try LayerRig(layer, bottoms: [(Shape([1, 3, 2, 2]), randomValues(12))])
@@ -161,8 +204,8 @@ import Testing
         #expect(error("num_output: 2") == "layer 'up' (Deconvolution): missing required key 'convolution_param.kernel_size'")
         #expect(error("num_output: 3, kernel_size: 2, group: 2")
                 == "layer 'up' (Deconvolution): convolution_param.group: num_output 3 is not divisible by group 2")
-        #expect(error("num_output: 2, kernel_size: 4, dilation: 2")
-                == "layer 'up' (Deconvolution): convolution_param.dilation: dilated convolution is not supported, found 2")
+        #expect(error("num_output: 2, kernel_size: 4, dilation: [2, 0]")
+                == "layer 'up' (Deconvolution): convolution_param.dilation: must be at least 1, found 0")
         #expect(error("num_output: 2, kernel_size: 4, stride: 0") == "layer 'up' (Deconvolution): convolution_param.stride: must be at least 1, found 0")
         #expect(error("num_output: 2, kernel_size: 4, upsample: 2") == "layer 'up' (Deconvolution): unknown key 'upsample' in convolution_param")
     }
@@ -176,6 +219,41 @@ import Testing
         let e2 = #expect(throws: LayerError.self) { try cropped.topShapes(for: [Shape([1, 1, 1, 3])]) }
         #expect(e2?.message == "the top would be 0×2: stride·(1×3 − 1) + kernel 2×2 − 2·pad 1×1 (bottom 1×1×1×3)")
         let e3 = #expect(throws: LayerError.self) { try cropped.topShapes(for: [Shape([2, 9])]) }
-        #expect(e3?.message == "expects a bottom of shape N×C×H×W, found 2×9")
+        #expect(e3?.message == "bottom 2×9 has no spatial axis after its channel axis 1")
+        let e4 = #expect(throws: LayerError.self) { try cropped.topShapes(for: [Shape([1, 1, 1])]) }
+        #expect(e4?.message == "the top would be 0: stride·(1 − 1) + kernel 2 − 2·pad 1 (bottom 1×1×1)")
+    }
+
+    @Test func oneSpatialAxisByHand() throws {
+        // [N 1, C 1, L 2] = (1, 2), W [1, 1, 3] = (1, 2, 3), stride 2, b = 0.5: OL = 2·(2 − 1) + 3 = 5.
+        // x0 stamps 1 2 3 at 0…2, x1 stamps 2 4 6 at 2…4: 1 2 3+2 4 6, plus the bias.
+        let rig = try LayerRig(try Self.deconv("num_output: 1, kernel_size: 3, stride: 2"), bottoms: [(Shape([1, 1, 2]), [1, 2])])
+        #expect(rig.tops[0].shape == Shape([1, 1, 5]))
+        #expect(rig.params[0].shape == Shape([1, 1, 3]))
+        rig.params[0].view.copy(from: [1, 2, 3])
+        rig.params[1].view.copy(from: [0.5])
+        #expect(close(try rig.forward()[0], [1.5, 2.5, 5.5, 4.5, 6.5]))
+    }
+
+    @Test func axisTwoMatchesTheImagesFlattened() throws {
+        // [2, 3, 4, 2, 3] with axis 2 is the deconvolution of [6, 4, 2, 3] with axis 1, same weights.
+        let param = "num_output: 4, kernel_size: 3, stride: 2, pad: 1, group: 2, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: uniform, min: -1, max: 1}"
+        let x = randomValues(144, seed: 36)
+        let fiveD = try LayerRig(try Self.deconv(param + ", axis: 2"), bottoms: [(Shape([2, 3, 4, 2, 3]), x)])
+        let flat = try LayerRig(try Self.deconv(param), bottoms: [(Shape([6, 4, 2, 3]), x)])
+        #expect(fiveD.tops[0].shape == Shape([2, 3, 4, 3, 5]))
+        for (a, b) in zip(fiveD.params, flat.params) { b.view.copy(from: a.values) }
+        #expect(close(try fiveD.forward()[0], try flat.forward()[0]))
+    }
+
+    @Test func axisAndOneSpatialAxisGradients() throws {
+        // axis 2 on [2, 2, 2, 3] (one spatial axis of 3), 3 outputs, kernel 2, stride 2, dilation 2
+        // → OL = 2·2 + 3 = 7: [2, 2, 3, 7]; weight [2, 3, 2], bias [3].
+        let layer = try Self.deconv("num_output: 3, kernel_size: 2, stride: 2, dilation: 2, axis: 2, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: uniform, min: -1, max: 1}")
+        let rig = try LayerRig(layer, bottoms: [(Shape([2, 2, 2, 3]), randomValues(24, seed: 37))])
+        #expect(rig.tops[0].shape == Shape([2, 2, 3, 7]))
+        #expect(rig.params[0].shape == Shape([2, 3, 2]))
+        #expect(try checkGradients(rig) == 24 + 12 + 3)
+        try checkAccumulation(rig)
     }
 }

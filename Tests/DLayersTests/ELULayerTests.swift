@@ -68,4 +68,11 @@ import Testing
         #expect(layerError("{name: elu, type: ELU, elu_param: {alpha: big}}")
                 == "layer 'elu' (ELU): elu_param.alpha: expected a number, found 'big'")
     }
+
+    @Test func flopsPerElement() throws {
+        // 2·3·4 = 24 elements; forward a comparison, expm1 and a multiply (3 each), backward a comparison,
+        // an add and a multiply (3 each).
+        let layer = try makeLayer("{name: elu, type: ELU, bottom: x, top: y}")
+        #expect(layer.flops(for: [Shape([2, 3, 4])]) == (72, 72))
+    }
 }

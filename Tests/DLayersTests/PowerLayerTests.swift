@@ -71,4 +71,16 @@ import Testing
         #expect(layerError("{name: pow, type: Power, power_param: {exponent: 2}}")
                 == "layer 'pow' (Power): unknown key 'exponent' in power_param")
     }
+
+    @Test func flopsFollowTheKernelsCases() throws {
+        // 10 elements. Power 2: a multiply-add and pow forward (3), a multiply-add, pow and three multiplies
+        // backward (5). Power 1: the multiply-add forward (2), one multiply by the constant gradient backward.
+        // power·scale 0: a constant output (nothing) and a constant (zero) gradient.
+        func flops(_ param: String) throws -> (Double, Double) {
+            try makeLayer("{name: p, type: Power, bottom: x, top: y, power_param: {\(param)}}").flops(for: [Shape([2, 5])])
+        }
+        #expect(try flops("power: 2, scale: 0.5, shift: 1") == (30, 50))
+        #expect(try flops("power: 1, scale: 3") == (20, 10))
+        #expect(try flops("power: 3, scale: 0, shift: 2") == (0, 10))
+    }
 }

@@ -22,4 +22,10 @@ import Testing
     @Test func configErrors() {
         #expect(layerError("{name: split, type: Split, split_param: {}}") == "layer 'split' (Split): unknown key 'split_param'")
     }
+
+    @Test func flopsCountTheGradientAdditions() throws {
+        // Three tops of 12 elements: copies forward, two additions per element backward.
+        let layer = try makeLayer("{name: s, type: Split, bottom: x, top: [a, b, c]}")
+        #expect(layer.flops(for: [Shape([3, 4])]) == (0, 24))
+    }
 }

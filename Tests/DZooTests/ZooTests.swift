@@ -54,8 +54,8 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
     card.classNames = ["a", "b", "c"]
     let writer = try ZooEntryWriter.create(directory: "\(root)/\(name)", solver: solver, card: card, inputShape: [1, 2, 2])
     let store = ParameterStore(seed: 1)
-    _ = try Net(spec: try NetSpec.load(solver.trainNet), phase: .train, store: store,
-                context: BuildContext(phase: .train, netFile: solver.trainNet, seed: 1))
+    _ = try Net(spec: try solver.trainNet.load(), phase: .train, store: store,
+                context: BuildContext(phase: .train, netFile: solver.trainNet.file, seed: 1))
     try Weights.file(of: store, metadata: [:]).write(to: "\(writer.directory)/\(name)_iter_1.safetensors")
     try writer.update(weights: "\(name)_iter_1.safetensors")
     return writer
@@ -174,6 +174,32 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
         #expect(card.snapshots == [1])
         #expect(card.weights == "tiny_iter_1.safetensors")
         #expect(ZooVerifier.problems(in: entry, card: card).isEmpty)
+    }
+
+    @Test func netsWrittenInTheSolverGetFilesOfTheirOwn() throws {
+        // train_net_param and test_net_param: the entry gets net.yaml and test_net.yaml written out from the
+        // mappings, with the data paths (relative to the solver) rewritten; the card names the test net.
+        let dir = scratchDirectory()
+        _ = try makeConfig(dir)
+        let body = tinyNet.split(separator: "\n").dropFirst().map { "  " + $0 }.joined(separator: "\n")
+        let test = body.replacingOccurrences(of: "name: tiny", with: "name: tiny-test")
+        try write("train_net_param:\n\(body)\ntest_net_param:\n  -\n\(test.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))\n"
+                    + "test_iter: 1\ntest_interval: 1\nbase_lr: 0.1\nmax_iter: 1\n", dir + "/cfg/inline.yaml")
+        let solver = try SolverSpec.load(dir + "/cfg/inline.yaml")
+        #expect(solver.testNets.map(\.key) == ["test_net_param[0]"])
+        let card = ModelCard(name: "", provenance: .init(command: "dtrain inline.yaml", dendrite: ModelCard.dendriteVersion, randomSeed: 5, threads: 1, date: "2026-11-27T00:00:00Z"))
+        let entry = try ZooEntryWriter.create(directory: dir + "/zoo/inline", solver: solver, card: card, inputShape: [1, 2, 2]).directory
+        #expect(try ModelCard.load(entry + "/model.yaml").net == "test_net.yaml")
+        for (file, name) in [("net.yaml", "tiny"), ("test_net.yaml", "tiny-test")] {
+            let text = String(decoding: try AtomicFile.read(entry + "/" + file), as: UTF8.self)
+            #expect(text.contains("images: \"../../cfg/data/images.idx\""), "\(text)")
+            let net = try Net(spec: try NetSpec.load(entry + "/" + file), phase: .test, store: ParameterStore(seed: 0),
+                              context: BuildContext(phase: .test, netFile: entry + "/" + file, seed: 0))
+            #expect(net.name == name)
+        }
+        let copy = String(decoding: try AtomicFile.read(entry + "/solver.yaml"), as: UTF8.self)
+        #expect(copy.contains("images: \"../../cfg/data/images.idx\"   # quoted"))
+        #expect(FileSystem.exists(entry + "/deploy.yaml"))
     }
 
     @Test func verifyFindsTamperingMissingExtraFilesAndWrongShapes() throws {

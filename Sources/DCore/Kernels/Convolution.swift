@@ -302,7 +302,7 @@ public enum ConvolutionKernel {
                       biasCount: g.channels)
     }
 
-    /// Direct seven-loop convolution, the oracle for `forward` in tests.
+    /// Direct seven-loop convolution (dilated too), the oracle for `forward` in tests.
     public static func reference(_ cfg: Config, input: [Float], weight: [Float], bias: [Float]?) -> [Float] {
         let g = cfg.geometry, cg = g.channels / cfg.groups, ocg = cfg.outputs / cfg.groups
         var out = [Float](repeating: 0, count: cfg.batch * cfg.outputs * g.outputArea)
@@ -316,7 +316,7 @@ public enum ConvolutionKernel {
                             let c = grp * cg + ci
                             for i in 0..<g.kernelH {
                                 for j in 0..<g.kernelW {
-                                    let iy = y * g.strideH - g.padH + i, ix = x * g.strideW - g.padW + j
+                                    let iy = y * g.strideH - g.padH + i * g.dilationH, ix = x * g.strideW - g.padW + j * g.dilationW
                                     guard iy >= 0, iy < g.height, ix >= 0, ix < g.width else { continue }
                                     let v = input[((b * g.channels + c) * g.height + iy) * g.width + ix]
                                     let w = weight[((o * cg + ci) * g.kernelH + i) * g.kernelW + j]

@@ -1,7 +1,10 @@
-/// Geometry of a 2-D convolution or pooling window over one C×H×W image.
+/// Geometry of a 2-D convolution or pooling window over one C×H×W image. A dilated window
+/// (convolution only) takes every `dilation`-th input: tap i of the kernel reads row
+/// oh·sh − ph + i·dh, and the window spans dh·(kh − 1) + 1 rows.
 public struct WindowGeometry: Sendable, Equatable {
     public var channels, height, width: Int
     public var kernelH, kernelW, strideH, strideW, padH, padW: Int
+    public var dilationH, dilationW: Int
     public var outH, outW: Int
 
     /// Rows of the column matrix: C·kh·kw.
@@ -11,10 +14,12 @@ public struct WindowGeometry: Sendable, Equatable {
     public var inputArea: Int { height * width }
 
     public init(channels: Int, height: Int, width: Int, kernelH: Int, kernelW: Int,
-                strideH: Int, strideW: Int, padH: Int, padW: Int, outH: Int, outW: Int) {
+                strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int = 1, dilationW: Int = 1,
+                outH: Int, outW: Int) {
         self.channels = channels; self.height = height; self.width = width
         self.kernelH = kernelH; self.kernelW = kernelW; self.strideH = strideH; self.strideW = strideW
-        self.padH = padH; self.padW = padW; self.outH = outH; self.outW = outW
+        self.padH = padH; self.padW = padW; self.dilationH = dilationH; self.dilationW = dilationW
+        self.outH = outH; self.outW = outW
     }
 
     /// The output positions `o` in `0..<outCount` whose input `o·stride − pad + k` lies in
@@ -58,7 +63,7 @@ func addRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ n
 
 public enum Im2col {
     /// Unfolds one image [C, H, W] into columns: `col[(c·kh + i)·kw + j][colOffset + oh·OW + ow]
-    /// = image[c][oh·sh − ph + i][ow·sw − pw + j]` (0 outside the image). `ldcol` is the row
+    /// = image[c][oh·sh − ph + i·dh][ow·sw − pw + j·dw]` (0 outside the image). `ldcol` is the row
     /// stride of `col`, so that the images of a batch sit side by side: col is [C·kh·kw, N·OH·OW].
     public static func im2col(
         _ g: WindowGeometry, image: UnsafePointer<Float>,
@@ -72,7 +77,7 @@ public enum Im2col {
                 let plane = image + c &* g.inputArea
                 for i in 0..<g.kernelH {
                     for j in 0..<g.kernelW {
-                        var src = plane + (i &* g.width &+ j), out = row
+                        var src = plane + (i &* g.dilationH &* g.width &+ j &* g.dilationW), out = row
                         for _ in 0..<oh {
                             if g.strideW == 1 {
                                 copyRow(out, src, ow)
@@ -91,10 +96,10 @@ public enum Im2col {
         for c in 0..<g.channels {
             let plane = image + c * g.inputArea
             for i in 0..<g.kernelH {
-                let rowsValid = WindowGeometry.validRange(k: i, stride: g.strideH, pad: g.padH, inCount: g.height, outCount: oh)
+                let rowsValid = WindowGeometry.validRange(k: i * g.dilationH, stride: g.strideH, pad: g.padH, inCount: g.height, outCount: oh)
                 for j in 0..<g.kernelW {
                     let row = col + ((c * g.kernelH + i) * g.kernelW + j) * ldcol + colOffset
-                    let colsValid = WindowGeometry.validRange(k: j, stride: g.strideW, pad: g.padW, inCount: g.width, outCount: ow)
+                    let colsValid = WindowGeometry.validRange(k: j * g.dilationW, stride: g.strideW, pad: g.padW, inCount: g.width, outCount: ow)
                     for y in 0..<oh {
                         let out = row + y * ow
                         // Rows are short (OW elements): plain loops beat memcpy/memset calls here.
@@ -102,7 +107,7 @@ public enum Im2col {
                             for x in 0..<ow { out[x] = 0 }
                             continue
                         }
-                        let src = plane + (y * g.strideH - g.padH + i) * g.width - g.padW + j
+                        let src = plane + (y * g.strideH - g.padH + i * g.dilationH) * g.width - g.padW + j * g.dilationW
                         for x in 0..<colsValid.lowerBound { out[x] = 0 }
                         if g.strideW == 1 {
                             for x in colsValid { out[x] = src[x] }
@@ -133,7 +138,7 @@ public enum Im2col {
                 let plane = image + c &* g.inputArea
                 for i in 0..<g.kernelH {
                     for j in 0..<g.kernelW {
-                        var dst = plane + (i &* g.width &+ j), src = row
+                        var dst = plane + (i &* g.dilationH &* g.width &+ j &* g.dilationW), src = row
                         for _ in 0..<oh {
                             addRow(dst, src, ow)
                             src += ow
@@ -148,13 +153,13 @@ public enum Im2col {
         for c in 0..<g.channels {
             let plane = image + c * g.inputArea
             for i in 0..<g.kernelH {
-                let rowsValid = WindowGeometry.validRange(k: i, stride: g.strideH, pad: g.padH, inCount: g.height, outCount: oh)
+                let rowsValid = WindowGeometry.validRange(k: i * g.dilationH, stride: g.strideH, pad: g.padH, inCount: g.height, outCount: oh)
                 for j in 0..<g.kernelW {
                     let row = col + ((c * g.kernelH + i) * g.kernelW + j) * ldcol + colOffset
-                    let colsValid = WindowGeometry.validRange(k: j, stride: g.strideW, pad: g.padW, inCount: g.width, outCount: ow)
+                    let colsValid = WindowGeometry.validRange(k: j * g.dilationW, stride: g.strideW, pad: g.padW, inCount: g.width, outCount: ow)
                     for y in rowsValid {
                         let src = row + y * ow
-                        let dst = plane + (y * g.strideH - g.padH + i) * g.width - g.padW + j
+                        let dst = plane + (y * g.strideH - g.padH + i * g.dilationH) * g.width - g.padW + j * g.dilationW
                         if g.strideW == 1 && colsValid.count == ow {
                             addRow(dst, src, ow)
                         } else if g.strideW == 1 {
