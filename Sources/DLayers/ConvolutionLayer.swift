@@ -192,6 +192,9 @@ public final class ConvolutionLayer: Layer {
         return (f, 2 * f)
     }
 
+    /// dx's GEMM, the size of the forward one.
+    public func inputGradientFlops(for bottoms: [Shape]) -> Double { flops(for: bottoms).forward }
+
     public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         [WorkspaceDecl(config(bottoms[0], workers: threads).scratchPerWorker * threads, .float, .scratch)]
     }

@@ -50,6 +50,9 @@ public final class InnerProductLayer: Layer {
         return (f, 2 * f)
     }
 
+    /// dx's GEMM, the size of the forward one.
+    public func inputGradientFlops(for bottoms: [Shape]) -> Double { flops(for: bottoms).forward }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (m, k, _) = dims(io.bottoms[0].shape)!
         InnerProductKernel.forward(m: m, n: numOutput, k: k, transpose: transpose, input: io.bottoms[0],

@@ -37,6 +37,12 @@ public protocol Layer: AnyObject {
     /// The default is (0, 0): no arithmetic worth counting, or a layer that does not count yet.
     func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double)
 
+    /// The part of `flops(for:).backward` that computes the bottoms' gradients and that a layer
+    /// skips when no bottom needs one (a first layer reading the data): the data-gradient GEMM
+    /// of InnerProduct, Convolution and Deconvolution. The default, 0, is for layers whose
+    /// backward is all input gradient (they do not run at all then) or too cheap to count.
+    func inputGradientFlops(for bottoms: [Shape]) -> Double
+
     func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError)
     /// Adds parameter gradients into `io.paramGrads` (nil for frozen parameters), and writes
     /// or adds (`io.accumulateBottom`) bottom gradients where `io.bottomGrads` is not nil.
@@ -52,6 +58,7 @@ extension Layer {
     public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] { [] }
     public func propagates(toBottom i: Int) -> Bool { true }
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
+    public func inputGradientFlops(for bottoms: [Shape]) -> Double { 0 }
 }
 
 /// `forward` and `backward` operations for each of `elements` elements, as `Layer.flops` counts them.

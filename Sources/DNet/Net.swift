@@ -44,6 +44,8 @@ public final class Net {
         var propagateDown: [Bool] = []
         public internal(set) var runsBackward = false
         var propagate: [Bool] = []
+        /// Whether backward computes a gradient for any bottom.
+        public var propagatesToAnyBottom: Bool { propagate.contains(true) }
         var accumulate: [Bool] = []
         var work: [WorkspaceDecl] = []
     }

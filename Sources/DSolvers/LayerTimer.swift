@@ -50,9 +50,10 @@ extension Trainer {
             let node = net.nodes[i]
             let shapes = node.bottoms.map { net.blobs[$0].shape }
             let f = node.layer.flops(for: shapes)
+            let skipped = node.propagatesToAnyBottom ? 0 : node.layer.inputGradientFlops(for: shapes)
             return LayerTiming(name: node.name, type: node.type, forwardMs: ms(forward[i], per: timedSteps),
                                backwardMs: node.runsBackward ? ms(backward[i], per: timedSteps) : 0,
-                               forwardFlops: f.forward, backwardFlops: node.runsBackward ? f.backward : 0)
+                               forwardFlops: f.forward, backwardFlops: node.runsBackward ? f.backward - skipped : 0)
         }
         return (layers, windowMs[windowMs.count / 2])
     }

@@ -124,8 +124,11 @@ func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-6) -> Bool {
 
     @Test func layerTimesCarryEachLayersFlops() throws {
         // The 4×4 two-class images (batch 8) upsampled by a Deconvolution (2 outputs, kernel 2, stride 2) to
-        // 8×2×8×8, then ELU. Deconvolution: 2·C·(OC/G)·kh·kw·H·W·N = 2·1·2·4·16·8 = 2 048 forward, 4 096
-        // backward; ELU over 1 024 values: 3 per value each way. Only the counts are checked, never a time.
+        // 8×2×8×8, then ELU. Deconvolution: 2·C·(OC/G)·kh·kw·H·W·N = 2·1·2·4·16·8 = 2 048 forward, and
+        // as it reads the data, whose gradient nobody needs, only the weight gradient's 2 048 backward;
+        // ELU over 1 024 values: 3 per value each way; ip1 (128 → 6, batch 8): 2·8·128·6 = 12 288
+        // forward, twice that backward, as its bottom needs a gradient. Only the counts are checked,
+        // never a time.
         let net = twoClassNet.replacingOccurrences(of: "  - {name: ip1, type: InnerProduct, bottom: data, top: h, inner_product_param: {num_output: 6}}\n  - {name: relu, type: ReLU, bottom: h, top: h}",
                                                    with: "  - {name: up, type: Deconvolution, bottom: data, top: u, convolution_param: {num_output: 2, kernel_size: 2, stride: 2}}\n"
                                                        + "  - {name: elu, type: ELU, bottom: u, top: u}\n"
@@ -135,8 +138,10 @@ func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-6) -> Bool {
         let trainer = try Trainer(solver: try SolverSpec.load(path), options: TrainOptions(threads: 1))
         let layers = try trainer.timeLayers(iterations: 1, windows: 1, warmup: 0).layers
         let up = try #require(layers.first { $0.name == "up" }), elu = try #require(layers.first { $0.name == "elu" })
-        #expect((up.forwardFlops, up.backwardFlops) == (2048, 4096))
+        #expect((up.forwardFlops, up.backwardFlops) == (2048, 2048))
         #expect((elu.forwardFlops, elu.backwardFlops) == (3072, 3072))
+        let ip1 = try #require(layers.first { $0.name == "ip1" })
+        #expect((ip1.forwardFlops, ip1.backwardFlops) == (12288, 24576))
         // The data layer runs no backward, and counts none.
         #expect(layers.first { $0.name == "data" }.map { ($0.forwardFlops, $0.backwardFlops) } ?? (-1, -1) == (0, 0))
     }
