@@ -1,34 +1,16 @@
 import Foundation
 import Testing
 
-/// A convolution followed by an in-place ReLU; `bias` is the convolution's bias_filler value.
+/// The end-to-end tests' net (EndToEndTests.swift) with its ReLU moved from the pooling's
+/// output to the convolution's, in place; `bias` is the convolution's bias_filler value.
 func monitoredNet(bias: Double) -> String {
-    """
-    name: tiny
-    layer:
-      - name: data
-        type: IDXData
-        top: [data, label]
-        transform_param: {scale: 0.00390625}
-        idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8, shuffle: true}
-        include: {phase: TRAIN}
-      - name: data
-        type: IDXData
-        top: [data, label]
-        transform_param: {scale: 0.00390625}
-        idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8}
-        include: {phase: TEST}
-      - name: conv
-        type: Convolution
-        bottom: data
-        top: conv
-        convolution_param: {num_output: 3, kernel_size: 3, pad: 1, bias_filler: {type: constant, value: \(bias)}}
-      - {name: relu, type: ReLU, bottom: conv, top: conv}
-      - {name: pool, type: Pooling, bottom: conv, top: pool, pooling_param: {pool: MAX, kernel_size: 2, stride: 2}}
-      - {name: ip, type: InnerProduct, bottom: pool, top: s, inner_product_param: {num_output: 2}}
-      - {name: accuracy, type: Accuracy, bottom: [s, label], top: accuracy, include: {phase: TEST}}
-      - {name: loss, type: SoftmaxWithLoss, bottom: [s, label], top: loss}
-    """
+    let conv = "    convolution_param: {num_output: 3, kernel_size: 3, pad: 1}\n", relu = "  - {name: relu, type: ReLU, bottom: pool, top: pool}\n"
+    precondition(net.contains(conv) && net.contains(relu), "the end-to-end net no longer has the layers this net changes")
+    return net.replacingOccurrences(of: relu, with: "").replacingOccurrences(of: conv, with: """
+            convolution_param: {num_output: 3, kernel_size: 3, pad: 1, bias_filler: {type: constant, value: \(bias)}}
+          - {name: relu, type: ReLU, bottom: conv, top: conv}
+
+        """)
 }
 
 let monitoredSolver = solver.replacingOccurrences(of: "max_iter: 60", with: "max_iter: 20")
