@@ -27,6 +27,33 @@ class LeNet(nn.Module):
         return self.ip2(F.relu(self.ip1(x.flatten(1))))
 
 
+class LeNetBN(nn.Module):
+    """Configs/fashion-bn: LeNet with BatchNorm+Scale (BatchNorm2d with its affine γ, β) after
+    each convolution, whose bias it replaces."""
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(1, 20, 5, bias=False), nn.BatchNorm2d(20, eps=1e-5, momentum=0.001)
+        self.conv2, self.bn2 = nn.Conv2d(20, 50, 5, bias=False), nn.BatchNorm2d(50, eps=1e-5, momentum=0.001)
+        self.ip1 = nn.Linear(800, 500)
+        self.ip2 = nn.Linear(500, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(self.bn1(self.conv1(x)), 2, 2)
+        x = F.max_pool2d(self.bn2(self.conv2(x)), 2, 2)
+        return self.ip2(F.relu(self.ip1(x.flatten(1))))
+
+
+def autoencoder():
+    """Configs/fashion-autoencoder: 784-1000-500-250-30-250-500-1000-784, sigmoid units but
+    at the code layer and the output, whose sigmoid is in the loss."""
+    sizes, layers = [784, 1000, 500, 250, 30, 250, 500, 1000, 784], []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i not in (3, 7):
+            layers.append(nn.Sigmoid())
+    return nn.Sequential(nn.Flatten(), *layers)
+
+
 def mlp(sizes):
     layers = []
     for a, b in zip(sizes, sizes[1:]):
@@ -80,6 +107,29 @@ def train_workload(model, batch, iters, count, warmup):
     return windows(step, iters, count, warmup)
 
 
+def autoencoder_workload(model, batch, iters, count, warmup):
+    """Caffe's mnist_autoencoder solver: Nesterov, lr 0.01, momentum 0.95, weight decay 5e-4 on
+    the weights only; the loss is the sigmoid cross-entropy summed over pixels, averaged over the
+    batch, and the Euclidean l2_error (loss weight 0) is computed beside it, as in the net."""
+    decay = [p for n, p in model.named_parameters() if n.endswith("weight")]
+    plain = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": 0.0005}, {"params": plain, "weight_decay": 0}],
+                          lr=0.01, momentum=0.95, nesterov=True)
+    data = batches("train", batch, shuffle=True)
+
+    def step():
+        x, _ = next(data)
+        target = x.flatten(1)
+        opt.zero_grad(set_to_none=False)
+        logits = model(x)
+        loss = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / batch
+        with torch.no_grad():
+            ((torch.sigmoid(logits) - target) ** 2).sum() / (2 * batch)
+        loss.backward()
+        opt.step()
+    return windows(step, iters, count, warmup)
+
+
 def inference_workload(model, batch, iters, count, warmup):
     model.eval()
     data = batches("t10k", batch, shuffle=False)
@@ -93,7 +143,7 @@ def inference_workload(model, batch, iters, count, warmup):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("workload", choices=["lenet", "mlp", "bigmlp", "lenet-infer"])
+    p.add_argument("workload", choices=["lenet", "lenet-bn", "mlp", "bigmlp", "autoencoder", "lenet-infer"])
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--iters", type=int, default=50, help="iterations per timed window")
     p.add_argument("--windows", type=int, default=5)
@@ -103,6 +153,10 @@ def main():
     torch.manual_seed(1)
     if a.workload == "lenet":
         t, batch = train_workload(LeNet(), 64, a.iters, a.windows, a.warmup), 64
+    elif a.workload == "lenet-bn":
+        t, batch = train_workload(LeNetBN(), 64, a.iters, a.windows, a.warmup), 64
+    elif a.workload == "autoencoder":
+        t, batch = autoencoder_workload(autoencoder(), 100, a.iters, a.windows, a.warmup), 100
     elif a.workload == "mlp":
         t, batch = train_workload(mlp([784, 500, 300, 10]), 64, a.iters, a.windows, a.warmup), 64
     elif a.workload == "bigmlp":
