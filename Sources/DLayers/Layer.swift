@@ -82,7 +82,11 @@ public struct ParameterDecl: Sendable, Equatable {
 
 /// Work memory a layer asks for.
 public struct WorkspaceDecl: Sendable, Equatable {
-    public enum Lifetime: Sendable { case keptForBackward, scratch }
+    /// `persistent` memory is the layer's own and keeps its values from one step to the next
+    /// (a recurrent layer's carried hidden state): the net allocates it apart from the memory
+    /// it shares with other nets, zeroes it when built and whenever the layer's work changes
+    /// size (a new batch size), and never saves it in snapshots.
+    public enum Lifetime: Sendable { case keptForBackward, scratch, persistent }
     public enum Kind: Sendable { case float, int32 }
     public var count: Int
     public var kind: Kind

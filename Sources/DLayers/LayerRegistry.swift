@@ -114,6 +114,7 @@ public enum LayerRegistry {
         "HingeLoss": { s, _ throws(ConfigError) in try HingeLossLayer(s) },
         "InfogainLoss": { s, c throws(ConfigError) in try InfogainLossLayer(s, c) },
         "ContrastiveLoss": { s, _ throws(ConfigError) in try ContrastiveLossLayer(s) },
+        "LSTM": { s, _ throws(ConfigError) in try LSTMLayer(s) },
     ]
 
     public static var knownTypes: [String] { factories.keys.sorted() }

@@ -75,6 +75,9 @@ public final class Net {
     public let builtBatchSize: Int
     private let floatCount: Int, intCount: Int
     private var blocks: (floats: FloatArena, ints: Arena<Int32>)?
+    /// `persistent` work (a recurrent layer's carried state): the net's own, zeroed when
+    /// allocated, since the pooled blocks are overwritten by other nets between steps.
+    private let persistentBlocks: (floats: FloatArena, ints: Arena<Int32>)
     /// Blobs whose gradient nobody writes but whose producer reads it: zeroed before backward.
     private var zeroBeforeBackward: [Int] = []
 
@@ -139,6 +142,8 @@ public final class Net {
             }
         }
         var scratch = (float: 0, int: 0)
+        // Persistent work: offsets in the net's own blocks, not in the pooled memory.
+        var persistent = (float: 0, int: 0)
         for (i, node) in nodes.enumerated() {
             var local = (float: 0, int: 0)
             var kept = offsets[i].makeIterator()
@@ -147,10 +152,13 @@ public final class Net {
                 case (.keptForBackward, _): return kept.next()!
                 case (.scratch, .float): defer { local.float += Net.padded(w.count) }; return floats + local.float
                 case (.scratch, .int32): defer { local.int += Net.padded(w.count) }; return ints + local.int
+                case (.persistent, .float): defer { persistent.float += Net.padded(w.count) }; return persistent.float
+                case (.persistent, .int32): defer { persistent.int += Net.padded(w.count) }; return persistent.int
                 }
             }
             scratch = (max(scratch.float, local.float), max(scratch.int, local.int))
         }
+        persistentBlocks = (FloatArena(count: persistent.float), Arena<Int32>(count: persistent.int))
         workOffsets = offsets
         builtWork = nodes.map(\.work)
         builtBatchSize = nodes.first.flatMap { $0.tops.first }.map { builder.blobs[$0].shape.dims.first ?? 1 } ?? 1
@@ -194,9 +202,10 @@ public final class Net {
             let node = nodes[i]
             var work: [FloatView] = [], intWork: [TensorView<Int32>] = []
             for (w, offset) in zip(node.work, workOffsets[i]) {
+                let own = w.lifetime == .persistent
                 switch w.kind {
-                case .float: work.append(floats.view(offset: offset, shape: Shape([w.count])))
-                case .int32: intWork.append(ints.view(offset: offset, shape: Shape([w.count])))
+                case .float: work.append((own ? persistentBlocks.floats : floats).view(offset: offset, shape: Shape([w.count])))
+                case .int32: intWork.append((own ? persistentBlocks.ints : ints).view(offset: offset, shape: Shape([w.count])))
                 }
             }
             return LayerIO(
@@ -237,7 +246,17 @@ public final class Net {
             guard zip(work, builtWork[i]).allSatisfy({ $0.count <= $1.count }) else {
                 throw RunError(message: "layer '\(node.name)' (\(node.type)): a batch of \(n) needs more work memory than the net was built with")
             }
+            // A new batch size starts the carried state afresh (zeros): its size changed.
+            let reset = zip(work, nodes[i].work).contains { $0.lifetime == .persistent && $0.count != $1.count }
             nodes[i].work = work
+            if reset {
+                for (w, offset) in zip(builtWork[i], workOffsets[i]) where w.lifetime == .persistent {
+                    switch w.kind {
+                    case .float: persistentBlocks.floats.view(offset: offset, shape: Shape([w.count])).zero()
+                    case .int32: persistentBlocks.ints.view(offset: offset, shape: Shape([w.count])).fill(0)
+                    }
+                }
+            }
         }
         bindViews()
     }
