@@ -10,7 +10,7 @@ import DCore
 /// W_xc_static [4H, S] (with x_static only), W_hc [4H, H].
 ///
 /// Without `expose_hidden`, h_T and c_T of one forward are h0 and c0 of the next (Caffe's
-/// carry), kept in `.persistent` work that the net zeroes when the batch size changes.
+/// carry), kept in `.persistent` work that the net zeroes when its size (N) changes.
 public final class LSTMLayer: Layer {
     public let name: String
     let numOutput: Int
