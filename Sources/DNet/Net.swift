@@ -75,6 +75,9 @@ public final class Net {
     public let builtBatchSize: Int
     private let floatCount: Int, intCount: Int
     private var blocks: (floats: FloatArena, ints: Arena<Int32>)?
+    /// `persistent` work, which must survive other nets running on the pool between steps:
+    /// allocated (zeroed) with the net, never shared. `workOffsets` index into these for it.
+    private let persistentBlocks: (floats: FloatArena, ints: Arena<Int32>)
     /// Blobs whose gradient nobody writes but whose producer reads it: zeroed before backward.
     private var zeroBeforeBackward: [Int] = []
 
@@ -82,8 +85,9 @@ public final class Net {
     /// and checks the graph, infers shapes and allocates memory. Parameters come from `store`
     /// (shared with nets built before on the same store).
     ///
-    /// A net keeps nothing in its memory from one step to the next, so nets that never run at
-    /// the same time (a train net and its test nets) may share one `MemoryPool`.
+    /// A net keeps nothing in the pool's memory from one step to the next, so nets that never
+    /// run at the same time (a train net and its test nets) may share one `MemoryPool`; the
+    /// `persistent` work of its layers (recurrent state) lives in blocks of the net's own.
     /// `state` picks the layers (include/exclude rules); by default the net file's own state in
     /// `phase`.
     public init(spec: NetSpec, phase: Phase, state: NetState? = nil, store: ParameterStore, context: BuildContext,
@@ -139,6 +143,7 @@ public final class Net {
             }
         }
         var scratch = (float: 0, int: 0)
+        var persistent = (float: 0, int: 0)
         for (i, node) in nodes.enumerated() {
             var local = (float: 0, int: 0)
             var kept = offsets[i].makeIterator()
@@ -147,10 +152,13 @@ public final class Net {
                 case (.keptForBackward, _): return kept.next()!
                 case (.scratch, .float): defer { local.float += Net.padded(w.count) }; return floats + local.float
                 case (.scratch, .int32): defer { local.int += Net.padded(w.count) }; return ints + local.int
+                case (.persistent, .float): defer { persistent.float += Net.padded(w.count) }; return persistent.float
+                case (.persistent, .int32): defer { persistent.int += Net.padded(w.count) }; return persistent.int
                 }
             }
             scratch = (max(scratch.float, local.float), max(scratch.int, local.int))
         }
+        persistentBlocks = (FloatArena(count: persistent.float), Arena<Int32>(count: persistent.int))
         workOffsets = offsets
         builtWork = nodes.map(\.work)
         builtBatchSize = nodes.first.flatMap { $0.tops.first }.map { builder.blobs[$0].shape.dims.first ?? 1 } ?? 1
@@ -194,9 +202,10 @@ public final class Net {
             let node = nodes[i]
             var work: [FloatView] = [], intWork: [TensorView<Int32>] = []
             for (w, offset) in zip(node.work, workOffsets[i]) {
+                let own = w.lifetime == .persistent
                 switch w.kind {
-                case .float: work.append(floats.view(offset: offset, shape: Shape([w.count])))
-                case .int32: intWork.append(ints.view(offset: offset, shape: Shape([w.count])))
+                case .float: work.append((own ? persistentBlocks.floats : floats).view(offset: offset, shape: Shape([w.count])))
+                case .int32: intWork.append((own ? persistentBlocks.ints : ints).view(offset: offset, shape: Shape([w.count])))
                 }
             }
             return LayerIO(
@@ -236,6 +245,14 @@ public final class Net {
             let work = node.layer.workspace(for: node.bottoms.map { blobs[$0].shape }, phase: phase, threads: threads)
             guard zip(work, builtWork[i]).allSatisfy({ $0.count <= $1.count }) else {
                 throw RunError(message: "layer '\(node.name)' (\(node.type)): a batch of \(n) needs more work memory than the net was built with")
+            }
+            // State carried for one shape means nothing for another (another number of
+            // streams): start it again from zero, as when the net was built.
+            for (j, w) in work.enumerated() where w.lifetime == .persistent && w.count != node.work[j].count {
+                switch w.kind {
+                case .float: persistentBlocks.floats.view(offset: workOffsets[i][j], shape: Shape([builtWork[i][j].count])).zero()
+                case .int32: persistentBlocks.ints.view(offset: workOffsets[i][j], shape: Shape([builtWork[i][j].count])).fill(0)
+                }
             }
             nodes[i].work = work
         }
@@ -320,8 +337,8 @@ public final class Net {
     /// The data layers, whose sample order is part of the solver state.
     public var dataLayers: [IDXDataLayer] { nodes.compactMap { $0.layer as? IDXDataLayer } }
 
-    /// Bytes of blob data, gradients and work memory.
-    public var activationBytes: Int { 4 * (floatCount + intCount) }
+    /// Bytes of blob data, gradients and work memory (persistent work included).
+    public var activationBytes: Int { 4 * (floatCount + intCount + persistentBlocks.floats.count + persistentBlocks.ints.count) }
 }
 
 /// Memory that nets take turns with. A net keeps nothing in its blobs between steps, so a
