@@ -34,6 +34,8 @@ public protocol Layer: AnyObject {
     ///   draw as one, as the kernel computes it: `elementwiseFlops(n, per:)`, a few per element;
     /// - moving data (Concat, Slice, Crop, Reshape, the forward of Split and Tile) counts nothing,
     ///   and adding gradients together one per addition.
+    /// - RNN counts its GEMMs the same way (every time step's) and leaves out tanh and the cont
+    ///   gate; Embed's row copies count nothing, its bias and gradient additions one each.
     /// The default is (0, 0): no arithmetic worth counting, or a layer that does not count yet.
     func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double)
 
@@ -82,15 +84,16 @@ public struct ParameterDecl: Sendable, Equatable {
 
 /// Work memory a layer asks for.
 public struct WorkspaceDecl: Sendable, Equatable {
-    /// `persistent` memory is the layer's own and keeps its values from one step to the next
-    /// (a recurrent layer's carried hidden state): the net allocates it apart from the memory
-    /// it shares with other nets, zeroes it when built and whenever the layer's work changes
-    /// size (a new batch size), and never saves it in snapshots.
+    /// - `keptForBackward`: written by forward, read by the backward of the same step.
+    /// - `scratch`: shared with other layers; holds nothing between calls.
+    /// - `persistent`: kept from one forward to the next (a recurrent layer's hidden state,
+    ///   carried across batches). The net gives it memory of its own, outside the pool that a
+    ///   train net and its test nets share, zeroed when the net is built and whenever the
+    ///   declared count changes (a new batch shape). It is not saved in snapshots.
     public enum Lifetime: Sendable { case keptForBackward, scratch, persistent }
     public enum Kind: Sendable { case float, int32 }
     public var count: Int
     public var kind: Kind
-    /// `scratch` memory is shared with other layers and holds nothing between calls.
     public var lifetime: Lifetime
 
     public init(_ count: Int, _ kind: Kind = .float, _ lifetime: Lifetime) {

@@ -73,6 +73,8 @@ public enum LayerRegistry {
         "ImageData": { s, c throws(ConfigError) in try IDXDataLayer.imageData(s, c) },
         "Input": { s, _ throws(ConfigError) in try InputLayer(s) },
         "InnerProduct": { s, _ throws(ConfigError) in try InnerProductLayer(s) },
+        "Embed": { s, _ throws(ConfigError) in try EmbedLayer(s) },
+        "RNN": { s, _ throws(ConfigError) in try RNNLayer(s) },
         "Convolution": { s, _ throws(ConfigError) in try ConvolutionLayer(s) },
         "Deconvolution": { s, _ throws(ConfigError) in try DeconvolutionLayer(s) },
         "Pooling": { s, _ throws(ConfigError) in try PoolingLayer(s) },

@@ -75,8 +75,8 @@ public final class Net {
     public let builtBatchSize: Int
     private let floatCount: Int, intCount: Int
     private var blocks: (floats: FloatArena, ints: Arena<Int32>)?
-    /// `persistent` work (a recurrent layer's carried state): the net's own, zeroed when
-    /// allocated, since the pooled blocks are overwritten by other nets between steps.
+    /// `persistent` work, which must survive other nets running on the pool between steps:
+    /// allocated (zeroed) with the net, never shared. `workOffsets` index into these for it.
     private let persistentBlocks: (floats: FloatArena, ints: Arena<Int32>)
     /// Blobs whose gradient nobody writes but whose producer reads it: zeroed before backward.
     private var zeroBeforeBackward: [Int] = []
@@ -85,8 +85,9 @@ public final class Net {
     /// and checks the graph, infers shapes and allocates memory. Parameters come from `store`
     /// (shared with nets built before on the same store).
     ///
-    /// A net keeps nothing in its memory from one step to the next, so nets that never run at
-    /// the same time (a train net and its test nets) may share one `MemoryPool`.
+    /// A net keeps nothing in the pool's memory from one step to the next, so nets that never
+    /// run at the same time (a train net and its test nets) may share one `MemoryPool`; the
+    /// `persistent` work of its layers (recurrent state) lives in blocks of the net's own.
     /// `state` picks the layers (include/exclude rules); by default the net file's own state in
     /// `phase`.
     public init(spec: NetSpec, phase: Phase, state: NetState? = nil, store: ParameterStore, context: BuildContext,
@@ -142,7 +143,6 @@ public final class Net {
             }
         }
         var scratch = (float: 0, int: 0)
-        // Persistent work: offsets in the net's own blocks, not in the pooled memory.
         var persistent = (float: 0, int: 0)
         for (i, node) in nodes.enumerated() {
             var local = (float: 0, int: 0)
@@ -246,17 +246,15 @@ public final class Net {
             guard zip(work, builtWork[i]).allSatisfy({ $0.count <= $1.count }) else {
                 throw RunError(message: "layer '\(node.name)' (\(node.type)): a batch of \(n) needs more work memory than the net was built with")
             }
-            // A new batch size starts the carried state afresh (zeros): its size changed.
-            let reset = zip(work, nodes[i].work).contains { $0.lifetime == .persistent && $0.count != $1.count }
-            nodes[i].work = work
-            if reset {
-                for (w, offset) in zip(builtWork[i], workOffsets[i]) where w.lifetime == .persistent {
-                    switch w.kind {
-                    case .float: persistentBlocks.floats.view(offset: offset, shape: Shape([w.count])).zero()
-                    case .int32: persistentBlocks.ints.view(offset: offset, shape: Shape([w.count])).fill(0)
-                    }
+            // State carried for one shape means nothing for another (another number of
+            // streams): start it again from zero, as when the net was built.
+            for (j, w) in work.enumerated() where w.lifetime == .persistent && w.count != node.work[j].count {
+                switch w.kind {
+                case .float: persistentBlocks.floats.view(offset: workOffsets[i][j], shape: Shape([builtWork[i][j].count])).zero()
+                case .int32: persistentBlocks.ints.view(offset: workOffsets[i][j], shape: Shape([builtWork[i][j].count])).fill(0)
                 }
             }
+            nodes[i].work = work
         }
         bindViews()
     }
@@ -339,8 +337,8 @@ public final class Net {
     /// The data layers, whose sample order is part of the solver state.
     public var dataLayers: [IDXDataLayer] { nodes.compactMap { $0.layer as? IDXDataLayer } }
 
-    /// Bytes of blob data, gradients and work memory.
-    public var activationBytes: Int { 4 * (floatCount + intCount) }
+    /// Bytes of blob data, gradients and work memory (persistent work included).
+    public var activationBytes: Int { 4 * (floatCount + intCount + persistentBlocks.floats.count + persistentBlocks.ints.count) }
 }
 
 /// Memory that nets take turns with. A net keeps nothing in its blobs between steps, so a
