@@ -319,6 +319,8 @@ public final class Net {
 
     /// The data layers, whose sample order is part of the solver state.
     public var dataLayers: [IDXDataLayer] { nodes.compactMap { $0.layer as? IDXDataLayer } }
+    /// The TextData layers, whose step is part of the solver state too.
+    public var textDataLayers: [TextDataLayer] { nodes.compactMap { $0.layer as? TextDataLayer } }
 
     /// Bytes of blob data, gradients and work memory.
     public var activationBytes: Int { 4 * (floatCount + intCount) }
