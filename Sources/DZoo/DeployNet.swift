@@ -33,6 +33,7 @@ public enum DeployNet {
             if layer.type == "SoftmaxWithLoss", let scores = layer.bottoms.first, !labels.contains(scores) {
                 out += "  - name: \(probabilities)\n    type: Softmax\n    bottom: \(YAMLText.quoted(scores))\n    top: \(probabilities)\n"
                 if let axis = layer.node.child("softmax_param")?.child("axis")?.scalar { out += "    softmax_param: {axis: \(axis)}\n" }
+                labels.formUnion(layer.tops)  // no loss: what reads it (bits per character) goes too
                 classifies = true
                 continue
             }

@@ -154,6 +154,7 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
               - {name: col, type: Reshape, bottom: data, top: col, reshape_param: {shape: {dim: [0, 0, 1]}}}
               - {name: scores, type: InnerProduct, bottom: col, top: scores, inner_product_param: {num_output: 5, axis: 2}}
               - {name: loss, type: SoftmaxWithLoss, bottom: [scores, label], top: loss, softmax_param: {axis: 2}}
+              - {name: bpc, type: Power, bottom: loss, top: bits_per_char, power_param: {scale: 1.4426950408889634}}
             """, file: "net.yaml"), file: "net.yaml")
         // One step of one stream: data and cont [1, 1]; the softmax keeps the loss's axis.
         let text = DeployNet.text(from: spec, inputShape: [1], state: spec.state(.test, adding: nil))
