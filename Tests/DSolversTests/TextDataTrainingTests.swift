@@ -19,9 +19,21 @@ import Testing
               - {name: loss, type: EuclideanLoss, bottom: [data, label], top: loss}
             """
         try net.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
-        let solver = "net: net.yaml\nbase_lr: 0.1\nmax_epoch: 3\ntest_iter: all\ntest_interval: 100\nrandom_seed: 5\n"
+        let solver = "net: net.yaml\nbase_lr: 0.1\nmax_epoch: 3\ntest_iter: all\ntest_interval: 100\nrandom_seed: 5\nsnapshot_prefix: out/c\n"
         try solver.write(toFile: dir + "/solver.yaml", atomically: true, encoding: .utf8)
         return try Trainer(solver: try SolverSpec.load(dir + "/solver.yaml"), options: TrainOptions())
+    }
+
+    /// Stopped after 4 iterations (step 12: epoch 1, position 5), a resumed run's stream continues there.
+    @Test func theStepIsPartOfTheSolverState() throws {
+        let dir = temporaryDirectory()
+        let first = try trainer(dir)
+        var requests = 0
+        try first.run(control: { requests += 1; return requests == 4 ? .stop : .proceed }) { _ in }
+        #expect(first.iteration == 4 && first.trainNet.textDataLayers[0].step == 12)
+        let resumed = try Trainer(solver: try SolverSpec.load(dir + "/solver.yaml"), options: TrainOptions())
+        _ = try resumed.resume(from: dir + "/out/c_iter_4.solverstate")
+        #expect(resumed.trainNet.textDataLayers[0].cursor == (1, 5) && resumed.trainNet.textDataLayers[0].step == 12)
     }
 
     @Test func epochsAndTestPassesCountCharacters() throws {
