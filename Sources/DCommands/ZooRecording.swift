@@ -85,9 +85,17 @@ final class ZooRecorder {
                     card.datasetFiles.append(.init(role: "\(phase) \(kind)", path: FileSystem.absolute(path), sha256: try AtomicFile.sha256(path).hex))
                 }
             }
+            for layer in net.textDataLayers where seen.insert(layer.corpus.path).inserted {
+                card.datasetFiles.append(.init(role: "\(phase) text", path: FileSystem.absolute(layer.corpus.path), sha256: try AtomicFile.sha256(layer.corpus.path).hex))
+            }
         }
         var inputShape: [Int] = []
         var extraFiles: [(name: String, bytes: [UInt8])] = []
+        // TextData: output k of the model is the vocabulary's entry k.
+        if let text = trainer.trainNet.textDataLayers.first {
+            inputShape = [1]  // the deploy net's data and cont are [T = 1, N = 1]
+            extraFiles.append(("vocabulary.json", Array(text.corpus.vocabularyJSON.utf8)))
+        }
         if let data = trainer.trainNet.dataLayers.first {
             inputShape = data.sampleDims
             if let n = data.normalization {

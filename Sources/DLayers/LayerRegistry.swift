@@ -54,6 +54,16 @@ public final class DatasetCache {
         return n
     }
 
+    private var corpora: [String: TextCorpus] = [:]
+
+    /// The text file at `path` as vocabulary indices (TextData), read once for every net.
+    public func textCorpus(_ path: String) throws(DataError) -> TextCorpus {
+        if let c = corpora[path] { return c }
+        let c = try TextCorpus(path: path)
+        corpora[path] = c
+        return c
+    }
+
     public func imageList(_ path: String, _ options: ImageList.Options, threads: Int) throws(DataError) -> IDXDataset {
         let key = "list\u{0}\(path)\u{0}\(options.root)\u{0}\(options.height)×\(options.width)\u{0}\(options.color)"
         if let d = loaded[key] { return d }
@@ -80,6 +90,7 @@ public enum LayerRegistry {
         "Pooling": { s, _ throws(ConfigError) in try PoolingLayer(s) },
         "LRN": { s, _ throws(ConfigError) in try LRNLayer(s) },
         "DummyData": { s, _ throws(ConfigError) in try DummyDataLayer(s) },
+        "TextData": { s, c throws(ConfigError) in try TextDataLayer(s, c) },
         "ReLU": { s, _ throws(ConfigError) in try ReLULayer(s) },
         "Sigmoid": { s, _ throws(ConfigError) in try SigmoidLayer(s) },
         "TanH": { s, _ throws(ConfigError) in try TanHLayer(s) },

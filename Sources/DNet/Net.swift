@@ -336,6 +336,8 @@ public final class Net {
 
     /// The data layers, whose sample order is part of the solver state.
     public var dataLayers: [IDXDataLayer] { nodes.compactMap { $0.layer as? IDXDataLayer } }
+    /// The TextData layers, whose step is part of the solver state too.
+    public var textDataLayers: [TextDataLayer] { nodes.compactMap { $0.layer as? TextDataLayer } }
 
     /// Bytes of blob data, gradients and work memory (persistent work included).
     public var activationBytes: Int { 4 * (floatCount + intCount + persistentBlocks.floats.count + persistentBlocks.ints.count) }

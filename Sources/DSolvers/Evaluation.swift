@@ -49,6 +49,13 @@ public enum Evaluator {
     /// `afterBatch` sees each batch's blobs, with the batch size.
     public static func wholeDataset(_ net: Net, step: StepContext, shouldStop: () -> Bool = { false },
                                     afterBatch: (Int) throws(RunError) -> Void = { _ in }) throws(RunError) -> Evaluation {
+        // TextData: its split once from the first step, in ⌊S/T⌋ full batches of T·N characters.
+        if net.dataLayers.isEmpty, let text = net.textDataLayers.first {
+            net.textDataLayers.forEach { $0.rewind() }
+            var e = try run(net, batches: text.batchesPerPass, step: step, shouldStop: shouldStop, afterBatch: afterBatch)
+            e.samples = e.batches * text.samplesPerBatch
+            return e
+        }
         guard let data = net.dataLayers.first else {
             throw RunError(message: "net '\(net.name)' has no IDXData layer in phase \(net.phase) to evaluate on",
                            hint: "add a data layer with include: {phase: TEST}")

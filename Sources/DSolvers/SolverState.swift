@@ -58,7 +58,8 @@ struct SolverState {
             }
         }
         // The train net's data only: test passes rewind theirs.
-        let cursors = t.trainNet.dataLayers.map { Progress.Cursor(net: 0, layer: $0.name, epoch: $0.order.epoch, position: $0.order.position) }
+        var cursors = t.trainNet.dataLayers.map { Progress.Cursor(net: 0, layer: $0.name, epoch: $0.order.epoch, position: $0.order.position) }
+        cursors += t.trainNet.textDataLayers.map { Progress.Cursor(net: 0, layer: $0.name, epoch: $0.cursor.epoch, position: $0.cursor.position) }
         let progress = Progress(cursors: cursors, reductions: t.reductions, plateau: t.plateau?.state, earlyStopping: t.earlyStopping?.state)
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys  // the same state gives the same bytes
@@ -136,6 +137,10 @@ struct SolverState {
         // States written before test passes rewound their data also hold test nets' positions
         // (net 1 + i), which no longer matter.
         for c in progress.cursors where c.net == 0 {
+            if let text = t.trainNet.textDataLayers.first(where: { $0.name == c.layer }), c.position < text.streamLength {
+                text.cursor = (c.epoch, c.position)
+                continue
+            }
             guard let layer = t.trainNet.dataLayers.first(where: { $0.name == c.layer }),
                   c.position < layer.dataset.count else {
                 throw FileError(path: path, "has a data position for layer '\(c.layer)' that this net does not have")

@@ -180,10 +180,12 @@ public final class Trainer {
                                                 hint: "add a loss layer such as SoftmaxWithLoss, or give a top a loss_weight"))
         }
         optimizer = Optimizer(spec: solver, store: store)
-        iterationSamples = trainNet.builtBatchSize * solver.iterSize
-        epochSamples = trainNet.dataLayers.first?.dataset.count ?? iterationSamples
+        // TextData counts characters: T·N per batch, N·S per epoch.
+        let text = trainNet.dataLayers.isEmpty ? trainNet.textDataLayers.first : nil
+        iterationSamples = (text?.samplesPerBatch ?? trainNet.builtBatchSize) * solver.iterSize
+        epochSamples = trainNet.dataLayers.first?.dataset.count ?? text?.samplesPerEpoch ?? iterationSamples
         if let epochs = solver.maxEpoch {
-            guard !trainNet.dataLayers.isEmpty else {
+            guard !trainNet.dataLayers.isEmpty || text != nil else {
                 throw .config(ConfigError(file: solver.file, message: "solver: max_epoch needs a data layer in the train net to count epochs",
                                           hint: "use max_iter"))
             }
@@ -251,6 +253,7 @@ public final class Trainer {
     /// pass, while the net's blobs hold it.
     func test(_ index: Int, firstBatch: ((Int) -> Void)?) throws(TrainError) -> TestReport {
         testNets[index].dataLayers.forEach { $0.rewind() }
+        testNets[index].textDataLayers.forEach { $0.rewind() }
         var first = true
         let afterBatch = { (n: Int) throws(RunError) -> Void in
             if first { firstBatch?(n) }

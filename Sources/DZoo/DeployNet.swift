@@ -20,8 +20,20 @@ public enum DeployNet {
                 out += "    input_param: {shape: {dim: [\(([1] + inputShape).map(String.init).joined(separator: ", "))]}}\n"
                 continue
             }
+            // TextData: one step of one stream, data [1, 1] and (for recurrent layers) cont [1, 1].
+            if layer.type == "TextData" {
+                guard let data = layer.tops.first else { continue }
+                labels.formUnion(layer.tops.dropFirst().prefix(1))
+                let inputs = [data] + layer.tops.dropFirst(2).prefix(1)
+                let shape = "{dim: [\(([1] + inputShape).map(String.init).joined(separator: ", "))]}"
+                out += "  - name: \(YAMLText.quoted(layer.name))\n    type: Input\n    top: [\(inputs.map(YAMLText.quoted).joined(separator: ", "))]\n"
+                out += "    input_param: {shape: [\(inputs.map { _ in shape }.joined(separator: ", "))]}\n"
+                continue
+            }
             if layer.type == "SoftmaxWithLoss", let scores = layer.bottoms.first, !labels.contains(scores) {
                 out += "  - name: \(probabilities)\n    type: Softmax\n    bottom: \(YAMLText.quoted(scores))\n    top: \(probabilities)\n"
+                if let axis = layer.node.child("softmax_param")?.child("axis")?.scalar { out += "    softmax_param: {axis: \(axis)}\n" }
+                labels.formUnion(layer.tops)  // no loss: what reads it (bits per character) goes too
                 classifies = true
                 continue
             }

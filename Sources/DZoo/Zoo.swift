@@ -210,7 +210,7 @@ public enum ZooVerifier {
         do throws(ConfigError) {
             let store = ParameterStore(seed: 0)
             let deploySpec = try NetSpec.load(deployPath)
-            if let data = deploySpec.layers.first(where: { $0.type == "IDXData" || $0.type == "ImageData" }) {
+            if let data = deploySpec.layers.first(where: { ["IDXData", "ImageData", "TextData"].contains($0.type) }) {
                 return ["\(data.location): the deploy net reads data (layer '\(data.name)'); a deploy net starts with an Input layer"]
             }
             let deployNet = try Net(spec: deploySpec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))

@@ -106,8 +106,10 @@ public final class ZooEntryWriter {
     static func dataPathEdits(_ source: NetSource, entry: String) throws(FileError) -> [Edit] {
         var edits: [Edit] = []
         do {
-            for layer in try source.load().layers where layer.type == "IDXData" || layer.type == "ImageData" {
-                let data = layer.type == "IDXData" ? ("idx_data_param", ["images", "labels"]) : ("image_data_param", ["source", "root_folder"])
+            let keys = ["IDXData": ("idx_data_param", ["images", "labels"]), "ImageData": ("image_data_param", ["source", "root_folder"]),
+                        "TextData": ("text_data_param", ["source"])]
+            for layer in try source.load().layers {
+                guard let data = keys[layer.type] else { continue }
                 for (block, keys) in [data, ("transform_param", ["mean_file"])] {
                     guard let p = layer.node.child(block) else { continue }
                     for key in keys {

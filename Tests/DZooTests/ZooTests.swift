@@ -146,6 +146,36 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
         #expect(deploy.blobs[deploy.nodes[0].tops[0]].shape == Shape([1, 1, 2, 2]))
     }
 
+    @Test func deployNetOfACharacterModel() throws {
+        let spec = try NetSpec(node: try YAML.parse("""
+            name: chars
+            layer:
+              - {name: text, type: TextData, top: [data, label, cont], text_data_param: {source: t.txt, batch_size: 2, seq_length: 3}}
+              - {name: col, type: Reshape, bottom: data, top: col, reshape_param: {shape: {dim: [0, 0, 1]}}}
+              - {name: scores, type: InnerProduct, bottom: col, top: scores, inner_product_param: {num_output: 5, axis: 2}}
+              - {name: loss, type: SoftmaxWithLoss, bottom: [scores, label], top: loss, softmax_param: {axis: 2}}
+              - {name: bpc, type: Power, bottom: loss, top: bits_per_char, power_param: {scale: 1.4426950408889634}}
+            """, file: "net.yaml"), file: "net.yaml")
+        // One step of one stream: data and cont [1, 1]; the softmax keeps the loss's axis.
+        let text = DeployNet.text(from: spec, inputShape: [1], state: spec.state(.test, adding: nil))
+        let deploy = try Net(spec: try NetSpec(node: try YAML.parse(text, file: "deploy.yaml"), file: "deploy.yaml"), phase: .test,
+                             store: ParameterStore(seed: 0), context: BuildContext(phase: .test, netFile: "deploy.yaml", seed: 0))
+        #expect(deploy.nodes.map(\.type) == ["Input", "Reshape", "InnerProduct", "Softmax"])
+        #expect(deploy.nodes[0].tops.map { deploy.blobs[$0].name } == ["data", "cont"])
+        #expect(deploy.nodes[0].tops.map { deploy.blobs[$0].shape } == [Shape([1, 1]), Shape([1, 1])])
+        #expect(deploy.nodes[3].tops.map { deploy.blobs[$0].shape } == [Shape([1, 1, 5])])
+    }
+
+    @Test func textDataSourceIsADataPath() throws {
+        let dir = scratchDirectory()
+        let net = "name: c\nlayer:\n  - {name: text, type: TextData, top: [data, label], text_data_param: {source: data/t.txt, batch_size: 2, seq_length: 3}}\n"
+        try AtomicFile.write(Array(net.utf8), to: dir + "/net.yaml")
+        for sub in ["/data", "/zoo"] { _ = mkdir(dir + sub, 0o755) }
+        try AtomicFile.write(Array("abc".utf8), to: dir + "/data/t.txt")
+        let edits = try ZooEntryWriter.dataPathEdits(.file(dir + "/net.yaml"), entry: dir + "/zoo/entry")
+        #expect(edits.map(\.value) == ["../../data/t.txt"])
+    }
+
     @Test func entryHoldsRewrittenCopiesADeployNetAndACard() throws {
         let dir = scratchDirectory()
         let writer = try makeEntry(dir, root: dir + "/zoo")

@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A UTF-8 text file read as a sequence of Unicode scalars (not grapheme clusters: "é" written
+/// as "e" + U+0301 is two symbols), each replaced by its index in the vocabulary, the sorted set
+/// of scalars of the whole file. Train and test splits of one file share the vocabulary, which
+/// depends on the file alone.
+public final class TextCorpus: Sendable {
+    public let path: String
+    /// The distinct scalars of the file in ascending order of their code points.
+    public let vocabulary: [Unicode.Scalar]
+    /// The file, each scalar as its vocabulary index.
+    public let indices: [Int32]
+
+    /// The vocabulary as strings of one scalar each (for a model card or `vocabulary.json`).
+    public var vocabularyStrings: [String] { vocabulary.map { String(Character($0)) } }
+
+    /// The vocabulary as a JSON array of one-scalar strings in index order (`vocabulary.json`
+    /// of a zoo entry): `"`, `\` and control characters escaped, everything else as it is.
+    public var vocabularyJSON: String {
+        let items = vocabulary.map { s -> String in
+            switch s {
+            case "\"": return "\"\\\"\""
+            case "\\": return "\"\\\\\""
+            case "\n": return "\"\\n\""
+            case "\t": return "\"\\t\""
+            case "\r": return "\"\\r\""
+            default:
+                if s.value < 0x20 || s.value == 0x7F {
+                    let hex = String(s.value, radix: 16)
+                    return "\"\\u" + String(repeating: "0", count: 4 - hex.count) + hex + "\""
+                }
+                return "\"" + String(Character(s)) + "\""
+            }
+        }
+        return "[" + items.joined(separator: ", ") + "]\n"
+    }
+
+    public convenience init(path: String) throws(DataError) {
+        let bytes = try Self.readBytes(path)
+        try self.init(path: path, bytes: bytes)
+    }
+
+    /// The corpus of `bytes`, as if read from `path`.
+    public init(path: String, bytes: [UInt8]) throws(DataError) {
+        guard !bytes.isEmpty else {
+            throw DataError(file: path, "the text file is empty", hint: "TextData trains on the characters of a UTF-8 text file; give one with text in it")
+        }
+        let scalars = try Self.decode(bytes, path: path)
+        let vocabulary = Array(Set(scalars)).sorted { $0.value < $1.value }
+        var index: [UInt32: Int32] = [:]
+        for (i, s) in vocabulary.enumerated() { index[s.value] = Int32(i) }
+        self.path = path
+        self.vocabulary = vocabulary
+        indices = scalars.map { index[$0.value]! }
+    }
+
+    static func readBytes(_ path: String) throws(DataError) -> [UInt8] {
+        guard let file = fopen(path, "rb") else {
+            throw DataError(file: path, "cannot open the text file",
+                            hint: "check the path; relative paths are taken from the net file's directory (the solver's, for a net written in the solver)")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count {
+                if ferror(file) != 0 { throw DataError(file: path, "cannot read the text file", hint: "is it a directory or unreadable?") }
+                break
+            }
+        }
+        return bytes
+    }
+
+    /// The scalars of `bytes`, or an error at the byte offset of the first malformed sequence
+    /// (overlong forms, surrogates and code points above U+10FFFF are malformed).
+    static func decode(_ bytes: [UInt8], path: String) throws(DataError) -> [Unicode.Scalar] {
+        var out: [Unicode.Scalar] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let b0 = bytes[i]
+            var value: UInt32, length: Int, minimum: UInt32
+            switch b0 {
+            case 0x00...0x7F: value = UInt32(b0); length = 1; minimum = 0
+            case 0xC0...0xDF: value = UInt32(b0 & 0x1F); length = 2; minimum = 0x80
+            case 0xE0...0xEF: value = UInt32(b0 & 0x0F); length = 3; minimum = 0x800
+            case 0xF0...0xF7: value = UInt32(b0 & 0x07); length = 4; minimum = 0x10000
+            default: throw malformed(path, offset: i, byte: b0)
+            }
+            for k in 1..<length {
+                guard i + k < n else { throw malformed(path, offset: i, byte: b0, truncated: true) }
+                let b = bytes[i + k]
+                guard b & 0xC0 == 0x80 else { throw malformed(path, offset: i, byte: b0) }
+                value = value << 6 | UInt32(b & 0x3F)
+            }
+            guard value >= minimum, let scalar = Unicode.Scalar(value) else { throw malformed(path, offset: i, byte: b0) }
+            out.append(scalar)
+            i += length
+        }
+        return out
+    }
+
+    static func malformed(_ path: String, offset: Int, byte: UInt8, truncated: Bool = false) -> DataError {
+        let hex = String(byte, radix: 16, uppercase: true)
+        return DataError(file: path, "is not UTF-8: \(truncated ? "a truncated" : "a malformed") sequence at byte offset \(offset) (0x\(hex.count == 1 ? "0" + hex : hex))",
+                         hint: "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8")
+    }
+}
