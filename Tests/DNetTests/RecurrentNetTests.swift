@@ -5,7 +5,7 @@ import DLayers
 import Testing
 
 /// The net's `persistent` work: a recurrent layer's state carried from one forward to the next.
-@Suite struct PersistentWorkTests {
+@Suite struct RNNCarryTests {
     /// N streams of 3 inputs, one time step: Input gives x [N, 3] and cont [N], reshaped to
     /// [1, N, 3] and [1, N], so that a new batch size changes N.
     static let net = """

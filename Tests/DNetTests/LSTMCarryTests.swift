@@ -5,7 +5,7 @@ import DLayers
 import Testing
 
 /// `persistent` work (LSTM's carried h and c) lives outside the memory nets share.
-@Suite struct PersistentWorkTests {
+@Suite struct LSTMCarryTests {
     static let yaml = """
         layer:
           - {name: in, type: Input, top: [x, cont], input_param: {shape: [{dim: [2, 2, 3]}, {dim: [2, 2]}]}}
