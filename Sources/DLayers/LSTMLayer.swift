@@ -19,13 +19,8 @@ public final class LSTMLayer: Layer {
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name
-        let p = try spec.block("recurrent_param")
-        guard p.has("num_output") else { throw p.missing("num_output") }
-        numOutput = try p.int("num_output", default: 1, min: 1)
-        exposeHidden = try p.bool("expose_hidden", default: false)
-        weightFiller = try p.filler("weight_filler", default: .xavier(.fanIn))
-        biasFiller = try p.filler("bias_filler", default: .constant(value: 0))
-        try p.finish()
+        let p = try RecurrentParams(spec)
+        (numOutput, exposeHidden, weightFiller, biasFiller) = (p.numOutput, p.exposeHidden, p.weightFiller, p.biasFiller)
     }
 
     public var bottomCount: ClosedRange<Int> { exposeHidden ? 4...5 : 2...3 }

@@ -22,15 +22,8 @@ public final class RNNLayer: Layer {
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name
-        let p = try spec.block("recurrent_param")
-        guard p.has("num_output") else { throw p.missing("num_output", hint: "the size H of the hidden state and of the output") }
-        numOutput = try p.int("num_output", default: 1, min: 1)
-        weightFiller = try p.filler("weight_filler", default: .xavier(.fanIn))
-        biasFiller = try p.filler("bias_filler", default: .constant(value: 0))
-        exposeHidden = try p.bool("expose_hidden", default: false)
-        // Caffe prints the unrolled net's internals with it; there is no unrolled net here.
-        _ = try p.bool("debug_info", default: false)
-        try p.finish()
+        let p = try RecurrentParams(spec)
+        (numOutput, exposeHidden, weightFiller, biasFiller) = (p.numOutput, p.exposeHidden, p.weightFiller, p.biasFiller)
     }
 
     public var bottomCount: ClosedRange<Int> { exposeHidden ? 3...4 : 2...3 }
