@@ -41,6 +41,9 @@ public struct TestCommand: ParsableCommand {
             writes blobs for the whole test set (Caffe's extract_features). --stage NAME builds \
             the TEST net with that stage (Caffe's caffe test --stage), e.g. \
             Configs/fashion-autoencoder's test-on-test. --json prints one JSON object instead.
+            --generate --prime TEXT --length N --temperature T --seed S generates text with a \
+            character model (a net trained on TextData): it feeds the prime to the deploy net, then \
+            draws N characters from softmax(logits/T) and prints the prime and them.
             With --time it measures inference speed over the whole test set:
               time images/s=21000 batch=100 load_s=0.06 windows=5
             """)
@@ -78,8 +81,26 @@ public struct TestCommand: ParsableCommand {
     @Option(name: .long, help: "Draw the first N training samples of the net, each plain and as TRAIN distorts it (transform_param), into the PNG file --out.")
     public var showAugment: Int?
 
-    @Option(name: .long, help: "The seed of the distortions --show-augment draws.")
+    @Option(name: .long, help: "The seed of the distortions --show-augment draws, or of the characters --generate draws.")
     public var seed: UInt64 = 1
+
+    @Flag(name: .long, help: ArgumentHelp(
+        "Generate text with a character model (a net trained on TextData): feed --prime, then sample --length characters.",
+        discussion: "The deploy net (the zoo entry's, or for --model one made from NET.yaml's TEST layers) runs one character of one stream per forward: the prime's characters in turn (cont 0 for the first, 1 after, so recurrent layers carry their state), then each drawn character. Each step draws from the deploy net's 'prob' p with temperature T as p^(1/T), re-normalised, which equals softmax(logits/T); the draws come from --seed. The vocabulary is the zoo entry's vocabulary.json, or for --model the net's TextData source file (its sorted characters, as TextData numbers them). Prints the prime as given and the continuation, then a newline, and nothing else on stdout."))
+    public var generate = false
+
+    @Option(name: .long, help: ArgumentHelp("With --generate: the text to start from (not empty; every character must be in the model's vocabulary).", valueName: "text"))
+    public var prime: String?
+
+    @Option(name: .long, help: ArgumentHelp("With --generate: how many characters to draw after the prime (default: \(Self.defaultLength)).", valueName: "n"))
+    public var length: Int?
+    static let defaultLength = 200
+
+    @Option(name: .long, help: ArgumentHelp("With --generate: the sampling temperature, above 0 (below 1 sharper, above 1 flatter; default: 1).", valueName: "t"))
+    public var temperature: Double?
+
+    @Flag(name: .long, help: "With --generate: leave the prime's characters that are not in the vocabulary out of what the net is fed, instead of stopping with an error (they are still printed).")
+    public var skipUnknown = false
 
     @Option(name: .long, help: ArgumentHelp(
         "Draw this Convolution or InnerProduct layer's learned weights as tiles into the PNG file --out.",
@@ -162,6 +183,20 @@ public struct TestCommand: ParsableCommand {
             throw ValidationError("--predict uses each zoo model's own deploy net and card; give zoo:NAME or an entry directory, not --model")
         }
         let members = max(models.count, weights.count)
+        if generate {
+            guard let prime, !prime.isEmpty else {
+                throw ValidationError("--generate needs a non-empty --prime TEXT to start from, e.g. --prime \"The \"")
+            }
+            _ = prime
+            if let length, length < 1 { throw ValidationError("--length must be at least 1, found \(length)") }
+            if let temperature, !(temperature > 0 && temperature.isFinite) { throw ValidationError("--temperature must be above 0 (e.g. 0.8; lower is more conservative), found \(temperature)") }
+            if members > 1 { throw ValidationError("--generate takes one model, not a committee of \(members)") }
+            let others = [(iterations != nil, "--iterations"), (dump != nil || out != nil, "--dump/--out"), (time, "--time"), (!predict.isEmpty, "--predict"),
+                          (json, "--json"), (images != nil, "--images/--labels"), (!stage.isEmpty, "--stage")].filter(\.0).map(\.1)
+            if let first = others.first { throw ValidationError("--generate writes text; it does not take \(first)") }
+        } else if prime != nil || length != nil || temperature != nil || skipUnknown {
+            throw ValidationError("--prime, --length, --temperature and --skip-unknown go with --generate")
+        }
         if members > 1 && (iterations != nil || time || dump != nil) {
             throw ValidationError("--iterations, --time and --dump take one model, not a committee of \(members)")
         }
@@ -198,6 +233,7 @@ public struct TestCommand: ParsableCommand {
                 return console.out("reconstruct samples=\(d.samples) blob=\(d.shown) out=\(out) size=\(d.width)x\(d.height)")
             }
             if !predict.isEmpty { return try classify(members, threads: threads, console) }
+            if generate { return console.out(try generateText(members[0], threads: threads)) }
             if time { return try measure(members[0], threads: threads, console) }
             try evaluate(members, threads: threads, console)
         }
@@ -229,7 +265,7 @@ public struct TestCommand: ParsableCommand {
     }
 
     /// Builds `file` in the TEST phase with the member's weights.
-    func build(_ member: Member, file: String, threads: Int) throws -> Net {
+    func build(_ member: Member, file: String, spec given: NetSpec? = nil, threads: Int) throws -> Net {
         // The test net divides out statistics of the training data (normalize), which must be
         // the data the card names.
         if let card = member.entry?.card, !card.normalize.isEmpty, file != member.entry.map({ $0.path(card.deploy) }) {
@@ -243,7 +279,7 @@ public struct TestCommand: ParsableCommand {
         }
         let store = ParameterStore(seed: 0)
         let testData = images.flatMap { i in labels.map { (images: i, labels: $0) } }
-        let spec = try NetSpec.load(file)
+        let spec = try given ?? NetSpec.load(file)
         let stages = stage.flatMap { $0.split(separator: ",").map(String.init) }
         for s in stages where !spec.stageNames.contains(s) {
             throw ConfigError(file: file, message: "no layer of net '\(spec.name)' names the stage '\(s)' given with --stage",
@@ -285,11 +321,15 @@ public struct TestCommand: ParsableCommand {
 
     func evaluate(_ members: [Member], threads: Int, _ console: Console) throws {
         var results: [MemberResult] = []
+        var skippedMatrix: String?
         let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
         for member in members {
             let net = try build(member, file: member.net, threads: threads)
             if let out { try Zoo.checkOutput(out, inputs: net.dataLayers.flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] }) }
             let scores = ClassScores(net)
+            if scores == nil, let blob = ClassScores.scoresBlob(net), members.count == 1, !json {
+                skippedMatrix = "note: no confusion matrix: the scores '\(net.blobs[blob].name)' have shape \(net.blobs[blob].shape), a class at every position rather than one row per sample"
+            }
             var probabilities: [Float] = [], labels: [Int] = []
             var dumped: [String: [Float]] = [:]
             let dumpBlobs = try dumpedBlobs(net)
@@ -324,6 +364,7 @@ public struct TestCommand: ParsableCommand {
             let e = results[0].evaluation
             console.out("test samples=\(e.samples) batches=\(e.batches) \(Format.outputs(e.outputs))")
             if let note { console.out(note) }
+            if let skippedMatrix { console.out(skippedMatrix) }
         } else {
             for (i, (m, r)) in zip(members, results).enumerated() {
                 console.out("member \(i + 1) model=\(m.label) samples=\(r.evaluation.samples) \(Format.outputs(r.evaluation.outputs))")
@@ -541,13 +582,22 @@ struct ClassScores {
     /// The scores are already probabilities (a Softmax made them).
     let isProbability: Bool
 
+    /// The blob of class scores, whatever its shape.
+    static func scoresBlob(_ net: Net) -> Int? {
+        guard let node = net.nodes.first(where: { $0.type == "Accuracy" }) ?? net.nodes.first(where: { $0.type == "SoftmaxWithLoss" }),
+              node.bottoms.count >= 2 else { return nil }
+        return node.bottoms[0]
+    }
+
+    /// Nil also when the scores are not one row per sample ([N, C], or [N, C, 1, …]): a text
+    /// model's [T, N, V] scores a class at every position, and its rows are no samples.
     init?(_ net: Net) {
         guard let node = net.nodes.first(where: { $0.type == "Accuracy" }) ?? net.nodes.first(where: { $0.type == "SoftmaxWithLoss" }),
               node.bottoms.count >= 2 else { return nil }
         scores = node.bottoms[0]
         labels = node.bottoms[1]
         let dims = net.blobs[scores].shape.dims
-        guard dims.count >= 2 else { return nil }
+        guard dims.count >= 2, dims.dropFirst(2).allSatisfy({ $0 == 1 }) else { return nil }
         classes = dims.dropFirst().reduce(1, *)
         isProbability = net.blobs[scores].producer.map { net.nodes[$0].type == "Softmax" } ?? false
     }

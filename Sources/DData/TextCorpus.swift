@@ -39,6 +39,78 @@ public final class TextCorpus: Sendable {
         return "[" + items.joined(separator: ", ") + "]\n"
     }
 
+    /// Reads what `vocabularyJSON` writes (a JSON array of strings of one scalar each; any
+    /// JSON string escape is accepted) back into the vocabulary. `path` names the file in errors.
+    public static func vocabulary(json text: String, path: String) throws(DataError) -> [Unicode.Scalar] {
+        let s = Array(text.unicodeScalars)
+        var i = 0
+        func fail(_ what: String) -> DataError {
+            DataError(file: path, "is not a vocabulary: \(what) at character \(i)",
+                      hint: "vocabulary.json is a JSON array of one-character strings, as dtrain writes it for a TextData net")
+        }
+        func skipSpace() { while i < s.count, [" ", "\n", "\t", "\r"].contains(s[i]) { i += 1 } }
+        func hex4() throws(DataError) -> UInt32 {
+            guard i + 4 <= s.count, let v = UInt32(String(String.UnicodeScalarView(s[i..<(i + 4)])), radix: 16) else { throw fail("a bad \\u escape") }
+            i += 4
+            return v
+        }
+        func string() throws(DataError) -> [Unicode.Scalar] {
+            guard i < s.count, s[i] == "\"" else { throw fail("expected a string") }
+            i += 1
+            var out: [Unicode.Scalar] = []
+            while true {
+                guard i < s.count else { throw fail("an unterminated string") }
+                let c = s[i]; i += 1
+                if c == "\"" { return out }
+                guard c == "\\" else { out.append(c); continue }
+                guard i < s.count else { throw fail("an unterminated string") }
+                let e = s[i]; i += 1
+                switch e {
+                case "\"", "\\", "/": out.append(e)
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                case "r": out.append("\r")
+                case "b": out.append("\u{08}")
+                case "f": out.append("\u{0C}")
+                case "u":
+                    var v = try hex4()
+                    if (0xD800..<0xDC00).contains(v), i + 6 <= s.count, s[i] == "\\", s[i + 1] == "u" {
+                        i += 2
+                        let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("a lone surrogate") }
+                        v = 0x10000 + ((v - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    guard let u = Unicode.Scalar(v) else { throw fail("a lone surrogate") }
+                    out.append(u)
+                default: throw fail("an unknown escape '\\\(e)'")
+                }
+            }
+        }
+        skipSpace()
+        guard i < s.count, s[i] == "[" else { throw fail("expected '['") }
+        i += 1
+        skipSpace()
+        var items: [Unicode.Scalar] = []
+        if i < s.count, s[i] == "]" { i += 1 } else {
+            while true {
+                skipSpace()
+                let item = try string()
+                guard item.count == 1 else { throw fail("an entry of \(item.count) characters") }
+                items.append(item[0])
+                skipSpace()
+                guard i < s.count else { throw fail("an unterminated array") }
+                if s[i] == "]" { i += 1; break }
+                guard s[i] == "," else { throw fail("expected ',' or ']'") }
+                i += 1
+            }
+        }
+        skipSpace()
+        guard i == s.count else { throw fail("text after the array") }
+        guard !items.isEmpty else { throw fail("an empty array") }
+        guard Set(items).count == items.count else { throw fail("a character listed twice") }
+        return items
+    }
+
     public convenience init(path: String) throws(DataError) {
         let bytes = try Self.readBytes(path)
         try self.init(path: path, bytes: bytes)

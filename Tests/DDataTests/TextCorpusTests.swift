@@ -23,6 +23,24 @@ import Testing
         #expect(parsed == c.vocabularyStrings)
     }
 
+    /// dtest --generate reads vocabulary.json with TextCorpus.vocabulary(json:path:).
+    @Test func vocabularyJSONParsesBackExactly() throws {
+        let c = try corpus(Array("a\"\n\\\u{7}é\t\r\u{7F}€😀 \u{2028}".utf8))
+        #expect(try TextCorpus.vocabulary(json: c.vocabularyJSON, path: "v.json") == c.vocabulary)
+        // Other JSON escapes, surrogate pairs included.
+        #expect(try TextCorpus.vocabulary(json: #"[ "\/", "\u00e9", "\ud83d\ude00" ]"#, path: "v.json").map(\.value) == [0x2F, 0xE9, 0x1F600])
+        func message(_ json: String) -> String {
+            do { _ = try TextCorpus.vocabulary(json: json, path: "v.json"); return "accepted" } catch { return error.description }
+        }
+        #expect(message("[\"ab\"]").hasPrefix("v.json: error: is not a vocabulary: an entry of 2 characters"))
+        #expect(message("[\"a\", \"a\"]").contains("a character listed twice"))
+        #expect(message("[]").contains("an empty array"))
+        #expect(message("[\"a\"").contains("an unterminated array"))
+        #expect(message("{\"a\": 1}").contains("expected '['"))
+        #expect(message("[\"\\ud800\"]").contains("a lone surrogate"))
+        #expect(message("[\"a\"] x").contains("text after the array"))
+    }
+
     @Test func errorsNameTheFileAndTheByte() throws {
         func message(_ bytes: [UInt8]) -> String {
             do { _ = try corpus(bytes); return "accepted" } catch { return error.description }
