@@ -183,12 +183,11 @@ public final class ConvolutionLayer: Layer {
         return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: params.biasFiller)] : [weight]
     }
 
-    /// One GEMM of 2·OC·(C/G)·kh·kw·OH·OW·N flops forward (multiply-adds, dilated or not);
-    /// backward runs two of the same size (dW and dx).
+    /// One GEMM forward (`ConvolutionKernel.Config.gemmFlops`); backward runs two of the same size
+    /// (dW and dx).
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
         guard params.plan(bottoms[0]) != nil else { return (0, 0) }
-        let c = config(bottoms[0], workers: 1)
-        let f = 2 * Double(numOutput) * Double(c.geometry.patchSize / group) * Double(c.geometry.outputArea * c.batch)
+        let f = config(bottoms[0], workers: 1).gemmFlops
         return (f, 2 * f)
     }
 

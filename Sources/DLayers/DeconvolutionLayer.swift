@@ -58,12 +58,11 @@ public final class DeconvolutionLayer: Layer {
         return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: params.biasFiller)] : [weight]
     }
 
-    /// The dual convolution's GEMM, 2·C·(OC/G)·kh·kw·H·W·N flops forward (multiply-adds, dilated
-    /// or not); backward runs two of the same size (dx and dW).
+    /// The dual convolution's GEMM forward (`ConvolutionKernel.Config.gemmFlops`); backward runs two of the same size
+    /// (dW and dx).
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
         guard params.plan(bottoms[0]) != nil else { return (0, 0) }
-        let c = config(bottoms[0], workers: 1)
-        let f = 2 * Double(c.outputs) * Double(c.geometry.patchSize / group) * Double(c.geometry.outputArea * c.batch)
+        let f = config(bottoms[0], workers: 1).gemmFlops
         return (f, 2 * f)
     }
 

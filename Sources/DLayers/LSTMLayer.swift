@@ -13,14 +13,13 @@ import DCore
 /// carry), kept in `.persistent` work that the net zeroes when its size (N) changes.
 public final class LSTMLayer: Layer {
     public let name: String
-    let numOutput: Int
-    let exposeHidden: Bool
-    let weightFiller, biasFiller: Filler
+    let recurrent: RecurrentParams
+    var numOutput: Int { recurrent.numOutput }
+    var exposeHidden: Bool { recurrent.exposeHidden }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name
-        let p = try RecurrentParams(spec)
-        (numOutput, exposeHidden, weightFiller, biasFiller) = (p.numOutput, p.exposeHidden, p.weightFiller, p.biasFiller)
+        recurrent = try RecurrentParams(spec)
     }
 
     public var bottomCount: ClosedRange<Int> { exposeHidden ? 4...5 : 2...3 }
@@ -70,10 +69,10 @@ public final class LSTMLayer: Layer {
     public func parameters(for bottoms: [Shape]) -> [ParameterDecl] {
         let z = sizes(bottoms) ?? LSTMKernel.Sizes(t: 0, n: 0, i: 0, h: numOutput, s: 0)
         let g = 4 * numOutput
-        var decls = [ParameterDecl("W_xc", Shape([g, z.i]), filler: weightFiller),
-                     ParameterDecl("b_c", Shape([g]), filler: biasFiller)]
-        if hasStatic(bottoms) { decls.append(ParameterDecl("W_xc_static", Shape([g, z.s]), filler: weightFiller)) }
-        decls.append(ParameterDecl("W_hc", Shape([g, numOutput]), filler: weightFiller))
+        var decls = [ParameterDecl("W_xc", Shape([g, z.i]), filler: recurrent.weightFiller),
+                     ParameterDecl("b_c", Shape([g]), filler: recurrent.biasFiller)]
+        if hasStatic(bottoms) { decls.append(ParameterDecl("W_xc_static", Shape([g, z.s]), filler: recurrent.weightFiller)) }
+        decls.append(ParameterDecl("W_hc", Shape([g, numOutput]), filler: recurrent.weightFiller))
         return decls
     }
 

@@ -16,14 +16,13 @@ import DCore
 /// Backward runs through the T steps of the batch only (truncated BPTT); cont gets no gradient.
 public final class RNNLayer: Layer {
     public let name: String
-    let numOutput: Int
-    let exposeHidden: Bool
-    let weightFiller, biasFiller: Filler
+    let recurrent: RecurrentParams
+    var numOutput: Int { recurrent.numOutput }
+    var exposeHidden: Bool { recurrent.exposeHidden }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name
-        let p = try RecurrentParams(spec)
-        (numOutput, exposeHidden, weightFiller, biasFiller) = (p.numOutput, p.exposeHidden, p.weightFiller, p.biasFiller)
+        recurrent = try RecurrentParams(spec)
     }
 
     public var bottomCount: ClosedRange<Int> { exposeHidden ? 3...4 : 2...3 }
@@ -72,12 +71,12 @@ public final class RNNLayer: Layer {
     /// W_xh_static [H, S] (with x_static), W_hh [H, H], W_ho [H, H], b_o [H].
     public func parameters(for bottoms: [Shape]) -> [ParameterDecl] {
         let d = dims(bottoms), h = numOutput
-        var decls = [ParameterDecl("W_xh", Shape([h, d.inputs]), filler: weightFiller),
-                     ParameterDecl("b_h", Shape([h]), filler: biasFiller)]
-        if hasStatic(bottoms.count) { decls.append(ParameterDecl("W_xh_static", Shape([h, d.staticInputs]), filler: weightFiller)) }
-        decls += [ParameterDecl("W_hh", Shape([h, h]), filler: weightFiller),
-                  ParameterDecl("W_ho", Shape([h, h]), filler: weightFiller),
-                  ParameterDecl("b_o", Shape([h]), filler: biasFiller)]
+        var decls = [ParameterDecl("W_xh", Shape([h, d.inputs]), filler: recurrent.weightFiller),
+                     ParameterDecl("b_h", Shape([h]), filler: recurrent.biasFiller)]
+        if hasStatic(bottoms.count) { decls.append(ParameterDecl("W_xh_static", Shape([h, d.staticInputs]), filler: recurrent.weightFiller)) }
+        decls += [ParameterDecl("W_hh", Shape([h, h]), filler: recurrent.weightFiller),
+                  ParameterDecl("W_ho", Shape([h, h]), filler: recurrent.weightFiller),
+                  ParameterDecl("b_o", Shape([h]), filler: recurrent.biasFiller)]
         return decls
     }
 

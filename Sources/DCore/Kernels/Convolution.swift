@@ -37,6 +37,11 @@ public enum ConvolutionKernel {
         /// Partial bias gradient: one per output, or per channel for deconvolution, whose bias
         /// sits on this convolution's input.
         var biasCount: Int { max(outputs, geometry.channels) }
+        /// The floating-point operations of the convolution's GEMM over the batch,
+        /// 2·outputs·(patch/groups)·OH·OW·N (multiply-adds, dilated or not): a convolution's
+        /// forward, a deconvolution's too (which runs this convolution backwards), and each of
+        /// the two GEMMs of either's backward.
+        public var gemmFlops: Double { 2 * Double(outputs) * Double(geometry.patchSize / groups) * Double(geometry.outputArea * batch) }
         /// Scratch floats one worker needs.
         public var scratchPerWorker: Int { columnCount + resultCount + weightCount + biasCount }
     }
