@@ -102,16 +102,21 @@ extension TestCommand {
             return (try build(member, file: entry.path(entry.card.deploy), threads: threads), vocabulary, label)
         }
         // --model NET.yaml --weights FILE: the deploy net made from the net's TEST layers, and
-        // the vocabulary of its TextData source file.
+        // the vocabulary of its TextData source files.
         let file = member.net
         let spec = try NetSpec.load(file)
         let state = spec.state(.test)
-        guard let text = spec.layers.first(where: { $0.type == "TextData" && $0.isIncluded(in: state) }) ?? spec.layers.first(where: { $0.type == "TextData" }),
-              let source = text.node.child("text_data_param")?.child("source")?.scalar else {
+        let text = spec.layers.first(where: { $0.type == "TextData" && $0.isIncluded(in: state) }) ?? spec.layers.first(where: { $0.type == "TextData" })
+        let sources: [String] = switch text?.node.child("text_data_param")?.child("source")?.value {
+        case .scalar(let s, _)?: [s]
+        case .sequence(let items)?: items.compactMap(\.scalar)
+        default: []
+        }
+        guard !sources.isEmpty else {
             throw RunError(message: "--generate needs a character model, and net '\(spec.name)' (\(file)) has no TextData layer with a source to take the vocabulary from",
                            hint: "give a net trained on TextData, or its zoo entry (zoo:NAME), which records the vocabulary")
         }
-        let corpus = try TextCorpus(path: ConfigFile.resolve(source, relativeTo: file))
+        let corpus = try TextCorpus(paths: sources.map { ConfigFile.resolve($0, relativeTo: file) })
         let deploy = DeployNet.text(from: spec, inputShape: [1], state: state)
         let deploySpec = try NetSpec(node: try YAML.parse(deploy, file: file), file: file)
         return (try build(member, file: file, spec: deploySpec, threads: threads), corpus.vocabulary, "net '\(spec.name)'")

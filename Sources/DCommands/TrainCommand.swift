@@ -127,7 +127,7 @@ public struct TrainCommand: ParsableCommand {
             // file of a zoo entry, or anything but a regular file.
             let inputs = [spec.file, spec.trainNet.file] + spec.testNets.map(\.file) + weightFiles + [snapshot].compactMap { $0 }
                 + (([trainer.trainNet] + trainer.testNets).flatMap(\.dataLayers).flatMap { [$0.dataset.imagesPath, $0.dataset.labelsPath] })
-                + ([trainer.trainNet] + trainer.testNets).flatMap(\.textDataLayers).map(\.corpus.path)
+                + ([trainer.trainNet] + trainer.testNets).flatMap(\.textDataLayers).flatMap(\.corpus.paths)
             try Zoo.checkOutput(log, inputs: inputs)
         }
         let out = try Output(console: console, quiet: quiet, logPath: log)

@@ -85,8 +85,8 @@ final class ZooRecorder {
                     card.datasetFiles.append(.init(role: "\(phase) \(kind)", path: FileSystem.absolute(path), sha256: try AtomicFile.sha256(path).hex))
                 }
             }
-            for layer in net.textDataLayers where seen.insert(layer.corpus.path).inserted {
-                card.datasetFiles.append(.init(role: "\(phase) text", path: FileSystem.absolute(layer.corpus.path), sha256: try AtomicFile.sha256(layer.corpus.path).hex))
+            for path in net.textDataLayers.flatMap(\.corpus.paths) where seen.insert(path).inserted {
+                card.datasetFiles.append(.init(role: "\(phase) text", path: FileSystem.absolute(path), sha256: try AtomicFile.sha256(path).hex))
             }
         }
         var inputShape: [Int] = []

@@ -4,12 +4,13 @@ import Glibc
 import Darwin
 #endif
 
-/// A UTF-8 text file read as a sequence of Unicode scalars (not grapheme clusters: "é" written
-/// as "e" + U+0301 is two symbols), each replaced by its index in the vocabulary, the sorted set
-/// of scalars of the whole file. Train and test splits of one file share the vocabulary, which
-/// depends on the file alone.
+/// UTF-8 text files, one after the other, read as a sequence of Unicode scalars (not grapheme
+/// clusters: "é" written as "e" + U+0301 is two symbols), each replaced by its index in the
+/// vocabulary, the sorted set of scalars of all the files. Train and test splits share the
+/// vocabulary, which depends on the files alone.
 public final class TextCorpus: Sendable {
-    public let path: String
+    /// The files, in the order their text is joined.
+    public let paths: [String]
     /// The distinct scalars of the file in ascending order of their code points.
     public let vocabulary: [Unicode.Scalar]
     /// The file, each scalar as its vocabulary index.
@@ -111,21 +112,32 @@ public final class TextCorpus: Sendable {
         return items
     }
 
-    public convenience init(path: String) throws(DataError) {
-        let bytes = try Self.readBytes(path)
-        try self.init(path: path, bytes: bytes)
+    public convenience init(paths: [String]) throws(DataError) {
+        var files: [(path: String, bytes: [UInt8])] = []
+        for path in paths { files.append((path, try Self.readBytes(path))) }
+        try self.init(files: files)
     }
 
-    /// The corpus of `bytes`, as if read from `path`.
-    public init(path: String, bytes: [UInt8]) throws(DataError) {
-        guard !bytes.isEmpty else {
-            throw DataError(file: path, "the text file is empty", hint: "TextData trains on the characters of a UTF-8 text file; give one with text in it")
+    /// The corpus of one file's `bytes`, as if read from `path`.
+    public convenience init(path: String, bytes: [UInt8]) throws(DataError) {
+        try self.init(files: [(path, bytes)])
+    }
+
+    /// The corpus of the files' bytes, joined in order with nothing between them. Every file must
+    /// hold text: an empty one is more likely a wrong path than an intended part of the corpus.
+    public init(files: [(path: String, bytes: [UInt8])]) throws(DataError) {
+        precondition(!files.isEmpty, "a corpus is read from at least one file")
+        var scalars: [Unicode.Scalar] = []
+        for (path, bytes) in files {
+            guard !bytes.isEmpty else {
+                throw DataError(file: path, "the text file is empty", hint: "TextData trains on the characters of UTF-8 text files; give ones with text in them")
+            }
+            scalars += try Self.decode(bytes, path: path)
         }
-        let scalars = try Self.decode(bytes, path: path)
         let vocabulary = Array(Set(scalars)).sorted { $0.value < $1.value }
         var index: [UInt32: Int32] = [:]
         for (i, s) in vocabulary.enumerated() { index[s.value] = Int32(i) }
-        self.path = path
+        paths = files.map(\.path)
         self.vocabulary = vocabulary
         indices = scalars.map { index[$0.value]! }
     }

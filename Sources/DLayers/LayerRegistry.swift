@@ -56,11 +56,12 @@ public final class DatasetCache {
 
     private var corpora: [String: TextCorpus] = [:]
 
-    /// The text file at `path` as vocabulary indices (TextData), read once for every net.
-    public func textCorpus(_ path: String) throws(DataError) -> TextCorpus {
-        if let c = corpora[path] { return c }
-        let c = try TextCorpus(path: path)
-        corpora[path] = c
+    /// The text files at `paths`, joined, as vocabulary indices (TextData), read once for every net.
+    public func textCorpus(_ paths: [String]) throws(DataError) -> TextCorpus {
+        let key = paths.joined(separator: "\u{0}")
+        if let c = corpora[key] { return c }
+        let c = try TextCorpus(paths: paths)
+        corpora[key] = c
         return c
     }
 

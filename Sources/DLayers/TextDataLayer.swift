@@ -3,8 +3,8 @@ import DCore
 import DData
 
 /// Dendrite's `TextData`: characters of a UTF-8 text file for a recurrent net, time-major as
-/// Caffe's LRCN and char-rnn batch them. `text_data_param`: `source` (the file, relative to the
-/// net file), `batch_size` N (streams), `seq_length` T (steps per batch), `test_fraction` (the
+/// Caffe's LRCN and char-rnn batch them. `text_data_param`: `source` (the file, or a list of
+/// files joined in order, relative to the net file), `batch_size` N (streams), `seq_length` T (steps per batch), `test_fraction` (the
 /// last ⌊fraction · length⌋ characters are the TEST split, the rest the TRAIN split; without it
 /// both phases read the whole file) and `shuffle` (TRAIN only). Tops, each [T, N]: data (the
 /// vocabulary index of each character, as floats), label (the index of the character after
@@ -39,7 +39,8 @@ public final class TextDataLayer: Layer {
 
     init(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) {
         let p = try spec.block("text_data_param")
-        let source = ConfigFile.resolve(try p.requiredString("source"), relativeTo: context.netFile)
+        let sources = try p.strings("source").map { ConfigFile.resolve($0, relativeTo: context.netFile) }
+        guard !sources.isEmpty else { throw p.missing("source", hint: "the UTF-8 text file to train on, or a list of files to join") }
         guard p.has("batch_size") else { throw p.missing("batch_size", hint: "the number of parallel streams N, e.g. batch_size: 50") }
         guard p.has("seq_length") else { throw p.missing("seq_length", hint: "the steps T of each batch, e.g. seq_length: 50") }
         let n = try p.int("batch_size", default: 1, min: 1)
@@ -53,7 +54,7 @@ public final class TextDataLayer: Layer {
         try p.finish()
         let corpus: TextCorpus
         do {
-            corpus = try context.datasets.textCorpus(source)
+            corpus = try context.datasets.textCorpus(sources)
         } catch {
             throw p.error("source", "\(error.file): \(error.message)", hint: error.hint)
         }
@@ -62,8 +63,9 @@ public final class TextDataLayer: Layer {
         let split = fraction == nil ? all : context.phase == .test ? all.suffix(testCount) : all.dropLast(testCount)
         let streamLength = split.count <= 1 ? 0 : (split.count - 1) / n
         guard streamLength >= t else {
-            let which = fraction == nil ? "the file" : "its \(context.phase == .test ? "TEST" : "TRAIN") split"
-            throw p.error("seq_length", "\(source): \(which) has \(split.count) characters, too few for \(n) streams of at least seq_length \(t) (it needs \(n * t + 1))",
+            let what = sources.count == 1 ? sources[0] : "the \(sources.count) files of source"
+            let which = fraction == nil ? "the text" : "its \(context.phase == .test ? "TEST" : "TRAIN") split"
+            throw p.error("seq_length", "\(what): \(which) has \(split.count) characters, too few for \(n) streams of at least seq_length \(t) (it needs \(n * t + 1))",
                           hint: "lower batch_size or seq_length\(fraction == nil ? "" : ", or change test_fraction"), or use a longer text")
         }
         name = spec.name

@@ -53,7 +53,7 @@ import Testing
         #expect(message([0x61, 0xC3, 0x41]).contains("malformed sequence at byte offset 1 (0xC3)"))  // no continuation byte
         #expect(message(Array("ok €".utf8)) == "accepted")
         do {
-            _ = try TextCorpus(path: "/nonexistent/dendrite/text.txt")
+            _ = try TextCorpus(paths: ["/nonexistent/dendrite/text.txt"])
             Issue.record("read a missing file")
         } catch {
             #expect(error.file == "/nonexistent/dendrite/text.txt" && error.message == "cannot open the text file" && error.hint != nil)

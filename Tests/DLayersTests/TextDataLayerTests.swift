@@ -74,6 +74,24 @@ import Testing
         #expect(try batch(train).data == [0, 7, 1, 8, 2, 9])
     }
 
+    @Test func aListOfFilesIsJoinedInOrderWithOneVocabulary() throws {
+        // "abcdef" then "abcdefghijklmno": 21 characters, the vocabulary of both, a…o.
+        let l = try layer("source: [short.txt, abc.txt], batch_size: 2, seq_length: 3")
+        #expect(l.corpus.paths == [Self.dir + "/short.txt", Self.dir + "/abc.txt"])
+        #expect(l.vocabulary == "abcdefghijklmno".map(String.init) && l.text.count == 21 && l.streamLength == 10)
+        // Streams: pairs 0…9 (a…f a…d) and 10…19 (e…o), so the second starts at the 11th character, e.
+        let b = try batch(l)
+        #expect(b.data == [0, 4, 1, 5, 2, 6] && b.label == [1, 5, 2, 6, 3, 7])
+        // The other order reads the same characters from other places.
+        let swapped = try layer("source: [abc.txt, short.txt], batch_size: 2, seq_length: 3")
+        #expect(swapped.vocabulary == l.vocabulary)
+        #expect(try batch(swapped).data == [0, 10, 1, 11, 2, 12])
+        // Too short together: the message counts the files.
+        let message: String
+        do { _ = try layer("source: [short.txt, short.txt], batch_size: 2, seq_length: 6"); message = "accepted" } catch { message = "\(error)" }
+        #expect(message.contains("seq_length: the 2 files of source: the text has 12 characters, too few for 2 streams of at least seq_length 6 (it needs 13)"), "\(message)")
+    }
+
     @Test func shuffleShiftsEachEpochBySeed() throws {
         // 200 characters, 4 streams of S = 49, T = 5: ten batches cross into the second epoch.
         let param = "source: long.txt, batch_size: 4, seq_length: 5, shuffle: true"
@@ -110,8 +128,12 @@ import Testing
         #expect(empty.hasPrefix("test.yaml:1:") && empty.contains("text_data_param.source: \(path)empty.txt: the text file is empty\nhint: "))
         #expect(message("source: latin1.txt, batch_size: 1, seq_length: 1").contains("\(path)latin1.txt: is not UTF-8: a malformed sequence at byte offset 2 (0xE9)\nhint: convert"))
         #expect(message("source: missing.txt, batch_size: 1, seq_length: 1").contains("\(path)missing.txt: cannot open the text file\nhint: check the path"))
+        // In a list, each file is checked and named: an empty one is an error, not a no-op.
+        #expect(message("source: [abc.txt, empty.txt], batch_size: 1, seq_length: 1").contains("text_data_param.source: \(path)empty.txt: the text file is empty"))
+        #expect(message("source: [abc.txt, latin1.txt], batch_size: 1, seq_length: 1").contains("\(path)latin1.txt: is not UTF-8: a malformed sequence at byte offset 2"))
+        #expect(message("source: [], batch_size: 1, seq_length: 1").contains("text_data_param.source"))
         let short = message("source: short.txt, batch_size: 2, seq_length: 3")
-        #expect(short.contains("text_data_param.seq_length: \(path)short.txt: the file has 6 characters, too few for 2 streams of at least seq_length 3 (it needs 7)\nhint: lower batch_size or seq_length"))
+        #expect(short.contains("text_data_param.seq_length: \(path)short.txt: the text has 6 characters, too few for 2 streams of at least seq_length 3 (it needs 7)\nhint: lower batch_size or seq_length"))
         #expect(message("source: short.txt, batch_size: 2, seq_length: 2") == "accepted")
         // The TEST split of a fraction 0.25 of 20 characters is 5: too few for 2 × 3.
         #expect(message("source: twenty.txt, batch_size: 2, seq_length: 3, test_fraction: 0.25", phase: .test)
