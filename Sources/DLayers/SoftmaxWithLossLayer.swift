@@ -56,7 +56,7 @@ public final class SoftmaxWithLossLayer: Layer {
     func layout(_ s: Shape) -> AxisLayout { AxisLayout(shape: s, axis: s.canonicalAxis(axis)!) }
 
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] {
-        let l = try AxisLayout.classScores(bottoms, axis: axis)
+        _ = try AxisLayout.classScores(bottoms, axis: axis)
         return [.scalar]
     }
 
