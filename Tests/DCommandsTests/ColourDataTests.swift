@@ -257,7 +257,7 @@ struct SplitMix {
                           "fashion-footwear/solver.yaml", "fashion-footwear/scratch-solver.yaml", "xor/solver.yaml", "xor/perceptron-solver.yaml",
                           "fashion-bn/solver.yaml", "fashion-bn/solver-5x.yaml", "fashion-bn/plain.yaml", "fashion-bn/plain-5x.yaml",
                           "fashion-pretraining/stage-1.yaml", "fashion-pretraining/stage-2.yaml", "fashion-pretraining/stage-3.yaml",
-                          "fashion-pretraining/finetune.yaml", "fashion-pretraining/scratch.yaml"]
+                          "fashion-pretraining/finetune.yaml", "fashion-pretraining/scratch.yaml", "char-lstm/solver.yaml"]
 
     @Test(arguments: solvers) func builds(_ solver: String) throws {
         let r = try run("dtrain", [Self.root + "/" + solver, "--dry-run"])
