@@ -166,7 +166,7 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
     /// The shipped models: intact, and `dtest zoo:NAME` reproduces each card's metrics, exactly
     /// with the card's OpenBLAS kernel and thread count (Dendrite's promise), else within
     /// `CardTolerance`.
-    @Test(arguments: ["xor", "fashion-mlp", "fashion-lenet"])
+    @Test(arguments: ["xor", "fashion-mlp", "fashion-lenet", "char-lstm"])
     func shippedModelReproducesItsCard(_ name: String) throws {
         let emptyZoo = temporaryDirectory("shipped-\(name)")
         let verify = try run("dzoo", ["verify", name], zoo: emptyZoo)
