@@ -54,6 +54,20 @@ def autoencoder():
     return nn.Sequential(nn.Flatten(), *layers)
 
 
+class CharLSTM(nn.Module):
+    """Configs/char-lstm: a 64-wide embedding of 113 characters, two LSTMs of 256 units
+    (nn.LSTM's fused kernels) and a linear layer back to 113 scores, time-major [T, N]."""
+    def __init__(self, vocabulary):
+        super().__init__()
+        self.embed = nn.Embedding(vocabulary, 64)
+        self.lstm = nn.LSTM(64, 256, num_layers=2)
+        self.scores = nn.Linear(256, vocabulary)
+
+    def forward(self, x, state):
+        h, state = self.lstm(self.embed(x), state)
+        return self.scores(h), state
+
+
 def mlp(sizes):
     layers = []
     for a, b in zip(sizes, sizes[1:]):
@@ -130,6 +144,43 @@ def autoencoder_workload(model, batch, iters, count, warmup):
     return windows(step, iters, count, warmup)
 
 
+FORTUNES = "/usr/share/games/fortunes/"
+
+
+def char_lstm_workload(iters, count, warmup, steps=50, streams=50):
+    """Configs/char-lstm's step: Adam (lr 0.002, betas 0.9, 0.999), gradients clipped to an L2
+    norm of 5, on N = 50 streams of T = 50 characters of the fortune files, the hidden state
+    carried (detached) from batch to batch as truncated backpropagation through time does."""
+    import os
+    names = sorted(f for f in os.listdir(FORTUNES) if "." not in f and not f.endswith("art"))
+    text = "".join(open(FORTUNES + f, encoding="utf-8").read() for f in names)
+    vocabulary = sorted(set(text))
+    index = {c: i for i, c in enumerate(vocabulary)}
+    ids = torch.tensor([index[c] for c in text], dtype=torch.long)
+    stream = (len(ids) - 1) // streams
+    xs = ids[:stream * streams].view(streams, stream).t()           # [S, N]
+    ys = ids[1:stream * streams + 1].view(streams, stream).t()
+    model = CharLSTM(len(vocabulary))
+    opt = torch.optim.Adam(model.parameters(), lr=0.002, betas=(0.9, 0.999))
+    position, state = [0], None
+
+    def step():
+        nonlocal state
+        t = position[0]
+        if t + steps > stream:
+            t, state = 0, None
+        x, y = xs[t:t + steps], ys[t:t + steps]
+        position[0] = t + steps
+        if state is not None:
+            state = tuple(s.detach() for s in state)
+        opt.zero_grad(set_to_none=False)
+        scores, state = model(x, state)
+        F.cross_entropy(scores.reshape(-1, scores.shape[-1]), y.reshape(-1)).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5)
+        opt.step()
+    return windows(step, iters, count, warmup)
+
+
 def inference_workload(model, batch, iters, count, warmup):
     model.eval()
     data = batches("t10k", batch, shuffle=False)
@@ -143,7 +194,7 @@ def inference_workload(model, batch, iters, count, warmup):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("workload", choices=["lenet", "lenet-bn", "mlp", "bigmlp", "autoencoder", "lenet-infer"])
+    p.add_argument("workload", choices=["lenet", "lenet-bn", "mlp", "bigmlp", "autoencoder", "char-lstm", "lenet-infer"])
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--iters", type=int, default=50, help="iterations per timed window")
     p.add_argument("--windows", type=int, default=5)
@@ -161,6 +212,8 @@ def main():
         t, batch = train_workload(mlp([784, 500, 300, 10]), 64, a.iters, a.windows, a.warmup), 64
     elif a.workload == "bigmlp":
         t, batch = train_workload(mlp([784, 2500, 2000, 1500, 1000, 500, 10]), 64, a.iters, a.windows, a.warmup), 64
+    elif a.workload == "char-lstm":
+        t, batch = char_lstm_workload(a.iters, a.windows, a.warmup), 50 * 50
     else:
         t, batch = inference_workload(LeNet(), 100, a.iters, a.windows, a.warmup), 100
     ms = statistics.median(t)
