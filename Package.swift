@@ -23,13 +23,14 @@ let package = Package(
         .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CSTBImage", pkgConfig: "stb", providers: [.apt(["libstb-dev"])]),
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+        .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
 
         .target(name: "DCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         .target(name: "DConfig", dependencies: ["CLibYAML"]),
         .target(name: "DData", dependencies: ["DCore", "CZlib", "CLibDeflate", "CSTBImage"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
-        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DData", "DLayers", "DNet", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DData", "DLayers", "DNet", "CZlib", "CLibArchive", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: optimised),
         .target(name: "DSolvers", dependencies: ["DCore", "DConfig", "DNet", "DZoo"], swiftSettings: optimised),
         .target(name: "DCommands", dependencies: [

@@ -1,16 +1,16 @@
+import CLibArchive
 import CZlib
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Zoo entries travel as one gzip'd ustar archive holding a single top directory
-/// (`fashion-lenet/model.yaml`, …). Archives come from other people, so the reader is strict:
-/// it returns regular files only and refuses whatever could land outside the entry or that
-/// `tar -x` would turn into something else (links, devices, `..`, duplicates).
-/// Long names: the writer uses the ustar `prefix` field and refuses what does not fit. The
-/// reader also takes what GNU tar writes for them: GNU `L`/`K` headers and pax `x` records
-/// `path`, `linkpath`, `size` (other pax keys are metadata a zoo entry does not keep); it
-/// skips pax global (`g`) headers, which `git archive` writes for its commit id.
+/// (`fashion-lenet/model.yaml`, …). libarchive reads and writes the tar format (ustar, GNU long
+/// names, pax records); zlib does the gzip layer, so that its errors (damaged data, a stream cut
+/// short, a wrong CRC) and the bound on the uncompressed size are checked as the bytes are
+/// inflated. Archives come from other people, so the reader is strict: it returns regular files
+/// only and refuses whatever could land outside the entry or that `tar -x` would turn into
+/// something else (links, devices, `..`, duplicates).
 public enum TarGz {
     /// One regular file of an archive: its path relative to the archive's single top directory, and its bytes.
     public struct Member: Sendable, Equatable {
@@ -25,20 +25,49 @@ public enum TarGz {
         if let why = problem(root) ?? (root.contains("/") ? "it contains '/'" : nil) {
             throw FileError(path: path, "cannot use '\(root)' as the top directory: \(why)")
         }
-        var tar: [UInt8] = [], layout = Layout()
+        // Entries in order: the top directory, then each member after the directories it implies
+        // (directory entries give extracted subdirectories mode 0755 whatever the umask).
+        var entries: [(name: String, bytes: [UInt8]?)] = [(root + "/", nil)], layout = Layout()
         _ = layout.add(root, directory: true)
-        try appendHeader(&tar, root + "/", type: "5", size: 0, archive: path)
         for member in members {
             let full = root + "/" + member.path
             if let why = problem(member.path) ?? layout.add(full, directory: false) { throw FileError(path: path, "cannot write member '\(full)': \(why)") }
-            // Directory entries give extracted subdirectories mode 0755 whatever the umask.
-            for dir in layout.added { try appendHeader(&tar, dir + "/", type: "5", size: 0, archive: path) }
-            try appendHeader(&tar, full, type: "0", size: member.bytes.count, archive: path)
-            tar += member.bytes + [UInt8](repeating: 0, count: padding(member.bytes.count))
+            entries += layout.added.map { ($0 + "/", nil) } + [(full, member.bytes)]
         }
-        // Two zero blocks end the archive; tar itself pads to whole 10 KiB records.
-        tar += [UInt8](repeating: 0, count: 1024 + (10240 - (tar.count + 1024) % 10240) % 10240)
-        guard let compressed = gzip(tar) else { throw FileError(path: path, "cannot compress the archive: zlib failed") }
+        // The tar stream is at most a header and a padded body per entry, plus the end blocks
+        // and the padding to a whole 10 KiB record.
+        let capacity = entries.reduce(2 * 10240) { $0 + 1024 + ($1.bytes?.count ?? 0) + 512 }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        guard let a = archive_write_new() else { throw FileError(path: path, "cannot write the archive: libarchive failed to start") }
+        defer { archive_write_free(a) }
+        func failure(_ what: String) -> FileError {
+            FileError(path: path, "cannot write \(what): \(archive_error_string(a).map { String(cString: $0) } ?? "libarchive failed")")
+        }
+        func check(_ status: Int32, _ what: String) throws(FileError) {
+            guard status == ARCHIVE_OK else { throw failure(what) }
+        }
+        var used = 0
+        try check(archive_write_set_format_ustar(a), "the archive")
+        try check(archive_write_open_memory(a, buffer, capacity, &used), "the archive")
+        for (name, bytes) in entries {
+            guard let e = archive_entry_new() else { throw FileError(path: path, "cannot write member '\(name)': out of memory") }
+            defer { archive_entry_free(e) }
+            archive_entry_set_pathname(e, name)
+            archive_entry_set_filetype(e, bytes == nil ? fileTypeDirectory : fileTypeRegular)
+            archive_entry_set_perm(e, bytes == nil ? 0o755 : 0o644)
+            archive_entry_set_size(e, Int64(bytes?.count ?? 0))
+            archive_entry_set_mtime(e, 0, 0)
+            try check(archive_write_header(a, e), "member '\(name)'")
+            if let bytes, !bytes.isEmpty {
+                let written = bytes.withUnsafeBytes { archive_write_data(a, $0.baseAddress, $0.count) }
+                guard written == bytes.count else { throw failure("member '\(name)'") }
+            }
+        }
+        try check(archive_write_close(a), "the archive")
+        guard let compressed = gzip(Array(UnsafeRawBufferPointer(start: buffer, count: used))) else {
+            throw FileError(path: path, "cannot compress the archive: zlib failed")
+        }
         try AtomicFile.write(compressed, to: path)
     }
 
@@ -53,77 +82,88 @@ public enum TarGz {
         guard gzdirect(gz) == 0 else {
             throw FileError(path: path, "not a gzip file", hint: "a zoo archive is a .tar.gz, as made by `tar -czf NAME.tar.gz NAME`")
         }
-        var input = Input(gz: gz, path: path, maxBytes: maxBytes)
+        let source = TarSource(Input(gz: gz, path: path, maxBytes: maxBytes))
+        guard let a = archive_read_new() else { throw FileError(path: path, "cannot read the archive: libarchive failed to start") }
+        defer { archive_read_free(a) }
+        archive_read_support_format_tar(a)
+        let client = Unmanaged.passUnretained(source).toOpaque()
+        // libarchive pulls the inflated bytes through this callback; a zlib error is kept as the cause.
+        let status = archive_read_open(a, client, nil, { _, client, out in
+            let source = Unmanaged<TarSource>.fromOpaque(client!).takeUnretainedValue()
+            return source.next(out!)
+        }, nil)
+        /// The error to report: zlib's when it found damage (the cause), else libarchive's.
+        func failure(_ message: String, hint: String? = "the archive is corrupt; copy or download it again") -> FileError {
+            if let error = source.error { return error }
+            return source.input.fail(message, hint: hint)
+        }
+        func libarchiveMessage() -> String { archive_error_string(a).map { String(cString: $0) } ?? "unreadable" }
+        guard status == ARCHIVE_OK else { throw failure("not a tar archive inside the gzip data (libarchive: \(libarchiveMessage()))") }
         var root: String?, members: [Member] = [], layout = Layout()
-        var ext: [String: [UInt8]] = [:]   // long name, link or size for the next member
         while true {
-            let h = try input.read(512)
-            // A zero block ends the archive; so does the end of the data right after a member, as for tar.
-            if h.isEmpty || h.count == 512 && h.allSatisfy({ $0 == 0 }) { break }
-            guard h.count == 512 else { throw input.fail("truncated: the archive ends inside a header\(input.place)") }
-            let shown = "member '" + String(decoding: h[0..<100].prefix { $0 != 0 }, as: UTF8.self) + "'"
-            guard checksumOK(h) else { throw input.fail("\(shown): bad header checksum", hint: "the archive is corrupt; copy or download it again") }
-            let gnu = h[257..<265].elementsEqual("ustar  \0".utf8)
-            guard gnu || h[257..<265].elementsEqual("ustar\u{0}00".utf8) else {
-                throw input.fail("\(shown): not a ustar header (unknown magic)", hint: "make the archive again with a current tar")
+            var e: OpaquePointer?
+            let status = archive_read_next_header(a, &e)
+            if status == ARCHIVE_EOF { break }
+            let after = source.input.member.map { " after member '\($0)'" } ?? ""
+            guard status == ARCHIVE_OK, let e else { throw failure("a broken header\(after) (libarchive: \(libarchiveMessage()))") }
+            guard let cName = archive_entry_pathname(e) else { throw failure("a member\(after) has no name") }
+            guard let name = String(validating: Array(UnsafeBufferPointer(start: cName, count: strlen(cName))).map { UInt8(bitPattern: $0) }, as: UTF8.self) else {
+                throw failure("a member\(after): the name is not valid UTF-8", hint: nil)
             }
-            guard let sizeField = octal(h[124..<136]) else { throw input.fail("\(shown): the size field is not an octal number") }
-            let type = Character(Unicode.Scalar(h[156]))
-            if "LKxg".contains(type) {
-                guard sizeField <= 1 << 20 else { throw input.fail("\(shown): extended header of \(sizeField) bytes is implausibly large") }
-                let body = try input.data(sizeField, of: shown)
-                // A GNU long name is NUL-terminated.
-                let long = [type == "L" ? "path" : "linkpath": Array(body.reversed().drop { $0 == 0 }.reversed())]
-                guard let records = "LK".contains(type) ? long : pax(body[...]) else { throw input.fail("\(shown): malformed pax header") }
-                if type != "g" { ext.merge(records) { $1 } }
-                continue
-            }
-            // GNU headers keep times where ustar keeps the prefix.
-            guard let nameField = field(h[0..<100]), let prefix = gnu ? [] : field(h[345..<500]) else {
-                throw input.fail("\(shown): the name contains a NUL byte")
-            }
-            let nameBytes = ext["path"] ?? (prefix.isEmpty ? Array(nameField) : prefix + [0x2F] + nameField)
-            guard let name = String(validating: nameBytes, as: UTF8.self) else { throw input.fail("\(shown): the name is not valid UTF-8") }
-            input.member = name
-            let size = ext["size"].map { Int(String(decoding: $0, as: UTF8.self)) ?? -1 } ?? sizeField
-            guard (0..<(1 << 60)).contains(size) else { throw input.fail("member '\(name)': the pax size is not a decimal number") }
-            let relative = type == "5" && name.hasSuffix("/") ? String(name.dropLast()) : name
+            source.input.member = name
+            let type = archive_entry_filetype(e)
+            let relative = type == fileTypeDirectory && name.hasSuffix("/") ? String(name.dropLast()) : name
             if let why = problem(relative) {
-                throw input.fail("member '\(name)': \(why)", hint: name.hasPrefix("./")
+                throw failure("member '\(name)': \(why)", hint: name.hasPrefix("./")
                     ? "the archive was made inside the entry (tar -C DIR .); make it from the parent: tar -czf NAME.tar.gz NAME" : nil)
             }
             let parts = relative.split(separator: "/"), top = String(parts[0])
-            if let root, top != root { throw input.fail("member '\(name)' is not under the top directory '\(root)/'; an archive holds one entry only") }
+            if let root, top != root { throw failure("member '\(name)' is not under the top directory '\(root)/'; an archive holds one entry only", hint: nil) }
             root = top
-            switch type {
-            case "1", "2":
-                let target = String(decoding: ext["linkpath"] ?? Array(h[157..<257].prefix { $0 != 0 }), as: UTF8.self)
+            let hardLink = archive_entry_hardlink(e).map { String(cString: $0) }
+            if hardLink != nil || type == fileTypeSymbolicLink {
+                let target = hardLink ?? archive_entry_symlink(e).map { String(cString: $0) } ?? ""
                 // A symbolic link is relative to its directory, a hard link to the archive.
-                let outside = escapes(target, from: type == "2" ? Array(parts.dropLast()) : [], root: top) ? ", which points outside the entry" : ""
-                throw input.fail("member '\(name)' is a \(type == "2" ? "symbolic" : "hard") link (to \(target)\(outside)); zoo archives hold regular files only",
-                                 hint: "store copies of the files instead (tar --dereference --hard-dereference)")
-            case "3", "4", "6":
-                throw input.fail("member '\(name)' is a device or FIFO; zoo archives hold regular files only")
-            case "5":
-                guard size == 0 else { throw input.fail("member '\(name)': a directory entry with \(size) bytes of data") }
-                if let clash = layout.add(relative, directory: true) { throw input.fail("member '\(name)': \(clash)") }
-            case "\0", "0", "7":
-                guard parts.count > 1 else {
-                    throw input.fail("member '\(name)' is not inside a top directory", hint: "make the archive from the parent: tar -czf NAME.tar.gz NAME")
-                }
-                if let clash = layout.add(relative, directory: false) { throw input.fail("member '\(name)': \(clash)") }
-                members.append(Member(path: parts.dropFirst().joined(separator: "/"), bytes: try input.data(size, of: "member '\(name)'")))
-            default:
-                throw input.fail("member '\(name)' has the unsupported type '\(type)'; zoo archives hold regular files only")
+                let outside = escapes(target, from: hardLink == nil ? Array(parts.dropLast()) : [], root: top) ? ", which points outside the entry" : ""
+                throw failure("member '\(name)' is a \(hardLink == nil ? "symbolic" : "hard") link (to \(target)\(outside)); zoo archives hold regular files only",
+                              hint: "store copies of the files instead (tar --dereference --hard-dereference)")
             }
-            ext = [:]
+            let size = Int(archive_entry_size(e))
+            switch type {
+            case fileTypeDirectory:
+                guard size == 0 else { throw failure("member '\(name)': a directory entry with \(size) bytes of data", hint: nil) }
+                if let clash = layout.add(relative, directory: true) { throw failure("member '\(name)': \(clash)", hint: nil) }
+            case fileTypeRegular:
+                guard parts.count > 1 else {
+                    throw failure("member '\(name)' is not inside a top directory", hint: "make the archive from the parent: tar -czf NAME.tar.gz NAME")
+                }
+                if let clash = layout.add(relative, directory: false) { throw failure("member '\(name)': \(clash)", hint: nil) }
+                // The buffer grows with the data read, so that a header claiming a huge size
+                // allocates nothing it does not fill.
+                var bytes: [UInt8] = [], chunk = [UInt8](repeating: 0, count: 1 << 16)
+                while true {
+                    let n = chunk.withUnsafeMutableBytes { archive_read_data(a, $0.baseAddress, $0.count) }
+                    if n == 0 { break }
+                    guard n > 0 else { throw failure("member '\(name)': \(libarchiveMessage())", hint: "the file was cut short or damaged; copy or download it again") }
+                    bytes += chunk[..<n]
+                }
+                guard bytes.count == size else { throw failure("truncated: member '\(name)' has \(size) bytes, the archive ends after \(bytes.count)") }
+                members.append(Member(path: parts.dropFirst().joined(separator: "/"), bytes: bytes))
+            case fileTypeCharacter, fileTypeBlock, fileTypeFIFO, fileTypeSocket:
+                throw failure("member '\(name)' is a device or FIFO; zoo archives hold regular files only", hint: nil)
+            default:
+                throw failure("member '\(name)' has an unsupported type (mode \(String(type, radix: 8))); zoo archives hold regular files only", hint: nil)
+            }
         }
-        guard ext.isEmpty else { throw input.fail("the archive ends with an extended header that describes no member") }
         // Read to the end so that zlib checks the rest, including the CRC in the gzip trailer.
-        if let error = input.drain() { throw error }
+        if let error = source.error ?? source.input.drain() { throw error }
         guard let root else { throw FileError(path: path, "the archive is empty", hint: "a zoo archive holds one entry in a single top directory") }
         return (root, members)
     }
+
+    // libarchive's file types (AE_IF… in archive_entry.h, macros with a cast that Swift does not import).
+    static let fileTypeRegular: mode_t = 0o100000, fileTypeDirectory: mode_t = 0o040000, fileTypeSymbolicLink: mode_t = 0o120000
+    static let fileTypeCharacter: mode_t = 0o020000, fileTypeBlock: mode_t = 0o060000, fileTypeFIFO: mode_t = 0o010000, fileTypeSocket: mode_t = 0o140000
 
     /// Why `path` cannot name a member, or nil. Shared by writer and reader, so that what one writes the other reads.
     static func problem(_ path: String) -> String? {
@@ -142,60 +182,6 @@ public enum TarGz {
             if part != ".." { stack.append(part) } else if stack.count > 1 { stack.removeLast() } else { return true }
         }
         return target.hasPrefix("/") || stack.first.map(String.init) != root
-    }
-
-    static func padding(_ size: Int) -> Int { (512 - size % 512) % 512 }
-    /// A NUL-terminated header field; nil when other bytes follow the NUL (a name with a NUL in it).
-    static func field(_ f: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
-        guard let end = f.firstIndex(of: 0) else { return f }
-        return f[end...].allSatisfy { $0 == 0 } ? f[..<end] : nil
-    }
-
-    /// A numeric header field: octal digits, optionally led by spaces and ended by NULs or spaces.
-    static func octal(_ f: ArraySlice<UInt8>) -> Int? {
-        let digits = f.drop { $0 == 0x20 }.prefix { (0x30...0x37).contains($0) }
-        guard !digits.isEmpty, f[digits.endIndex...].allSatisfy({ $0 == 0 || $0 == 0x20 }) else { return nil }
-        return digits.reduce(0) { $0 * 8 + Int($1 - 0x30) }
-    }
-
-    /// The stored checksum is the sum of the header's bytes with the checksum field read as spaces.
-    static func checksumOK(_ h: [UInt8]) -> Bool {
-        octal(h[148..<156]) == h[..<148].reduce(8 * 0x20) { $0 + Int($1) } + h[156...].reduce(0) { $0 + Int($1) }
-    }
-
-    /// pax records are `LENGTH key=value\n`, LENGTH counting the whole record in bytes.
-    static func pax(_ data: ArraySlice<UInt8>) -> [String: [UInt8]]? {
-        var records: [String: [UInt8]] = [:], i = data.startIndex
-        while i < data.endIndex {
-            guard let space = data[i...].firstIndex(of: 0x20), let length = Int(String(decoding: data[i..<space], as: UTF8.self)),
-                  length >= space - i + 2, length <= data.endIndex - i, data[i + length - 1] == 0x0A,
-                  let equals = data[(space + 1)..<(i + length - 1)].firstIndex(of: 0x3D) else { return nil }
-            records[String(decoding: data[(space + 1)..<equals], as: UTF8.self)] = Array(data[(equals + 1)..<(i + length - 1)])
-            i += length
-        }
-        return records
-    }
-
-    static func appendHeader(_ tar: inout [UInt8], _ name: String, type: Character, size: Int, archive: String) throws(FileError) {
-        let bytes = Array(name.utf8)
-        // Over 100 bytes, the path is split at a '/' into prefix (≤ 155) and name (≤ 100).
-        let cut = bytes.count <= 100 ? nil : bytes.indices.first { bytes[$0] == 0x2F && $0 <= 155 && (1...100).contains(bytes.count - $0 - 1) }
-        guard bytes.count <= 100 || cut != nil else {
-            throw FileError(path: archive, "cannot write member '\(name)': the path is too long for ustar (155 bytes, '/', 100)", hint: "shorten the names")
-        }
-        guard size < 1 << 33 else { throw FileError(path: archive, "cannot write member '\(name)': ustar holds files under 8 GiB") }
-        var h = [UInt8](repeating: 0, count: 512)
-        func put(_ field: some Collection<UInt8>, at offset: Int) { h.replaceSubrange(offset..<(offset + field.count), with: field) }
-        func octal(_ value: Int, _ width: Int) -> [UInt8] {   // zero-padded, NUL-terminated
-            let digits = Array(String(value, radix: 8).utf8)
-            return [UInt8](repeating: 0x30, count: width - 1 - digits.count) + digits + [0]
-        }
-        if let cut { put(bytes[..<cut], at: 345); put(bytes[(cut + 1)...], at: 0) } else { put(bytes, at: 0) }
-        put(octal(type == "5" ? 0o755 : 0o644, 8) + octal(0, 8) + octal(0, 8) + octal(size, 12) + octal(0, 12), at: 100)
-        h[156] = type.asciiValue ?? 0x30
-        put("ustar\u{0}00".utf8, at: 257)
-        put(octal(h.reduce(256) { $0 + Int($1) }, 7) + [0x20], at: 148)
-        tar += h
     }
 
     /// Compresses to gzip in memory, for AtomicFile; deflate's own gzip header has time 0,
@@ -243,6 +229,30 @@ public enum TarGz {
     }
 }
 
+/// The inflated bytes as libarchive's read callback hands them over: `next` points libarchive
+/// at the next chunk, or keeps zlib's error and returns −1 (libarchive then fails, and the
+/// reader reports the kept error as the cause).
+private final class TarSource {
+    var input: Input
+    var error: FileError?
+    /// The chunk libarchive reads until it asks for the next one.
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+    init(_ input: Input) { self.input = input }
+    deinit { buffer.deallocate() }
+
+    func next(_ out: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
+        do {
+            let chunk = try input.read(buffer.count)
+            buffer.copyBytes(from: chunk)
+            out.pointee = UnsafeRawPointer(buffer.baseAddress)
+            return chunk.count
+        } catch {
+            self.error = error
+            return -1
+        }
+    }
+}
+
 /// The archive's uncompressed bytes, with the checks every read needs: zlib's errors (damaged
 /// data, a stream cut short) and the limit on the uncompressed size.
 private struct Input {
@@ -268,16 +278,6 @@ private struct Input {
             throw FileError(path: path, "the archive holds more than \(maxBytes) bytes uncompressed\(place)", hint: "it is corrupt or not a zoo entry")
         }
         return out
-    }
-
-    /// `size` bytes of a member's data, then the padding to a whole block.
-    mutating func data(_ size: Int, of member: String) throws(FileError) -> [UInt8] {
-        var data = try read(size + TarGz.padding(size))
-        guard data.count == size + TarGz.padding(size) else {
-            throw fail("truncated: \(member) has \(size) bytes, the archive ends after \(min(size, data.count))", hint: "the file was cut short; copy or download it again")
-        }
-        data.removeLast(TarGz.padding(size))
-        return data
     }
 
     /// zlib's error, if any. It reports a stream that ends early as Z_BUF_ERROR, not as a failed read.

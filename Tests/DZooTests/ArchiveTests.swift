@@ -165,7 +165,6 @@ private let sample: [TarGz.Member] = [
                 ([ustar("x", data: [1])], "member 'x' is not inside a top directory"),
                 ([ustar("./", type: "5"), ustar("./x", data: [1])], "member './': the path has an empty or '.' component"),
                 ([ustar("", data: [1])], "the name is empty"),
-                ([ustar("e/a\u{0}b", data: [1])], "member 'e/a': the name contains a NUL byte"),
                 ([ustar("e/a", data: [1]), ustar("e/a", data: [1])], "member 'e/a': it appears twice"),
                 ([ustar("e/a", data: [1]), ustar("e/a/b", data: [1])], "'e/a' is both a file and a directory"),
                 ([ustar("x", type: "x", data: paxRecord("path", "e/../y")), ustar("e/ok", data: [1])], "member 'e/../y': the path has a '..' component"),
@@ -196,7 +195,6 @@ private let sample: [TarGz.Member] = [
                 ([ustar("e/h", type: "1", link: "other/a")], "member 'e/h' is a hard link (to other/a, which points outside the entry)"),
                 ([ustar("e/p", type: "6")], "member 'e/p' is a device or FIFO"),
                 ([ustar("e/c", type: "3")], "member 'e/c' is a device or FIFO"),
-                ([ustar("e/s", type: "S")], "member 'e/s' has the unsupported type 'S'"),
             ] as [([[UInt8]], String)] {
                 try writeTarGz(blocks, to: a)
                 message = refusal(a)
@@ -269,13 +267,14 @@ private let sample: [TarGz.Member] = [
             let a = dir + "/a.tar.gz"
             let file = ustar("e/a", data: Array(repeating: 7, count: 1000))
             for (blocks, end, reason) in [
-                ([ustar("e/a", data: [1], badChecksum: true)], true, "member 'e/a': bad header checksum"),
-                ([ustar("e/a", data: [1], magic: "")], true, "member 'e/a': not a ustar header"),
-                ([ustar("e/a", data: [1], size: "12x")], true, "member 'e/a': the size field is not an octal number"),
-                ([Array(file.prefix(700))], false, "truncated: member 'e/a' has 1000 bytes, the archive ends after 188"),
-                ([file, Array(file.prefix(100))], false, "truncated: the archive ends inside a header, near member 'e/a'"),
-                ([ustar("x", type: "x", data: Array("99 path=e/b\n".utf8)), ustar("e/b")], true, "member 'x': malformed pax header"),
-                ([ustar("x", type: "x", data: paxRecord("path", "e/b"))], true, "the archive ends with an extended header that describes no member"),
+                // libarchive's messages, after what Dendrite knows of where it was.
+                ([ustar("e/a", data: [1], badChecksum: true)], true, "not a tar archive inside the gzip data (libarchive: Unrecognized archive format)"),
+                ([ustar("e/a", data: [1], size: "12x")], true, "not a tar archive inside the gzip data (libarchive: Unrecognized archive format)"),
+                ([ustar("e/a", data: [1]), ustar("e/b", data: [1], badChecksum: true)], true, "a broken header after member 'e/a' (libarchive: Damaged tar archive)"),
+                ([Array(file.prefix(700))], false, "member 'e/a': Truncated tar archive"),
+                ([file, Array(file.prefix(100))], false, "a broken header after member 'e/a' (libarchive: Truncated tar archive)"),
+                ([ustar("x", type: "x", data: Array("99 path=e/b\n".utf8)), ustar("e/b")], true, "a broken header (libarchive: Ignoring malformed pax extended attribute)"),
+                ([ustar("x", type: "x", data: paxRecord("path", "e/b"))], true, "a broken header (libarchive: Damaged tar archive)"),
                 ([], true, "the archive is empty"),
             ] as [([[UInt8]], Bool, String)] {
                 try writeTarGz(blocks, end: end, to: a)
@@ -285,6 +284,9 @@ private let sample: [TarGz.Member] = [
             // The end of the data right after a member's padding, without the zero blocks, is accepted.
             try writeTarGz([file], end: false, to: a)
             #expect(try TarGz.read(a).members == [.init(path: "a", bytes: Array(repeating: 7, count: 1000))])
+            // As tar reads them: a pre-POSIX header (no magic), a name field cut at its first NUL.
+            try writeTarGz([ustar("e/a", data: [1], magic: ""), ustar("e/b\u{0}junk", data: [2])], to: a)
+            #expect(try TarGz.read(a).members == [.init(path: "a", bytes: [1]), .init(path: "b", bytes: [2])])
         }
     }
 
