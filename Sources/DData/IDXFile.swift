@@ -101,6 +101,16 @@ public struct IDXFile: Sendable {
             throw DataError(file: path, "more data than the header's dimensions \(dims) account for",
                             hint: "the header or the file is corrupt")
         }
+        // Reading past the payload made zlib check the gzip trailer (CRC and size).
+        var code = Z_OK
+        let text = gzerror(gz, &code).map { String(cString: $0) } ?? ""   // "PATH: what went wrong"
+        let zlib = text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+        if code == Z_BUF_ERROR {
+            throw DataError(file: path, "truncated: the gzip data ends before its trailer (zlib: \(zlib))", hint: "download or copy the file again")
+        }
+        if code != Z_OK {
+            throw DataError(file: path, "corrupt: the gzip data fails its check (zlib: \(zlib))", hint: "download or copy the file again")
+        }
         return IDXFile(dims: dims, type: type, payload: bytes)
     }
 

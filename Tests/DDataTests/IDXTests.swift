@@ -78,6 +78,31 @@ func temporaryDirectory(_ name: String = #function) -> String {
         }
     }
 
+    /// The gzip trailer holds the CRC and the size: a file cut just before it, or with a wrong
+    /// CRC, holds the whole payload and is still refused.
+    @Test func aMissingOrWrongGzipTrailerIsAnError() throws {
+        let dir = temporaryDirectory()
+        try images.write(to: dir + "/i.gz", gzip: true)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/i.gz"))
+        _ = FileManager.default.createFile(atPath: dir + "/cut.gz", contents: whole.dropLast(8))
+        #expect(throws: DataError(file: dir + "/cut.gz", "truncated: the gzip data ends before its trailer (zlib: unexpected end of file)",
+                                  hint: "download or copy the file again")) {
+            try IDXFile.read(dir + "/cut.gz", expectedRanks: 3...3, role: "images")
+        }
+        // A wrong CRC, in a file large enough that zlib reaches the trailer only after the payload.
+        let big = IDXFile(dims: [200, 28, 28], bytes: (0..<(200 * 784)).map { UInt8(truncatingIfNeeded: $0 * 7919 % 251) })
+        try big.write(to: dir + "/big.gz", gzip: true)
+        var wrong = try Data(contentsOf: URL(fileURLWithPath: dir + "/big.gz"))
+        wrong[wrong.count - 8] ^= 1  // the CRC's first byte
+        _ = FileManager.default.createFile(atPath: dir + "/crc.gz", contents: wrong)
+        do {
+            _ = try IDXFile.read(dir + "/crc.gz", expectedRanks: 3...3, role: "images")
+            Issue.record("read a file with a wrong CRC")
+        } catch {
+            #expect(error.file == dir + "/crc.gz" && error.message.contains("incorrect data check"), "\(error)")
+        }
+    }
+
     @Test func extraBytesAreAnError() throws {
         let dir = temporaryDirectory()
         _ = FileManager.default.createFile(atPath: dir + "/x", contents: Data(images.encoded() + [1]))
