@@ -218,7 +218,10 @@ public final class Trainer {
     /// The best value of the early-stopping metric so far.
     public var bestRecord: BestRecord? { earlyStopping?.state.best }
 
-    public var epoch: Double { Double(iteration * iterationSamples) / Double(max(epochSamples, 1)) }
+    /// Passes over the training data completed before `iteration`: what a line about that
+    /// iteration prints (a train line and a test line of one iteration agree).
+    public func epoch(at iteration: Int) -> Double { Double(iteration * iterationSamples) / Double(max(epochSamples, 1)) }
+    public var epoch: Double { epoch(at: iteration) }
 
     public func learningRate(at iteration: Int) -> Double {
         solver.learningRate(iteration: iteration, maxIter: maxIter, reductions: reductions)
@@ -446,7 +449,7 @@ public final class Trainer {
             if solver.display > 0, done % solver.display == 0 {
                 let s = Double(windowTime / .microseconds(1)) / 1e6
                 emit(.progress(TrainProgress(
-                    iteration: done, maxIter: maxIter, epoch: epoch, smoothedLoss: window.reduce(0, +) / Double(window.count),
+                    iteration: done, maxIter: maxIter, epoch: epoch(at: done), smoothedLoss: window.reduce(0, +) / Double(window.count),
                     learningRate: rate, imagesPerSecond: s > 0 ? Double(windowImages) / s : 0,
                     outputs: reportedOutputs.map { ($0.name, Double(trainNet.data($0.blob)[0])) })))
                 windowTime = .zero
