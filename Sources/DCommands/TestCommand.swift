@@ -197,6 +197,7 @@ public struct TestCommand: ParsableCommand {
         } else if prime != nil || length != nil || temperature != nil || skipUnknown {
             throw ValidationError("--prime, --length, --temperature and --skip-unknown go with --generate")
         }
+        if time && json { throw ValidationError("--time prints a table of layer times; it does not take --json") }
         if members > 1 && (iterations != nil || time || dump != nil) {
             throw ValidationError("--iterations, --time and --dump take one model, not a committee of \(members)")
         }
