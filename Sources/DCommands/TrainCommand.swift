@@ -219,18 +219,31 @@ public struct TrainCommand: ParsableCommand {
             }
         }
         let started = ContinuousClock.now, firstIteration = trainer.iteration
-        try trainer.run(control: control) { event in
-            if case .iteration(let it, let loss, let rate) = event {
-                let elapsed = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
-                let perIteration = elapsed / Double(max(1, it - firstIteration))
-                let eta = Format.duration(perIteration * Double(trainer.maxIter - it))
-                let images = Double(trainer.trainNet.builtBatchSize * spec.iterSize) / perIteration
-                out.live("iter \(it)/\(trainer.maxIter)  loss \(Format.value(loss))  lr \(Format.value(rate))  "
-                         + "\(Int(images.rounded())) images/s  ETA \(eta)", force: it == trainer.maxIter)
-                return
+        do {
+            try trainer.run(control: control) { event in
+                if case .iteration(let it, let loss, let rate) = event {
+                    let elapsed = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+                    let perIteration = elapsed / Double(max(1, it - firstIteration))
+                    let eta = Format.duration(perIteration * Double(trainer.maxIter - it))
+                    let images = Double(trainer.trainNet.builtBatchSize * spec.iterSize) / perIteration
+                    out.live("iter \(it)/\(trainer.maxIter)  loss \(Format.value(loss))  lr \(Format.value(rate))  "
+                             + "\(Int(images.rounded())) images/s  ETA \(eta)", force: it == trainer.maxIter)
+                    return
+                }
+                report(event, trainer, out, metrics, curves)
+                do { try recorder?.record(event) } catch { recordingError = recordingError ?? error }
             }
-            report(event, trainer, out, metrics, curves)
-            do { try recorder?.record(event) } catch { recordingError = recordingError ?? error }
+        } catch {
+            // A new entry that failed before its first snapshot holds nothing dtest can use: it
+            // goes, so that the zoo lists no model without weights.
+            if case .newEntry(let dir) = destination, recorder?.writer.card.weights.isEmpty == true {
+                recorder = nil
+                out.clearLive()
+                if (try? ZooInstaller.remove(directory: dir)) != nil {
+                    out.line("zoo entry removed=\(dir): the run failed before its first snapshot")
+                }
+            }
+            throw error
         }
         out.clearLive()
         if let recordingError { throw recordingError }

@@ -99,7 +99,8 @@ public struct ZooCommand: ParsableCommand {
                 for e in entries {
                     let problems = ZooVerifier.problems(in: e.directory, card: e.card)
                     if problems.isEmpty {
-                        console.out("ok \(e.name) (\(e.place.rawValue)): \(e.card.files.count) files, \(Format.bytes(e.card.files.reduce(0) { $0 + $1.size }))")
+                        // Files counted as export and fetch-local count them: the card's list and the card.
+                        console.out("ok \(e.name) (\(e.place.rawValue)): \(e.card.files.count + 1) files, \(Format.bytes(e.card.files.reduce(0) { $0 + $1.size }))")
                     } else {
                         failed += 1
                         console.out("FAILED \(e.name) (\(e.place.rawValue)):")

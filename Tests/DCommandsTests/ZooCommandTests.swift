@@ -80,8 +80,8 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(list.status == 0, "\(list.err)")
         #expect(list.out.split(separator: "\n").contains { $0.hasPrefix("tiny ") && $0.contains(" halves ") && $0.hasSuffix(" user") })
         let verify = try run("dzoo", ["verify", "tiny"], zoo: zoo)
-        // The card lists the curves picture too (tiny_curves.svg).
-        #expect(verify.status == 0 && verify.out.hasPrefix("ok tiny (user): 9 files"), "\(verify.out)")
+        // The card lists the curves picture too (tiny_curves.svg); the count includes the card.
+        #expect(verify.status == 0 && verify.out.hasPrefix("ok tiny (user): 10 files"), "\(verify.out)")
         let info = try run("dzoo", ["info", "tiny"], zoo: zoo)
         #expect(info.out.contains("trained by: dtrain \(dir)/solver.yaml --threads 2"))
         #expect(info.out.split(separator: "\n").contains { $0.hasPrefix("  prob ") && $0.contains(" Softmax ") })
@@ -104,10 +104,11 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         _ = try trainIntoZoo(dir, zoo: zoo)
         let export = try run("dzoo", ["export", "tiny", dir + "/tiny.tar.gz"], zoo: zoo)
         #expect(export.status == 0, "\(export.err)")
+        #expect(export.out == "exported tiny to \(dir)/tiny.tar.gz (10 files)\n", "\(export.out)")
         let fetch = try run("dzoo", ["fetch-local", dir + "/tiny.tar.gz"], zoo: other)
         #expect(fetch.status == 0, "\(fetch.err)")
         #expect(fetch.out == "installed tiny into \(other)/tiny (10 files, all checksums match)\n")
-        #expect(try run("dzoo", ["verify", "tiny"], zoo: other).status == 0)
+        #expect(try run("dzoo", ["verify", "tiny"], zoo: other).out.hasPrefix("ok tiny (user): 10 files"))
         // The data paths are absolute here, so the installed copy evaluates the same.
         #expect(try run("dtest", ["zoo:tiny", "--json"], zoo: other).out == (try run("dtest", ["zoo:tiny", "--json"], zoo: zoo).out))
         // From a directory too, under another name; a name that is taken is refused.
@@ -218,6 +219,18 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(r.err.hasPrefix("error: training diverged at iteration "), "\(r.err)")
         let verify = try run("dzoo", ["verify", "tiny"], zoo: zoo)
         #expect(verify.status == 0, "\(verify.out)")
+    }
+
+    /// A run that fails before its first snapshot leaves no entry: there is nothing to test.
+    @Test func aRunThatFailsBeforeItsFirstSnapshotLeavesNoEntry() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        try setUp(dir, solver: zooSolver.replacingOccurrences(of: "base_lr: 0.1", with: "base_lr: 0.1\nlr_policy: step\nstepsize: 5\ngamma: 1e30"))
+        let r = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("error: training diverged at iteration "), "\(r.err)")
+        #expect(r.out.contains("zoo entry removed=\(zoo)/tiny: the run failed before its first snapshot\n"), "\(r.out)")
+        #expect(!FileManager.default.fileExists(atPath: zoo + "/tiny"))
+        #expect(try run("dzoo", ["list"], zoo: zoo).out.contains("tiny") == false)
     }
 
     @Test func resumingAShippedModelIsRefused() throws {
