@@ -241,6 +241,12 @@ public struct SolverSpec: Sendable {
             }
             return value
         }
+        // gamma multiplies the rate (step, multistep, exp, plateau) or the iteration (inv): a
+        // negative one makes the rate negative or undefined. sigmoid's sign is its direction.
+        if let g = gamma, g < 0, policy != .sigmoid, policy != .fixed, policy != .poly, policy != .cosine {
+            throw map.error("gamma", "must not be negative with the '\(policy.rawValue)' policy, found \(g)",
+                            hint: "see lr_policy in Configs/README.md for each policy's formula")
+        }
         switch policy {
         case .fixed: lrPolicy = .fixed
         case .step:
@@ -288,9 +294,15 @@ public struct SolverSpec: Sendable {
         guard delta > 0 else { throw map.error("delta", "must be positive, found \(delta)") }
         guard rmsDecay > 0 && rmsDecay < 1 else { throw map.error("rms_decay", "must be in (0, 1), found \(rmsDecay)") }
         weightDecay = try map.double("weight_decay", default: 0)
+        guard weightDecay >= 0 else { throw map.error("weight_decay", "must not be negative, found \(weightDecay)") }
         regularization = try map.choice("regularization_type", default: RegularizationType.l2)
         let clip = try map.double("clip_gradients", default: -1)
-        clipGradients = clip > 0 ? clip : nil  // Caffe's -1: off
+        // Caffe's -1: off. Caffe would scale every gradient to norm 0 for 0.
+        guard clip != 0 else {
+            throw map.error("clip_gradients", "must be positive (the largest gradient norm), found 0",
+                            hint: "a negative value turns clipping off, as does leaving the key out")
+        }
+        clipGradients = clip > 0 ? clip : nil
         iterSize = try map.int("iter_size", default: 1, min: 1)
         if iterSize > 1 << 20 { throw map.error("iter_size", "must be at most \(1 << 20), found \(iterSize)") }
 

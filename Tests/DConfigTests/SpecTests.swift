@@ -126,6 +126,30 @@ import Testing
         #expect(throws: ConfigError.self) { try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nlr_policy: multistep\ngamma: 0.1\nstepvalue: [5, 3]\n") }
     }
 
+    @Test func valuesThatWouldTrainBackwardsAreRefused() {
+        let cases = [
+            ("lr_policy: step\ngamma: -1\nstepsize: 10", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'step' policy, found -1.0"),
+            ("lr_policy: multistep\ngamma: -0.5\nstepvalue: [5]", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'multistep' policy, found -0.5"),
+            ("lr_policy: exp\ngamma: -1", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'exp' policy, found -1.0"),
+            ("lr_policy: inv\ngamma: -1\npower: 0.75", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'inv' policy, found -1.0"),
+            ("weight_decay: -1", "s.yaml:4:15: error: solver: weight_decay: must not be negative, found -1.0"),
+            ("clip_gradients: 0", "s.yaml:4:17: error: solver: clip_gradients: must be positive (the largest gradient norm), found 0"),
+        ]
+        for (text, headline) in cases {
+            do {
+                _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\n" + text + "\n", file: "s.yaml")
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.headline == headline)
+                if text.hasPrefix("clip") { #expect(error.hint == "a negative value turns clipping off, as does leaving the key out") }
+            }
+        }
+        // sigmoid's gamma sets its direction; -1 turns clipping off, as in Caffe.
+        #expect(throws: Never.self) { try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nlr_policy: sigmoid\ngamma: -0.1\nstepsize: 5\n") }
+        #expect((try? solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nclip_gradients: -1\n"))?.clipGradients == nil)
+        #expect((try? solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nclip_gradients: 5\n"))?.clipGradients == 5)
+    }
+
     @Test func misspeltSolverKey() {
         do { _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nmomentun: 0.9\n"); Issue.record("accepted") } catch {
             #expect(error.headline == "configs/lenet/solver.yaml:4:1: error: solver: unknown key 'momentun'")
