@@ -1,4 +1,5 @@
 @testable import DConfig
+import Foundation
 import Testing
 
 @Suite struct NetSpecTests {
@@ -265,5 +266,23 @@ import Testing
         #expect(throws: ConfigError(file: "/nonexistent/solver.yaml", message: "no such file")) {
             try ConfigFile.load("/nonexistent/solver.yaml")
         }
+    }
+
+    @Test func emptyAndSpecialFilesSaySo() throws {
+        #expect(throws: ConfigError(file: "/dev/null", message: "is not a regular file (it is a character device)", hint: "give the path of a YAML file")) {
+            try ConfigFile.load("/dev/null")
+        }
+        let dir = NSTemporaryDirectory() + "dendrite-config-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try " \n\n".write(toFile: dir + "/empty.yaml", atomically: false, encoding: .utf8)
+        #expect(throws: ConfigError(file: dir + "/empty.yaml", message: "is empty",
+                                    hint: "a config file is a YAML mapping of keys to values; see Configs/README.md")) {
+            try ConfigFile.load(dir + "/empty.yaml")
+        }
+        // A link to a YAML file is read through.
+        try "base_lr: 1\n".write(toFile: dir + "/s.yaml", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.yaml", withDestinationPath: dir + "/s.yaml")
+        #expect(try ConfigFile.load(dir + "/link.yaml").child("base_lr")?.scalar == "1")
     }
 }
