@@ -223,6 +223,14 @@ public struct SolverSpec: Sendable {
             throw map.error(key, "give test nets with train_net or train_net_param, not with \(trainKeys[0])", hint: "\(trainKeys[0]) is used for both phases")
         }
 
+        // Caffe's old enum field, which `type` replaced (its finish() hint would be solver_mode).
+        if let old = map.node("solver_type") {
+            let caffeNames = ["SGD": SolverType.sgd, "NESTEROV": .nesterov, "ADAGRAD": .adaGrad, "RMSPROP": .rmsProp,
+                              "ADADELTA": .adaDelta, "ADAM": .adam]
+            let type = old.scalar.flatMap { s in caffeNames[s.uppercased()] }
+            throw map.error("solver_type", "Caffe's old name for type; write type: \(type?.rawValue ?? "…")",
+                            hint: type == nil ? "type is one of \(SolverType.allCases.map(\.rawValue).joined(separator: ", "))" : nil)
+        }
         type = try map.choice("type", default: SolverType.sgd)
         if let mode = try map.string("solver_mode"), mode != "CPU" {
             throw map.error("solver_mode", "Dendrite trains on the CPU; found '\(mode)'", hint: "remove the key or write CPU")

@@ -151,6 +151,23 @@ import Testing
         #expect((try? solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nclip_gradients: 5\n"))?.clipGradients == 5)
     }
 
+    @Test func caffesOldSolverTypeNamesTheNewKey() {
+        for (value, headline, hint) in [
+            ("ADAM", "s.yaml:4:14: error: solver: solver_type: Caffe's old name for type; write type: Adam", nil as String?),
+            ("RMSPROP", "s.yaml:4:14: error: solver: solver_type: Caffe's old name for type; write type: RMSProp", nil),
+            ("FOO", "s.yaml:4:14: error: solver: solver_type: Caffe's old name for type; write type: …",
+             "type is one of SGD, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam"),
+        ] {
+            do {
+                _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nsolver_type: \(value)\n", file: "s.yaml")
+                Issue.record("accepted solver_type: \(value)")
+            } catch {
+                #expect(error.headline == headline)
+                #expect(error.hint == hint)
+            }
+        }
+    }
+
     @Test func misspeltSolverKey() {
         do { _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nmomentun: 0.9\n"); Issue.record("accepted") } catch {
             #expect(error.headline == "configs/lenet/solver.yaml:4:1: error: solver: unknown key 'momentun'")
