@@ -85,6 +85,10 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let info = try run("dzoo", ["info", "tiny"], zoo: zoo)
         #expect(info.out.contains("trained by: dtrain \(dir)/solver.yaml --threads 2"))
         #expect(info.out.split(separator: "\n").contains { $0.hasPrefix("  prob ") && $0.contains(" Softmax ") })
+        // zoo:NAME, as dtrain and dtest take it, names the same entry.
+        let prefixed = try run("dzoo", ["info", "zoo:tiny"], zoo: zoo)
+        #expect(prefixed.status == 0 && prefixed.out == info.out, "\(prefixed.err)")
+        #expect(try run("dzoo", ["verify", "zoo:tiny"], zoo: zoo).out == verify.out)
 
         // A second run never touches the first one's files.
         #expect(try run("dtrain", [dir + "/solver.yaml"], zoo: zoo).out.contains("zoo entry=\(zoo)/tiny-2\n"))
@@ -115,7 +119,8 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let again = try run("dzoo", ["fetch-local", zoo + "/tiny"], zoo: other)
         #expect(again.status == 1)
         #expect(again.err.hasPrefix("\(other)/tiny: error: already exists in the user zoo\n"))
-        #expect(try run("dzoo", ["remove", "copy"], zoo: other).status == 0)
+        #expect(try run("dzoo", ["export", "zoo:copy", dir + "/copy.tar.gz"], zoo: other).status == 0)
+        #expect(try run("dzoo", ["remove", "zoo:copy"], zoo: other).status == 0)
         #expect(!FileManager.default.fileExists(atPath: other + "/copy"))
     }
 
