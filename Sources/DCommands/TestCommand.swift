@@ -300,7 +300,7 @@ public struct TestCommand: ParsableCommand {
             throw e
         }
         if let weights = member.weights {
-            let report = try Weights.read(weights, into: store)
+            let report = try Weights.read(weights, into: store, for: .testing)
             if !report.initialised.isEmpty {
                 throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
                                 hint: "is this the snapshot of this net? Layer names must match")

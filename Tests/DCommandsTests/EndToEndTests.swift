@@ -224,6 +224,11 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         let r = try run("dtrain", [dir + "/solver.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
         #expect(r.status == 1)
         #expect(r.err == "\(dir)/out/tiny_iter_60.safetensors: error: cannot copy 'conv.weight': the file has shape 3×1×3×3, the net 4×1×3×3\nhint: to learn layer 'conv' from scratch instead, rename it in the net\n")
+        // dtest learns nothing: its hint is about the net, not about renaming.
+        let t = try run("dtest", ["--model", dir + "/net.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
+        #expect(t.status == 1)
+        #expect(t.err == "\(dir)/out/tiny_iter_60.safetensors: error: cannot copy 'conv.weight': the file has shape 3×1×3×3, the net 4×1×3×3\n"
+                + "hint: these weights were trained with another net; test them with the net file they were trained with\n")
     }
 
     /// Checked once when the nets are built, against the labels file, not when the batch that
