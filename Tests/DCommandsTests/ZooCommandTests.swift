@@ -251,6 +251,15 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let scalar = try run("dtest", ["zoo:tiny", "--dump", "loss", "--out", dir + "/f.safetensors"], zoo: zoo)
         #expect(scalar.status == 1)
         #expect(scalar.err.hasPrefix("error: blob 'loss' of shape scalar has no sample dimension to dump"), "\(scalar.err)")
+        // The hints name each blob once, though ReLU makes a second version of 'pool' in place.
+        let unknown = try run("dtest", ["zoo:tiny", "--dump", "poll", "--out", dir + "/f.safetensors"], zoo: zoo)
+        #expect(unknown.status == 1)
+        for (result, marker) in [(scalar, "such as "), (unknown, "blobs: ")] {
+            let hint = try #require(result.err.split(separator: "\n").last { $0.hasPrefix("hint: ") })
+            let names = try #require(hint.components(separatedBy: marker).last).components(separatedBy: ", ")
+            #expect(names.contains("pool") && Set(names).count == names.count, "\(hint)")
+        }
+        #expect(unknown.err.hasPrefix("error: net 'tiny' has no blob 'poll' to dump\nhint: did you mean 'pool'?; blobs: "), "\(unknown.err)")
         // The log appends: never to an input.
         let log = try run("dtrain", [dir + "/solver.yaml", "--log", dir + "/net.yaml"], zoo: zoo)
         #expect(log.status == 1)
