@@ -301,7 +301,7 @@ public struct TestCommand: ParsableCommand {
             throw e
         }
         if let weights = member.weights {
-            let report = try Weights.read(weights, into: store)
+            let report = try Weights.read(weights, into: store, for: .testing)
             if !report.initialised.isEmpty {
                 throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
                                 hint: "is this the snapshot of this net? Layer names must match")
@@ -400,17 +400,25 @@ public struct TestCommand: ParsableCommand {
             + "card \(Format.outputs(metrics.values)); measured minus card: \(differences.joined(separator: ", "))"
     }
 
+    /// The names of the blobs with one row per sample, each once.
+    func sampleBlobs(_ net: Net) -> [String] {
+        var seen: Set<String> = []
+        return net.blobs.filter { $0.shape.dims.first == net.batchSize }.map(\.name).filter { seen.insert($0).inserted }
+    }
+
     func dumpedBlobs(_ net: Net) throws -> [(String, Int)] {
         guard let dump else { return [] }
         return try dump.split(separator: ",").map { name in
             guard let blob = net.blob(named: String(name)) else {
-                let available = net.blobs.map(\.name)
+                // In-place layers make new versions under the same name: each name once.
+                var seen: Set<String> = []
+                let available = net.blobs.map(\.name).filter { seen.insert($0).inserted }
                 throw RunError(message: "net '\(net.name)' has no blob '\(name)' to dump",
                                hint: (Suggestion.hint(for: String(name), in: available).map { $0 + "; " } ?? "") + "blobs: \(available.joined(separator: ", "))")
             }
             guard net.blobs[blob].shape.dims.first == net.batchSize, net.blobs[blob].shape.rank >= 1 else {
                 throw RunError(message: "blob '\(name)' of shape \(net.blobs[blob].shape) has no sample dimension to dump",
-                               hint: "dump blobs with one row per sample, such as \(net.blobs.filter { $0.shape.dims.first == net.batchSize }.map(\.name).joined(separator: ", "))")
+                               hint: "dump blobs with one row per sample, such as \(sampleBlobs(net).joined(separator: ", "))")
             }
             return (String(name), blob)
         }

@@ -20,6 +20,11 @@ public struct ZooCommand: ParsableCommand {
 
     public init() {}
 
+    /// A model name as given: `NAME`, or `zoo:NAME` as the other commands write it.
+    static func modelName(_ argument: String) -> String {
+        argument.hasPrefix("zoo:") ? String(argument.dropFirst(4)) : argument
+    }
+
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A table of every model: name, dataset, metric, latest iteration, size, where it is.")
 
@@ -46,7 +51,7 @@ public struct ZooCommand: ParsableCommand {
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The model card and the layer table of a model.")
-        @Argument(help: "The model's name.") var name: String
+        @Argument(help: "The model's name (NAME or zoo:NAME).", transform: ZooCommand.modelName) var name: String
 
         func run() throws {
             try Console.run { console in
@@ -80,7 +85,7 @@ public struct ZooCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Recompute every checksum and check every tensor's shape against the net.",
             discussion: "Without a name, every model of both zoos. Exits with status 1 when anything is wrong.")
-        @Argument(help: "The model's name (default: all).") var name: String?
+        @Argument(help: "The model's name, NAME or zoo:NAME (default: all).", transform: ZooCommand.modelName) var name: String?
 
         func run() throws {
             try Console.run { console in
@@ -139,7 +144,7 @@ public struct ZooCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Pack a model into a .tar.gz for sharing (after verifying it).")
-        @Argument(help: "The model's name.") var name: String
+        @Argument(help: "The model's name (NAME or zoo:NAME).", transform: ZooCommand.modelName) var name: String
         @Argument(help: "The archive to write, e.g. NAME.tar.gz.") var out: String
 
         func run() throws {
@@ -153,7 +158,7 @@ public struct ZooCommand: ParsableCommand {
 
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a model from the user zoo.")
-        @Argument(help: "The model's name.") var name: String
+        @Argument(help: "The model's name (NAME or zoo:NAME).", transform: ZooCommand.modelName) var name: String
 
         func run() throws {
             try Console.run { console in

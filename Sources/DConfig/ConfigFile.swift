@@ -1,4 +1,7 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reading config files and resolving the paths inside them.
 public enum ConfigFile {
@@ -10,11 +13,27 @@ public enum ConfigFile {
         guard (try? FileManager.default.contentsOfDirectory(atPath: path)) == nil else {
             throw ConfigError(file: path, message: "is a directory, not a YAML file")
         }
+        // A device (/dev/null), FIFO or socket is no config file, and reading one may block.
+        // stat follows links, which stay fine.
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFCHR: "a character device"
+            case S_IFBLK: "a block device"
+            case S_IFIFO: "a pipe"
+            case S_IFSOCK: "a socket"
+            default: "a special file"
+            }
+            throw ConfigError(file: path, message: "is not a regular file (it is \(kind))", hint: "give the path of a YAML file")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(file: path, message: "cannot read the file (permissions?)")
         }
         guard let text = String(validating: data, as: UTF8.self) else {
             throw ConfigError(file: path, message: "is not UTF-8 text", hint: "config files are YAML")
+        }
+        guard text.contains(where: { !$0.isWhitespace }) else {
+            throw ConfigError(file: path, message: "is empty", hint: "a config file is a YAML mapping of keys to values; see Configs/README.md")
         }
         return try YAML.parse(text, file: path)
     }

@@ -223,6 +223,14 @@ public struct SolverSpec: Sendable {
             throw map.error(key, "give test nets with train_net or train_net_param, not with \(trainKeys[0])", hint: "\(trainKeys[0]) is used for both phases")
         }
 
+        // Caffe's old enum field, which `type` replaced (its finish() hint would be solver_mode).
+        if let old = map.node("solver_type") {
+            let caffeNames = ["SGD": SolverType.sgd, "NESTEROV": .nesterov, "ADAGRAD": .adaGrad, "RMSPROP": .rmsProp,
+                              "ADADELTA": .adaDelta, "ADAM": .adam]
+            let type = old.scalar.flatMap { s in caffeNames[s.uppercased()] }
+            throw map.error("solver_type", "Caffe's old name for type; write type: \(type?.rawValue ?? "…")",
+                            hint: type == nil ? "type is one of \(SolverType.allCases.map(\.rawValue).joined(separator: ", "))" : nil)
+        }
         type = try map.choice("type", default: SolverType.sgd)
         if let mode = try map.string("solver_mode"), mode != "CPU" {
             throw map.error("solver_mode", "Dendrite trains on the CPU; found '\(mode)'", hint: "remove the key or write CPU")
@@ -240,6 +248,12 @@ public struct SolverSpec: Sendable {
                                 hint: "see lr_policy in Configs/README.md for each policy's formula")
             }
             return value
+        }
+        // gamma multiplies the rate (step, multistep, exp, plateau) or the iteration (inv): a
+        // negative one makes the rate negative or undefined. sigmoid's sign is its direction.
+        if let g = gamma, g < 0, policy != .sigmoid, policy != .fixed, policy != .poly, policy != .cosine {
+            throw map.error("gamma", "must not be negative with the '\(policy.rawValue)' policy, found \(g)",
+                            hint: "see lr_policy in Configs/README.md for each policy's formula")
         }
         switch policy {
         case .fixed: lrPolicy = .fixed
@@ -288,9 +302,15 @@ public struct SolverSpec: Sendable {
         guard delta > 0 else { throw map.error("delta", "must be positive, found \(delta)") }
         guard rmsDecay > 0 && rmsDecay < 1 else { throw map.error("rms_decay", "must be in (0, 1), found \(rmsDecay)") }
         weightDecay = try map.double("weight_decay", default: 0)
+        guard weightDecay >= 0 else { throw map.error("weight_decay", "must not be negative, found \(weightDecay)") }
         regularization = try map.choice("regularization_type", default: RegularizationType.l2)
         let clip = try map.double("clip_gradients", default: -1)
-        clipGradients = clip > 0 ? clip : nil  // Caffe's -1: off
+        // Caffe's -1: off. Caffe would scale every gradient to norm 0 for 0.
+        guard clip != 0 else {
+            throw map.error("clip_gradients", "must be positive (the largest gradient norm), found 0",
+                            hint: "a negative value turns clipping off, as does leaving the key out")
+        }
+        clipGradients = clip > 0 ? clip : nil
         iterSize = try map.int("iter_size", default: 1, min: 1)
         if iterSize > 1 << 20 { throw map.error("iter_size", "must be at most \(1 << 20), found \(iterSize)") }
 

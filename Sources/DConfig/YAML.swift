@@ -83,6 +83,14 @@ public struct YAMLNode: Sendable {
 }
 
 public enum YAML {
+    /// Caffe's repeated fields that Dendrite reads (`top: [a, b]`): a duplicate of one of these
+    /// keys is most likely a prototxt habit, one line per value.
+    static let repeatedFields: Set<String> = [
+        "bottom", "top", "layer", "layers", "param", "include", "exclude", "loss_weight", "propagate_down",
+        "stage", "not_stage", "kernel_size", "stride", "pad", "dilation", "dim", "shape", "input", "input_dim",
+        "input_shape", "mean_value", "slice_point", "offset", "coeff", "data_filler", "stepvalue", "test_iter",
+        "test_net", "test_net_param", "test_state", "monitor", "weights", "class_names",
+    ]
     /// Nesting deeper than this is refused (an anchor that contains itself would never end).
     static let maxDepth = 64
     /// More nodes than this, counting aliases expanded, is refused (the "billion laughs").
@@ -156,7 +164,11 @@ public enum YAML {
                 }
                 if let first = seen[name] {
                     throw ConfigError(at: key.location, "duplicate key '\(name)' (first at line \(first.line))",
-                                      hint: "a repeated Caffe field is a YAML list: \(name): [a, b]")
+                                      hint: repeatedFields.contains(name)
+                                          ? "a repeated Caffe field is a YAML list: \(name): [a, b]"
+                                          : "'\(name)' is given twice, " + (first.line == key.location.line
+                                              ? "on line \(first.line) at columns \(first.column) and \(key.location.column)"
+                                              : "at lines \(first.line) and \(key.location.line)") + ": keep one")
                 }
                 seen[name] = key.location
                 pairs.append((key, try convert(v, in: &document, file: file, depth: depth + 1, budget: &budget)))

@@ -68,7 +68,12 @@ public final class IDXDataLayer: Layer {
     static func transform(_ spec: LayerSpec, dataset: IDXDataset, context: BuildContext) throws(ConfigError) -> (ByteTransform, Augmentation, Normalization?) {
         let t = try spec.block("transform_param")
         let dims = dataset.sampleDims, channels = dims[0]
-        var transform = ByteTransform(scale: try t.float("scale", default: 1), meanValues: try t.doubles("mean_value").map(Float.init))
+        let scale = try t.float("scale", default: 1)
+        guard scale != 0 else {
+            throw t.error("scale", "must not be 0: every sample would become zero",
+                          hint: "scale multiplies each value after the mean is subtracted, e.g. scale: 0.00390625 maps bytes to [0, 1)")
+        }
+        var transform = ByteTransform(scale: scale, meanValues: try t.doubles("mean_value").map(Float.init))
         if transform.meanValues.count > 1 && transform.meanValues.count != channels {
             throw t.error("mean_value", "gives \(transform.meanValues.count) means for \(channels) channel\(channels == 1 ? "" : "s")",
                           hint: "give one mean per channel, or one for all")

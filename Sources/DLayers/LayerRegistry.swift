@@ -133,8 +133,26 @@ public enum LayerRegistry {
 
     public static var knownTypes: [String] { factories.keys.sorted() }
 
+    /// Caffe's layer types that Dendrite does not have, with what to use instead where there
+    /// is something.
+    static let caffeOnlyTypes: [String: String?] = {
+        let data = "Dendrite's data layers are IDXData (IDX files), ImageData (a list of image files), TextData, DummyData and Input"
+        return [
+            "Data": "Data reads LMDB or LevelDB databases; Dendrite reads IDX files with IDXData, or a list of image files with ImageData",
+            "WindowData": data, "HDF5Data": data, "MemoryData": data,
+            "HDF5Output": "write a blob to a file with dtest --dump BLOB --out FILE.safetensors",
+            "Python": "Dendrite runs no Python layers",
+            "MultinomialLogisticLoss": "SoftmaxWithLoss computes Softmax followed by this loss on the scores, more stably",
+            "SPP": nil, "Im2col": nil, "BatchReindex": nil, "Filter": nil, "Parameter": nil, "Clip": nil, "Swish": nil,
+        ]
+    }()
+
     /// Decodes `spec` into its layer and checks that no key is left unread.
     public static func make(_ spec: LayerSpec, _ context: BuildContext) throws(ConfigError) -> any Layer {
+        if let instead = caffeOnlyTypes[spec.type] {
+            throw ConfigError(at: spec.typeLocation, "layer '\(spec.name)': '\(spec.type)' is a Caffe layer type that Dendrite does not have",
+                              hint: instead ?? "Configs/README.md lists the layer types Dendrite has")
+        }
         guard let factory = factories[spec.type] else {
             throw ConfigError(
                 at: spec.typeLocation, "layer '\(spec.name)': unknown layer type '\(spec.type)'",

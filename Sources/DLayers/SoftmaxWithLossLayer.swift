@@ -100,6 +100,25 @@ public final class SoftmaxWithLossLayer: Layer {
     }
 }
 
+/// A layer whose bottom 1 holds class indices for the scores in bottom 0 (SoftmaxWithLoss,
+/// Accuracy): a net checks a dataset's labels against its class count once, when it is built.
+public protocol ClassLabelReader: Layer {
+    /// The number of classes in scores of shape `scores` (nil when the axis does not fit).
+    func classCount(scores: Shape) -> Int?
+    /// `ignore_label`, a value that is no class index and is skipped.
+    var ignoredLabel: Int? { get }
+}
+
+extension SoftmaxWithLossLayer: ClassLabelReader {
+    public func classCount(scores: Shape) -> Int? { scores.canonicalAxis(axis).map { scores.dims[$0] } }
+    public var ignoredLabel: Int? { ignoreLabel }
+}
+
+extension AccuracyLayer: ClassLabelReader {
+    public func classCount(scores: Shape) -> Int? { scores.canonicalAxis(axis).map { scores.dims[$0] } }
+    public var ignoredLabel: Int? { ignoreLabel }
+}
+
 extension AxisLayout {
     /// The layout of class scores, bottom 0 [outer, classes at `axis`, inner], checked against
     /// bottom 1, one label per prediction: for the layers that read class labels.

@@ -113,6 +113,7 @@ public final class Net {
         nodes = builder.nodes
         outputs = builder.blobs.indices.filter { builder.blobs[$0].consumers.isEmpty && builder.isLatest($0) }
         zeroBeforeBackward = builder.zeroBeforeBackward
+        try Net.checkLabels(nodes: builder.nodes, blobs: builder.blobs)
 
         // Memory: slots in blob order; gradients only for slots some version needs them for.
         let capacity = builder.slotSizes
@@ -341,6 +342,31 @@ public final class Net {
 
     /// Bytes of blob data, gradients and work memory (persistent work included).
     public var activationBytes: Int { 4 * (floatCount + intCount + persistentBlocks.floats.count + persistentBlocks.ints.count) }
+}
+
+extension Net {
+    /// A data layer's labels read by a layer of known class count (SoftmaxWithLoss or Accuracy
+    /// straight from IDXData or ImageData) are checked once, here, rather than when the batch
+    /// that holds a bad one comes: the error names the labels file and the first bad label.
+    static func checkLabels(nodes: [Node], blobs: [Blob]) throws(ConfigError) {
+        var checked: Set<String> = []
+        for node in nodes {
+            guard let reader = node.layer as? ClassLabelReader, node.bottoms.count == 2,
+                  let producer = blobs[node.bottoms[1]].producer,
+                  let data = nodes[producer].layer as? IDXDataLayer, nodes[producer].tops.firstIndex(of: node.bottoms[1]) == 1,
+                  let classes = reader.classCount(scores: blobs[node.bottoms[0]].shape) else { continue }
+            let dataset = data.dataset
+            let key = "\(dataset.labelsPath)\u{0}\(classes)\u{0}\(reader.ignoredLabel.map(String.init) ?? "")"
+            guard checked.insert(key).inserted else { continue }
+            guard let i = dataset.labels.firstIndex(where: { !(0..<Int32(clamping: classes)).contains($0) && Int($0) != reader.ignoredLabel }) else { continue }
+            let largest = dataset.labels.max() ?? 0
+            throw ConfigError(
+                file: dataset.labelsPath,
+                message: "label \(dataset.labels[i]) of sample \(i) is not a class index in 0..<\(classes) of layer '\(node.name)' (\(node.type))",
+                hint: "the labels go up to \(largest) and the scores of '\(node.name)' have \(classes) class\(classes == 1 ? "" : "es"); set num_output of the layer before it to the number of classes"
+                    + (reader.ignoredLabel == nil ? ", or ignore_label" : ""))
+        }
+    }
 }
 
 /// Memory that nets take turns with. A net keeps nothing in its blobs between steps, so a

@@ -131,7 +131,26 @@ public struct SafetensorsFile: Sendable, Equatable {
                 tensors.append((name, Entry(shape: t.shape, values: floats), begin))
             }
         }
-        tensors.sort { $0.2 < $1.2 }
+        // The format's rule: the tensors' byte ranges tile the data, in some order, with
+        // neither overlaps nor holes (a hole or an overlap is a writer's bug, or tampering).
+        tensors.sort { ($0.2, $0.2 + 4 * $0.1.values.count) < ($1.2, $1.2 + 4 * $1.1.values.count) }
+        let tiling = "the format requires the tensors' data_offsets to cover the data exactly, without overlaps or holes; write the file again with a safetensors library"
+        var expected = 0
+        for (i, (name, entry, begin)) in tensors.enumerated() {
+            guard begin == expected else {
+                let end = begin + 4 * entry.values.count
+                throw FileError(
+                    path: path, begin > expected
+                        ? "not a valid safetensors file: bytes \(expected)..<\(begin) of the data belong to no tensor (tensor '\(name)' starts at \(begin))"
+                        : "not a valid safetensors file: tensor '\(name)' (bytes \(begin)..<\(end)) overlaps tensor '\(tensors[i - 1].0)' (bytes \(tensors[i - 1].2)..<\(expected))",
+                    hint: tiling)
+            }
+            expected = begin + 4 * entry.values.count
+        }
+        guard expected == dataCount else {
+            throw FileError(path: path, "not a valid safetensors file: bytes \(expected)..<\(dataCount) of the data belong to no tensor",
+                            hint: tiling)
+        }
         return SafetensorsFile(tensors: tensors.map { ($0.0, $0.1) }, metadata: metadata)
     }
 }

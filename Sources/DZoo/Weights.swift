@@ -24,9 +24,13 @@ public enum Weights {
         }, metadata: metadata)
     }
 
+    /// What the weights are read for: a shape mismatch is fixed differently when training
+    /// (learn that layer from scratch) and when testing (use the net they were trained with).
+    public enum Purpose: Sendable { case training, testing }
+
     /// Reads the weights file at `path` into the store by layer name; a solver state or a
     /// feature dump given as weights is refused with a hint.
-    public static func read(_ path: String, into store: ParameterStore) throws(FileError) -> WeightsLoadReport {
+    public static func read(_ path: String, into store: ParameterStore, for purpose: Purpose = .training) throws(FileError) -> WeightsLoadReport {
         let file = try SafetensorsFile.read(path)
         switch file.metadata["format"] {
         case "dendrite-solverstate":
@@ -38,12 +42,13 @@ public enum Weights {
         default:
             break
         }
-        return try load(file, from: path, into: store)
+        return try load(file, from: path, into: store, for: purpose)
     }
 
     /// Copies tensors into the store's parameters with the same names. A tensor whose shape
-    /// differs is an error that names both shapes and suggests renaming the layer.
-    public static func load(_ file: SafetensorsFile, from path: String, into store: ParameterStore) throws(FileError) -> WeightsLoadReport {
+    /// differs is an error that names both shapes and, for training, suggests renaming the layer.
+    public static func load(_ file: SafetensorsFile, from path: String, into store: ParameterStore,
+                            for purpose: Purpose = .training) throws(FileError) -> WeightsLoadReport {
         var report = WeightsLoadReport()
         for p in store.parameters {
             let layer = layerName(p.name)
@@ -54,7 +59,8 @@ public enum Weights {
             guard entry.shape == p.shape.dims else {
                 throw FileError(
                     path: path, "cannot copy '\(p.name)': the file has shape \(Shape(entry.shape)), the net \(p.shape)",
-                    hint: "to learn layer '\(layer)' from scratch instead, rename it in the net")
+                    hint: purpose == .training ? "to learn layer '\(layer)' from scratch instead, rename it in the net"
+                        : "these weights were trained with another net; test them with the net file they were trained with")
             }
             guard entry.values.allSatisfy(\.isFinite) else {
                 throw FileError(path: path, "'\(p.name)' holds NaN or infinite values", hint: "these weights come from a diverged run; use an earlier snapshot")

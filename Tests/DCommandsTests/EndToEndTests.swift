@@ -224,11 +224,39 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         let r = try run("dtrain", [dir + "/solver.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
         #expect(r.status == 1)
         #expect(r.err == "\(dir)/out/tiny_iter_60.safetensors: error: cannot copy 'conv.weight': the file has shape 3×1×3×3, the net 4×1×3×3\nhint: to learn layer 'conv' from scratch instead, rename it in the net\n")
+        // dtest learns nothing: its hint is about the net, not about renaming.
+        let t = try run("dtest", ["--model", dir + "/net.yaml", "--weights", dir + "/out/tiny_iter_60.safetensors"])
+        #expect(t.status == 1)
+        #expect(t.err == "\(dir)/out/tiny_iter_60.safetensors: error: cannot copy 'conv.weight': the file has shape 3×1×3×3, the net 4×1×3×3\n"
+                + "hint: these weights were trained with another net; test them with the net file they were trained with\n")
     }
 
+    /// Checked once when the nets are built, against the labels file, not when the batch that
+    /// holds the bad label comes.
     @Test func labelOutOfRange() throws {
         let r = try trainError(net: net.replacingOccurrences(of: "num_output: 2}", with: "num_output: 1}"))
         #expect(r.status == 1)
-        #expect(r.err.hasPrefix("error: layer 'accuracy' (Accuracy): label 1 of sample 1 is not a class index in 0..<1\n"))
+        #expect(r.err == "\(r.dir)/labels.gz: error: label 1 of sample 1 is not a class index in 0..<1 of layer 'loss' (SoftmaxWithLoss)\n"
+                + "hint: the labels go up to 1 and the scores of 'loss' have 1 class; set num_output of the layer before it to the number of classes, or ignore_label\n")
+    }
+
+    @Test func labelOutOfRangeLateInTheFileIsFoundAtStartUp() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        var labels = (0..<40).map { UInt8($0 % 2) }
+        labels[37] = 250
+        try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
+        let r = try run("dtrain", [dir + "/solver.yaml"])
+        #expect(r.status == 1)
+        #expect(r.err.hasPrefix("\(dir)/labels.gz: error: label 250 of sample 37 is not a class index in 0..<2 of layer 'loss' (SoftmaxWithLoss)\n"), "\(r.err)")
+        #expect(!r.out.contains("train iter="), "trained before refusing")
+        // dtest checks the labels it is given too, and an ignore_label that covers them passes.
+        let t = try run("dtest", ["--model", dir + "/net.yaml", "--weights", dir + "/none.safetensors"])
+        #expect(t.err.hasPrefix("\(dir)/labels.gz: error: label 250 of sample 37 is not a class index in 0..<2 of layer 'accuracy' (Accuracy)\n"), "\(t.err)")
+        let ignoring = net.replacingOccurrences(of: "top: accuracy,", with: "top: accuracy, accuracy_param: {ignore_label: 250},")
+            .replacingOccurrences(of: "top: loss}", with: "top: loss, loss_param: {ignore_label: 250}}")
+        try ignoring.write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+        let ok = try run("dtrain", [dir + "/solver.yaml"])
+        #expect(ok.status == 0, "\(ok.err)")
     }
 }

@@ -85,6 +85,10 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let info = try run("dzoo", ["info", "tiny"], zoo: zoo)
         #expect(info.out.contains("trained by: dtrain \(dir)/solver.yaml --threads 2"))
         #expect(info.out.split(separator: "\n").contains { $0.hasPrefix("  prob ") && $0.contains(" Softmax ") })
+        // zoo:NAME, as dtrain and dtest take it, names the same entry.
+        let prefixed = try run("dzoo", ["info", "zoo:tiny"], zoo: zoo)
+        #expect(prefixed.status == 0 && prefixed.out == info.out, "\(prefixed.err)")
+        #expect(try run("dzoo", ["verify", "zoo:tiny"], zoo: zoo).out == verify.out)
 
         // A second run never touches the first one's files.
         #expect(try run("dtrain", [dir + "/solver.yaml"], zoo: zoo).out.contains("zoo entry=\(zoo)/tiny-2\n"))
@@ -116,7 +120,8 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let again = try run("dzoo", ["fetch-local", zoo + "/tiny"], zoo: other)
         #expect(again.status == 1)
         #expect(again.err.hasPrefix("\(other)/tiny: error: already exists in the user zoo\n"))
-        #expect(try run("dzoo", ["remove", "copy"], zoo: other).status == 0)
+        #expect(try run("dzoo", ["export", "zoo:copy", dir + "/copy.tar.gz"], zoo: other).status == 0)
+        #expect(try run("dzoo", ["remove", "zoo:copy"], zoo: other).status == 0)
         #expect(!FileManager.default.fileExists(atPath: other + "/copy"))
     }
 
@@ -259,6 +264,15 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let scalar = try run("dtest", ["zoo:tiny", "--dump", "loss", "--out", dir + "/f.safetensors"], zoo: zoo)
         #expect(scalar.status == 1)
         #expect(scalar.err.hasPrefix("error: blob 'loss' of shape scalar has no sample dimension to dump"), "\(scalar.err)")
+        // The hints name each blob once, though ReLU makes a second version of 'pool' in place.
+        let unknown = try run("dtest", ["zoo:tiny", "--dump", "poll", "--out", dir + "/f.safetensors"], zoo: zoo)
+        #expect(unknown.status == 1)
+        for (result, marker) in [(scalar, "such as "), (unknown, "blobs: ")] {
+            let hint = try #require(result.err.split(separator: "\n").last { $0.hasPrefix("hint: ") })
+            let names = try #require(hint.components(separatedBy: marker).last).components(separatedBy: ", ")
+            #expect(names.contains("pool") && Set(names).count == names.count, "\(hint)")
+        }
+        #expect(unknown.err.hasPrefix("error: net 'tiny' has no blob 'poll' to dump\nhint: did you mean 'pool'?; blobs: "), "\(unknown.err)")
         // The log appends: never to an input.
         let log = try run("dtrain", [dir + "/solver.yaml", "--log", dir + "/net.yaml"], zoo: zoo)
         #expect(log.status == 1)

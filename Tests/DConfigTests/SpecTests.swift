@@ -1,4 +1,5 @@
 @testable import DConfig
+import Foundation
 import Testing
 
 @Suite struct NetSpecTests {
@@ -126,6 +127,47 @@ import Testing
         #expect(throws: ConfigError.self) { try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nlr_policy: multistep\ngamma: 0.1\nstepvalue: [5, 3]\n") }
     }
 
+    @Test func valuesThatWouldTrainBackwardsAreRefused() {
+        let cases = [
+            ("lr_policy: step\ngamma: -1\nstepsize: 10", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'step' policy, found -1.0"),
+            ("lr_policy: multistep\ngamma: -0.5\nstepvalue: [5]", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'multistep' policy, found -0.5"),
+            ("lr_policy: exp\ngamma: -1", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'exp' policy, found -1.0"),
+            ("lr_policy: inv\ngamma: -1\npower: 0.75", "s.yaml:5:8: error: solver: gamma: must not be negative with the 'inv' policy, found -1.0"),
+            ("weight_decay: -1", "s.yaml:4:15: error: solver: weight_decay: must not be negative, found -1.0"),
+            ("clip_gradients: 0", "s.yaml:4:17: error: solver: clip_gradients: must be positive (the largest gradient norm), found 0"),
+        ]
+        for (text, headline) in cases {
+            do {
+                _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\n" + text + "\n", file: "s.yaml")
+                Issue.record("accepted \(text)")
+            } catch {
+                #expect(error.headline == headline)
+                if text.hasPrefix("clip") { #expect(error.hint == "a negative value turns clipping off, as does leaving the key out") }
+            }
+        }
+        // sigmoid's gamma sets its direction; -1 turns clipping off, as in Caffe.
+        #expect(throws: Never.self) { try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nlr_policy: sigmoid\ngamma: -0.1\nstepsize: 5\n") }
+        #expect((try? solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nclip_gradients: -1\n"))?.clipGradients == nil)
+        #expect((try? solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nclip_gradients: 5\n"))?.clipGradients == 5)
+    }
+
+    @Test func caffesOldSolverTypeNamesTheNewKey() {
+        for (value, headline, hint) in [
+            ("ADAM", "s.yaml:4:14: error: solver: solver_type: Caffe's old name for type; write type: Adam", nil as String?),
+            ("RMSPROP", "s.yaml:4:14: error: solver: solver_type: Caffe's old name for type; write type: RMSProp", nil),
+            ("FOO", "s.yaml:4:14: error: solver: solver_type: Caffe's old name for type; write type: …",
+             "type is one of SGD, Nesterov, AdaGrad, RMSProp, AdaDelta, Adam"),
+        ] {
+            do {
+                _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nsolver_type: \(value)\n", file: "s.yaml")
+                Issue.record("accepted solver_type: \(value)")
+            } catch {
+                #expect(error.headline == headline)
+                #expect(error.hint == hint)
+            }
+        }
+    }
+
     @Test func misspeltSolverKey() {
         do { _ = try solver("net: n.yaml\nbase_lr: 0.1\nmax_iter: 1\nmomentun: 0.9\n"); Issue.record("accepted") } catch {
             #expect(error.headline == "configs/lenet/solver.yaml:4:1: error: solver: unknown key 'momentun'")
@@ -241,5 +283,23 @@ import Testing
         #expect(throws: ConfigError(file: "/nonexistent/solver.yaml", message: "no such file")) {
             try ConfigFile.load("/nonexistent/solver.yaml")
         }
+    }
+
+    @Test func emptyAndSpecialFilesSaySo() throws {
+        #expect(throws: ConfigError(file: "/dev/null", message: "is not a regular file (it is a character device)", hint: "give the path of a YAML file")) {
+            try ConfigFile.load("/dev/null")
+        }
+        let dir = NSTemporaryDirectory() + "dendrite-config-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try " \n\n".write(toFile: dir + "/empty.yaml", atomically: false, encoding: .utf8)
+        #expect(throws: ConfigError(file: dir + "/empty.yaml", message: "is empty",
+                                    hint: "a config file is a YAML mapping of keys to values; see Configs/README.md")) {
+            try ConfigFile.load(dir + "/empty.yaml")
+        }
+        // A link to a YAML file is read through.
+        try "base_lr: 1\n".write(toFile: dir + "/s.yaml", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.yaml", withDestinationPath: dir + "/s.yaml")
+        #expect(try ConfigFile.load(dir + "/link.yaml").child("base_lr")?.scalar == "1")
     }
 }

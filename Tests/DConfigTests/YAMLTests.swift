@@ -28,6 +28,24 @@ import Testing
             Issue.record("accepted a duplicate key")
         } catch {
             #expect(error.headline == "d.yaml:3:1: error: duplicate key 'stride' (first at line 1)")
+            #expect(error.hint == "a repeated Caffe field is a YAML list: stride: [a, b]")
+        }
+    }
+
+    /// A scalar key given twice is not a list in disguise: the hint says where both are.
+    @Test func duplicateScalarKeySaysWhereBothAre() {
+        do {
+            _ = try YAML.parse("net: n.yaml\nbase_lr: 0.1\nmax_iter: 5\nbase_lr: 0.01\n", file: "s.yaml")
+            Issue.record("accepted a duplicate key")
+        } catch {
+            #expect(error.headline == "s.yaml:4:1: error: duplicate key 'base_lr' (first at line 2)")
+            #expect(error.hint == "'base_lr' is given twice, at lines 2 and 4: keep one")
+        }
+        do {
+            _ = try YAML.parse("a: {gamma: 1, gamma: 2}\n", file: "s.yaml")
+            Issue.record("accepted a duplicate key")
+        } catch {
+            #expect(error.hint == "'gamma' is given twice, on line 1 at columns 5 and 15: keep one")
         }
     }
 

@@ -134,7 +134,8 @@ import Testing
         }
         for (setting, expected) in [("crop_size: 9", "transform_param.crop_size: is 9, larger than the 8×8 images"),
                                     ("zoom: 1", "transform_param.zoom: must be below 1 (the factor is drawn from [1 − zoom, 1 + zoom]), found 1.0"),
-                                    ("rotation: -5", "transform_param.rotation: must be a finite number ≥ 0, found -5.0")] {
+                                    ("rotation: -5", "transform_param.rotation: must be a finite number ≥ 0, found -5.0"),
+                                    ("scale: 0", "transform_param.scale: must not be 0: every sample would become zero")] {
             let m = message(setting) ?? "accepted"
             #expect(m.contains(expected), "\(m)")
         }

@@ -97,6 +97,17 @@ let inputs = """
         #expect(e?.hint?.hasPrefix("did you mean 'Convolution'? known types: ") == true && e?.hint?.contains(", Convolution, ") == true)
     }
 
+    @Test func caffeTypesDendriteLacksAreNamedAsSuch() {
+        let data = buildError("layer: [{name: d, type: Data, top: [data, label]}]")
+        #expect(data?.headline == "net.yaml:1:25: error: layer 'd': 'Data' is a Caffe layer type that Dendrite does not have")
+        #expect(data?.hint == "Data reads LMDB or LevelDB databases; Dendrite reads IDX files with IDXData, or a list of image files with ImageData")
+        for type in ["WindowData", "HDF5Data", "Python", "SPP", "Im2col"] {
+            let e = buildError("layer: [{name: d, type: \(type)}]")
+            #expect(e?.message == "layer 'd': '\(type)' is a Caffe layer type that Dendrite does not have")
+            #expect(e?.hint?.contains("did you mean") == false)
+        }
+    }
+
     @Test func misspeltLayerKey() {
         let e = buildError("""
             layer:

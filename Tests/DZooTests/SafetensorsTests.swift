@@ -50,6 +50,35 @@ func temporaryDirectory(_ name: String = #function) -> String {
         }
     }
 
+    /// A file whose header gives `ranges` (two tensors of 2 floats) over `data` bytes.
+    func decode(_ ranges: [(Int, Int)], data: Int) throws(FileError) -> SafetensorsFile {
+        let entries = ranges.enumerated().map { i, r in "\"t\(i)\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\(r.0),\(r.1)]}" }
+        let header = Array("{\(entries.joined(separator: ","))}".utf8)
+        let length = withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)
+        return try SafetensorsFile.decode(length + header + [UInt8](repeating: 0, count: data), path: "w.safetensors")
+    }
+
+    @Test func overlapsAndHolesAreRefused() throws {
+        #expect(try decode([(8, 16), (0, 8)], data: 16).tensors.map(\.name) == ["t1", "t0"])
+        let cases: [([(Int, Int)], Int, String)] = [
+            ([(0, 8), (4, 12)], 12, "tensor 't1' (bytes 4..<12) overlaps tensor 't0' (bytes 0..<8)"),
+            ([(0, 8), (0, 8)], 8, "overlaps tensor 't"),
+            ([(0, 8), (12, 20)], 20, "bytes 8..<12 of the data belong to no tensor (tensor 't1' starts at 12)"),
+            ([(4, 12), (12, 20)], 20, "bytes 0..<4 of the data belong to no tensor (tensor 't0' starts at 4)"),
+            ([(0, 8), (8, 16)], 20, "bytes 16..<20 of the data belong to no tensor"),
+        ]
+        for (ranges, data, message) in cases {
+            do {
+                _ = try decode(ranges, data: data)
+                Issue.record("decoded \(ranges) over \(data) bytes")
+            } catch {
+                #expect(error.message.hasPrefix("not a valid safetensors file: "), "\(error.message)")
+                #expect(error.message.contains(message), "\(error.message)")
+                #expect(error.hint?.contains("without overlaps or holes") == true)
+            }
+        }
+    }
+
     @Test func atomicWritesNeverReplaceLinksOrDevices() throws {
         let dir = temporaryDirectory()
         try "keep".write(toFile: dir + "/target", atomically: false, encoding: .utf8)
