@@ -91,12 +91,15 @@ public enum YAML {
         "input_shape", "mean_value", "slice_point", "offset", "coeff", "data_filler", "stepvalue", "test_iter",
         "test_net", "test_net_param", "test_state", "monitor", "weights", "class_names",
     ]
-    /// Nesting deeper than this is refused (an anchor that contains itself would never end).
+    /// Nesting deeper than this is refused as soon as the parser opens the level: a file of
+    /// tens of thousands of `[` fails at once rather than after libyaml has built it all.
     static let maxDepth = 64
-    /// More nodes than this, counting aliases expanded, is refused (the "billion laughs").
+    /// More nodes than this, counting each alias as the nodes it stands for, is refused (the
+    /// "billion laughs"): the count is kept as nodes are made, so the refusal comes early too.
     static let maxNodes = 1_000_000
 
-    /// Parses the first document of `text`. An empty document is an empty mapping.
+    /// Parses the one document of `text` from libyaml's events. An empty file is an empty
+    /// mapping; a second document (`---`) is an error, not silently ignored.
     public static func parse(_ text: String, file: String) throws(ConfigError) -> YAMLNode {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
@@ -104,79 +107,132 @@ public enum YAML {
         }
         defer { yaml_parser_delete(&parser) }
         let bytes = Array(text.utf8)
-        var document = yaml_document_t()
-        let loaded: Bool = bytes.withUnsafeBufferPointer { buf in
+        return try bytes.withUnsafeBufferPointer { (buf) throws(ConfigError) -> YAMLNode in
             yaml_parser_set_input_string(&parser, buf.baseAddress, buf.count)
-            return yaml_parser_load(&parser, &document) == 1
+            var builder = Builder(file: file)
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else {
+                    let mark = parser.problem_mark
+                    let problem = parser.problem.map { String(cString: $0) } ?? "malformed YAML"
+                    let context = parser.context.map { " " + String(cString: $0) } ?? ""
+                    throw ConfigError(
+                        at: ConfigLocation(file: file, line: mark.line + 1, column: mark.column + 1),
+                        "invalid YAML: \(problem)\(context)",
+                        hint: "check the indentation and that every ':' in a value is quoted")
+                }
+                defer { yaml_event_delete(&event) }
+                if event.type == YAML_STREAM_END_EVENT { break }
+                try builder.take(event)
+            }
+            return builder.root ?? YAMLNode(value: .mapping([]), location: ConfigLocation(file: file, line: 1, column: 1))
         }
-        guard loaded else {
-            let mark = parser.problem_mark
-            let problem = parser.problem.map { String(cString: $0) } ?? "malformed YAML"
-            let context = parser.context.map { " " + String(cString: $0) } ?? ""
-            throw ConfigError(
-                at: ConfigLocation(file: file, line: mark.line + 1, column: mark.column + 1),
-                "invalid YAML: \(problem)\(context)",
-                hint: "check the indentation and that every ':' in a value is quoted")
-        }
-        defer { yaml_document_delete(&document) }
-        guard let root = yaml_document_get_root_node(&document) else {
-            return YAMLNode(value: .mapping([]), location: ConfigLocation(file: file, line: 1, column: 1))
-        }
-        var budget = maxNodes
-        return try convert(root, in: &document, file: file, depth: 0, budget: &budget)
     }
 
-    private static func convert(
-        _ node: UnsafeMutablePointer<yaml_node_t>, in document: inout yaml_document_t,
-        file: String, depth: Int, budget: inout Int
-    ) throws(ConfigError) -> YAMLNode {
-        let mark = node.pointee.start_mark
-        let location = ConfigLocation(file: file, line: mark.line + 1, column: mark.column + 1)
-        budget -= 1
-        guard depth < maxDepth, budget > 0 else {
-            throw ConfigError(at: location, "the YAML is nested too deeply or expands to too many nodes",
-                              hint: "anchors and aliases that refer to themselves are not supported")
+    /// Builds the tree from events, with the checks that must not wait for the whole tree.
+    struct Builder {
+        let file: String
+        var root: YAMLNode?
+        var documents = 0
+        /// Open collections, innermost last; `made` is the node budget when each opened.
+        var stack: [(node: YAMLNode, anchor: String?, made: Int, key: YAMLNode?, seen: [String: ConfigLocation])] = []
+        /// Anchored nodes and how many nodes each stands for.
+        var anchors: [String: (node: YAMLNode, size: Int)] = [:]
+        var budget = YAML.maxNodes
+
+        init(file: String) { self.file = file }
+
+        func location(_ event: yaml_event_t) -> ConfigLocation {
+            ConfigLocation(file: file, line: event.start_mark.line + 1, column: event.start_mark.column + 1)
         }
-        switch node.pointee.type {
-        case YAML_SCALAR_NODE:
-            let s = node.pointee.data.scalar
-            let text = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
-            return YAMLNode(value: .scalar(text, plain: s.style == YAML_PLAIN_SCALAR_STYLE), location: location)
-        case YAML_SEQUENCE_NODE:
-            var items: [YAMLNode] = []
-            var item = node.pointee.data.sequence.items.start
-            while item != node.pointee.data.sequence.items.top {
-                guard let child = yaml_document_get_node(&document, item!.pointee) else { break }
-                items.append(try convert(child, in: &document, file: file, depth: depth + 1, budget: &budget))
-                item = item! + 1
+
+        static func string(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+            p.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+        }
+
+        mutating func spend(_ nodes: Int, at location: ConfigLocation) throws(ConfigError) {
+            budget -= nodes
+            guard budget >= 0 else {
+                throw ConfigError(at: location, "the YAML expands to more than \(YAML.maxNodes) nodes",
+                                  hint: "aliases (*name) stand for everything their anchor (&name) holds; a config needs far fewer")
             }
-            return YAMLNode(value: .sequence(items), location: location)
-        case YAML_MAPPING_NODE:
-            var pairs: [(key: YAMLNode, value: YAMLNode)] = []
-            var seen: [String: ConfigLocation] = [:]
-            var pair = node.pointee.data.mapping.pairs.start
-            while pair != node.pointee.data.mapping.pairs.top {
-                guard let k = yaml_document_get_node(&document, pair!.pointee.key),
-                      let v = yaml_document_get_node(&document, pair!.pointee.value) else { break }
-                let key = try convert(k, in: &document, file: file, depth: depth + 1, budget: &budget)
-                guard let name = key.scalar else {
-                    throw ConfigError(at: key.location, "a mapping key must be a plain name, found \(key.kindDescription)")
+        }
+
+        mutating func take(_ event: yaml_event_t) throws(ConfigError) {
+            let here = location(event)
+            switch event.type {
+            case YAML_DOCUMENT_START_EVENT:
+                documents += 1
+                guard documents == 1 else {
+                    throw ConfigError(at: here, "a second YAML document; a config file holds one",
+                                      hint: "remove the '---' and what follows it, or move that into a file of its own")
                 }
-                if let first = seen[name] {
-                    throw ConfigError(at: key.location, "duplicate key '\(name)' (first at line \(first.line))",
-                                      hint: repeatedFields.contains(name)
-                                          ? "a repeated Caffe field is a YAML list: \(name): [a, b]"
-                                          : "'\(name)' is given twice, " + (first.line == key.location.line
-                                              ? "on line \(first.line) at columns \(first.column) and \(key.location.column)"
-                                              : "at lines \(first.line) and \(key.location.line)") + ": keep one")
+            case YAML_SCALAR_EVENT:
+                let s = event.data.scalar
+                let text = String(decoding: UnsafeBufferPointer(start: s.value, count: s.length), as: UTF8.self)
+                try spend(1, at: here)
+                try add(YAMLNode(value: .scalar(text, plain: s.style == YAML_PLAIN_SCALAR_STYLE), location: here), anchor: Self.string(s.anchor), size: 1)
+            case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                guard stack.count < YAML.maxDepth else {
+                    throw ConfigError(at: here, "the YAML is nested more than \(YAML.maxDepth) levels deep",
+                                      hint: "a config needs a few levels; check for unclosed brackets")
                 }
-                seen[name] = key.location
-                pairs.append((key, try convert(v, in: &document, file: file, depth: depth + 1, budget: &budget)))
-                pair = pair! + 1
+                try spend(1, at: here)
+                let sequence = event.type == YAML_SEQUENCE_START_EVENT
+                let anchor = Self.string(sequence ? event.data.sequence_start.anchor : event.data.mapping_start.anchor)
+                stack.append((YAMLNode(value: sequence ? .sequence([]) : .mapping([]), location: here), anchor, budget, nil, [:]))
+            case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+                guard let open = stack.popLast() else { return }
+                try add(open.node, anchor: open.anchor, size: open.made - budget + 1)
+            case YAML_ALIAS_EVENT:
+                let name = Self.string(event.data.alias.anchor) ?? ""
+                guard let anchored = anchors[name] else {
+                    throw ConfigError(at: here, "the alias *\(name) names no anchor before it", hint: "define it first with &\(name)")
+                }
+                try spend(anchored.size, at: here)
+                try add(anchored.node, anchor: nil, size: anchored.size)
+            default:
+                break  // stream and document ends carry nothing
             }
-            return YAMLNode(value: .mapping(pairs), location: location)
-        default:
-            return YAMLNode(value: .scalar("", plain: true), location: location)
+        }
+
+        /// Puts a finished node into the innermost open collection (or makes it the root).
+        mutating func add(_ node: YAMLNode, anchor: String?, size: Int) throws(ConfigError) {
+            if let anchor { anchors[anchor] = (node, size) }
+            guard var open = stack.popLast() else {
+                root = node
+                return
+            }
+            switch open.node.value {
+            case .sequence(var items):
+                open.node.value = .scalar("", plain: true)  // release the array before appending: no copy
+                items.append(node)
+                open.node.value = .sequence(items)
+            case .mapping(var pairs):
+                if let key = open.key {
+                    open.node.value = .scalar("", plain: true)
+                    pairs.append((key, node))
+                    open.node.value = .mapping(pairs)
+                    open.key = nil
+                } else {
+                    guard let name = node.scalar else {
+                        throw ConfigError(at: node.location, "a mapping key must be a plain name, found \(node.kindDescription)")
+                    }
+                    if let first = open.seen[name] {
+                        throw ConfigError(at: node.location, "duplicate key '\(name)' (first at line \(first.line))",
+                                          hint: YAML.repeatedFields.contains(name)
+                                              ? "a repeated Caffe field is a YAML list: \(name): [a, b]"
+                                              : "'\(name)' is given twice, " + (first.line == node.location.line
+                                                  ? "on line \(first.line) at columns \(first.column) and \(node.location.column)"
+                                                  : "at lines \(first.line) and \(node.location.line)") + ": keep one")
+                    }
+                    open.seen[name] = node.location
+                    open.key = node
+                }
+            case .scalar:
+                break
+            }
+            stack.append(open)
         }
     }
 }

@@ -53,6 +53,45 @@ import Testing
         #expect(throws: ConfigError.self) { try YAML.parse("a: &x [*x]\n", file: "a.yaml") }
     }
 
+    /// What parse refuses, as "file:line:column: error: message".
+    static func refusal(_ text: String) -> String {
+        do { _ = try YAML.parse(text, file: "y.yaml"); return "accepted" } catch { return error.headline }
+    }
+
+    @Test func aliasesStandForTheirAnchorsNodes() throws {
+        let root = try YAML.parse("f: &x {type: gaussian, std: 0.01}\ng: *x\nh: &s 5\ni: [*s, *s]\n", file: "a.yaml")
+        #expect(root.child("g")?.child("std")?.scalar == "0.01" && root.child("g")?.child("type")?.scalar == "gaussian")
+        guard case .sequence(let items) = root.child("i")?.value else { Issue.record("not a list"); return }
+        #expect(items.map(\.scalar) == ["5", "5"])
+        #expect(Self.refusal("a: *nowhere\n") == "y.yaml:1:4: error: the alias *nowhere names no anchor before it")
+    }
+
+    /// Nesting is refused when the 65th level opens, not after libyaml has built the rest.
+    @Test func deepNestingIsRefusedAtTheLevelThatIsTooDeep() {
+        #expect(Self.refusal(String(repeating: "[", count: 64) + String(repeating: "]", count: 64)) == "accepted")
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect(Self.refusal(deep) == "y.yaml:1:65: error: the YAML is nested more than 64 levels deep")
+        #expect(Self.refusal("a:\n" + (1...70).map { String(repeating: " ", count: 2 * $0) + "k\($0):\n" }.joined())
+            .hasPrefix("y.yaml:65:"))
+    }
+
+    /// The billion laughs: nine levels of ten aliases each would be 10⁹ nodes.
+    @Test func aliasBombsAreRefusedByTheirExpandedSize() {
+        var bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        for (level, name) in "bcdefghij".enumerated() {
+            let previous = level == 0 ? "a" : String(Array("bcdefghij")[level - 1])
+            bomb += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
+        }
+        // 11 nodes for a, 111 for b, …: e has 111,111 and passes; f, at 1,111,111, goes over.
+        #expect(Self.refusal(bomb).hasPrefix("y.yaml:6:"), "\(Self.refusal(bomb))")
+        #expect(Self.refusal(bomb).contains("error: the YAML expands to more than 1000000 nodes"))
+    }
+
+    @Test func aSecondDocumentIsAnError() {
+        #expect(Self.refusal("base_lr: 0.1\n---\nbase_lr: 0.2\n") == "y.yaml:2:1: error: a second YAML document; a config file holds one")
+        #expect(Self.refusal("---\nbase_lr: 0.1\n...\n") == "accepted")
+    }
+
     @Test func emptyDocumentIsAnEmptyMapping() throws {
         guard case .mapping(let pairs) = try YAML.parse("", file: "e.yaml").value else { Issue.record("not a mapping"); return }
         #expect(pairs.isEmpty)
