@@ -357,7 +357,7 @@ public struct TestCommand: ParsableCommand {
             results.append(MemberResult(evaluation: evaluation, classes: scores?.classes ?? 0, probabilities: probabilities, labels: labels))
         }
         let names = classNames(members, classes: results[0].classes)
-        let committee = members.count > 1 ? try Committee(results) : nil
+        let committee = members.count > 1 ? try Committee(results, names: members.map(\.label)) : nil
         let note = members.count == 1 ? cardNote(members[0], results[0].evaluation, threads: threads) : nil
         if json { return console.out(jsonReport(members, results, committee, names, note: note)) }
 
@@ -564,13 +564,23 @@ struct Committee {
     var predictions: [Int]
     var accuracy: Double
 
-    init(_ results: [TestCommand.MemberResult]) throws {
+    /// `names` label the members in messages (zoo:NAME, or the net file).
+    init(_ results: [TestCommand.MemberResult], names: [String]) throws {
         guard let first = results.first, first.classes > 0 else {
             throw RunError(message: "a committee needs nets with class scores (an Accuracy or SoftmaxWithLoss layer)")
         }
-        for r in results.dropFirst() where r.labels != first.labels || r.classes != first.classes {
-            throw RunError(message: "the committee's models were tested on different samples or class counts",
-                           hint: "members must share the test set (use --images/--labels to give them the same one)")
+        for (r, name) in zip(results, names).dropFirst() {
+            let sameTest = "members must share the test set (use --images/--labels to give them the same one)"
+            if r.classes != first.classes {
+                throw RunError(message: "the committee's members score different classes: \(names[0]) has \(first.classes), \(name) has \(r.classes)",
+                               hint: "a committee averages the class probabilities of models trained for the same classes")
+            }
+            if r.labels.count != first.labels.count {
+                throw RunError(message: "the committee's members were tested on different samples: \(names[0]) on \(first.labels.count), \(name) on \(r.labels.count)", hint: sameTest)
+            }
+            if let i = r.labels.indices.first(where: { r.labels[$0] != first.labels[$0] }) {
+                throw RunError(message: "the committee's members were tested on different samples: sample \(i) has label \(first.labels[i]) for \(names[0]) and \(r.labels[i]) for \(name)", hint: sameTest)
+            }
         }
         var mean = [Float](repeating: 0, count: first.probabilities.count)
         for r in results {

@@ -119,7 +119,7 @@ public struct TrainCommand: ParsableCommand {
                                                                      dataProgress: Console.decodingProgress))
         let names = spec.modelCard.classNames
         if !names.isEmpty, let scores = trainer.testNets.first.flatMap(ClassScores.init) ?? ClassScores(trainer.trainNet), scores.classes != names.count {
-            throw ConfigError(file: spec.file, message: "solver: model_card.class_names names \(names.count) classes, the net scores \(scores.classes)",
+            throw ConfigError(at: spec.modelCard.classNamesLocation, "solver: model_card.class_names names \(names.count) classes, the net scores \(scores.classes)",
                               hint: "give one name per class, in label order")
         }
         if let log {

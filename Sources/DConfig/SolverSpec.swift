@@ -37,6 +37,8 @@ public struct CardTemplate: Sendable, Equatable {
     public var dataset = ""
     /// Label i's name is `classNames[i]`.
     public var classNames: [String] = []
+    /// Where `class_names` is written, for an error about their count.
+    public var classNamesLocation: ConfigLocation?
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct CardTemplate: Sendable, Equatable {
         licence = try map.string("licence") ?? ""
         dataset = try map.string("dataset") ?? ""
         classNames = try map.strings("class_names")
+        classNamesLocation = map.node("class_names")?.location
         try map.finish()
     }
 }
@@ -99,11 +102,15 @@ public struct NetSource: Sendable, Equatable, CustomStringConvertible {
     public var inline: YAMLNode?
     /// The solver key that holds an inline net: `net_param`, `test_net_param[1]`.
     public var key: String?
+    /// Where the solver names the net file, for an error about the file itself (missing, unreadable).
+    public var reference: ConfigLocation?
 
-    public static func file(_ path: String) -> NetSource { NetSource(file: path, inline: nil, key: nil) }
+    public static func file(_ path: String, reference: ConfigLocation? = nil) -> NetSource {
+        NetSource(file: path, inline: nil, key: nil, reference: reference)
+    }
 
     public static func inline(_ node: YAMLNode, key: String, solver: String) -> NetSource {
-        NetSource(file: solver, inline: node, key: key)
+        NetSource(file: solver, inline: node, key: key, reference: nil)
     }
 
     /// The same net: the same file, or the same key of the same solver.
@@ -120,7 +127,15 @@ public struct NetSource: Sendable, Equatable, CustomStringConvertible {
 
     /// The net as written.
     public func load() throws(ConfigError) -> NetSpec {
-        guard let inline else { return try NetSpec.load(file) }
+        guard let inline else {
+            do {
+                return try NetSpec.load(file)
+            } catch {
+                // The file itself (not a line in it) is at fault: point at the solver line that names it.
+                guard let reference, error.location == nil, error.file == file else { throw error }
+                throw ConfigError(at: reference, "\(file): \(error.message)", hint: error.hint ?? "the path is taken from the solver file's directory")
+            }
+        }
         return try NetSpec(node: inline, file: file, context: key ?? "net")
     }
 
@@ -204,6 +219,10 @@ public struct SolverSpec: Sendable {
         let netParam = try Self.inlineNets(map, "net_param", list: false).first
         let trainNetParam = try Self.inlineNets(map, "train_net_param", list: false).first
         let testNetFiles = try map.strings("test_net")
+        let testNetLocations: [ConfigLocation?] = switch map.node("test_net")?.value {
+        case .sequence(let items)?: items.map(\.location)
+        default: [map.node("test_net")?.location]
+        }
         let testNetParams = try Self.inlineNets(map, "test_net_param", list: true)
         let trainKeys = [("net", netName != nil), ("net_param", netParam != nil), ("train_net", trainNetName != nil),
                          ("train_net_param", trainNetParam != nil)].filter(\.1).map(\.0)
@@ -212,7 +231,7 @@ public struct SolverSpec: Sendable {
                             hint: "net and net_param serve both phases; train_net and train_net_param go with test_net or test_net_param")
         }
         if let n = netName ?? trainNetName {
-            self.trainNet = .file(ConfigFile.resolve(n, relativeTo: file))
+            self.trainNet = .file(ConfigFile.resolve(n, relativeTo: file), reference: map.node(netName != nil ? "net" : "train_net")?.location)
         } else if let given = netParam ?? trainNetParam {
             self.trainNet = .inline(given.node, key: given.key, solver: file)
         } else {
@@ -381,7 +400,7 @@ public struct SolverSpec: Sendable {
 
         if !generic, !testNetFiles.isEmpty || !testNetParams.isEmpty {
             testNets = testNetParams.map { NetSource.inline($0.node, key: $0.key, solver: file) }
-                + testNetFiles.map { NetSource.file(ConfigFile.resolve($0, relativeTo: file)) }
+                + zip(testNetFiles, testNetLocations).map { NetSource.file(ConfigFile.resolve($0, relativeTo: file), reference: $1) }
         } else if testInterval > 0 || !testIter.isEmpty {
             // `net` serves every test net, in the TEST phase and each test_state (Caffe's
             // mnist_autoencoder tests on its training and its test data this way).

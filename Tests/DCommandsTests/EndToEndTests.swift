@@ -156,6 +156,16 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         #expect(r.err == "\(r.dir)/net.yaml:19:40: error: layer 'conv' (Convolution): unknown key 'kernal_size' in convolution_param\nhint: did you mean 'kernel_size'?\n")
     }
 
+    /// A net file that is not there is reported at the solver line that names it.
+    @Test func missingNetFileIsLocatedInTheSolver() throws {
+        let r = try trainError(solver: solver.replacingOccurrences(of: "net: net.yaml", with: "net: nets/lenet.yaml"))
+        #expect(r.status == 1)
+        #expect(r.err == "\(r.dir)/solver.yaml:1:6: error: \(r.dir)/nets/lenet.yaml: no such file\nhint: the path is taken from the solver file's directory\n", "\(r.err)")
+        let test = try trainError(solver: solver.replacingOccurrences(of: "net: net.yaml", with: "train_net: net.yaml\ntest_net: [net.yaml, other.yaml]")
+            .replacingOccurrences(of: "test_iter: 5", with: "test_iter: [5, 5]"))
+        #expect(test.err.hasPrefix("\(test.dir)/solver.yaml:2:22: error: \(test.dir)/other.yaml: no such file"), "\(test.err)")
+    }
+
     @Test func unknownLayerType() throws {
         let r = try trainError(net: net.replacingOccurrences(of: "type: Pooling", with: "type: Pool"))
         #expect(r.status == 1)

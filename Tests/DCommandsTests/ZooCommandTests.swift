@@ -282,7 +282,11 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         try setUp(dir, solver: zooSolver.replacingOccurrences(of: "class_names: [bright top, bright bottom]", with: "class_names: [one]"))
         let names = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
         #expect(names.status == 1)
-        #expect(names.err.hasPrefix("\(dir)/solver.yaml: error: solver: model_card.class_names names 1 classes, the net scores 2"), "\(names.err)")
+        #expect(names.err.hasPrefix("\(dir)/solver.yaml:10:88: error: solver: model_card.class_names names 1 classes, the net scores 2"), "\(names.err)")
+        // A committee of models for different classes says which differ.
+        let mixed = try run("dtest", ["zoo:fashion-lenet", "zoo:xor"], zoo: zoo)
+        #expect(mixed.status == 1)
+        #expect(mixed.err.hasPrefix("error: the committee's members score different classes: zoo:fashion-lenet has 10, zoo:xor has 2\n"), "\(mixed.err)")
         // A damaged entry can still be removed.
         try FileManager.default.removeItem(atPath: zoo + "/tiny/model.yaml")
         #expect(try run("dzoo", ["remove", "tiny"], zoo: zoo).status == 0)
