@@ -3,7 +3,59 @@
 # and committed as they are). Run from anywhere: sh Tests/BadInputs/make.sh
 set -e
 cd "$(dirname "$0")"
-exec python3 - <<'PY'
+# vocab/: a tiny character model trained for 2 iterations (by the dtrain built in .build/debug)
+# whose vocabulary.json is then broken in several ways, with the card's checksums made to
+# match, so that what is tested is the vocabulary and not the checksum.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'abc%.0s' $(seq 200) > "$tmp/text.txt"
+cat > "$tmp/solver.yaml" <<'YAML'
+base_lr: 0.05
+type: Adam
+max_iter: 2
+random_seed: 1
+model_card: {description: "a bad-input test model", dataset: abc, licence: MIT}
+net_param:
+  name: chars
+  layer:
+    - {name: text, type: TextData, top: [data, label, cont], text_data_param: {source: text.txt, batch_size: 4, seq_length: 12}}
+    - {name: embed, type: Embed, bottom: data, top: emb, embed_param: {input_dim: 3, num_output: 4}}
+    - {name: lstm, type: LSTM, bottom: [emb, cont], top: h, recurrent_param: {num_output: 4}}
+    - {name: scores, type: InnerProduct, bottom: h, top: scores, inner_product_param: {num_output: 3, axis: 2}}
+    - {name: loss, type: SoftmaxWithLoss, bottom: [scores, label], top: loss, softmax_param: {axis: 2}}
+YAML
+DENDRITE_ZOO="$tmp/zoo" ${DTRAIN:-../../.build/debug/dtrain} "$tmp/solver.yaml" --threads 1 --quiet
+rm -rf vocab && mkdir vocab
+python3 - "$tmp/zoo/chars" <<'PY'
+import hashlib, os, re, shutil, sys
+source = sys.argv[1]
+cases = {
+    "not-json": b"[\"a\", \"b\", \"c\"",
+    "not-a-list": b"{\"a\": 0, \"b\": 1, \"c\": 2}",
+    "empty-list": b"[]",
+    "too-short": b"[\"a\", \"b\"]",
+    "duplicate": b"[\"a\", \"b\", \"a\"]",
+    "two-characters": b"[\"a\", \"bc\", \"d\"]",
+    "numbers": b"[1, 2, 3]",
+    "not-utf8": b"[\"a\", \"\xff\", \"c\"]",
+    "empty-file": b"",
+}
+for name, vocabulary in cases.items():
+    d = "vocab/" + name
+    shutil.copytree(source, d)
+    for f in os.listdir(d):  # the metrics and curves vary with the machine and are not needed
+        if f.endswith((".jsonl", ".svg")): os.remove(os.path.join(d, f))
+    with open(d + "/vocabulary.json", "wb") as f: f.write(vocabulary)
+    card = open(d + "/model.yaml").read()
+    def entry(m):
+        path = m.group(1)
+        if not os.path.exists(os.path.join(d, path)): return ""
+        data = open(os.path.join(d, path), "rb").read()
+        return '  - {path: "%s", size: %d, sha256: "%s"}\n' % (path, len(data), hashlib.sha256(data).hexdigest())
+    card = re.sub(r'  - \{path: "([^"]+)", size: \d+, sha256: "[0-9a-f]+"\}\n', entry, card)
+    open(d + "/model.yaml", "w").write(card)
+PY
+python3 - <<'PY'
 import gzip, io, json, os, struct, tarfile, zlib
 
 def put(path, data):
