@@ -14,6 +14,19 @@ struct BadInputCase: CustomTestStringConvertible, Sendable {
 
     var testDescription: String { name }
 
+    /// The top-level directories of Tests/BadInputs the case needs.
+    var directories: Set<String> {
+        var parts: Set<String> = ["common", "idx"]
+        for word in arguments + Array(environment.values) {
+            var rest = Substring(word)
+            while let r = rest.range(of: "$BAD/") {
+                rest = rest[r.upperBound...]
+                parts.insert(String(rest.prefix { $0 != "/" }))
+            }
+        }
+        return parts
+    }
+
     /// The directory holding the malformed files, next to this test's directory.
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("BadInputs").path
@@ -58,7 +71,7 @@ func snapshot(_ root: String) -> [String: Data?] {
 /// Tests/BadInputs: each malformed file, read by the command that takes it, gives exit status
 /// 1 (or as listed), the listed first line of stderr, no crash, and writes nothing: the output
 /// directory (the working directory) and the user zoo stay empty and the inputs unchanged.
-/// Each case runs on its own copy of Tests/BadInputs ($BAD), in a fresh $OUT and a fresh zoo ($ZOO).
+/// Each case runs on its own copy of (the parts it needs of) Tests/BadInputs ($BAD), in a fresh $OUT and a fresh zoo ($ZOO).
 @Suite struct BadInputTests {
     @Test func theManifestHasEnoughCases() {
         #expect(BadInputCase.all.count >= 50)
@@ -70,7 +83,12 @@ func snapshot(_ root: String) -> [String: Data?] {
         let id = c.name.map { $0.isLetter || $0.isNumber ? $0 : "-" }
         let root = temporaryDirectory("bad-" + String(id))
         let bad = root + "/bad", out = root + "/out", zoo = root + "/zoo"
-        try FileManager.default.copyItem(atPath: BadInputCase.directory, toPath: bad)
+        // Only the format directories the case names (and common/ and idx/, which bad nets and
+        // solvers point into) are copied, to keep the suite fast.
+        try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
+        for part in c.directories {
+            try FileManager.default.copyItem(atPath: BadInputCase.directory + "/" + part, toPath: bad + "/" + part)
+        }
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: zoo, withIntermediateDirectories: true)
         func fill(_ s: String) -> String {
