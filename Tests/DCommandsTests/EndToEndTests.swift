@@ -5,10 +5,12 @@ import Testing
 
 /// Runs one of the built executables (they sit next to the test bundle) and returns its exit
 /// status and output. The user zoo is a scratch directory unless `zoo` names one, so that no
-/// test writes into ~/.dendrite. dtrain and dtest run on 2 threads unless `--threads` is given:
+/// test writes into ~/.dendrite; `directory` is the working directory (default: this process's).
+/// dtrain and dtest run on 2 threads unless `--threads` is given:
 /// the tests compare runs bit for bit, and the bits depend on the thread count (workers' partial
 /// sums are added in worker order), which would otherwise follow the machine's core count.
-func run(_ tool: String, _ arguments: [String], zoo: String? = nil, environment extra: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
+func run(_ tool: String, _ arguments: [String], zoo: String? = nil, environment extra: [String: String] = [:],
+         directory: String? = nil) throws -> (status: Int32, out: String, err: String) {
     let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     let process = Process()
     process.executableURL = bin.appendingPathComponent(tool)
@@ -18,6 +20,7 @@ func run(_ tool: String, _ arguments: [String], zoo: String? = nil, environment 
     environment["DENDRITE_ZOO"] = zoo ?? NSTemporaryDirectory() + "dendrite-e2e-\(getpid())-default-zoo"
     environment.merge(extra) { $1 }
     process.environment = environment
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
