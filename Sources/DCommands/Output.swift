@@ -7,30 +7,40 @@ import Glibc
 final class Output {
     let console: Console
     let quiet: Bool
+    private let logPath: String?
     private var log: Int32 = -1
+    /// Lines for the log before it is opened.
+    private var pending: [String] = []
     private let live: Bool
     private var liveShown = false
     private var lastLive = ContinuousClock.now
 
-    init(console: Console, quiet: Bool, logPath: String?) throws {
+    init(console: Console, quiet: Bool, logPath: String?) {
         self.console = console
         self.quiet = quiet
+        self.logPath = logPath
         live = !quiet && isatty(1) == 1
-        if let logPath {
-            log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
-            guard log >= 0 else {
-                throw OutputError(message: "\(logPath): error: cannot create the log file: \(String(cString: strerror(errno)))")
-            }
-        }
     }
 
     deinit { if log >= 0 { close(log) } }
+
+    /// Opens the log (appending) and writes the lines kept so far. Called once the run's
+    /// inputs have all loaded, so that a run refused at the start leaves no log behind.
+    func openLog() throws {
+        guard let logPath, log < 0 else { return }
+        log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard log >= 0 else {
+            throw OutputError(message: "\(logPath): error: cannot create the log file: \(String(cString: strerror(errno)))")
+        }
+        pending.forEach { Console.write(log, $0 + "\n") }
+        pending = []
+    }
 
     /// A stable line: printed, logged, and the live line redrawn below it.
     func line(_ text: String) {
         clearLive()
         if !quiet { console.out(text) }
-        if log >= 0 { Console.write(log, text + "\n") }
+        if log >= 0 { Console.write(log, text + "\n") } else if logPath != nil { pending.append(text) }
     }
 
     /// The live line, at most ten times a second; nothing when output is not a terminal.

@@ -130,12 +130,13 @@ public struct TrainCommand: ParsableCommand {
                 + ([trainer.trainNet] + trainer.testNets).flatMap(\.textDataLayers).flatMap(\.corpus.paths)
             try Zoo.checkOutput(log, inputs: inputs)
         }
-        let out = try Output(console: console, quiet: quiet, logPath: log)
+        let out = Output(console: console, quiet: quiet, logPath: log)
         if !time || dryRun {
             out.line("net '\(trainer.trainNet.name)' (\(spec.trainNet)), phase TRAIN:")
             Format.layerTable(trainer.trainNet).forEach { out.line("  " + $0) }
         }
         if time {
+            try out.openLog()
             return printTiming(try trainer.timeLayers(iterations: timeIterations, windows: timeWindows, warmup: 10), out)
         }
         for (i, net) in trainer.testNets.enumerated() {
@@ -146,7 +147,7 @@ public struct TrainCommand: ParsableCommand {
             out.line("solver (\(spec.file)), with every default filled in:")
             Format.effectiveSolver(spec, trainer: trainer).forEach { out.line("  " + $0) }
             if case .newEntry(let dir) = destination { out.line("snapshots would go to the new zoo entry \(dir)") }
-            return
+            return try out.openLog()
         }
 
         // Everything that can fail on the inputs comes before anything is written.
@@ -166,6 +167,7 @@ public struct TrainCommand: ParsableCommand {
                 throw FileError(path: snapshot, "is at iteration \(trainer.iteration), past this solver's max_iter of \(trainer.maxIter)",
                                 hint: "raise max_iter (or max_epoch) in \(spec.file) to train on; dtest evaluates the snapshot as it is")
             }
+            try out.openLog()
             if trainer.iteration == trainer.maxIter {
                 // Nothing left to train: no test, no snapshot, no metrics line. Only a card whose
                 // weights were never measured (the run that wrote them was stopped by a signal)
@@ -180,6 +182,7 @@ public struct TrainCommand: ParsableCommand {
             }
             loaded.append(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes))
         }
+        try out.openLog()
         // From here on a signal is handled between iterations: an entry is never left half made.
         Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
         var recorder: ZooRecorder?

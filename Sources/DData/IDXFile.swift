@@ -109,7 +109,7 @@ public struct IDXFile: Sendable {
             throw DataError(file: path, "truncated: the gzip data ends before its trailer (zlib: \(zlib))", hint: "download or copy the file again")
         }
         if code != Z_OK {
-            throw DataError(file: path, "corrupt: the gzip data fails its check (zlib: \(zlib))", hint: "download or copy the file again")
+            throw DataError(file: path, "corrupt: the gzip data is damaged (zlib: \(zlib))", hint: "download or copy the file again")
         }
         return IDXFile(dims: dims, type: type, payload: bytes)
     }
@@ -212,7 +212,12 @@ public struct IDXFile: Sendable {
             let n = gzread(gz, buffer.baseAddress! + done, UInt32(chunk))
             if n < 0 {
                 var code: Int32 = 0
-                let message = gzerror(gz, &code).map { String(cString: $0) } ?? "read error"
+                let text = gzerror(gz, &code).map { String(cString: $0) } ?? "read error"   // "PATH: what went wrong"
+                let message = text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+                // zlib reads ahead: damaged compressed data is found wherever, not in `what`.
+                if code == Z_DATA_ERROR {
+                    throw DataError(file: path, "corrupt: the gzip data is damaged (zlib: \(message))", hint: "download or copy the file again")
+                }
                 throw DataError(file: path, "cannot read \(what): \(message)", hint: "the file is corrupt or truncated")
             }
             if n == 0 { break }
