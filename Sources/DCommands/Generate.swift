@@ -98,7 +98,7 @@ extension TestCommand {
                 throw RunError(message: "--generate needs a character model, and \(label) is not one (its entry has no vocabulary.json)",
                                hint: "train a net that reads TextData with dtrain; its zoo entry then records the vocabulary")
             }
-            let vocabulary = try TextCorpus.vocabulary(json: String(decoding: try AtomicFile.read(file), as: UTF8.self), path: file)
+            let vocabulary = try TextCorpus.vocabulary(jsonBytes: try AtomicFile.read(file), path: file)
             return (try build(member, file: entry.path(entry.card.deploy), threads: threads), vocabulary, label)
         }
         // --model NET.yaml --weights FILE: the deploy net made from the net's TEST layers, and

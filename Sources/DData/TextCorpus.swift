@@ -40,6 +40,12 @@ public final class TextCorpus: Sendable {
         return "[" + items.joined(separator: ", ") + "]\n"
     }
 
+    /// The vocabulary in the bytes of a `vocabulary.json`, which must be UTF-8 (as JSON text is).
+    public static func vocabulary(jsonBytes bytes: [UInt8], path: String) throws(DataError) -> [Unicode.Scalar] {
+        _ = try decode(bytes, path: path)  // the byte offset of the first malformed sequence, if any
+        return try vocabulary(json: String(decoding: bytes, as: UTF8.self), path: path)
+    }
+
     /// Reads what `vocabularyJSON` writes (a JSON array of strings of one scalar each; any
     /// JSON string escape is accepted) back into the vocabulary. `path` names the file in errors.
     public static func vocabulary(json text: String, path: String) throws(DataError) -> [Unicode.Scalar] {

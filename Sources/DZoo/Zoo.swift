@@ -1,5 +1,6 @@
 import DConfig
 import DCore
+import DData
 import DLayers
 import DNet
 #if canImport(Glibc)
@@ -240,6 +241,16 @@ public enum ZooVerifier {
             }
         } catch {
             problems.append("\(error.location?.description ?? error.file ?? deployPath): \(error.message)")
+        }
+        // A character model's vocabulary: output k of the net is its entry k.
+        if listed.contains("vocabulary.json") {
+            let path = "\(directory)/vocabulary.json"
+            do throws(DataError) {
+                guard let bytes = try? AtomicFile.read(path) else { throw DataError(file: path, "cannot be read") }
+                _ = try TextCorpus.vocabulary(jsonBytes: bytes, path: path)
+            } catch {
+                problems.append("\(error.file): \(error.message)")
+            }
         }
         return problems
     }
