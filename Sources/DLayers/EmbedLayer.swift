@@ -8,7 +8,7 @@ import DCore
 public final class EmbedLayer: Layer {
     public let name: String
     let numOutput: Int
-    let inputDim: Int
+    public let inputDim: Int
     let biasTerm: Bool
     let weightFiller, biasFiller: Filler
 

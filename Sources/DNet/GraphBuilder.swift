@@ -158,6 +158,7 @@ struct GraphBuilder {
                               hint: "give one loss_weight per top, or none")
         }
 
+        try checkVocabulary(layer, spec: spec, bottoms: bottomIDs, context: ctx)
         var node = Net.Node(name: spec.name, type: spec.type, layer: layer, bottoms: bottomIDs, tops: topIDs,
                             parameters: parameters, lossWeights: weights)
         node.work = layer.workspace(for: bottomShapes, phase: phase, threads: context.threads)
@@ -165,6 +166,29 @@ struct GraphBuilder {
         node.propagate = bottomIDs.map { _ in false }
         node.accumulate = node.propagate
         nodes.append(node)
+    }
+
+    /// A TextData vocabulary read by an Embed (TextData's `data` top) or a class-scoring layer
+    /// (its `label` top) must fit in the table or the scores: checked here, with the corpus
+    /// named, rather than met as an out-of-range index at the first batch with a late character.
+    private func checkVocabulary(_ layer: any Layer, spec: LayerSpec, bottoms: [Int], context ctx: String) throws(ConfigError) {
+        for (k, bottom) in bottoms.enumerated() {
+            guard let producer = blobs[bottom].producer, let text = nodes[producer].layer as? TextDataLayer,
+                  let top = nodes[producer].tops.firstIndex(of: bottom) else { continue }
+            let rows: Int?, key: String
+            if let embed = layer as? EmbedLayer, k == 0, top == 0 {
+                (rows, key) = (embed.inputDim, "embed_param.input_dim")
+            } else if let reader = layer as? ClassLabelReader, k == 1, top == 1 {
+                (rows, key) = (reader.classCount(scores: blobs[bottoms[0]].shape), "the class count")
+            } else {
+                continue
+            }
+            let size = text.corpus.vocabulary.count
+            guard let rows, rows < size else { continue }
+            let files = text.corpus.paths.count == 1 ? text.corpus.paths[0] : "its \(text.corpus.paths.count) files"
+            throw ConfigError(at: spec.location, "\(ctx): \(key) is \(rows), but TextData '\(nodes[producer].name)' has \(size) distinct characters in \(files)",
+                              hint: key == "the class count" ? "set num_output of the layer that makes the scores to \(size)" : "set input_dim to \(size), the vocabulary's size")
+        }
     }
 
     private mutating func newSlot(_ count: Int) -> Int {

@@ -206,6 +206,9 @@ public enum ZooVerifier {
         for required in [card.net, card.deploy, card.solver] + (card.weights.isEmpty ? [] : [card.weights]) where !listed.contains(required) {
             problems.append("\(directory)/\(required): named by the card but not listed among its files")
         }
+        if card.weights.isEmpty, let last = card.latestIteration {
+            problems.append("\(directory)/\(ModelCard.fileName): lists snapshots up to iteration \(last) but names no weights (the card's 'weights:' is missing)")
+        }
         if !problems.isEmpty { return problems }
         let deployPath = "\(directory)/\(card.deploy)"
         do throws(ConfigError) {
