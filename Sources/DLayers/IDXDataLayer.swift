@@ -58,7 +58,9 @@ public final class IDXDataLayer: Layer {
         do {
             dataset = try context.datasets.dataset(images: images, labels: labels)
         } catch {
-            throw p.error("images", "\(error.file): \(error.message)", hint: error.hint)
+            // Files given on the command line (dtest --images/--labels) are named by no line of the net.
+            if context.phase == .test, context.testData != nil { throw ConfigError(file: error.file, message: error.message, hint: error.hint) }
+            throw p.error(error.file == labels && labels != images ? "labels" : "images", "\(error.file): \(error.message)", hint: error.hint)
         }
         self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, dataset: dataset, context: context),
                   shuffle: shuffle, seed: context.seed, prefetch: context.phase == .train)
