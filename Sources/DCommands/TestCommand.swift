@@ -260,7 +260,7 @@ public struct TestCommand: ParsableCommand {
                 throw FileError(path: m, "is not a zoo entry (it has no \(ModelCard.fileName))", hint: "for a net file, use --model NET.yaml --weights FILE")
             }
             let entry = try Zoo.entry(at: m, place: .user)
-            guard !entry.card.weights.isEmpty else { throw FileError(path: m, "has no snapshot yet") }
+            guard !entry.card.weights.isEmpty else { throw entry.noWeights(m) }
             return Member(label: m, net: entry.path(entry.card.net), weights: try entry.verifiedPath(entry.card.weights), entry: entry)
         }
     }

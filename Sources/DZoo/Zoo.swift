@@ -164,9 +164,7 @@ public struct Zoo: Sendable {
         guard let ref = Self.reference(text) else { return (text, nil) }
         let entry = try entry(ref.name)
         guard let iteration = ref.iteration else {
-            guard !entry.card.weights.isEmpty else {
-                throw FileError(path: text, "has no snapshot yet", hint: "its training has not written one")
-            }
+            guard !entry.card.weights.isEmpty else { throw entry.noWeights(text) }
             return (try entry.verifiedPath(entry.card.weights), entry)
         }
         guard iteration >= 0, let file = entry.weightsFile(iteration: iteration) else {
@@ -374,5 +372,15 @@ public enum FileSystem {
         while common < t.count && common < d.count && t[common] == d[common] { common += 1 }
         guard common > 0 else { return "/" + t.joined(separator: "/") }
         return (Array(repeating: "..", count: d.count - common) + t[common...].map(String.init)).joined(separator: "/")
+    }
+}
+
+extension Zoo.Entry {
+    /// Why the card names no weights, for `path` (the reference or directory given): no
+    /// snapshot yet, or a card that lost its `weights:` line.
+    public func noWeights(_ path: String) -> FileError {
+        guard let last = card.latestIteration else { return FileError(path: path, "has no snapshot yet", hint: "its training has not written one") }
+        return FileError(path: path, "its card names no weights, although it lists snapshots up to iteration \(last)",
+                         hint: "the card is damaged (dzoo verify checks it); zoo:\(name)@\(last) names that snapshot")
     }
 }
