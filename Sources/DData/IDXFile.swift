@@ -102,15 +102,11 @@ public struct IDXFile: Sendable {
                             hint: "the header or the file is corrupt")
         }
         // Reading past the payload made zlib check the gzip trailer (CRC and size).
-        var code = Z_OK
-        let text = gzerror(gz, &code).map { String(cString: $0) } ?? ""   // "PATH: what went wrong"
-        let zlib = text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+        let (code, zlib) = gzipStatus(gz, path: path)
         if code == Z_BUF_ERROR {
             throw DataError(file: path, "truncated: the gzip data ends before its trailer (zlib: \(zlib))", hint: "download or copy the file again")
         }
-        if code != Z_OK {
-            throw DataError(file: path, "corrupt: the gzip data is damaged (zlib: \(zlib))", hint: "download or copy the file again")
-        }
+        if code != Z_OK { throw damaged(path, zlib) }
         return IDXFile(dims: dims, type: type, payload: bytes)
     }
 
@@ -204,6 +200,10 @@ public struct IDXFile: Sendable {
         guard gzclose(gz) == Z_OK, written == Int32(data.count) else { throw DataError(file: path, "cannot write the file") }
     }
 
+    private static func damaged(_ path: String, _ zlib: String) -> DataError {
+        DataError(file: path, "corrupt: the gzip data is damaged (zlib: \(zlib))", hint: "download or copy the file again")
+    }
+
     private static func readExactly(_ gz: gzFile, into buffer: UnsafeMutableBufferPointer<UInt8>, _ count: Int,
                                     path: String, what: String) throws(DataError) {
         var done = 0
@@ -211,14 +211,10 @@ public struct IDXFile: Sendable {
             let chunk = Int32(min(count - done, 1 << 30))
             let n = gzread(gz, buffer.baseAddress! + done, UInt32(chunk))
             if n < 0 {
-                var code: Int32 = 0
-                let text = gzerror(gz, &code).map { String(cString: $0) } ?? "read error"   // "PATH: what went wrong"
-                let message = text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+                let (code, message) = gzipStatus(gz, path: path)
                 // zlib reads ahead: damaged compressed data is found wherever, not in `what`.
-                if code == Z_DATA_ERROR {
-                    throw DataError(file: path, "corrupt: the gzip data is damaged (zlib: \(message))", hint: "download or copy the file again")
-                }
-                throw DataError(file: path, "cannot read \(what): \(message)", hint: "the file is corrupt or truncated")
+                if code == Z_DATA_ERROR { throw damaged(path, message) }
+                throw DataError(file: path, "cannot read \(what): \(message.isEmpty ? "read error" : message)", hint: "the file is corrupt or truncated")
             }
             if n == 0 { break }
             done += Int(n)
@@ -231,4 +227,11 @@ public struct IDXFile: Sendable {
                             hint: "download or copy the file again")
         }
     }
+}
+
+/// zlib's state of a gzip stream: its code and message, without the "PATH: " zlib puts first.
+public func gzipStatus(_ gz: gzFile, path: String) -> (code: Int32, message: String) {
+    var code = Z_OK
+    let text = gzerror(gz, &code).map { String(cString: $0) } ?? ""
+    return (code, text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text)
 }

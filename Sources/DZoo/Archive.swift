@@ -1,5 +1,6 @@
 import CLibArchive
 import CZlib
+import DData
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -282,9 +283,7 @@ private struct Input {
 
     /// zlib's error, if any. It reports a stream that ends early as Z_BUF_ERROR, not as a failed read.
     func zlibError() -> FileError? {
-        var code = Z_OK
-        let text = gzerror(gz, &code).map { String(cString: $0) } ?? ""   // "PATH: what went wrong"
-        let detail = text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
+        let (code, detail) = gzipStatus(gz, path: path)
         switch code {
         case Z_OK: return nil
         case Z_BUF_ERROR:
