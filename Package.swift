@@ -24,6 +24,7 @@ let package = Package(
         .systemLibrary(name: "CSTBImage", pkgConfig: "stb", providers: [.apt(["libstb-dev"])]),
         .systemLibrary(name: "CLibDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
         .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CLibFuzzer"),  // a declaration only; scripts/fuzz links libFuzzer
 
         .target(name: "DCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
         .target(name: "DConfig", dependencies: ["CLibYAML"]),
@@ -40,6 +41,9 @@ let package = Package(
         .executableTarget(name: "dtrain", dependencies: ["DCommands"]),
         .executableTarget(name: "dtest", dependencies: ["DCommands"]),
         .executableTarget(name: "dzoo", dependencies: ["DCommands"]),
+        // Fuzz targets for every parser (scripts/fuzz builds dfuzz with libFuzzer).
+        .target(name: "DFuzz", dependencies: ["DCommands", "DConfig", "DData", "DSolvers", "DZoo"]),
+        .executableTarget(name: "dfuzz", dependencies: ["CLibFuzzer", "DFuzz", "DZoo"]),
 
         .testTarget(name: "DCoreTests", dependencies: ["DCore"]),
         .testTarget(name: "DConfigTests", dependencies: ["DConfig"]),
@@ -48,6 +52,7 @@ let package = Package(
         .testTarget(name: "DNetTests", dependencies: ["DNet"]),
         .testTarget(name: "DSolversTests", dependencies: ["DSolvers"]),
         .testTarget(name: "DZooTests", dependencies: ["DZoo", "DConfig", "DCore", "DData", "DLayers", "DNet"]),
+        .testTarget(name: "DFuzzTests", dependencies: ["DFuzz"]),
         .testTarget(name: "DCommandsTests", dependencies: ["DCommands", "DData", "DZoo", "CSTBImage", "dtrain", "dtest", "dzoo"]),
     ]
 )

@@ -5,13 +5,13 @@ import DZoo
 
 /// Image files for `dtest --predict`, decoded by stb_image (PNG, PGM/PPM in binary form, JPEG,
 /// BMP, …) and resized by stb_image_resize to the net's input.
-enum ImageFile {
+public enum ImageFile {
     /// The largest image --predict decodes (64 megapixels).
     static let maxPixels = 1 << 26
 
     /// The file's pixels as `channels` × `height` × `width` bytes (planar, as the IDX data the
     /// net was trained on).
-    static func load(_ path: String, channels: Int, height: Int, width: Int) throws(FileError) -> [UInt8] {
+    public static func load(_ path: String, channels: Int, height: Int, width: Int) throws(FileError) -> [UInt8] {
         guard FileSystem.isRegularFile(path) else {
             throw FileError(path: path, FileSystem.exists(path) ? "is not a regular file" : "no such file")
         }
