@@ -83,19 +83,26 @@ public struct IDXFile: Sendable {
         guard !overflow, payload <= 1 << 34 else {
             throw DataError(file: path, "header dimensions \(dims) are implausibly large", hint: "the file is corrupt")
         }
-        // Uninitialised, so that the pages are written once, by zlib, not first zeroed.
-        var failure: DataError?
-        let bytes = [UInt8](unsafeUninitializedCapacity: payload) { buffer, count in
-            do {
-                try readExactly(gz, into: buffer, payload, path: path,
-                                what: "\(payload) payload bytes for dimensions \(dims.map(String.init).joined(separator: "×"))")
-            } catch {
-                failure = error as? DataError
-                buffer.initialize(repeating: 0)
+        // Read in pieces of at most 64 MiB, each uninitialised so that its pages are written
+        // once, by zlib: memory grows with the data the file holds, not with what its header
+        // claims (a 52-byte file may claim 16 GiB).
+        let what = "\(payload) payload bytes for dimensions \(dims.map(String.init).joined(separator: "×"))"
+        var bytes: [UInt8] = []
+        while bytes.count < payload {
+            let wanted = min(payload - bytes.count, 1 << 26)
+            var failure: DataError?
+            let piece = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, count in
+                do {
+                    count = try readUpTo(gz, into: buffer, wanted, path: path, what: what)
+                } catch {
+                    failure = error as? DataError
+                    count = 0
+                }
             }
-            count = payload
+            if let failure { throw failure }
+            if bytes.isEmpty { bytes = piece } else { bytes += piece }
+            guard piece.count == wanted else { throw truncated(gz, path: path, what: what, found: bytes.count) }
         }
-        if let failure { throw failure }
         var extra: UInt8 = 0
         if gzread(gz, &extra, 1) > 0 {
             throw DataError(file: path, "more data than the header's dimensions \(dims) account for",
@@ -129,7 +136,9 @@ public struct IDXFile: Sendable {
         guard compressed[0] == 0x1f, compressed[1] == 0x8b else { return nil }
         // The gzip trailer's ISIZE: the decompressed size modulo 2³².
         let size = compressed[(compressed.count - 4)...].reversed().reduce(0) { $0 << 8 | Int($1) }
-        guard size >= 4, let decompressor = libdeflate_alloc_decompressor() else { return nil }
+        // Deflate expands at most 1032-fold: a larger claim is a damaged or crafted trailer,
+        // which zlib's stream then reports, without allocating what it claims.
+        guard size >= 4, size <= compressed.count * 1032, let decompressor = libdeflate_alloc_decompressor() else { return nil }
         defer { libdeflate_free_decompressor(decompressor) }
         var ok = false, dims: [Int] = [], type = ElementType.ubyte
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { out, count in
@@ -206,6 +215,13 @@ public struct IDXFile: Sendable {
 
     private static func readExactly(_ gz: gzFile, into buffer: UnsafeMutableBufferPointer<UInt8>, _ count: Int,
                                     path: String, what: String) throws(DataError) {
+        let done = try readUpTo(gz, into: buffer, count, path: path, what: what)
+        guard done == count else { throw truncated(gz, path: path, what: what, found: done) }
+    }
+
+    /// Reads until `count` bytes or the end of the data; returns how many were read.
+    private static func readUpTo(_ gz: gzFile, into buffer: UnsafeMutableBufferPointer<UInt8>, _ count: Int,
+                                 path: String, what: String) throws(DataError) -> Int {
         var done = 0
         while done < count {
             let chunk = Int32(min(count - done, 1 << 30))
@@ -219,13 +235,13 @@ public struct IDXFile: Sendable {
             if n == 0 { break }
             done += Int(n)
         }
-        guard done == count else {
-            var code: Int32 = 0
-            let zlib = gzerror(gz, &code).map { String(cString: $0) } ?? ""
-            let detail = code != Z_OK && !zlib.isEmpty ? " (\(zlib))" : ""
-            throw DataError(file: path, "truncated: expected \(what), found only \(done) bytes\(detail)",
-                            hint: "download or copy the file again")
-        }
+        return done
+    }
+
+    private static func truncated(_ gz: gzFile, path: String, what: String, found: Int) -> DataError {
+        let (code, zlib) = gzipStatus(gz, path: path)
+        let detail = code != Z_OK && !zlib.isEmpty ? " (zlib: \(zlib))" : ""
+        return DataError(file: path, "truncated: expected \(what), found only \(found) bytes\(detail)", hint: "download or copy the file again")
     }
 }
 

@@ -78,6 +78,30 @@ func temporaryDirectory(_ name: String = #function) -> String {
         }
     }
 
+    /// Found by scripts/fuzz (its corpus keeps both): a header's claim is not allocated up front.
+    /// A 32-byte raw file claiming 16 GiB of floats, and a gzip trailer claiming 4 GiB for
+    /// 30 compressed bytes, are refused by what the file holds (under libFuzzer's 2 GB malloc
+    /// limit they were out-of-memory crashes).
+    @Test func sizesClaimedByTheHeaderAreNotAllocatedBeforeTheDataIsThere() throws {
+        let dir = temporaryDirectory()
+        var raw: [UInt8] = [0, 0, 0x0D, 4]
+        for d in [2, 1, 8_388_610, 254] { raw += withUnsafeBytes(of: UInt32(d).bigEndian, Array.init) }
+        raw += [UInt8](repeating: 0x3F, count: 12)
+        _ = FileManager.default.createFile(atPath: dir + "/claim.idx", contents: Data(raw))
+        #expect(throws: DataError(file: dir + "/claim.idx", "truncated: expected 17045655520 payload bytes for dimensions 2×1×8388610×254, found only 12 bytes",
+                                  hint: "download or copy the file again")) {
+            try IDXFile.read(dir + "/claim.idx", expectedRanks: 1...4, types: [.ubyte, .float], role: "images")
+        }
+        try IDXFile(dims: [3], bytes: [1, 2, 3]).write(to: dir + "/l.gz", gzip: true)
+        var gz = try Data(contentsOf: URL(fileURLWithPath: dir + "/l.gz"))
+        gz.replaceSubrange((gz.count - 4)..., with: [0xFF, 0xFF, 0xFF, 0xF0])  // ISIZE: 4 GiB - 1
+        _ = FileManager.default.createFile(atPath: dir + "/l.gz", contents: gz)
+        #expect(throws: DataError(file: dir + "/l.gz", "corrupt: the gzip data is damaged (zlib: incorrect length check)",
+                                  hint: "download or copy the file again")) {
+            try IDXFile.read(dir + "/l.gz", expectedRanks: 1...1, role: "labels")
+        }
+    }
+
     /// The gzip trailer holds the CRC and the size: a file cut just before it, or with a wrong
     /// CRC, holds the whole payload and is still refused.
     @Test func aMissingOrWrongGzipTrailerIsAnError() throws {
