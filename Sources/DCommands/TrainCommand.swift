@@ -183,6 +183,14 @@ public struct TrainCommand: ParsableCommand {
             loaded.append(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes))
         }
         try out.openLog()
+        // A run killed mid-write (kill -9, a power cut) left temporary files that no process owns.
+        let prefix = trainer.snapshotPrefix
+        var abandoned = AtomicFile.removeAbandonedTemporaries(in: ConfigFile.directory(of: prefix),
+                                                             namePrefix: String(prefix[(prefix.lastIndex(of: "/").map { prefix.index(after: $0) } ?? prefix.startIndex)...]))
+        if case .entry(let writer) = destination { abandoned += AtomicFile.removeAbandonedTemporaries(in: writer.directory) }
+        if !abandoned.isEmpty {
+            out.line("removed \(abandoned.count) temporary file\(abandoned.count == 1 ? "" : "s") left by an interrupted write: \(abandoned.joined(separator: ", "))")
+        }
         // From here on a signal is handled between iterations: an entry is never left half made.
         Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
         var recorder: ZooRecorder?

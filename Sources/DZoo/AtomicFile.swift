@@ -62,6 +62,24 @@ public enum AtomicFile {
             unlink(temporary)
             throw failure(path, "cannot move the new file into place", code)
         }
+        // The rename itself reaches the disk only with its directory (a power cut would
+        // otherwise lose it); a directory that cannot be opened or flushed has the file anyway.
+        let directory = open(ConfigFile.directory(of: path), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 { fsync(directory); close(directory) }
+    }
+
+    /// The temporary files `write` leaves behind when its process is killed mid-write: the
+    /// files in `directory` whose names start with `namePrefix` and end in `.tmp-PID`, where
+    /// no process PID is running any more. Removes them and returns their names.
+    public static func removeAbandonedTemporaries(in directory: String, namePrefix: String = "") -> [String] {
+        // Not another program's: the prefix is a run's snapshot prefix, or the directory a zoo entry.
+        var removed: [String] = []
+        for name in FileSystem.list(directory) where name.hasPrefix(namePrefix) {
+            guard let marker = name.ranges(of: ".tmp-").last, let pid = Int32(name[marker.upperBound...]), pid > 0,
+                  pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlink("\(directory)/\(name)") == 0 { removed.append(name) }
+        }
+        return removed.sorted()
     }
 
     /// Creates the directories above `path` that do not exist yet (`mkdir -p` of its parent).

@@ -161,3 +161,30 @@ let longSolver = solver.replacingOccurrences(of: "max_iter: 60", with: "max_iter
         #expect(!files.contains { $0.hasSuffix(".safetensors") })
     }
 }
+
+@Suite struct AbandonedTemporaryTests {
+    /// A kill -9 during a write leaves `FILE.tmp-PID` (scripts/kill-trials). The next run writing
+    /// with that prefix removes those whose writer is gone, and nothing else.
+    @Test func theNextRunRemovesTemporariesOfWritersThatAreGone() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        try FileManager.default.createDirectory(atPath: dir + "/out", withIntermediateDirectories: true)
+        let exited = Process()
+        exited.executableURL = URL(fileURLWithPath: "/bin/true")
+        try exited.run()
+        exited.waitUntilExit()
+        let gone = exited.processIdentifier
+        let names = [
+            "tiny_iter_30.safetensors.tmp-\(gone)",  // the only one to remove
+            "tiny_iter_30.solverstate.tmp-\(getpid())",  // its writer (this process) is running
+            "other_iter_30.safetensors.tmp-\(gone)",  // another prefix's
+            "tiny_iter_30.safetensors.tmp-x",  // not a process id
+        ]
+        for name in names { try Data([1]).write(to: URL(fileURLWithPath: "\(dir)/out/\(name)")) }
+        let r = try run("dtrain", [dir + "/solver.yaml", "--threads", "1"])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.contains("removed 1 temporary file left by an interrupted write: \(names[0])\n"))
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir + "/out").filter { $0.contains(".tmp-") }
+        #expect(Set(left) == Set(names.dropFirst()))
+    }
+}
