@@ -14,6 +14,8 @@ public final class IDXDataset: Sendable {
     let values: [Float]
     /// Class indices (IDX labels are bytes; an image list's may be larger).
     public let labels: [Int32]
+    /// For an image list, the line of each sample in it (errors point there); empty for IDX.
+    public let labelLines: [Int]
 
     public var sampleSize: Int { sampleDims.reduce(1, *) }
     public var channels: Int { sampleDims[0] }
@@ -37,11 +39,12 @@ public final class IDXDataset: Sendable {
         pixels = imageFile.bytes
         values = imageFile.floats
         self.labels = labelFile.bytes.map(Int32.init)
+        labelLines = []
     }
 
     /// A byte dataset already in memory (decoded image files): `pixels` holds `labels.count`
     /// samples of `sampleDims` ([channels, rows, cols]) each, channels first.
-    public init(imagesPath: String, labelsPath: String, sampleDims: [Int], pixels: [UInt8], labels: [Int32]) {
+    public init(imagesPath: String, labelsPath: String, sampleDims: [Int], pixels: [UInt8], labels: [Int32], labelLines: [Int] = []) {
         precondition(sampleDims.count == 3 && pixels.count == labels.count * sampleDims.reduce(1, *), "dataset shape")
         self.imagesPath = imagesPath
         self.labelsPath = labelsPath
@@ -51,6 +54,7 @@ public final class IDXDataset: Sendable {
         self.pixels = pixels
         values = []
         self.labels = labels
+        self.labelLines = labelLines
     }
 
     /// Number of distinct label values + 1 for the largest: the classes the labels imply.

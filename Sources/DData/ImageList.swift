@@ -102,7 +102,8 @@ public enum ImageList {
             }
         }
         if let (_, error) = firstError.withLock({ $0 }) { throw error }
-        return IDXDataset(imagesPath: path, labelsPath: path, sampleDims: [channels, height, width], pixels: pixels, labels: items.map(\.label))
+        return IDXDataset(imagesPath: path, labelsPath: path, sampleDims: [channels, height, width], pixels: pixels, labels: items.map(\.label),
+                          labelLines: items.map(\.line))
     }
 
     /// Decodes the items of one list (read-only, so shared by the threads).

@@ -143,6 +143,12 @@ struct SplitMix {
         let bad = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
         #expect(bad.status == 1)
         #expect(bad.err.contains("error: layer 'data' (ImageData): image_data_param.source: \(dir)/png/list.txt:2: the label 'one' is not a class index"), "\(bad.err)")
+        // A label beyond the net's classes is found when the net is built, at its line (after a
+        // comment and a blank line, the second sample is on line 4).
+        try "# path label\n0.png 0\n\n1.png 7\n".write(toFile: dir + "/png/list.txt", atomically: true, encoding: .utf8)
+        let range = try run("dtrain", [dir + "/solver.yaml"], zoo: zoo)
+        #expect(range.status == 1)
+        #expect(range.err.hasPrefix("\(dir)/png/list.txt:4: error: label 7 of sample 1 is not a class index in 0..<2 of layer 'loss' (SoftmaxWithLoss)\n"), "\(range.err)")
     }
 
     /// The grid: N rows of a plain and a distorted cell, enlarged to at least 96 pixels; the
