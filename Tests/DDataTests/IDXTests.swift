@@ -78,6 +78,24 @@ func temporaryDirectory(_ name: String = #function) -> String {
         }
     }
 
+    /// 2³¹ images of 28×28 claim 1.7 TB: refused from the header. 2³¹ labels claim 2 GiB, which
+    /// a labels file might hold: read in pieces, the 16-byte file is refused as truncated.
+    @Test func twoToThe31SamplesAreRefusedWithoutAllocatingThem() throws {
+        let dir = temporaryDirectory()
+        func header(_ magic: UInt32, _ dims: [UInt32]) -> Data {
+            Data(([magic] + dims).flatMap { withUnsafeBytes(of: $0.bigEndian, Array.init) } + [1, 2, 3, 4])
+        }
+        _ = FileManager.default.createFile(atPath: dir + "/images", contents: header(0x0803, [1 << 31, 28, 28]))
+        #expect(throws: DataError(file: dir + "/images", "header dimensions [2147483648, 28, 28] are implausibly large", hint: "the file is corrupt")) {
+            try IDXFile.read(dir + "/images", expectedRanks: 3...3, role: "images")
+        }
+        _ = FileManager.default.createFile(atPath: dir + "/labels", contents: header(0x0801, [1 << 31]))
+        #expect(throws: DataError(file: dir + "/labels", "truncated: expected 2147483648 payload bytes for dimensions 2147483648, found only 4 bytes",
+                                  hint: "download or copy the file again")) {
+            try IDXFile.read(dir + "/labels", expectedRanks: 1...1, role: "labels")
+        }
+    }
+
     /// Found by scripts/fuzz (its corpus keeps both): a header's claim is not allocated up front.
     /// A 32-byte raw file claiming 16 GiB of floats, and a gzip trailer claiming 4 GiB for
     /// 30 compressed bytes, are refused by what the file holds (under libFuzzer's 2 GB malloc

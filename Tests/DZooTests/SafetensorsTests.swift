@@ -37,6 +37,18 @@ func temporaryDirectory(_ name: String = #function) -> String {
         #expect(Array(bytes[(8 + n)..<(8 + n + 4)]) == [0, 0, 0x80, 0x3f])
     }
 
+    /// A header length of 2⁶² (or 2⁶⁴ − 1) is compared with the file's size before anything is
+    /// allocated for it.
+    @Test func absurdHeaderLengthsAreRefusedByTheFileSize() {
+        for length in [UInt64(1) << 62, UInt64.max] {
+            let bytes = withUnsafeBytes(of: length.littleEndian, Array.init) + Array("{}".utf8) + [UInt8](repeating: 0, count: 6)
+            #expect(throws: FileError(path: "h.safetensors", "not a valid safetensors file: header length \(length) exceeds the file size 16",
+                                      hint: "the file is corrupt or truncated; use an earlier snapshot")) {
+                try SafetensorsFile.decode(bytes, path: "h.safetensors")
+            }
+        }
+    }
+
     @Test func shapesThatOverflowAreRefused() {
         for shape in ["[4294967296, 4294967296]", "[4611686018427387904]", "[1000000]"] {
             let header = Array("{\"w\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,32]}}".utf8)
