@@ -185,8 +185,8 @@ public struct TrainCommand: ParsableCommand {
         try out.openLog()
         // A run killed mid-write (kill -9, a power cut) left temporary files that no process owns.
         let prefix = trainer.snapshotPrefix
-        var abandoned = AtomicFile.removeAbandonedTemporaries(in: ConfigFile.directory(of: prefix),
-                                                             namePrefix: String(prefix[(prefix.lastIndex(of: "/").map { prefix.index(after: $0) } ?? prefix.startIndex)...]))
+        let namePrefix = prefix.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? prefix
+        var abandoned = AtomicFile.removeAbandonedTemporaries(in: ConfigFile.directory(of: prefix), namePrefix: namePrefix)
         if case .entry(let writer) = destination { abandoned += AtomicFile.removeAbandonedTemporaries(in: writer.directory) }
         if !abandoned.isEmpty {
             out.line("removed \(abandoned.count) temporary file\(abandoned.count == 1 ? "" : "s") left by an interrupted write: \(abandoned.joined(separator: ", "))")

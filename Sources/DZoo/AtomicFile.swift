@@ -72,7 +72,7 @@ public enum AtomicFile {
     /// files in `directory` whose names start with `namePrefix` and end in `.tmp-PID`, where
     /// no process PID is running any more. Removes them and returns their names.
     public static func removeAbandonedTemporaries(in directory: String, namePrefix: String = "") -> [String] {
-        // Not another program's: the prefix is a run's snapshot prefix, or the directory a zoo entry.
+        // Callers keep this to Dendrite's own files: a run's snapshot prefix, or a zoo entry.
         var removed: [String] = []
         for name in FileSystem.list(directory) where name.hasPrefix(namePrefix) {
             guard let marker = name.ranges(of: ".tmp-").last, let pid = Int32(name[marker.upperBound...]), pid > 0,
