@@ -79,7 +79,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
     }
 
     /// 2³¹ images of 28×28 claim 1.7 TB: refused from the header. 2³¹ labels claim 2 GiB, which
-    /// a labels file might hold: read in pieces, the 16-byte file is refused as truncated.
+    /// a labels file might hold: read in pieces, the 12-byte file is refused as truncated.
     @Test func twoToThe31SamplesAreRefusedWithoutAllocatingThem() throws {
         let dir = temporaryDirectory()
         func header(_ magic: UInt32, _ dims: [UInt32]) -> Data {
