@@ -98,7 +98,7 @@ func temporaryDirectory(_ name: String = #function) -> String {
 
     /// Found by scripts/fuzz (its corpus keeps both): a header's claim is not allocated up front.
     /// A 32-byte raw file claiming 16 GiB of floats, and a gzip trailer claiming 4 GiB for
-    /// 30 compressed bytes, are refused by what the file holds (under libFuzzer's 2 GB malloc
+    /// some 30 compressed bytes, are refused by what the file holds (under libFuzzer's 2 GB malloc
     /// limit they were out-of-memory crashes).
     @Test func sizesClaimedByTheHeaderAreNotAllocatedBeforeTheDataIsThere() throws {
         let dir = temporaryDirectory()
