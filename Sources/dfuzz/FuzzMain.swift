@@ -47,7 +47,6 @@ func start(_ name: String) {
 @main
 struct FuzzMain {
     static func main() {
-        let arguments = Array(CommandLine.arguments.dropFirst())
         #if DFUZZ_LIBFUZZER
         guard let name = getenv("DFUZZ_TARGET").map({ String(cString: $0) }) else { fail("set DFUZZ_TARGET to the target to fuzz") }
         start(name)
@@ -58,6 +57,7 @@ struct FuzzMain {
             return 0
         })
         #else
+        let arguments = Array(CommandLine.arguments.dropFirst())
         guard let name = arguments.first else {
             fail("usage: dfuzz TARGET FILE|DIR…  (replays inputs; scripts/fuzz runs the fuzzer)")
         }
