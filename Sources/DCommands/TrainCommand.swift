@@ -183,11 +183,16 @@ public struct TrainCommand: ParsableCommand {
             loaded.append(.resumed(path: snapshot, iteration: trainer.iteration, notes: notes))
         }
         try out.openLog()
-        // A run killed mid-write (kill -9, a power cut) left temporary files that no process owns.
-        let prefix = trainer.snapshotPrefix
-        let namePrefix = prefix.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? prefix
-        var abandoned = AtomicFile.removeAbandonedTemporaries(in: ConfigFile.directory(of: prefix), namePrefix: namePrefix)
-        if case .entry(let writer) = destination { abandoned += AtomicFile.removeAbandonedTemporaries(in: writer.directory) }
+        // A run killed mid-write (kill -9, a power cut) left temporary files that no process owns:
+        // anywhere in its zoo entry (the snapshots and the card), else under its snapshot prefix.
+        let abandoned: [String]
+        if case .entry(let writer) = destination {
+            abandoned = AtomicFile.removeAbandonedTemporaries(in: writer.directory)
+        } else {
+            let prefix = trainer.snapshotPrefix
+            let namePrefix = prefix.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? prefix
+            abandoned = AtomicFile.removeAbandonedTemporaries(in: ConfigFile.directory(of: prefix), namePrefix: namePrefix)
+        }
         if !abandoned.isEmpty {
             out.line("removed \(abandoned.count) temporary file\(abandoned.count == 1 ? "" : "s") left by an interrupted write: \(abandoned.joined(separator: ", "))")
         }

@@ -63,24 +63,17 @@ struct FuzzMain {
         }
         start(name)
         guard let h = current else { return }
-        var files: [String] = []
-        for argument in arguments.dropFirst() {
-            if let dir = opendir(argument) {
-                while let entry = readdir(dir) {
-                    let file = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                    if !file.hasPrefix(".") { files.append("\(argument)/\(file)") }
-                }
-                closedir(dir)
-            } else {
-                files.append(argument)
-            }
+        let files = arguments.dropFirst().flatMap { argument in
+            FileSystem.isDirectory(argument)
+                ? FileSystem.list(argument).filter { !$0.hasPrefix(".") }.map { "\(argument)/\($0)" } : [argument]
         }
         for file in files.sorted() {
-            guard let f = fopen(file, "rb") else { fail("cannot open \(file)") }
-            var bytes: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 1 << 16)
-            while case let n = fread(&buffer, 1, buffer.count, f), n > 0 { bytes += buffer[..<n] }
-            fclose(f)
-            print(h.run(bytes).map { "refused  \(file): \($0)" } ?? "accepted \(file)")
+            do {
+                let bytes = try AtomicFile.read(file)
+                print(h.run(bytes).map { "refused  \(file): \($0)" } ?? "accepted \(file)")
+            } catch {
+                fail("\(file): \(error.message)")
+            }
         }
         #endif
     }
