@@ -81,8 +81,9 @@ final class ZooRecorder {
         var seen = Set<String>()
         for (phase, net) in [("train", trainer.trainNet)] + trainer.testNets.prefix(1).map({ ("test", $0) }) {
             for layer in net.dataLayers {
-                for (kind, path) in [("images", layer.dataset.imagesPath), ("labels", layer.dataset.labelsPath)] where seen.insert(path).inserted {
-                    card.datasetFiles.append(.init(role: "\(phase) \(kind)", path: FileSystem.absolute(path), sha256: try AtomicFile.sha256(path).hex))
+                let samples = layer.dataset.range.map { ", samples \($0.lowerBound)..<\($0.upperBound)" } ?? ""
+                for (kind, path) in [("images", layer.dataset.imagesPath), ("labels", layer.dataset.labelsPath)] where seen.insert(path + samples).inserted {
+                    card.datasetFiles.append(.init(role: "\(phase) \(kind)\(samples)", path: FileSystem.absolute(path), sha256: try AtomicFile.sha256(path).hex))
                 }
             }
             for path in net.textDataLayers.flatMap(\.corpus.paths) where seen.insert(path).inserted {

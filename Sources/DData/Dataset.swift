@@ -16,6 +16,11 @@ public final class IDXDataset: Sendable {
     public let labels: [Int32]
     /// For an image list, the line of each sample in it (errors point there); empty for IDX.
     public let labelLines: [Int]
+    /// The samples of the files that this dataset holds, when it is a subset of them
+    /// (`idx_data_param.range`); nil for all of them.
+    public let range: Range<Int>?
+    /// The index in the files of sample 0 (errors name file indices).
+    public var firstSample: Int { range?.lowerBound ?? 0 }
 
     public var sampleSize: Int { sampleDims.reduce(1, *) }
     public var channels: Int { sampleDims[0] }
@@ -40,6 +45,7 @@ public final class IDXDataset: Sendable {
         values = imageFile.floats
         self.labels = labelFile.bytes.map(Int32.init)
         labelLines = []
+        range = nil
     }
 
     /// A byte dataset already in memory (decoded image files): `pixels` holds `labels.count`
@@ -55,6 +61,25 @@ public final class IDXDataset: Sendable {
         values = []
         self.labels = labels
         self.labelLines = labelLines
+        range = nil
+    }
+
+    /// Samples `range` of this dataset (a validation split carved from the training files):
+    /// a copy, so that everything that reads a dataset, normalisation statistics included,
+    /// sees only these samples.
+    public init(_ whole: IDXDataset, samples range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= whole.count && !range.isEmpty, "subset range")
+        imagesPath = whole.imagesPath
+        labelsPath = whole.labelsPath
+        sampleDims = whole.sampleDims
+        count = range.count
+        elementType = whole.elementType
+        let values = range.lowerBound * whole.sampleSize..<range.upperBound * whole.sampleSize
+        pixels = whole.pixels.isEmpty ? [] : Array(whole.pixels[values])
+        self.values = whole.values.isEmpty ? [] : Array(whole.values[values])
+        labels = Array(whole.labels[range])
+        labelLines = whole.labelLines.isEmpty ? [] : Array(whole.labelLines[range])
+        self.range = whole.firstSample + range.lowerBound..<whole.firstSample + range.upperBound
     }
 
     /// Number of distinct label values + 1 for the largest: the classes the labels imply.

@@ -53,14 +53,27 @@ public final class IDXDataLayer: Layer {
         if context.phase == .test, let data = context.testData { (images, labels) = data }
         let batchSize = try p.int("batch_size", default: 0, min: 1)
         let shuffle = try p.bool("shuffle", default: false)
+        let range = try p.ints("range")
+        guard range.isEmpty || (range.count == 2 && range[0] >= 0 && range[0] < range[1]) else {
+            throw p.error("range", "must be two sample indices [first, end] with 0 ≤ first < end, found \(range)",
+                          hint: "range: [0, 50000] serves samples 0 to 49 999 (the end is excluded, as in Python's [0:50000])")
+        }
         try p.finish()
-        let dataset: IDXDataset
+        // Files given on the command line (dtest --images/--labels) replace the whole split.
+        let commandLineData = context.phase == .test && context.testData != nil
+        var dataset: IDXDataset
         do {
             dataset = try context.datasets.dataset(images: images, labels: labels)
         } catch {
-            // Files given on the command line (dtest --images/--labels) are named by no line of the net.
-            if context.phase == .test, context.testData != nil { throw ConfigError(file: error.file, message: error.message, hint: error.hint) }
+            // The command line's files are named by no line of the net.
+            if commandLineData { throw ConfigError(file: error.file, message: error.message, hint: error.hint) }
             throw p.error(error.file == labels && labels != images ? "labels" : "images", "\(error.file): \(error.message)", hint: error.hint)
+        }
+        if !range.isEmpty && !commandLineData {
+            guard range[1] <= dataset.count else {
+                throw p.error("range", "ends at sample \(range[1]), but \(images) holds \(dataset.count)", hint: "the end is at most \(dataset.count)")
+            }
+            dataset = context.datasets.subset(dataset, samples: range[0]..<range[1])
         }
         self.init(name: spec.name, dataset: dataset, batchSize: batchSize, transform: try Self.transform(spec, dataset: dataset, context: context),
                   shuffle: shuffle, seed: context.seed, prefetch: context.phase == .train)

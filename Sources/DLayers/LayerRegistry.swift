@@ -43,6 +43,17 @@ public final class DatasetCache {
         return d
     }
 
+    private var subsets: [String: IDXDataset] = [:]
+
+    /// Samples `range` of `dataset` (`idx_data_param.range`), copied once for every net.
+    public func subset(_ dataset: IDXDataset, samples range: Range<Int>) -> IDXDataset {
+        let key = "\(dataset.imagesPath)\u{0}\(dataset.labelsPath)\u{0}\(range.lowerBound)\u{0}\(range.upperBound)"
+        if let d = subsets[key] { return d }
+        let d = IDXDataset(dataset, samples: range)
+        subsets[key] = d
+        return d
+    }
+
     private var statistics: [String: Normalization] = [:]
 
     /// The statistics of `dataset`, computed once however many layers divide them out.

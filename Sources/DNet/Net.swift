@@ -362,7 +362,7 @@ extension Net {
             let largest = dataset.labels.max() ?? 0
             throw ConfigError(
                 file: dataset.labelLines.isEmpty ? dataset.labelsPath : "\(dataset.labelsPath):\(dataset.labelLines[i])",
-                message: "label \(dataset.labels[i]) of sample \(i) is not a class index in 0..<\(classes) of layer '\(node.name)' (\(node.type))",
+                message: "label \(dataset.labels[i]) of sample \(dataset.firstSample + i) is not a class index in 0..<\(classes) of layer '\(node.name)' (\(node.type))",
                 hint: "the labels go up to \(largest) and the scores of '\(node.name)' have \(classes) class\(classes == 1 ? "" : "es"); set num_output of the layer before it to the number of classes"
                     + (reader.ignoredLabel == nil ? ", or ignore_label" : ""))
         }

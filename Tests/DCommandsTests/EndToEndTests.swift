@@ -273,4 +273,38 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         let ok = try run("dtrain", [dir + "/solver.yaml"])
         #expect(ok.status == 0, "\(ok.err)")
     }
+
+    /// A validation split carved from one pair of files (`idx_data_param.range`): each phase
+    /// reads its own samples, an epoch is the TRAIN range, errors name file indices, and the
+    /// card records which samples each phase read.
+    @Test func rangeCarvesAValidationSplit() throws {
+        let dir = temporaryDirectory()
+        let split = net.replacingOccurrences(of: "batch_size: 8, shuffle: true}", with: "batch_size: 8, shuffle: true, range: [0, 24]}")
+            .replacingOccurrences(of: "batch_size: 8}", with: "batch_size: 8, range: [24, 40]}")
+        try setUp(dir, net: split, solver: solver.replacingOccurrences(of: "test_iter: 5", with: "test_iter: 2")
+            .replacingOccurrences(of: "snapshot_prefix: out/tiny", with: "model_card: {dataset: tiny}"))
+        var labels = (0..<40).map { UInt8($0 % 2) }
+        labels[37] = 250  // in the validation range only
+        try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
+        let bad = try run("dtrain", [dir + "/solver.yaml", "--zoo", dir + "/zoo"])
+        #expect(bad.err.hasPrefix("\(dir)/labels.gz: error: label 250 of sample 37 is not a class index in 0..<2 of layer 'accuracy' (Accuracy)\n"), "\(bad.err)")
+        labels[37] = 1
+        try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
+        let ok = try run("dtrain", [dir + "/solver.yaml", "--zoo", dir + "/zoo"])
+        #expect(ok.status == 0, "\(ok.err)")
+        #expect(ok.out.contains("train iter=30/60 epoch=10.00 loss="), "24 samples of 8 are 3 iterations an epoch: \(ok.out)")
+        // The TEST pass covers its 16 samples once: 2 batches of 8.
+        #expect(ok.out.contains("card weights=tiny_iter_60.safetensors samples=16 accuracy="), "\(ok.out)")
+        let card = try String(contentsOfFile: dir + "/zoo/tiny/model.yaml", encoding: .utf8)
+        #expect(card.contains("role: \"train images, samples 0..<24\", path: \"\(dir)/images.gz\""), "\(card)")
+        #expect(card.contains("role: \"test labels, samples 24..<40\", path: \"\(dir)/labels.gz\""), "\(card)")
+        // A range past the file's end, or not [first, end], is located.
+        for (range, message) in [("[24, 41]", "idx_data_param.range: ends at sample 41, but \(dir)/images.gz holds 40"),
+                                 ("[24, 24]", "idx_data_param.range: must be two sample indices [first, end] with 0 ≤ first < end, found [24, 24]"),
+                                 ("[30]", "idx_data_param.range: must be two sample indices [first, end] with 0 ≤ first < end, found [30]")] {
+            try split.replacingOccurrences(of: "range: [24, 40]", with: "range: \(range)").write(toFile: dir + "/net.yaml", atomically: true, encoding: .utf8)
+            let r = try run("dtrain", [dir + "/solver.yaml", "--zoo", dir + "/zoo"])
+            #expect(r.status == 1 && r.err.hasPrefix("\(dir)/net.yaml:13:") && r.err.contains(message), "\(r.err)")
+        }
+    }
 }

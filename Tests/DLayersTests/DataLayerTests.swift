@@ -184,6 +184,17 @@ import Testing
         #expect(pixel.mean == [100, 101, 102, 103])  // sample k holds 90 + 4k + p: pixel p's mean is 90 + 4 · 2.5 + p
     }
 
+    /// A TRAIN layer with `range` takes its statistics from those samples only (the rest are
+    /// the validation split), and so does the TEST layer that divides them out.
+    @Test func aRangeIsAllTheStatisticsSee() throws {
+        let file = try net("normalize: per_channel")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+            .replacingOccurrences(of: "labels: train-labels, batch_size: 2}", with: "labels: train-labels, batch_size: 2, range: [1, 3]}")
+        try text.write(toFile: file, atomically: true, encoding: .utf8)
+        let n = try #require(try testLayer(file).normalization)
+        #expect(n.mean == [97.5])  // samples 1 and 2 hold 94…101
+    }
+
     @Test func normalizeErrors() throws {
         func message(_ file: String) -> String {
             do { _ = try testLayer(file); return "accepted" } catch let e as ConfigError { return e.headline } catch { return "\(error)" }
