@@ -55,6 +55,10 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "The zoo directory to write the entry into (default: $DENDRITE_ZOO, else ~/.dendrite/zoo).")
     public var zoo: String?
 
+    @Option(name: [.customLong("random-seed"), .customLong("random_seed")],
+            help: "Replace the solver's random_seed (members of a committee differ by their seeds only).")
+    var randomSeed: UInt64?
+
     @Flag(name: .long, help: "Build the nets, print them and the solver settings with every default filled in, and exit.")
     public var dryRun = false
 
@@ -93,6 +97,7 @@ public struct TrainCommand: ParsableCommand {
             throw ValidationError("give --weights (start from weights) or --snapshot (resume a run), not both")
         }
         if allowCopyingNone && weights == nil { throw ValidationError("--allow-copying-none goes with --weights") }
+        if randomSeed != nil && snapshot != nil { throw ValidationError("a resumed run keeps the seed it started with; give --random-seed or --snapshot, not both") }
     }
 
     public func run() throws {
@@ -100,7 +105,8 @@ public struct TrainCommand: ParsableCommand {
     }
 
     func train(_ console: Console) throws {
-        let spec = try SolverSpec.load(solver)
+        var spec = try SolverSpec.load(solver)
+        if let randomSeed { spec.randomSeed = randomSeed }
         let threads = compute.resolvedThreads()
         var zoo = Zoo.fromEnvironment()
         if let dir = self.zoo { zoo = Zoo(userRoot: dir, repositoryRoot: zoo.repositoryRoot) }

@@ -274,6 +274,28 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         #expect(ok.status == 0, "\(ok.err)")
     }
 
+    /// --random-seed trains exactly as the solver's random_seed does (a committee's members
+    /// differ by it only), and the card records the seed used.
+    @Test func randomSeedOptionReplacesTheSolvers() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir, solver: solver.replacingOccurrences(of: "snapshot_prefix: out/tiny", with: "model_card: {dataset: tiny}"))
+        func finalTest(_ args: [String]) throws -> String {
+            let r = try run("dtrain", [dir + "/solver.yaml", "--zoo", dir + "/zoo"] + args)
+            #expect(r.status == 0, "\(r.err)")
+            return r.out.split(separator: "\n").last { $0.hasPrefix("test iter=60 ") }.map(String.init) ?? "none"
+        }
+        let option = try finalTest(["--random-seed", "7", "--zoo-name", "by-option"])
+        let fileTwo = try finalTest(["--zoo-name", "file-2"])
+        try solver.replacingOccurrences(of: "random_seed: 2", with: "random_seed: 7").replacingOccurrences(of: "snapshot_prefix: out/tiny", with: "")
+            .write(toFile: dir + "/solver.yaml", atomically: true, encoding: .utf8)
+        let fileSeven = try finalTest(["--zoo-name", "file-7"])
+        #expect(option == fileSeven && option != fileTwo, "\(option) | \(fileSeven) | \(fileTwo)")
+        let card = try String(contentsOfFile: dir + "/zoo/by-option/model.yaml", encoding: .utf8)
+        #expect(card.contains("random_seed: 7"), "\(card)")
+        let both = try run("dtrain", [dir + "/solver.yaml", "--random-seed", "3", "--snapshot", "zoo:file-7"])
+        #expect(both.status != 0 && both.err.contains("give --random-seed or --snapshot, not both"), "\(both.err)")
+    }
+
     /// A validation split carved from one pair of files (`idx_data_param.range`): each phase
     /// reads its own samples, an epoch is the TRAIN range, errors name file indices, and the
     /// card records which samples each phase read.
