@@ -396,7 +396,8 @@ public struct TestCommand: ParsableCommand {
         let differences = metrics.values.compactMap { name, value in
             measured.value(name).map { "\(name) \(cFormat("%+.2g", $0 - value))" }
         }
-        return "note: the card was measured with \(cardKernel) on \(p.threads) threads, this run with \(here) on \(threads) threads: "
+        func onThreads(_ n: Int) -> String { "on \(n) thread\(n == 1 ? "" : "s")" }
+        return "note: the card was measured with \(cardKernel) \(onThreads(p.threads)), this run with \(here) \(onThreads(threads)): "
             + "card \(Format.outputs(metrics.values)); measured minus card: \(differences.joined(separator: ", "))"
     }
 
