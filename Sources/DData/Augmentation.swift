@@ -14,6 +14,10 @@ public struct Augmentation: Sendable, Equatable {
     public var mirror = false
     /// Side of the square cut from each sample (0: none): random in TRAIN, centred in TEST.
     public var cropSize = 0
+    /// In TRAIN, the crop may reach this many pixels past each edge, which read as 0 (the
+    /// zero padding of torchvision's `RandomCrop(size, padding)`): whole-pixel shifts that,
+    /// unlike `translation`, leave the pixels unblurred. TEST's centred crop is unchanged.
+    public var cropPad = 0
     /// Largest shift, in pixels, along each axis.
     public var translation = 0.0
     /// Largest rotation, in degrees, either way.
@@ -105,19 +109,30 @@ public struct Augmentation: Sendable, Equatable {
         var top = (height - outH) / 2, left = (width - outW) / 2, flip = false
         if var rng = random {
             if cropSize > 0 {
-                top = Int(rng.next() % UInt64(height - outH + 1))
-                left = Int(rng.next() % UInt64(width - outW + 1))
+                top = Int(rng.next() % UInt64(height - outH + 2 * cropPad + 1)) - cropPad
+                left = Int(rng.next() % UInt64(width - outW + 2 * cropPad + 1)) - cropPad
             }
             if mirror { flip = rng.next() & 1 == 1 }
             random = rng
         }
+        // Columns [x0, x1) of the crop lie inside the image; the rest, and rows outside, are 0.
+        let x0 = max(0, -left), x1 = min(outW, width - left)
         for ch in 0..<channels {
             for y in 0..<outH {
-                let src = input + ch * height * width + (top + y) * width + left, dst = output + (ch * outH + y) * outW
-                if flip {
-                    for x in 0..<outW { dst[x] = src[outW - 1 - x] }
+                let dst = output + (ch * outH + y) * outW
+                guard top + y >= 0, top + y < height else { dst.update(repeating: 0, count: outW); continue }
+                let src = input + ch * height * width + (top + y) * width + left
+                if x0 == 0 && x1 == outW {
+                    if flip {
+                        for x in 0..<outW { dst[x] = src[outW - 1 - x] }
+                    } else {
+                        dst.update(from: src, count: outW)
+                    }
                 } else {
-                    dst.update(from: src, count: outW)
+                    for x in 0..<outW {
+                        let from = flip ? outW - 1 - x : x
+                        dst[x] = from >= x0 && from < x1 ? src[from] : 0
+                    }
                 }
             }
         }

@@ -103,6 +103,17 @@ public final class IDXDataLayer: Layer {
         if a.cropSize > min(dims[1], dims[2]) {
             throw t.error("crop_size", "is \(a.cropSize), larger than the \(dims[2])×\(dims[1]) images", hint: "crop at most \(min(dims[1], dims[2])) pixels")
         }
+        a.cropPad = try t.int("pad", default: 0, min: 0)
+        if a.cropPad > 0 && a.cropSize == 0 {
+            // Shifts of whole pixels: a crop of the image's own size from the padded image.
+            guard dims[1] == dims[2] else {
+                throw t.error("pad", "pads the random crop, and these images are \(dims[2])×\(dims[1]), not square", hint: "give crop_size too")
+            }
+            a.cropSize = dims[1]
+        }
+        if a.cropPad > a.cropSize {
+            throw t.error("pad", "is \(a.cropPad), more than the crop's side \(a.cropSize): a crop could miss the image", hint: "pad by a few pixels, e.g. pad: 2")
+        }
         func amount(_ key: String, default value: Double = 0) throws(ConfigError) -> Double {
             let v = try t.double(key, default: value)
             guard v >= 0, v.isFinite else { throw t.error(key, "must be a finite number ≥ 0, found \(v)") }

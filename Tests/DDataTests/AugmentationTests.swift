@@ -70,6 +70,37 @@ import Testing
         #expect(seen.count > 9)  // both offsets and both flips occur
     }
 
+    /// `pad`: the random crop may reach up to `cropPad` pixels past each edge, where it reads
+    /// 0; every whole-pixel shift occurs, with and without the flip, and TEST is unchanged.
+    @Test func paddedCropShiftsByWholePixels() {
+        var a = Augmentation()
+        a.cropSize = 3
+        a.cropPad = 1
+        a.mirror = true
+        let input = (1...18).map(Float.init)  // two 3×3 planes, no zero among them
+        #expect(run(a, input, dims: [2, 3, 3], rng: nil) == input)  // TEST: the centre is the image
+        /// The crop at (top, left) of the zero-padded planes, flipped or not, by hand.
+        func shifted(top: Int, left: Int, flip: Bool) -> [Float] {
+            (0..<2).flatMap { ch in
+                (0..<3).flatMap { y in
+                    (0..<3).map { x -> Float in
+                        let (sy, sx) = (top + y, left + (flip ? 2 - x : x))
+                        return (0..<3).contains(sy) && (0..<3).contains(sx) ? input[ch * 9 + sy * 3 + sx] : 0
+                    }
+                }
+            }
+        }
+        var seen = Set<[Int]>()
+        for position in 0..<400 {
+            let out = run(a, input, dims: [2, 3, 3], rng: Augmentation.stream(seed: 5, epoch: 1, position: position))
+            let matches = (-1...1).flatMap { t in (-1...1).flatMap { l in [false, true].map { [t, l, $0 ? 1 : 0] } } }
+                .filter { out == shifted(top: $0[0], left: $0[1], flip: $0[2] == 1) }
+            #expect(matches.count == 1, "\(out)")
+            seen.formUnion(matches)
+        }
+        #expect(seen.count == 18)  // 3 × 3 offsets, each flipped or not
+    }
+
     @Test func elasticFieldIsSmoothAndBounded() {
         let kernel = Augmentation.gaussianKernel(sigma: 2)
         #expect(kernel.count == 13 && abs(kernel.reduce(0, +) - 1) < 1e-6 && kernel == kernel.reversed())

@@ -79,6 +79,13 @@ import Testing
         #expect(Set(batches).count == batches.count)
     }
 
+    /// `pad` alone crops the image's own size from the padded image: the shape is unchanged.
+    @Test func padAloneKeepsTheShape() throws {
+        #expect(try layer("pad: 2").sampleDims == [3, 8, 8])
+        #expect(try layer("pad: 2", phase: .test).augmentation.cropSize == 8)
+        #expect(try batch(try layer("pad: 2", phase: .test), phase: .test) == (try batch(try layer("", phase: .test), phase: .test)))
+    }
+
     @Test func testCropsTheCentre() throws {
         let l = try layer("crop_size: 4", phase: .test)
         let out = try batch(l, phase: .test)
@@ -133,6 +140,9 @@ import Testing
             do { _ = try layer(transform); return nil } catch let e as ConfigError { return e.headline } catch { return "\(error)" }
         }
         for (setting, expected) in [("crop_size: 9", "transform_param.crop_size: is 9, larger than the 8×8 images"),
+                                    ("pad: 9", "transform_param.pad: is 9, more than the crop's side 8: a crop could miss the image"),
+                                    ("crop_size: 4, pad: 5", "transform_param.pad: is 5, more than the crop's side 4"),
+                                    ("pad: -1", "transform_param.pad: must be at least 0, found -1"),
                                     ("zoom: 1", "transform_param.zoom: must be below 1 (the factor is drawn from [1 − zoom, 1 + zoom]), found 1.0"),
                                     ("rotation: -5", "transform_param.rotation: must be a finite number ≥ 0, found -5.0"),
                                     ("scale: 0", "transform_param.scale: must not be 0: every sample would become zero")] {
