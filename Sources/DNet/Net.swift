@@ -356,7 +356,7 @@ extension Net {
                   let data = nodes[producer].layer as? IDXDataLayer, nodes[producer].tops.firstIndex(of: node.bottoms[1]) == 1,
                   let classes = reader.classCount(scores: blobs[node.bottoms[0]].shape) else { continue }
             let dataset = data.dataset
-            let key = "\(dataset.labelsPath)\u{0}\(classes)\u{0}\(reader.ignoredLabel.map(String.init) ?? "")"
+            let key = "\(dataset.labelsPath)\u{0}\(dataset.range.map { "\($0)" } ?? "")\u{0}\(classes)\u{0}\(reader.ignoredLabel.map(String.init) ?? "")"
             guard checked.insert(key).inserted else { continue }
             guard let i = dataset.labels.firstIndex(where: { !(0..<Int32(clamping: classes)).contains($0) && Int($0) != reader.ignoredLabel }) else { continue }
             let largest = dataset.labels.max() ?? 0

@@ -310,6 +310,20 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
         let bad = try run("dtrain", [dir + "/solver.yaml", "--zoo", dir + "/zoo"])
         #expect(bad.err.hasPrefix("\(dir)/labels.gz: error: label 250 of sample 37 is not a class index in 0..<2 of layer 'accuracy' (Accuracy)\n"), "\(bad.err)")
+        // Two ranges of one labels file in one net are checked each.
+        let twoRanges = """
+            name: two
+            layer:
+              - {name: a, type: IDXData, top: [da, la], idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8, range: [0, 24]}}
+              - {name: b, type: IDXData, top: [db, lb], idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8, range: [24, 40]}}
+              - {name: ipa, type: InnerProduct, bottom: da, top: sa, inner_product_param: {num_output: 2}}
+              - {name: ipb, type: InnerProduct, bottom: db, top: sb, inner_product_param: {num_output: 2}}
+              - {name: acca, type: Accuracy, bottom: [sa, la], top: acca}
+              - {name: accb, type: Accuracy, bottom: [sb, lb], top: accb}
+            """
+        try twoRanges.write(toFile: dir + "/two.yaml", atomically: true, encoding: .utf8)
+        let two = try run("dtest", ["--model", dir + "/two.yaml", "--weights", dir + "/none.safetensors"])
+        #expect(two.err.hasPrefix("\(dir)/labels.gz: error: label 250 of sample 37 is not a class index in 0..<2 of layer 'accb' (Accuracy)\n"), "\(two.err)")
         labels[37] = 1
         try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
         let ok = try run("dtrain", [dir + "/solver.yaml", "--zoo", dir + "/zoo"])
