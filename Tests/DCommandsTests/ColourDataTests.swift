@@ -259,7 +259,8 @@ struct SplitMix {
 @Suite struct ShippedConfigTests {
     static let root = FileManager.default.currentDirectoryPath + "/Configs"
     static let solvers = ["fashion-lenet/solver.yaml", "fashion-augment/solver.yaml", "fashion-mlp/solver.yaml", "fashion-mlp/early-stopping.yaml",
-                          "fashion-deep-mlp/solver.yaml", "fashion-deep-mlp/solver-elastic.yaml", "fashion-committee/solver.yaml", "fashion-autoencoder/solver.yaml", "fashion-autoencoder/solver-tied.yaml",
+                          "fashion-deep-mlp/solver.yaml", "fashion-deep-mlp/solver-elastic.yaml", "fashion-committee/solver.yaml",
+                          "fashion-best/solver.yaml", "fashion-best/validation-solver.yaml", "fashion-autoencoder/solver.yaml", "fashion-autoencoder/solver-tied.yaml",
                           "fashion-footwear/solver.yaml", "fashion-footwear/scratch-solver.yaml", "xor/solver.yaml", "xor/perceptron-solver.yaml",
                           "fashion-bn/solver.yaml", "fashion-bn/solver-5x.yaml", "fashion-bn/plain.yaml", "fashion-bn/plain-5x.yaml",
                           "fashion-pretraining/stage-1.yaml", "fashion-pretraining/stage-2.yaml", "fashion-pretraining/stage-3.yaml",
