@@ -197,8 +197,9 @@ import Testing
     /// A TRAIN layer with `range` takes its statistics from those samples only (the rest are
     /// the validation split), and so does the TEST layer that divides them out.
     @Test func aRangeIsAllTheStatisticsSee() throws {
-        let file = try net("normalize: per_channel")
-        let text = try String(contentsOfFile: file, encoding: .utf8)
+        // A file of its own: net(_:)'s is shared with the tests running beside this one.
+        let file = Self.dir + "/net-range.yaml"
+        let text = try String(contentsOfFile: try net("normalize: per_channel"), encoding: .utf8)
             .replacingOccurrences(of: "labels: train-labels, batch_size: 2}", with: "labels: train-labels, batch_size: 2, range: [1, 3]}")
         try text.write(toFile: file, atomically: true, encoding: .utf8)
         let n = try #require(try testLayer(file).normalization)
