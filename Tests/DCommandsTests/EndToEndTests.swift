@@ -278,7 +278,7 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
     /// differ by it only), and the card records the seed used.
     @Test func randomSeedOptionReplacesTheSolvers() throws {
         let dir = temporaryDirectory()
-        try setUp(dir, solver: solver.replacingOccurrences(of: "snapshot_prefix: out/tiny", with: "model_card: {dataset: tiny}"))
+        try setUp(dir, solver: zooSolver)
         func finalTest(_ args: [String]) throws -> String {
             let r = try run("dtrain", [dir + "/solver.yaml", "--zoo", dir + "/zoo"] + args)
             #expect(r.status == 0, "\(r.err)")
@@ -286,7 +286,7 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         }
         let option = try finalTest(["--random-seed", "7", "--zoo-name", "by-option"])
         let fileTwo = try finalTest(["--zoo-name", "file-2"])
-        try solver.replacingOccurrences(of: "random_seed: 2", with: "random_seed: 7").replacingOccurrences(of: "snapshot_prefix: out/tiny", with: "")
+        try zooSolver.replacingOccurrences(of: "random_seed: 2", with: "random_seed: 7")
             .write(toFile: dir + "/solver.yaml", atomically: true, encoding: .utf8)
         let fileSeven = try finalTest(["--zoo-name", "file-7"])
         #expect(option == fileSeven && option != fileTwo, "\(option) | \(fileSeven) | \(fileTwo)")
@@ -303,8 +303,7 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         let dir = temporaryDirectory()
         let split = net.replacingOccurrences(of: "batch_size: 8, shuffle: true}", with: "batch_size: 8, shuffle: true, range: [0, 24]}")
             .replacingOccurrences(of: "batch_size: 8}", with: "batch_size: 8, range: [24, 40]}")
-        try setUp(dir, net: split, solver: solver.replacingOccurrences(of: "test_iter: 5", with: "test_iter: 2")
-            .replacingOccurrences(of: "snapshot_prefix: out/tiny", with: "model_card: {dataset: tiny}"))
+        try setUp(dir, net: split, solver: zooSolver.replacingOccurrences(of: "test_iter: 5", with: "test_iter: 2"))
         var labels = (0..<40).map { UInt8($0 % 2) }
         labels[37] = 250  // in the validation range only
         try IDXFile(dims: [40], bytes: labels).write(to: dir + "/labels.gz", gzip: true)
