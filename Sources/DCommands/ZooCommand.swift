@@ -69,7 +69,8 @@ public struct ZooCommand: ParsableCommand {
                     console.out("metrics: iteration=\(m.iteration) net=\(m.net) samples=\(m.samples) \(Format.outputs(m.values))")
                 }
                 console.out("trained by: \(Format.printable(c.provenance.command))")
-                console.out("  Dendrite \(c.provenance.dendrite), random_seed=\(c.provenance.randomSeed), threads=\(c.provenance.threads), \(c.provenance.date)")
+                console.out("  Dendrite \(c.provenance.dendrite), random_seed=\(c.provenance.randomSeed), threads=\(c.provenance.threads), \(c.provenance.date)"
+                            + (c.provenance.trainingSeconds > 0 ? ", trained in \(cFormat("%.1f", c.provenance.trainingSeconds)) s" : ""))
                 console.out("files:")
                 Format.table(c.files.map { ["  " + $0.path, Format.bytes($0.size), $0.sha256] }).forEach { console.out($0) }
                 let deploy = e.path(c.deploy)

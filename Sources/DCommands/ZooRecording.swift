@@ -128,6 +128,10 @@ final class ZooRecorder {
             hasBest = true
             weights = ConfigFile.fileName(of: path)
             try writer.update(weights: weights, clearMetrics: true)
+        case .finished(let report):
+            var provenance = writer.card.provenance
+            provenance.trainingSeconds += report.seconds
+            try writer.update(provenance: provenance)
         default:
             break
         }

@@ -45,10 +45,15 @@ public struct ModelCard: Sendable, Equatable {
         public var openblasCore: String
         public var openblasVersion: String
         public var cpu: String
+        /// The seconds the training runs took as dtrain measured them (tests during training
+        /// included, the card's final measurement not), summed over the parts of a resumed
+        /// run; 0 in cards written before it was recorded.
+        public var trainingSeconds: Double
         public init(command: String, dendrite: String, randomSeed: UInt64, threads: Int, date: String,
-                    openblasCore: String = "", openblasVersion: String = "", cpu: String = "") {
+                    openblasCore: String = "", openblasVersion: String = "", cpu: String = "", trainingSeconds: Double = 0) {
             self.command = command; self.dendrite = dendrite; self.randomSeed = randomSeed; self.threads = threads; self.date = date
             self.openblasCore = openblasCore; self.openblasVersion = openblasVersion; self.cpu = cpu
+            self.trainingSeconds = trainingSeconds
         }
     }
 
@@ -131,6 +136,7 @@ public struct ModelCard: Sendable, Equatable {
         out += "provenance:\n  command: \(q(provenance.command))\n  dendrite: \(q(provenance.dendrite))\n"
         out += "  random_seed: \(provenance.randomSeed)\n  threads: \(provenance.threads)\n  date: \(q(provenance.date))\n"
         out += "  openblas_core: \(q(provenance.openblasCore))\n  openblas_version: \(q(provenance.openblasVersion))\n  cpu: \(q(provenance.cpu))\n"
+        if provenance.trainingSeconds > 0 { out += "  training_seconds: \((provenance.trainingSeconds * 10).rounded() / 10)\n" }
         out += "files:" + (files.isEmpty ? " []\n" : "\n")
         for f in files { out += "  - {path: \(q(f.path)), size: \(f.size), sha256: \(q(f.sha256))}\n" }
         return out
@@ -216,7 +222,8 @@ public struct ModelCard: Sendable, Equatable {
         provenance = Provenance(command: try p.string("command") ?? "", dendrite: try p.string("dendrite") ?? "",
                                 randomSeed: UInt64(max(0, try p.int("random_seed") ?? 0)), threads: try p.int("threads") ?? 0,
                                 date: try p.string("date") ?? "", openblasCore: try p.string("openblas_core") ?? "",
-                                openblasVersion: try p.string("openblas_version") ?? "", cpu: try p.string("cpu") ?? "")
+                                openblasVersion: try p.string("openblas_version") ?? "", cpu: try p.string("cpu") ?? "",
+                                trainingSeconds: max(0, try p.double("training_seconds") ?? 0))
         try p.finish()
         for f in try map.maps("files") {
             guard let size = try f.int("size"), (0...(1 << 40)).contains(size) else {

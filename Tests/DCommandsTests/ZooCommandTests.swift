@@ -45,6 +45,9 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(card.classNames == ["bright top", "bright bottom"])
         #expect(card.datasetFiles.map(\.role) == ["train images", "train labels"])
         #expect(card.provenance.command == "dtrain \(dir)/solver.yaml --threads 2")
+        // The training time is the one dtrain printed (both to 0.1 s).
+        let trained = try doneSeconds(out)
+        #expect(abs(card.provenance.trainingSeconds - trained) < 0.051, "\(card.provenance.trainingSeconds) against \(trained)")
         let metrics = try #require(card.metrics)
         #expect(metrics.iteration == 60 && metrics.samples == 40)
         #expect(out.contains("card weights=tiny_iter_60.safetensors samples=40 "))
@@ -100,7 +103,18 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let resumed = try run("dtrain", [dir + "/solver.yaml", "--snapshot", "zoo:tiny@30"], zoo: zoo)
         #expect(resumed.status == 0, "\(resumed.err)")
         #expect(resumed.out.contains("resume iter=30 state=\(zoo)/tiny/tiny_iter_30.solverstate"))
-        #expect(try ModelCard.load(zoo + "/tiny/model.yaml").metrics?.values.map(\.value) == metrics.values.map(\.value))
+        let resumedCard = try ModelCard.load(zoo + "/tiny/model.yaml")
+        #expect(resumedCard.metrics?.values.map(\.value) == metrics.values.map(\.value))
+        // A resumed run's time adds to the entry's.
+        let total = card.provenance.trainingSeconds + (try doneSeconds(resumed.out))
+        #expect(abs(resumedCard.provenance.trainingSeconds - total) < 0.11, "\(resumedCard.provenance.trainingSeconds) against \(total)")
+    }
+
+    /// The seconds of dtrain's `done` line.
+    func doneSeconds(_ out: String) throws -> Double {
+        let done = try #require(out.split(separator: "\n").first { $0.hasPrefix("done iter=") })
+        let field = try #require(done.split(separator: " ").first { $0.hasPrefix("seconds=") })
+        return try #require(Double(field.dropFirst("seconds=".count)))
     }
 
     @Test func exportAndFetchLocalRoundTripIntoAnEmptyZoo() throws {
@@ -172,7 +186,7 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
     /// The shipped models: intact, and `dtest zoo:NAME` reproduces each card's metrics, exactly
     /// with the card's OpenBLAS kernel and thread count (Dendrite's promise), else within
     /// `CardTolerance`.
-    @Test(arguments: ["xor", "fashion-mlp", "fashion-lenet", "char-lstm"])
+    @Test(arguments: ["xor", "fashion-mlp", "fashion-lenet", "char-lstm", "fashion-best-1", "fashion-best-2"])
     func shippedModelReproducesItsCard(_ name: String) throws {
         let emptyZoo = temporaryDirectory("shipped-\(name)")
         let verify = try run("dzoo", ["verify", name], zoo: emptyZoo)
@@ -197,6 +211,31 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         // The note names both kernels exactly when they differ.
         #expect(r.out.contains("\"note\":\"note: the card was measured with \(p.openblasCore) (OpenBLAS \(p.openblasVersion))") == !sameKernel, "\(r.out)")
         #expect(card.provenance.command.hasPrefix("dtrain Configs/"))
+    }
+
+    /// Configs/fashion-best/README.md's committee: its `dtest` command prints the accuracy the
+    /// README states (exactly on the cards' kernel, else within `CardTolerance`), and its time
+    /// table is the cards' training seconds, within the hour.
+    @Test func fashionBestCommitteeReproducesItsReadme() throws {
+        let readme = try String(contentsOfFile: "Configs/fashion-best/README.md", encoding: .utf8)
+        let stated = try #require(readme.split(separator: "\n").first { $0.hasPrefix("committee members=2 samples=10000 accuracy=") })
+        let statedAccuracy = try #require(Double(stated.split(separator: "=").last ?? ""))
+        let cards = try ["fashion-best-1", "fashion-best-2"].map { try ModelCard.load(repositoryZoo + "/\($0)/model.yaml") }
+        let seconds = cards.map(\.provenance.trainingSeconds)
+        #expect(seconds.allSatisfy { $0 > 0 })
+        #expect(seconds.reduce(0, +) <= 3600)
+        for s in seconds { #expect(readme.contains("| \(cFormatForTests(s)) s |"), "the README's table lacks \(s) s") }
+        #expect(readme.contains("**\(cFormatForTests(seconds.reduce(0, +))) s = "))
+        let r = try run("dtest", ["zoo:fashion-best-1", "zoo:fashion-best-2", "--threads", "2"], zoo: temporaryDirectory())
+        #expect(r.status == 0, "\(r.err)")
+        let line = try #require(r.out.split(separator: "\n").first { $0.hasPrefix("committee members=2 samples=10000 accuracy=") })
+        let measured = try #require(Double(line.split(separator: "=").last ?? ""))
+        let sameKernel = cards.allSatisfy { $0.provenance.openblasCore == BLAS.coreName && $0.provenance.openblasVersion == BLAS.version }
+        if sameKernel {
+            #expect(line == stated)
+        } else {
+            #expect(CardTolerance.accepts("accuracy", measured: measured, card: statedAccuracy, samples: 10000), "\(line) against the README's \(stated)")
+        }
     }
 
     /// On a kernel other than the card's, dtest says so in one line with both results. Haswell
