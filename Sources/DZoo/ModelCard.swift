@@ -136,7 +136,10 @@ public struct ModelCard: Sendable, Equatable {
         out += "provenance:\n  command: \(q(provenance.command))\n  dendrite: \(q(provenance.dendrite))\n"
         out += "  random_seed: \(provenance.randomSeed)\n  threads: \(provenance.threads)\n  date: \(q(provenance.date))\n"
         out += "  openblas_core: \(q(provenance.openblasCore))\n  openblas_version: \(q(provenance.openblasVersion))\n  cpu: \(q(provenance.cpu))\n"
-        if provenance.trainingSeconds > 0 { out += "  training_seconds: \((provenance.trainingSeconds * 10).rounded() / 10)\n" }
+        // To 0.1 s; a time that rounds to 0 is left out, as when it was not recorded, so that
+        // the card reads back as it was written.
+        let trainingSeconds = (provenance.trainingSeconds * 10).rounded() / 10
+        if trainingSeconds > 0 { out += "  training_seconds: \(trainingSeconds)\n" }
         out += "files:" + (files.isEmpty ? " []\n" : "\n")
         for f in files { out += "  - {path: \(q(f.path)), size: \(f.size), sha256: \(q(f.sha256))}\n" }
         return out
