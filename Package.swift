@@ -16,6 +16,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -33,9 +34,12 @@ let package = Package(
         .target(name: "DNet", dependencies: ["DCore", "DConfig", "DLayers"], swiftSettings: optimised),
         .target(name: "DZoo", dependencies: ["DCore", "DConfig", "DData", "DLayers", "DNet", "CZlib", "CLibArchive", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: optimised),
+        // Caffe import (and ONNX export): code generated from Proto/ by scripts/generate-protos.
+        .target(name: "DInterop", dependencies: ["DCore", "DConfig", "DLayers", "DNet", "DZoo", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["Proto"]),
         .target(name: "DSolvers", dependencies: ["DCore", "DConfig", "DNet", "DZoo"], swiftSettings: optimised),
         .target(name: "DCommands", dependencies: [
-            "DCore", "DConfig", "DData", "DNet", "DSolvers", "DZoo", "CSTBImage",
+            "DCore", "DConfig", "DData", "DInterop", "DNet", "DSolvers", "DZoo", "CSTBImage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "dtrain", dependencies: ["DCommands"]),
@@ -53,6 +57,6 @@ let package = Package(
         .testTarget(name: "DSolversTests", dependencies: ["DSolvers"]),
         .testTarget(name: "DZooTests", dependencies: ["DZoo", "DConfig", "DCore", "DData", "DLayers", "DNet"]),
         .testTarget(name: "DFuzzTests", dependencies: ["DFuzz"]),
-        .testTarget(name: "DCommandsTests", dependencies: ["DCommands", "DData", "DZoo", "CSTBImage", "dtrain", "dtest", "dzoo"]),
+        .testTarget(name: "DCommandsTests", dependencies: ["DCommands", "DData", "DInterop", "DZoo", "CSTBImage", "dtrain", "dtest", "dzoo"]),
     ]
 )

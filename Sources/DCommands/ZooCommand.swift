@@ -1,6 +1,7 @@
 import ArgumentParser
 import DConfig
 import DCore
+import DInterop
 import DLayers
 import DNet
 import DZoo
@@ -9,14 +10,14 @@ import DZoo
 public struct ZooCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "dzoo",
-        abstract: "List, inspect, verify, install, export and remove zoo models.",
+        abstract: "List, inspect, verify, install, import, export and remove zoo models.",
         discussion: """
             Models live in the repository's ModelZoo/ (shipped) and in the user zoo: \
             $DENDRITE_ZOO, else ~/.dendrite/zoo (where dtrain writes). A name is looked up in \
             the user zoo first. Anywhere a weights path is taken, zoo:NAME (the weights the card \
             names) and zoo:NAME@ITER (a snapshot) work too.
             """,
-        subcommands: [List.self, Info.self, Verify.self, FetchLocal.self, Export.self, Remove.self])
+        subcommands: [List.self, Info.self, Verify.self, FetchLocal.self, Export.self, Remove.self, ImportCaffe.self])
 
     public init() {}
 
@@ -153,6 +154,61 @@ public struct ZooCommand: ParsableCommand {
                 let e = try Zoo.fromEnvironment().entry(name)
                 let count = try ZooInstaller.export(e, to: out)
                 console.out("exported \(e.name) to \(out) (\(count) files)")
+            }
+        }
+    }
+
+    struct ImportCaffe: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "import-caffe",
+            abstract: "Import a Caffe net (.prototxt) and its weights (.caffemodel) into the user zoo.",
+            discussion: """
+                The net becomes Dendrite YAML, layer for layer (legacy V1 'layers' are upgraded \
+                as Caffe upgrades them); the weights become safetensors; the card records both \
+                files with their SHA-256. Everything is checked before anything is written: a \
+                layer type or parameter Dendrite lacks, or a blob whose shape does not fit, is \
+                an error at its line in the prototxt, and no entry is made. Without a \
+                caffemodel, the weights come from the net's fillers.
+                """)
+        @Argument(help: "The net: a .prototxt (deploy, or train/test without LMDB data layers).") var net: String
+        @Argument(help: "Its weights: a .caffemodel.") var weights: String?
+        @Option(name: .long, help: "The entry's name in the user zoo.") var name: String
+        @Flag(name: .long, help: "Check everything and print the net's layers (phase TEST), but write no entry.") var dryRun = false
+
+        func run() throws {
+            try Console.run { console in
+                guard Zoo.isValidName(name) else {
+                    throw FileError(path: name, "is not a model name", hint: "use letters, digits, '.', '_' and '-'")
+                }
+                let zoo = Zoo.fromEnvironment()
+                let directory = "\(zoo.userRoot)/\(name)"
+                if FileSystem.exists(directory) {
+                    throw FileError(path: directory, "exists already", hint: "choose another --name, or remove it with dzoo remove \(name)")
+                }
+                let imported = try CaffeImport(prototxt: net, caffemodel: weights)
+                let input = imported.inputShape.isEmpty ? "none (no Input layer)" : imported.inputShape.map(String.init).joined(separator: "×")
+                if !imported.net.droppedFillerKeys.isEmpty {
+                    let keys = imported.net.droppedFillerKeys
+                    console.out("note: filler keys that Caffe ignores for their filler type, left out: \(keys.prefix(3).joined(separator: ", "))"
+                                + (keys.count > 3 ? " and \(keys.count - 3) more" : ""))
+                }
+                if dryRun {
+                    console.out("net '\(imported.net.name)' (\(net)), phase TEST:")
+                    Format.layerTable(imported.testNet).forEach { console.out("  " + $0) }
+                    console.out("checked: \(imported.net.layers.count) layers, input \(input); --dry-run wrote nothing")
+                    return
+                }
+                try AtomicFile.createDirectories(for: directory)
+                let command = (["dzoo", "import-caffe"] + CommandLine.arguments.dropFirst(2)).map(shellQuoted).joined(separator: " ")
+                let writer = try imported.write(to: directory, command: command)
+                console.out("imported \(name) into \(writer.directory): \(imported.net.layers.count) layers, "
+                            + "input \(input), weights \(writer.card.weights)")
+                if !imported.initialised.isEmpty {
+                    console.out("note: from the fillers (the caffemodel has no weights for them): \(imported.initialised.joined(separator: ", "))")
+                }
+                if !imported.ignored.isEmpty {
+                    console.out("note: caffemodel layers that the net does not have, ignored: \(imported.ignored.joined(separator: ", "))")
+                }
             }
         }
     }

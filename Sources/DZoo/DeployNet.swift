@@ -9,7 +9,7 @@ public enum DeployNet {
 
     /// `inputShape` is one sample's [channels, height, width]; `state` picks the layers (the
     /// TEST phase, and the stages that pick an autoencoder's test data layer).
-    public static func text(from spec: NetSpec, inputShape: [Int], state: NetState) -> String {
+    public static func text(from spec: NetSpec, inputShape: [Int], state: NetState, writtenBy: String = "dtrain") -> String {
         var out = "name: \(YAMLText.quoted(spec.name))\nlayer:\n"
         var labels = Set<String>(), classifies = false
         for layer in spec.layers where layer.isIncluded(in: state) {
@@ -51,6 +51,6 @@ public enum DeployNet {
             }
         }
         let output = classifies ? "output class probabilities '\(probabilities)'" : "no classifier: its outputs are the last layers' tops"
-        return "# Deploy net of '\(spec.name)', written by dtrain: input one sample, \(output).\n" + out
+        return "# Deploy net of '\(spec.name)', written by \(writtenBy): input one sample, \(output).\n" + out
     }
 }

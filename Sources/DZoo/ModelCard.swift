@@ -70,6 +70,8 @@ public struct ModelCard: Sendable, Equatable {
     public var licence = ""
     public var datasetName = ""
     public var datasetFiles: [DataFile] = []
+    /// The files an imported model was made from (`dzoo import-caffe`): a Caffe net and weights.
+    public var importedFrom: [DataFile] = []
     public var classNames: [String] = []
     /// One sample's shape, without the batch dimension: [channels, height, width].
     public var inputShape: [Int] = []
@@ -92,6 +94,7 @@ public struct ModelCard: Sendable, Equatable {
     /// The net files of the entry: for training and testing, and for deployment.
     public var net = "net.yaml"
     public var deploy = "deploy.yaml"
+    /// Empty for an imported model, which comes without a recipe.
     public var solver = "solver.yaml"
     /// The weights `zoo:NAME` loads: the best snapshot when early stopping kept one, else the
     /// latest.
@@ -113,10 +116,14 @@ public struct ModelCard: Sendable, Equatable {
     /// The card as YAML.
     public func yaml() -> String {
         let q = YAMLText.quoted
-        var out = "# Dendrite model card, written by dtrain. `dzoo verify` checks every checksum below.\n"
+        var out = "# Dendrite model card, written by \(importedFrom.isEmpty ? "dtrain" : "dzoo import-caffe"). `dzoo verify` checks every checksum below.\n"
         out += "version: \(version)\nname: \(q(name))\ndescription: \(q(description))\nlicence: \(q(licence))\n"
         out += "dataset:\n  name: \(q(datasetName))\n  files:" + (datasetFiles.isEmpty ? " []\n" : "\n")
         for f in datasetFiles { out += "    - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(q(f.sha256))}\n" }
+        if !importedFrom.isEmpty {
+            out += "imported_from:\n"
+            for f in importedFrom { out += "  - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(q(f.sha256))}\n" }
+        }
         out += "class_names: [\(classNames.map(q).joined(separator: ", "))]\n"
         out += "input:\n  shape: [\(inputShape.map(String.init).joined(separator: ", "))]\n"
         out += "  data_type: \(inputType.rawValue)\n  scale: \(scale)\n  mean_value: [\(meanValues.map { "\($0)" }.joined(separator: ", "))]\n"
@@ -172,6 +179,10 @@ public struct ModelCard: Sendable, Equatable {
             }
             try d.finish()
         }
+        for f in try map.maps("imported_from") {
+            importedFrom.append(DataFile(role: try f.requiredString("role"), path: try f.requiredString("path"), sha256: try f.requiredString("sha256")))
+            try f.finish()
+        }
         classNames = try map.strings("class_names")
         if let i = try map.map("input") {
             inputShape = try i.ints("shape")
@@ -203,7 +214,7 @@ public struct ModelCard: Sendable, Equatable {
         }
         net = try entryFile("net")
         deploy = try entryFile("deploy")
-        solver = try entryFile("solver")
+        solver = try entryFile("solver", required: false)
         weights = try entryFile("weights", required: false)
         if !weights.isEmpty && !weights.hasSuffix(".safetensors") {
             throw map.error("weights", "must name a .safetensors weights file, found '\(weights)'")

@@ -201,7 +201,7 @@ public enum ZooVerifier {
             if size != f.size { problems.append("\(path): \(size) bytes, the card says \(f.size)") }
             if hash != f.sha256 { problems.append("\(path): SHA-256 \(hash), the card says \(f.sha256)") }
         }
-        for required in [card.net, card.deploy, card.solver] + (card.weights.isEmpty ? [] : [card.weights]) where !listed.contains(required) {
+        for required in [card.net, card.deploy, card.solver, card.weights] where !required.isEmpty && !listed.contains(required) {
             problems.append("\(directory)/\(required): named by the card but not listed among its files")
         }
         if card.weights.isEmpty, let last = card.latestIteration {

@@ -54,6 +54,25 @@ public final class ZooEntryWriter {
         return writer
     }
 
+    /// Creates an entry that no training run made (an imported model): `files` and a card that
+    /// lists them, assembled in a temporary directory and renamed into place, as `create` does.
+    public static func create(directory: String, card: ModelCard, files: [(name: String, bytes: [UInt8])]) throws(FileError) -> ZooEntryWriter {
+        var card = card
+        card.name = ConfigFile.fileName(of: directory)
+        let staging = try FileSystem.temporaryDirectory(beside: directory)
+        let writer = ZooEntryWriter(directory: staging, card: card)
+        do throws(FileError) {
+            for f in files { try AtomicFile.write(f.bytes, to: "\(staging)/\(f.name)") }
+            try writer.update()
+            try FileSystem.rename(staging, to: directory)
+        } catch {
+            try? FileSystem.removeTree(staging)
+            throw error
+        }
+        writer.directory = directory
+        return writer
+    }
+
     /// Writes the copies, the deploy net and the card into `directory`; data paths are
     /// rewritten for where the entry will finally be, `entry`.
     private func populate(solver: SolverSpec, entry: String, inputShape: [Int]) throws(FileError) {
