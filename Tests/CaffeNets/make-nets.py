@@ -2,7 +2,8 @@
 """Writes this directory's renditions of Caffe's example deploy nets (CaffeNet, AlexNet,
 GoogLeNet) in Caffe's current prototxt format, layer for layer as the published architectures
 (Krizhevsky et al. 2012; Szegedy et al. 2014) and BVLC Caffe's models/ describe them. The small
-nets (LeNet, CIFAR-10, the MNIST autoencoder) are written by hand beside them."""
+nets (LeNet, CIFAR-10, the MNIST autoencoder) were written once with these helpers too and
+are kept as they are."""
 
 def params(pairs):
     return "".join(f"  param {{\n    lr_mult: {a}\n    decay_mult: {b}\n  }}\n" for a, b in pairs)

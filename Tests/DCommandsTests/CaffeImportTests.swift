@@ -1,4 +1,6 @@
 import DInterop
+import DLayers
+import DNet
 import DZoo
 import Foundation
 import Testing
@@ -265,5 +267,44 @@ func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3]) throws -> [UInt8] {
         #expect(ok.status == 0, "\(ok.err)")
         #expect(ok.out.contains("\n  total: \(parameters) parameters ("), "\(ok.out)")
         #expect(ok.out.hasSuffix("checked: \(layers) layers, input none (no Input layer); --dry-run wrote nothing\n"), "\(ok.out)")
+    }
+}
+
+/// The Python of scripts/bootstrap --interop (a virtual environment with PyPI's protobuf over
+/// Debian's PyTorch), when it can import both.
+let interopPython: String? = {
+    let python = FileManager.default.currentDirectoryPath + "/.venv-interop/bin/python"
+    return shell("\(python) -c 'import torch, google.protobuf'") == 0 ? python : nil
+}()
+
+@Suite struct CaffeNumericsTests {
+    /// Caffemodels written by Python (PyPI protobuf, our caffe.proto) with random weights:
+    /// Dendrite's forward pass of the imported net matches PyTorch's forward of the same net
+    /// (scripts/interop/caffe_reference.py) to 1e-5 of the output's largest magnitude, for LeNet
+    /// (a V1 caffemodel with legacy blob dimensions), CaffeNet at 67×67 and a BatchNorm net.
+    @Test(.enabled(if: interopPython != nil, "needs scripts/bootstrap --interop (PyTorch and PyPI's protobuf in .venv-interop)"))
+    func importedNetsMatchPyTorch() throws {
+        let dir = temporaryDirectory()
+        #expect(shell("\(interopPython!) scripts/interop/caffe_reference.py \(dir)") == 0)
+        let cases = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cases.json"))) as? [[String: Any]])
+        #expect(cases.map { $0["name"] as? String } == ["lenet", "caffenet", "batchnorm"])
+        func floats(_ path: String) throws -> [Float] {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        for c in cases {
+            let name = try #require(c["name"] as? String), blob = try #require(c["blob"] as? String)
+            let imported = try CaffeImport(prototxt: "\(dir)/\(name).prototxt", caffemodel: "\(dir)/\(name).caffemodel")
+            #expect(imported.initialised.isEmpty && imported.ignored.isEmpty, "\(name): \(imported.initialised) \(imported.ignored)")
+            let net = imported.testNet
+            net.data(try #require(net.blob(named: "data"))).copy(from: try floats("\(dir)/\(name).input"))
+            try net.forward(StepContext(phase: .test))
+            let measured = net.data(try #require(net.blob(named: blob))).toArray()
+            let expected = try floats("\(dir)/\(name).output")
+            #expect(measured.count == expected.count, "\(name)")
+            let scale = expected.map(abs).max() ?? 0
+            let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(scale > 0.1 && worst <= 1e-5 * scale, "\(name): largest difference \(worst) for outputs up to \(scale)")
+        }
     }
 }
