@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(name: "dtest", dependencies: ["DCommands"]),
         .executableTarget(name: "dzoo", dependencies: ["DCommands"]),
         // Fuzz targets for every parser (scripts/fuzz builds dfuzz with libFuzzer).
-        .target(name: "DFuzz", dependencies: ["DCommands", "DConfig", "DData", "DSolvers", "DZoo"]),
+        .target(name: "DFuzz", dependencies: ["DCommands", "DConfig", "DData", "DInterop", "DSolvers", "DZoo"]),
         .executableTarget(name: "dfuzz", dependencies: ["CLibFuzzer", "DFuzz", "DZoo"]),
 
         .testTarget(name: "DCoreTests", dependencies: ["DCore"]),

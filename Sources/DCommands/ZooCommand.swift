@@ -17,7 +17,7 @@ public struct ZooCommand: ParsableCommand {
             the user zoo first. Anywhere a weights path is taken, zoo:NAME (the weights the card \
             names) and zoo:NAME@ITER (a snapshot) work too.
             """,
-        subcommands: [List.self, Info.self, Verify.self, FetchLocal.self, Export.self, Remove.self, ImportCaffe.self])
+        subcommands: [List.self, Info.self, Verify.self, FetchLocal.self, Export.self, Remove.self, ImportCaffe.self, ExportONNX.self])
 
     public init() {}
 
@@ -204,11 +204,38 @@ public struct ZooCommand: ParsableCommand {
                 console.out("imported \(name) into \(writer.directory): \(imported.net.layers.count) layers, "
                             + "input \(input), weights \(writer.card.weights)")
                 if !imported.initialised.isEmpty {
-                    console.out("note: from the fillers (the caffemodel has no weights for them): \(imported.initialised.joined(separator: ", "))")
+                    console.out("note: without a caffemodel, the weights come from the fillers (seed 1): \(imported.initialised.joined(separator: ", "))")
                 }
                 if !imported.ignored.isEmpty {
                     console.out("note: caffemodel layers that the net does not have, ignored: \(imported.ignored.joined(separator: ", "))")
                 }
+            }
+        }
+    }
+
+    struct ExportONNX: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "export-onnx",
+            abstract: "Write a model's deploy net and weights as an ONNX model (opset 13).",
+            discussion: """
+                The graph's input is the deploy net's (the batch dimension is 'N'); its outputs \
+                are the deploy net's outputs and, before a final Softmax, the scores it reads. \
+                The card's class names and preprocessing are metadata properties \
+                (dendrite.class_names, dendrite.input.scale, dendrite.input.mean_value). A layer \
+                without an ONNX equivalent is refused by name, and nothing is written.
+                """)
+        @Argument(help: "The model's name (NAME or zoo:NAME).", transform: ZooCommand.modelName) var name: String
+        @Argument(help: "The ONNX file to write, e.g. NAME.onnx.") var out: String
+
+        func run() throws {
+            try Console.run { console in
+                let e = try Zoo.fromEnvironment().entry(name)
+                try Zoo.checkOutput(out, inputs: e.card.files.map { e.path($0.path) })
+                let export = try ONNXExport(entry: e)
+                let bytes = try export.serialized()
+                try AtomicFile.write(bytes, to: out)
+                console.out("exported \(e.name) to \(out): opset \(ONNXExport.opset), \(export.model.graph.node.count) nodes, "
+                            + "input \(export.inputs.joined(separator: ", ")), outputs \(export.outputs.joined(separator: ", ")), \(Format.bytes(bytes.count))")
             }
         }
     }

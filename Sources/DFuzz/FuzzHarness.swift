@@ -1,6 +1,7 @@
 import DCommands
 import DConfig
 import DData
+import DInterop
 import DSolvers
 import DZoo
 import FoundationEssentials
@@ -29,6 +30,12 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case imageList = "image-list"
     /// A `TextData` corpus, and a zoo entry's `vocabulary.json`.
     case text, vocabulary
+    /// A Caffe net for `dzoo import-caffe`: the text format through swift-protobuf and the
+    /// outline that locates errors, then the YAML it becomes (parsed, not built: building
+    /// allocates what the net declares).
+    case prototxt
+    /// A Caffe model's weights: binary protobuf, V1 layers upgraded.
+    case caffemodel
 }
 
 /// Runs one target on inputs, each written to a file where the parser reads files, so that the
@@ -51,6 +58,7 @@ public final class FuzzHarness {
             .yaml: "input.yaml", .idx: "input.idx", .idxGzip: "input.idx.gz", .safetensors: "input.safetensors",
             .solverState: "input.solverstate", .card: "model.yaml", .archive: "input.tar.gz", .image: "input.image",
             .imageList: "list.txt", .text: "corpus.txt", .vocabulary: "vocabulary.json",
+            .prototxt: "net.prototxt", .caffemodel: "net.caffemodel",
         ]
         path = "\(directory)/\(names[target] ?? target.rawValue)"
         if target == .solverState {
@@ -95,6 +103,8 @@ public final class FuzzHarness {
                 _ = try TextCorpus(path: path, bytes: bytes)
             case .vocabulary:
                 _ = try TextCorpus.vocabulary(jsonBytes: bytes, path: path)
+            case .caffemodel:
+                _ = try CaffeNet(caffemodel: path, bytes: bytes)
             default:
                 try AtomicFile.write(bytes, to: path)
                 try readFile()
@@ -129,7 +139,10 @@ public final class FuzzHarness {
             _ = try ImageFile.load(path, channels: 3, height: 8, width: 8)
         case .imageList:
             _ = try ImageList.parse(path)
-        case .safetensors, .text, .vocabulary:
+        case .prototxt:
+            let net = try CaffeNet(prototxt: path)
+            _ = try NetSpec(node: try YAML.parse(net.yaml, file: path), file: path)
+        case .safetensors, .text, .vocabulary, .caffemodel:
             break  // in memory, in run(_:)
         }
     }

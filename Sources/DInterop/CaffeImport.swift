@@ -18,8 +18,8 @@ public struct CaffeImport {
     public let testNet: Net
     /// One sample's shape, from the net's first Input layer (or input header).
     public let inputShape: [Int]
-    /// Layers whose parameters the caffemodel did not hold (initialised by their fillers), and
-    /// caffemodel layers the net does not have (ignored, as Caffe ignores them).
+    /// Without a caffemodel, the layers initialised by their fillers; and caffemodel layers the
+    /// net does not have (ignored, as Caffe ignores them).
     public private(set) var initialised: [String] = []
     public private(set) var ignored: [String] = []
     let sources: [ModelCard.DataFile]
@@ -54,11 +54,21 @@ public struct CaffeImport {
                 let at = net.layers.firstIndex { $0.name == layer.name }.map { net.location(ofLayer: $0) }
                 tensors += try Self.tensors(of: layer, for: node, file: caffemodel, at: at)
             }
+            let report: WeightsLoadReport
             do {
-                let report = try Weights.load(SafetensorsFile(tensors: tensors), from: caffemodel, into: store, for: .testing)
-                initialised = report.initialised
+                report = try Weights.load(SafetensorsFile(tensors: tensors), from: caffemodel, into: store, for: .testing)
             } catch {
                 throw ConfigError(file: caffemodel, message: error.message, hint: error.hint)
+            }
+            // Caffe's fine-tuning copy skips such layers; an import that did would hand out
+            // random weights under the model's name. (Protobuf has no end marker: a file cut
+            // between two layers parses, and shows here.)
+            if let missing = report.initialised.first {
+                let at = net.layers.firstIndex { $0.name == missing }.map { net.location(ofLayer: $0) }
+                let message = "layer '\(missing)' has no weights in \(caffemodel)"
+                    + (report.initialised.count > 1 ? ", nor \(report.initialised.dropFirst().joined(separator: ", "))" : "")
+                let hint = "a truncated download, or the weights of another net? Without the caffemodel, the weights come from the fillers"
+                throw at.map { ConfigError(at: $0, message, hint: hint) } ?? ConfigError(file: caffemodel, message: message, hint: hint)
             }
             sources.append(ModelCard.DataFile(role: "caffe weights", path: FileSystem.absolute(caffemodel), sha256: try Self.sha256(caffemodel)))
         } else {

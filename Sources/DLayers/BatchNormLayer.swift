@@ -13,9 +13,9 @@ import DCore
 public final class BatchNormLayer: Layer {
     public let name: String
     /// nil: batch statistics in TRAIN, global ones in TEST.
-    let useGlobalStats: Bool?
+    public let useGlobalStats: Bool?
     let movingAverageFraction: Float
-    let eps: Float
+    public let eps: Float
 
     public var supportsInPlace: Bool { true }
 

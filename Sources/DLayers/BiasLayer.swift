@@ -5,9 +5,9 @@ import DCore
 /// parameter of `num_axes` axes of bottom 0 from `axis` on (−1: to the end, 0: a scalar), or
 /// bottom 1, whose shape must match bottom 0's from `axis` on. Bottom 0 is then
 /// [outer, operand, inner]: [N, C, H, W] with an operand [C] is outer N, channels C, inner H·W.
-struct ChannelOperand {
-    let axis: Int
-    let numAxes: Int
+public struct ChannelOperand {
+    public let axis: Int
+    public let numAxes: Int
 
     init(_ p: ConfigMap) throws(ConfigError) {
         axis = try p.int("axis", default: 1)
@@ -51,7 +51,7 @@ struct ChannelOperand {
 /// or bottom 1. [N, C, H, W] + [C] adds b[c] to channel c. Runs in place.
 public final class BiasLayer: Layer {
     public let name: String
-    let operand: ChannelOperand
+    public let operand: ChannelOperand
     let filler: Filler
     public var bottomCount: ClosedRange<Int> { 1...2 }
     public var supportsInPlace: Bool { true }

@@ -6,7 +6,7 @@ import DCore
 /// Backward hands each bottom its part of the top's gradient.
 public final class ConcatLayer: Layer {
     public let name: String
-    let axis: Int
+    public let axis: Int
     /// Caffe's legacy `concat_dim`, which takes no negative axis.
     let legacy: Bool
     public var bottomCount: ClosedRange<Int> { 1...Int.max }

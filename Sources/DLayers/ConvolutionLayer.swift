@@ -3,16 +3,16 @@ import DCore
 
 /// `convolution_param`, read the same by Convolution and Deconvolution: num_output (required),
 /// bias_term, kernel/stride/pad (`WindowParams`), dilation, group, axis, the fillers.
-struct ConvolutionParams {
-    let numOutput: Int
-    let biasTerm: Bool
-    let window: WindowParams
+public struct ConvolutionParams {
+    public let numOutput: Int
+    public let biasTerm: Bool
+    public let window: WindowParams
     /// Caffe's `dilation`: one value, or one per spatial axis (h, w); 1 is an ordinary kernel.
-    let dilationH, dilationW: Int
-    let group: Int
+    public let dilationH, dilationW: Int
+    public let group: Int
     /// Caffe's `axis`, as written (negative counts from the end): the channel axis. The axes
     /// before it are batch-like, the ones after it spatial.
-    let axis: Int
+    public let axis: Int
     /// The first key that gives a window height and width apart (`kernel_h`, or two values in a
     /// list), which only a bottom with two spatial axes can take; nil when every value is one.
     let twoAxisKey: String?
@@ -138,7 +138,7 @@ struct ConvolutionPlan {
 /// images), and one spatial axis works too: [N, C, L] → [N, OC, OL], weight [OC, C/group, k].
 public final class ConvolutionLayer: Layer {
     public let name: String
-    let params: ConvolutionParams
+    public let params: ConvolutionParams
     var numOutput: Int { params.numOutput }
     var biasTerm: Bool { params.biasTerm }
     var group: Int { params.group }

@@ -9,8 +9,8 @@ public final class EltwiseLayer: Layer {
     public enum Operation: String, CaseIterable { case prod = "PROD", sum = "SUM", max = "MAX" }
 
     public let name: String
-    let operation: Operation
-    let coefficients: [Float]
+    public let operation: Operation
+    public let coefficients: [Float]
     /// PROD's gradient as the product of the other bottoms (true) or as y / xᵢ (false: faster
     /// for many bottoms, wrong where xᵢ = 0).
     let stableProductGradient: Bool

@@ -4,8 +4,8 @@ import DCore
 /// Collapses axes `axis…end_axis` into one: [N, C, H, W] → [N, C·H·W] by default.
 public final class FlattenLayer: Layer {
     public let name: String
-    let axis: Int
-    let endAxis: Int
+    public let axis: Int
+    public let endAxis: Int
     public var supportsInPlace: Bool { true }
 
     init(_ spec: LayerSpec) throws(ConfigError) {

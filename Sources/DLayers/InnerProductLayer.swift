@@ -5,9 +5,9 @@ import DCore
 /// Shapes: bottom [M…, K…] → top [M…, N]; weight [N, K] ([K, N] with `transpose`), bias [N].
 public final class InnerProductLayer: Layer {
     public let name: String
-    let numOutput: Int
-    let biasTerm: Bool
-    let axis: Int
+    public let numOutput: Int
+    public let biasTerm: Bool
+    public let axis: Int
     /// The weight is stored [K, N] rather than [N, K] (dtest --visualize reads it either way).
     public let transpose: Bool
     let weightFiller, biasFiller: Filler

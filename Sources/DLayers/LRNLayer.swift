@@ -12,9 +12,9 @@ public final class LRNLayer: Layer {
     }
 
     public let name: String
-    let localSize: Int
-    let alpha, beta, k: Float
-    let region: Region
+    public let localSize: Int
+    public let alpha, beta, k: Float
+    public let region: Region
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

@@ -11,10 +11,10 @@ public final class PoolingLayer: Layer {
     public enum RoundMode: String, CaseIterable { case ceil = "CEIL", floor = "FLOOR" }
 
     public let name: String
-    let method: Method
-    let roundMode: RoundMode
-    let window: WindowParams
-    let global: Bool
+    public let method: Method
+    public let roundMode: RoundMode
+    public let window: WindowParams
+    public let global: Bool
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

@@ -5,7 +5,7 @@ import DCore
 /// not negative: then y > 0 exactly where x > 0, so backward can read the top.
 public final class ReLULayer: Layer {
     public let name: String
-    let slope: Float
+    public let slope: Float
 
     public var supportsInPlace: Bool { slope >= 0 }
 

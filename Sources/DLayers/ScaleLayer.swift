@@ -7,9 +7,9 @@ import DCore
 /// `bias_filler` (default constant 0). Per channel after a BatchNorm: [N, C, H, W] with γ, β [C].
 public final class ScaleLayer: Layer {
     public let name: String
-    let operand: ChannelOperand
+    public let operand: ChannelOperand
     let filler: Filler
-    let biasTerm: Bool
+    public let biasTerm: Bool
     let biasFiller: Filler
     public var bottomCount: ClosedRange<Int> { 1...2 }
 

@@ -4,7 +4,7 @@ import DCore
 /// Softmax along `axis` (default 1, the channels): the probabilities of a classifier.
 public final class SoftmaxLayer: Layer {
     public let name: String
-    let axis: Int
+    public let axis: Int
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

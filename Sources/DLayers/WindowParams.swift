@@ -2,8 +2,8 @@ import DConfig
 
 /// Kernel, stride and pad as Caffe writes them for 2-D windows: `kernel_size: 5` or
 /// `kernel_size: [5, 3]` (h, w), or `kernel_h`/`kernel_w`; the same for `stride` and `pad`.
-struct WindowParams: Equatable {
-    var kernelH, kernelW, strideH, strideW, padH, padW: Int
+public struct WindowParams: Equatable, Sendable {
+    public var kernelH, kernelW, strideH, strideW, padH, padW: Int
 
     /// `kernelRequired` is false for global pooling, whose window is the whole image.
     static func decode(_ p: ConfigMap, kernelRequired: Bool) throws(ConfigError) -> WindowParams {

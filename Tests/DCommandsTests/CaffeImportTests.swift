@@ -94,7 +94,7 @@ func caffeBlob(_ shape: [Int], legacy: Bool = false, start: Float = 0) -> Caffe_
 
 /// The weights of `caffeLeNet` as a caffemodel: conv1 with shaped blobs, ip1 with legacy ones,
 /// bn1 with a moving-average factor of 4, and a layer the net does not have.
-func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3]) throws -> [UInt8] {
+func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3], dropping: String? = nil) throws -> [UInt8] {
     var net = Caffe_NetParameter()
     net.name = "LeNet"
     func layer(_ name: String, _ type: String, _ blobs: [Caffe_BlobProto]) -> Caffe_LayerParameter {
@@ -108,7 +108,7 @@ func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3]) throws -> [UInt8] {
     net.layer = [layer("conv1", "Convolution", [caffeBlob(convShape), caffeBlob([2], start: 1)]),
                  layer("bn1", "BatchNorm", [caffeBlob([2], start: 2), caffeBlob([2], start: 3), factor]),
                  layer("ip1", "InnerProduct", [caffeBlob([3, 18], legacy: true), caffeBlob([3], legacy: true)]),
-                 layer("fc_old", "InnerProduct", [caffeBlob([2, 2])])]
+                 layer("fc_old", "InnerProduct", [caffeBlob([2, 2])])].filter { $0.name != dropping }
     return try net.serializedBytes()
 }
 
@@ -209,7 +209,14 @@ func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3]) throws -> [UInt8] {
         let short = try run("dzoo", ["import-caffe", dir + "/lenet.prototxt", dir + "/short.caffemodel", "--name", "s"], zoo: zoo)
         #expect(short.status == 1)
         #expect(short.err.hasPrefix("\(dir)/short.caffemodel: error: not a Caffe model"), "\(short.err)")
-        #expect(!FileManager.default.fileExists(atPath: zoo + "/w") && !FileManager.default.fileExists(atPath: zoo + "/s"))
+        // A caffemodel without a layer's weights (protobuf has no end marker: a file cut between
+        // two layers parses): an error at that layer, not random weights.
+        try Data(try caffeLeNetModel(dropping: "ip1")).write(to: URL(fileURLWithPath: dir + "/cut.caffemodel"))
+        let cut = try run("dzoo", ["import-caffe", dir + "/lenet.prototxt", dir + "/cut.caffemodel", "--name", "c"], zoo: zoo)
+        let ip1 = try #require(caffeLeNet.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0 == "  name: \"ip1\"" })
+        #expect(cut.status == 1)
+        #expect(cut.err.hasPrefix("\(dir)/lenet.prototxt:\(ip1):1: error: layer 'ip1' has no weights in \(dir)/cut.caffemodel\nhint: a truncated download"), "\(cut.err)")
+        #expect(!FileManager.default.fileExists(atPath: zoo + "/w") && !FileManager.default.fileExists(atPath: zoo + "/s") && !FileManager.default.fileExists(atPath: zoo + "/c"))
     }
 }
 

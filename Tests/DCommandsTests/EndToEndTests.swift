@@ -13,7 +13,7 @@ func run(_ tool: String, _ arguments: [String], zoo: String? = nil, environment 
          directory: String? = nil) throws -> (status: Int32, out: String, err: String) {
     let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
     let process = Process()
-    process.executableURL = bin.appendingPathComponent(tool)
+    process.executableURL = tool.hasPrefix("/") ? URL(fileURLWithPath: tool) : bin.appendingPathComponent(tool)
     let pinned = (tool == "dtrain" || tool == "dtest") && !arguments.contains("--threads")
     process.arguments = arguments + (pinned ? ["--threads", "2"] : [])
     var environment = ProcessInfo.processInfo.environment

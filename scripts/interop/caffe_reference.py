@@ -17,7 +17,8 @@ The cases:
 - caffenet: Tests/CaffeNets/bvlc_reference_caffenet.deploy.prototxt at 2x3x67x67 (so fc6 sees
   256x1x1 instead of 256x6x6), grouped convolutions and LRN included;
 - batchnorm: conv, BatchNorm (moving-average factor 0.25, as Caffe stores it), Scale, ReLU,
-  average pooling with Caffe's ceil rounding, InnerProduct.
+  average pooling whose last windows run past the image (Caffe rounds up and divides those by
+  their part inside it, as PyTorch's ceil_mode does), InnerProduct.
 """
 import json
 import os
@@ -122,7 +123,7 @@ def caffenet():
 
 def batchnorm():
     text = """name: "BatchNormNet"
-layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 3 dim: 2 dim: 9 dim: 9 } } }
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 3 dim: 2 dim: 10 dim: 10 } } }
 layer { name: "conv1" type: "Convolution" bottom: "data" top: "conv1"
   convolution_param { num_output: 4 kernel_size: 3 pad: 1 bias_term: false } }
 layer { name: "bn1" type: "BatchNorm" bottom: "conv1" top: "conv1" }
@@ -136,8 +137,8 @@ layer { name: "prob" type: "Softmax" bottom: "ip1" top: "prob" }
     factor = np.float32(0.25)  # Caffe's moving-average factor: the blobs hold mean*factor, var*factor
     mean, var = randn(4, scale=0.5), (rng.random(4, dtype=np.float32) + 0.5)
     gamma, beta = (rng.random(4, dtype=np.float32) + 0.5), randn(4, scale=0.1)
-    fc = ip(5, 4 * 4 * 4)  # 9x9 pooled by 3, stride 2, rounding up: 4x4
-    x = rng.random((3, 2, 9, 9), dtype=np.float32)
+    fc = ip(5, 4 * 5 * 5)  # 10x10 pooled by 3, stride 2, rounding up: 5x5, the last windows 2 wide
+    x = rng.random((3, 2, 10, 10), dtype=np.float32)
     h = F.conv2d(t(x), t(weight), padding=1)
     h = F.batch_norm(h, t(mean), t(var), t(gamma), t(beta), training=False, eps=1e-5)
     h = F.avg_pool2d(F.relu(h), 3, 2, ceil_mode=True, count_include_pad=True)

@@ -1,0 +1,190 @@
+import DConfig
+import DCore
+import DInterop
+import DLayers
+import DNet
+import DZoo
+import Foundation
+import Testing
+
+/// The Python of scripts/bootstrap --interop for onnx and onnxruntime, when it can import them.
+let onnxPython: String? = {
+    let python = FileManager.default.currentDirectoryPath + "/.venv-onnx/bin/python"
+    return shell("\(python) -c 'import onnx, onnxruntime'") == 0 && interopPython != nil ? python : nil
+}()
+
+@Suite struct ONNXExportTests {
+    /// The shipped LeNet as ONNX: its operators in order, the input with a symbolic batch, the
+    /// scores and probabilities as outputs, the weights as initializers, the card as metadata.
+    @Test func exportsTheShippedLeNet() throws {
+        let dir = temporaryDirectory()
+        let r = try run("dzoo", ["export-onnx", "zoo:fashion-lenet", dir + "/lenet.onnx"], zoo: dir + "/zoo")
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("exported fashion-lenet to \(dir)/lenet.onnx: opset 13, 9 nodes, input data, outputs ip2, prob, "), "\(r.out)")
+        let model = try Onnx_ModelProto(serializedBytes: try Data(contentsOf: URL(fileURLWithPath: dir + "/lenet.onnx")))
+        #expect(model.irVersion == 7 && model.opsetImport.map(\.version) == [13])
+        let g = model.graph
+        #expect(g.node.map(\.opType) == ["Conv", "MaxPool", "Conv", "MaxPool", "Flatten", "Gemm", "Relu", "Gemm", "Softmax"])
+        #expect(g.input.map(\.name) == ["data"] && g.output.map(\.name) == ["ip2", "prob"])
+        let dims = g.input[0].type.tensorType.shape.dim
+        #expect(dims.first?.dimParam == "N" && dims.dropFirst().map(\.dimValue) == [1, 28, 28])
+        // ip1 in place under relu1: the version before is ip1@0, the last keeps the name.
+        #expect(g.node[5].output == ["ip1@0"] && g.node[6].input == ["ip1@0"] && g.node[6].output == ["ip1"])
+        let conv1 = try #require(g.initializer.first { $0.name == "conv1.weight" })
+        #expect(conv1.dims == [20, 1, 5, 5] && conv1.rawData.count == 500 * 4)
+        let weights = try SafetensorsFile.read(repositoryZoo + "/fashion-lenet/fashion-lenet_iter_10000.safetensors")
+        #expect(conv1.rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) } == weights["conv1.weight"]?.values)
+        let meta = Dictionary(uniqueKeysWithValues: model.metadataProps.map { ($0.key, $0.value) })
+        #expect(meta["dendrite.class_names"]?.hasPrefix("[\"T-shirt/top\", \"Trouser\", ") == true)
+        #expect(meta["dendrite.input.scale"] == "0.00390625" && meta["dendrite.scores"] == "[\"ip2\"]")
+    }
+
+    /// A layer without an ONNX equivalent is refused by name, and nothing is written.
+    @Test func aLayerWithoutAnEquivalentIsRefused() throws {
+        let dir = temporaryDirectory()
+        let r = try run("dzoo", ["export-onnx", "char-lstm", dir + "/lstm.onnx"], zoo: dir + "/zoo")
+        #expect(r.status == 1)
+        #expect(r.err.contains("error: layer '") && r.err.contains("' (Embed): has no ONNX export\n"), "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/lstm.onnx"))
+        // Nor into a zoo entry.
+        let into = try run("dzoo", ["export-onnx", "xor", repositoryZoo + "/xor/net.yaml"], zoo: dir + "/zoo")
+        #expect(into.status == 1 && into.err.contains("is also an input of this command"), "\(into.err)")
+    }
+
+    /// scripts/check-onnx with this build's binaries: every shipped image model through
+    /// onnx.checker and onnxruntime over its test set, and the PyTorch snippet of
+    /// docs/INTEROP.md.
+    @Test(.enabled(if: onnxPython != nil, "needs scripts/bootstrap --interop (onnx and onnxruntime in .venv-onnx, PyTorch in .venv-interop)"))
+    func checkONNXPassesForTheShippedModels() throws {
+        let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        let r = try run("/bin/bash", ["scripts/check-onnx", "--bin", bin], zoo: temporaryDirectory() + "/zoo")
+        #expect(r.status == 0, "\(r.out)\(r.err)")
+        let lines = r.out.split(separator: "\n").map(String.init)
+        #expect(lines.map { $0.prefix { $0 != ":" } } == ["xor", "fashion-mlp", "fashion-lenet", "fashion-best-1", "fashion-best-2", "torch snippet (10 lines)"], "\(r.out)")
+        #expect(lines.allSatisfy { $0.contains(" samples=") && !$0.contains("FAILED") }, "\(r.out)")
+    }
+
+    /// Caffe → Dendrite → ONNX → onnxruntime against PyTorch: the caffemodels of
+    /// CaffeNumericsTests (LeNet; CaffeNet with grouped convolutions and LRN; BatchNorm, Scale and
+    /// average pooling whose last windows run past the image, which Caffe divides by less),
+    /// imported, exported, and run by onnxruntime, match PyTorch's forward to 1e-5 of the
+    /// output's largest magnitude.
+    @Test(.enabled(if: onnxPython != nil, "needs scripts/bootstrap --interop (onnx and onnxruntime in .venv-onnx, PyTorch in .venv-interop)"))
+    func importedCaffeModelsRunInONNXRuntimeAsInPyTorch() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        #expect(shell("\(interopPython!) scripts/interop/caffe_reference.py \(dir)") == 0)
+        let cases = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cases.json"))) as? [[String: Any]])
+        func floats(_ path: String) throws -> [Float] {
+            try Data(contentsOf: URL(fileURLWithPath: path)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        }
+        for c in cases {
+            let name = try #require(c["name"] as? String), blob = try #require(c["blob"] as? String)
+            let shape = try #require(c["input"] as? [Int])
+            let imported = try run("dzoo", ["import-caffe", "\(dir)/\(name).prototxt", "\(dir)/\(name).caffemodel", "--name", name], zoo: zoo)
+            #expect(imported.status == 0, "\(imported.err)")
+            let exported = try run("dzoo", ["export-onnx", name, "\(dir)/\(name).onnx"], zoo: zoo)
+            #expect(exported.status == 0, "\(exported.err)")
+            #expect(shell("\(onnxPython!) scripts/interop/run_onnx.py \(dir)/\(name).onnx \(dir)/\(name).input "
+                          + "\(shape.map(String.init).joined(separator: ",")) \(blob) \(dir)/\(name).onnxruntime") == 0, "\(name)")
+            let measured = try floats("\(dir)/\(name).onnxruntime"), expected = try floats("\(dir)/\(name).output")
+            #expect(measured.count == expected.count, "\(name)")
+            let scale = expected.map(abs).max() ?? 0
+            let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(scale > 0.1 && worst <= 1e-5 * scale, "\(name): largest difference \(worst) for outputs up to \(scale)")
+        }
+    }
+}
+
+/// Each layer mapping of the ONNX export against Dendrite's own forward pass: a small deploy
+/// net per case, with weights from its fillers (BatchNorm's statistics set by hand), made into
+/// a zoo entry, exported, and run by onnxruntime on a fixed input, whose output must match
+/// Dendrite's to 1e-5 of its largest magnitude.
+@Suite struct ONNXLayerTests {
+    static let cases: [(name: String, input: [Int], layers: String)] = [
+        ("conv-group-dilation", [2, 4, 9, 9], """
+          - {name: c, type: Convolution, bottom: data, top: y, convolution_param: {num_output: 6, kernel_size: 3, group: 2, dilation: 2, pad: 1, stride: 2, weight_filler: {type: gaussian, std: 0.3}, bias_filler: {type: gaussian, std: 0.3}}}
+        """),
+        ("conv-rectangular-no-bias", [1, 2, 7, 8], """
+          - {name: c, type: Convolution, bottom: data, top: y, convolution_param: {num_output: 3, kernel_h: 3, kernel_w: 2, pad_h: 1, pad_w: 0, stride_h: 1, stride_w: 2, bias_term: false, weight_filler: {type: gaussian, std: 0.3}}}
+        """),
+        ("max-pool-padded-ceil", [2, 3, 10, 10], """
+          - {name: p, type: Pooling, bottom: data, top: y, pooling_param: {pool: MAX, kernel_size: 3, stride: 2, pad: 1}}
+        """),
+        ("ave-pool-padded-ceil", [2, 3, 10, 11], """
+          - {name: p, type: Pooling, bottom: data, top: y, pooling_param: {pool: AVE, kernel_size: 3, stride: 2, pad: 1}}
+        """),
+        ("ave-pool-floor", [1, 2, 10, 10], """
+          - {name: p, type: Pooling, bottom: data, top: y, pooling_param: {pool: AVE, kernel_size: 3, stride: 2, round_mode: FLOOR}}
+        """),
+        ("global-pools", [2, 3, 5, 4], """
+          - {name: gmax, type: Pooling, bottom: data, top: m, pooling_param: {pool: MAX, global_pooling: true}}
+          - {name: gave, type: Pooling, bottom: data, top: a, pooling_param: {pool: AVE, global_pooling: true}}
+          - {name: y, type: Eltwise, bottom: [m, a], top: y, eltwise_param: {operation: SUM, coeff: [0.5, -2]}}
+        """),
+        ("activations", [2, 3, 4, 4], """
+          - {name: leaky, type: ReLU, bottom: data, top: r, relu_param: {negative_slope: 0.1}}
+          - {name: s, type: Sigmoid, bottom: data, top: s}
+          - {name: t, type: TanH, bottom: data, top: t}
+          - {name: a, type: AbsVal, bottom: data, top: a}
+          - {name: prod, type: Eltwise, bottom: [r, s], top: rs, eltwise_param: {operation: PROD}}
+          - {name: max, type: Eltwise, bottom: [t, a, rs], top: y, eltwise_param: {operation: MAX}}
+        """),
+        ("lrn-batchnorm-scale-bias", [2, 6, 5, 5], """
+          - {name: lrn, type: LRN, bottom: data, top: l, lrn_param: {local_size: 3, alpha: 0.5, beta: 0.75, k: 2}}
+          - {name: bn, type: BatchNorm, bottom: l, top: l, batch_norm_param: {eps: 0.001}}
+          - {name: sc, type: Scale, bottom: l, top: l, scale_param: {bias_term: true, filler: {type: gaussian, mean: 1, std: 0.3}, bias_filler: {type: gaussian, std: 0.3}}}
+          - {name: b, type: Bias, bottom: l, top: y, bias_param: {filler: {type: gaussian, std: 0.3}}}
+        """),
+        ("concat-split-flatten-ip-softmax", [2, 3, 4, 4], """
+          - {name: split, type: Split, bottom: data, top: [d1, d2]}
+          - {name: c1, type: Convolution, bottom: d1, top: c1, convolution_param: {num_output: 2, kernel_size: 1, weight_filler: {type: gaussian, std: 0.5}}}
+          - {name: cat, type: Concat, bottom: [c1, d2], top: cat}
+          - {name: drop, type: Dropout, bottom: cat, top: cat}
+          - {name: flat, type: Flatten, bottom: cat, top: flat}
+          - {name: ip, type: InnerProduct, bottom: flat, top: ip, inner_product_param: {num_output: 7, weight_filler: {type: gaussian, std: 0.3}, bias_filler: {type: gaussian, std: 0.3}}}
+          - {name: y, type: Softmax, bottom: ip, top: y}
+        """),
+    ]
+
+    @Test(.enabled(if: onnxPython != nil, "needs scripts/bootstrap --interop (onnx and onnxruntime in .venv-onnx)"),
+          arguments: cases.map(\.name))
+    func exportedLayersMatchDendrite(_ name: String) throws {
+        let c = try #require(Self.cases.first { $0.name == name })
+        let dir = temporaryDirectory("onnx-layer-\(name)")
+        let yaml = "name: \"\(name)\"\nlayer:\n  - {name: data, type: Input, top: data, input_param: {shape: {dim: [\(c.input.map(String.init).joined(separator: ", "))]}}}\n" + c.layers
+        let spec = try NetSpec(node: try YAML.parse(yaml, file: dir + "/deploy.yaml"), file: dir + "/deploy.yaml")
+        let store = ParameterStore(seed: 5)
+        let net = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: dir + "/deploy.yaml", seed: 5))
+        // BatchNorm's moving sums: mean·f, variance·f and f (f = 4).
+        for node in net.nodes where node.type == "BatchNorm" {
+            let channels = node.parameters[0].value.shape.dims[0]
+            node.parameters[0].value.view.copy(from: (0..<channels).map { Float($0) * 0.8 - 1 })
+            node.parameters[1].value.view.copy(from: (0..<channels).map { Float($0) * 0.5 + 2 })
+            node.parameters[2].value.view.copy(from: [4])
+        }
+        let x = (0..<c.input.reduce(1, *)).map { 2 * Float(sin(Double($0) * 1.7 + 0.3)) }  // spread over [−2, 2], the same every run
+        net.data(try #require(net.blob(named: "data"))).copy(from: x)
+        try net.forward(StepContext(phase: .test))
+        let expected = net.data(try #require(net.blob(named: "y"))).toArray()
+
+        var card = ModelCard(name: name, provenance: ModelCard.Provenance(command: "test", dendrite: ModelCard.dendriteVersion, randomSeed: 5, threads: 1, date: ""))
+        card.net = "deploy.yaml"
+        card.solver = ""
+        card.weights = "w.safetensors"
+        let entryDirectory = dir + "/zoo/" + name
+        try? FileManager.default.removeItem(atPath: entryDirectory)
+        try FileManager.default.createDirectory(atPath: dir + "/zoo", withIntermediateDirectories: true)
+        _ = try ZooEntryWriter.create(directory: entryDirectory, card: card, files: [
+            ("deploy.yaml", Array(yaml.utf8)), ("w.safetensors", Weights.file(of: store, metadata: [:]).encoded()),
+        ])
+        let export = try ONNXExport(entry: try Zoo(userRoot: dir + "/zoo", repositoryRoot: nil).entry(name))
+        try Data(try export.serialized()).write(to: URL(fileURLWithPath: dir + "/model.onnx"))
+        try Data(x.withUnsafeBufferPointer { Data(buffer: $0) }).write(to: URL(fileURLWithPath: dir + "/x.f32"))
+        #expect(shell("\(onnxPython!) scripts/interop/run_onnx.py \(dir)/model.onnx \(dir)/x.f32 \(c.input.map(String.init).joined(separator: ",")) y \(dir)/y.f32") == 0, "\(name)")
+        let measured = try Data(contentsOf: URL(fileURLWithPath: dir + "/y.f32")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(measured.count == expected.count, "\(name)")
+        let scale = expected.map(abs).max() ?? 0
+        let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(scale > 0.01 && worst <= 1e-5 * scale, "\(name): largest difference \(worst) for outputs up to \(scale)")
+    }
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env python3
+"""Runs an ONNX model in onnxruntime on one raw input (little-endian float32) and writes one
+output the same way: the tests' bridge to onnxruntime.
+
+    run_onnx.py MODEL.onnx INPUT.f32 N,C,H,W OUTPUT_NAME OUT.f32
+"""
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+model_path, input_path, shape, output, out_path = sys.argv[1:6]
+onnx.checker.check_model(onnx.load(model_path), full_check=True)
+session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+x = np.fromfile(input_path, dtype="<f4").reshape([int(d) for d in shape.split(",")])
+y = session.run([output], {session.get_inputs()[0].name: x})[0]
+y.astype("<f4").tofile(out_path)
