@@ -218,11 +218,13 @@ public struct ZooCommand: ParsableCommand {
             commandName: "export-onnx",
             abstract: "Write a model's deploy net and weights as an ONNX model (opset 13).",
             discussion: """
-                The graph's input is the deploy net's (the batch dimension is 'N'); its outputs \
-                are the deploy net's outputs and, before a final Softmax, the scores it reads. \
-                The card's class names and preprocessing are metadata properties \
-                (dendrite.class_names, dendrite.input.scale, dendrite.input.mean_value). A layer \
-                without an ONNX equivalent is refused by name, and nothing is written.
+                The graph's inputs are the deploy net's (the batch dimension is 'N'); its \
+                outputs are the deploy net's outputs and, before a final Softmax, the scores it \
+                reads. An LSTM's state is carried by the caller: inputs NAME/h0 and NAME/c0, \
+                outputs NAME/hT and NAME/cT. The card's class names and preprocessing are \
+                metadata properties (dendrite.class_names, dendrite.input.scale, \
+                dendrite.input.mean_value). A layer without an ONNX equivalent is refused by \
+                name, and nothing is written (docs/INTEROP.md lists the mappings).
                 """)
         @Argument(help: "The model's name (NAME or zoo:NAME).", transform: ZooCommand.modelName) var name: String
         @Argument(help: "The ONNX file to write, e.g. NAME.onnx.") var out: String

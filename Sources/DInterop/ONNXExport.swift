@@ -10,7 +10,9 @@ import SwiftProtobuf
 /// version 7), written with swift-protobuf from our onnx.proto.
 ///
 /// Every deploy layer becomes ONNX operators that compute what it computes in phase TEST, and
-/// a layer without an equivalent is refused by name. The batch dimension is symbolic (`N`).
+/// a layer without an equivalent is refused by name. The batch dimension is symbolic (`N`:
+/// axis 0, or axis 1 of a recurrent net's time-major blobs). An LSTM's carried state becomes
+/// graph inputs and outputs that the caller carries.
 /// The graph's outputs are the deploy net's outputs (the blobs no layer reads) and, for an
 /// output a Softmax makes, the scores it reads (the logits; `dendrite.scores` lists them). The
 /// card's class names and input preprocessing are metadata properties: `dendrite.class_names`
@@ -63,7 +65,8 @@ public struct ONNXExport {
         g.node = graph.nodes
         g.initializer = graph.initializers
         g.input = graph.inputs
-        g.output = outputs.map { graph.valueInfo($0.name, dims: net.blobs[$0.blob].shape.dims) }
+        g.output = outputs.map { graph.valueInfo($0.name, dims: net.blobs[$0.blob].shape.dims, batchAxis: graph.batchAxis(of: $0.blob)) }
+            + graph.stateOutputs
 
         var m = Onnx_ModelProto()
         m.irVersion = Self.irVersion
@@ -83,15 +86,15 @@ public struct ONNXExport {
         let json = { (items: [String]) in "[" + items.joined(separator: ", ") + "]" }
         m.metadataProps = [
             property("dendrite.name", card.name),
-            property("dendrite.class_names", json(card.classNames.map(JSONString.quoted))),
+            property("dendrite.class_names", json(card.classNames.map(YAMLText.quoted))),
             property("dendrite.input.data_type", card.inputType.rawValue),
             property("dendrite.input.scale", "\(card.scale)"),
             property("dendrite.input.mean_value", json(card.meanValues.map { "\($0)" })),
-            property("dendrite.scores", json(outputs.filter(\.isScores).map { JSONString.quoted($0.name) })),
+            property("dendrite.scores", json(outputs.filter(\.isScores).map { YAMLText.quoted($0.name) })),
         ]
         model = m
         inputs = graph.inputs.map(\.name)
-        self.outputs = outputs.map(\.name)
+        self.outputs = outputs.map(\.name) + graph.stateOutputs.map(\.name)
     }
 
     public func serialized() throws(ConfigError) -> [UInt8] {
@@ -101,38 +104,33 @@ public struct ONNXExport {
     }
 }
 
-/// JSON string quoting for the metadata.
-enum JSONString {
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
-}
-
 /// The ONNX graph of a net, built node by node.
 struct GraphBuilder {
     let net: Net
     var nodes: [Onnx_NodeProto] = []
     var initializers: [Onnx_TensorProto] = []
     var inputs: [Onnx_ValueInfoProto] = []
+    /// The recurrent state's outputs (hT, cT of each LSTM), after the net's own.
+    var stateOutputs: [Onnx_ValueInfoProto] = []
     /// Each blob's ONNX name. A blob a layer rewrites in place is a new version of the same
     /// name; the last version keeps the plain name and earlier ones get `@version`.
     let names: [String]
     private var counter = 0
+    /// The time-major blobs: what an LSTM reads or writes, the indices an Embed turns into
+    /// its input, and what is computed from them.
+    let timeMajor: Set<Int>
 
     init(net: Net) {
         self.net = net
+        var timeMajor = Set<Int>()
+        for node in net.nodes where node.layer is LSTMLayer { timeMajor.formUnion(node.bottoms + node.tops) }
+        for node in net.nodes.reversed() where node.type == "Embed" && node.tops.contains(where: timeMajor.contains) {
+            timeMajor.formUnion(node.bottoms)
+        }
+        for node in net.nodes where node.type != "Input" && node.bottoms.first.map(timeMajor.contains) == true {
+            timeMajor.formUnion(node.tops)
+        }
+        self.timeMajor = timeMajor
         var last: [String: Int] = [:], seen: [String: Int] = [:]
         for (i, b) in net.blobs.enumerated() { last[b.name] = i }
         names = net.blobs.enumerated().map { i, b in
@@ -154,11 +152,12 @@ struct GraphBuilder {
         return out
     }
 
-    func valueInfo(_ name: String, dims: [Int]) -> Onnx_ValueInfoProto {
+    /// A float tensor's name and shape, with axis `batchAxis` the symbolic `N`.
+    func valueInfo(_ name: String, dims: [Int], batchAxis: Int = 0) -> Onnx_ValueInfoProto {
         var shape = Onnx_TensorShapeProto()
         shape.dim = dims.enumerated().map { axis, d in
             var dim = Onnx_TensorShapeProto.Dimension()
-            if axis == 0 { dim.dimParam = "N" } else { dim.dimValue = Int64(d) }
+            if axis == batchAxis { dim.dimParam = "N" } else { dim.dimValue = Int64(d) }
             return dim
         }
         var tensor = Onnx_TypeProto.Tensor()
@@ -200,6 +199,32 @@ struct GraphBuilder {
         return name
     }
 
+    mutating func int64Constant(_ name: String, _ values: [Int]) -> String {
+        var t = Onnx_TensorProto()
+        t.name = name
+        t.dims = [Int64(values.count)]
+        t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
+        t.int64Data = values.map(Int64.init)
+        initializers.append(t)
+        return name
+    }
+
+    /// y = x·a + b elementwise with scalars, leaving out a multiply by 1 and an add of 0.
+    mutating func affine(_ layer: String, _ x: String, scale a: Float, shift b: Float) -> String {
+        var v = x
+        if a != 1 {
+            let out = temporary(layer, "scaled")
+            emit("Mul", layer + "/scale", [v, constant("\(layer)/scale", dims: [], [a])], [out])
+            v = out
+        }
+        if b != 0 {
+            let out = temporary(layer, "shifted")
+            emit("Add", layer + "/shift", [v, constant("\(layer)/shift", dims: [], [b])], [out])
+            v = out
+        }
+        return v
+    }
+
     func attribute(_ name: String, ints: [Int]) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name
@@ -239,23 +264,150 @@ struct GraphBuilder {
         }
         switch node.layer {
         case _ where node.type == "Input":
-            for t in node.tops { inputs.append(valueInfo(names[t], dims: net.blobs[t].shape.dims)) }
+            for t in node.tops { inputs.append(valueInfo(names[t], dims: net.blobs[t].shape.dims, batchAxis: batchAxis(of: t))) }
+
+        case let l as LSTMLayer:
+            try lstm(l, node: node, x: x, y: y[0], shapes: shapes, refuse: refuse)
 
         case let l as ConvolutionLayer:
-            let c = l.params
-            guard c.axis == 1, shapes[0].count == 4 else { throw refuse("only 2-D convolutions of [N, C, H, W] are exported") }
+            try convolution("Conv", l.params, node: node, x: x[0], y: y, shapes: shapes, refuse: refuse)
+        case let l as DeconvolutionLayer:
+            // Caffe's weight [C, OC/group, kh, kw] is ConvTranspose's layout too.
+            try convolution("ConvTranspose", l.params, node: node, x: x[0], y: y, shapes: shapes, refuse: refuse)
+
+        case let l as EmbedLayer:
+            // The indices are floats holding integers: Gather wants them as integers.
+            let indices = temporary(name, "indices")
+            emit("Cast", name + "/cast", x, [indices], [attribute("to", int: Int(Onnx_TensorProto.DataType.int64.rawValue))])
             let w = parameter(0)
-            var inputs = [x[0], constant(w.name, dims: w.dims, w.values)]
-            if c.biasTerm { let b = parameter(1); inputs.append(constant(b.name, dims: b.dims, b.values)) }
-            let win = c.window
-            emit("Conv", name, inputs, y, [
-                attribute("kernel_shape", ints: [win.kernelH, win.kernelW]), attribute("strides", ints: [win.strideH, win.strideW]),
-                attribute("pads", ints: [win.padH, win.padW, win.padH, win.padW]), attribute("dilations", ints: [c.dilationH, c.dilationW]),
-                attribute("group", int: c.group),
-            ])
+            let rows = l.biasTerm ? temporary(name, "rows") : y[0]
+            emit("Gather", name, [constant(w.name, dims: w.dims, w.values), indices], [rows], [attribute("axis", int: 0)])
+            if l.biasTerm {
+                let b = parameter(1)
+                emit("Add", name + "/bias", [rows, constant(b.name, dims: b.dims, b.values)], y)
+            }
+
+        case let l as ELULayer: emit("Elu", name, x, y, [attribute("alpha", float: l.alpha)])
+        case is BNLLLayer: emit("Softplus", name, x, y)
+
+        case let l as PReLULayer:
+            let slope = parameter(0)
+            let dims = l.channelShared ? [1] : try broadcast(slope.dims, axis: 1, into: shapes[0], refuse: refuse)
+            emit("PRelu", name, [x[0], constant(slope.name, dims: dims, slope.values)], y)
+
+        case let l as PowerLayer:
+            // (shift + scale·x)^power
+            let base = affine(name, x[0], scale: l.scale, shift: l.shift)
+            if l.power == 1 {
+                emit("Identity", name, [base], y)
+            } else {
+                emit("Pow", name, [base, constant("\(name)/power", dims: [], [l.power])], y)
+            }
+
+        case let l as ExpLayer:
+            // base^shift · e^(scale·ln(base)·x)
+            let e = l.outerScale == 1 ? y[0] : temporary(name, "exp")
+            emit("Exp", name, [affine(name, x[0], scale: l.innerScale, shift: 0)], [e])
+            if l.outerScale != 1 { emit("Mul", name + "/outer", [e, constant("\(name)/outer", dims: [], [l.outerScale])], y) }
+
+        case let l as LogLayer:
+            // ln(shift + scale·x) / ln(base)
+            let ln = l.baseScale == 1 ? y[0] : temporary(name, "ln")
+            emit("Log", name, [affine(name, x[0], scale: l.scale, shift: l.shift)], [ln])
+            if l.baseScale != 1 { emit("Mul", name + "/base", [ln, constant("\(name)/base", dims: [], [l.baseScale])], y) }
+
+        case let l as ThresholdLayer:
+            let above = temporary(name, "above")
+            emit("Greater", name, [x[0], constant("\(name)/threshold", dims: [], [l.threshold])], [above])
+            emit("Cast", name + "/cast", [above], y, [attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))])
+
+        case is ReshapeLayer:
+            // The top's shape, with 0 (ONNX: keep the input's) for a batch axis it keeps.
+            let out = net.blobs[node.tops[0]].shape.dims
+            let dims = out.enumerated().map { i, d in i == 0 && d == shapes[0][0] ? 0 : d }
+            emit("Reshape", name, [x[0], int64Constant("\(name)/shape", dims)], y)
+
+        case let l as SliceLayer:
+            let a = l.axis < 0 ? l.axis + shapes[0].count : l.axis
+            let sizes = node.tops.map { net.blobs[$0].shape.dims[a] }
+            emit("Split", name, [x[0], int64Constant("\(name)/sizes", sizes)], y, [attribute("axis", int: a)])
+
+        case let l as TileLayer:
+            let a = l.axis < 0 ? l.axis + shapes[0].count : l.axis
+            let repeats = shapes[0].indices.map { $0 == a ? l.tiles : 1 }
+            emit("Tile", name, [x[0], int64Constant("\(name)/repeats", repeats)], y)
+
+        case let l as CropLayer:
+            // Bottom 1 gives only the shape, which the top has.
+            let starts = l.axisOffsets(Shape(shapes[0])), out = net.blobs[node.tops[0]].shape.dims
+            let axes = Array(out.indices.dropFirst())  // the batch axis is never cropped in a deploy net's sense: keep it whole
+            guard starts[0] == 0, out[0] == shapes[0][0] else { throw refuse("a crop of the batch axis is not exported") }
+            emit("Slice", name, [x[0], int64Constant("\(name)/starts", axes.map { starts[$0] }),
+                                 int64Constant("\(name)/ends", axes.map { starts[$0] + out[$0] }), int64Constant("\(name)/axes", axes)], y)
+
+        case let l as ReductionLayer:
+            // Every axis from `axis` on, to one value, times the coefficient.
+            let rank = shapes[0].count, a = l.axis < 0 ? l.axis + rank : l.axis
+            let axes = Array(a..<rank)
+            let reduced = l.coefficient == 1 ? y[0] : temporary(name, "reduced")
+            let keep = attribute("keepdims", int: 0)
+            switch l.operation {
+            case .sum: emit("ReduceSum", name, [x[0], int64Constant("\(name)/axes", axes)], [reduced], [keep])
+            case .absoluteSum: emit("ReduceL1", name, x, [reduced], [attribute("axes", ints: axes), keep])
+            case .sumOfSquares: emit("ReduceSumSquare", name, x, [reduced], [attribute("axes", ints: axes), keep])
+            case .mean: emit("ReduceMean", name, x, [reduced], [attribute("axes", ints: axes), keep])
+            }
+            if l.coefficient != 1 { emit("Mul", name + "/coefficient", [reduced, constant("\(name)/coefficient", dims: [], [l.coefficient])], y) }
+
+        case let l as MVNLayer:
+            // (x − mean) / (√(mean of (x − mean)²) + eps), over each channel's values (or each sample's).
+            let axes = Array((l.acrossChannels ? 1 : 2)..<shapes[0].count)
+            let mean = temporary(name, "mean"), centred = l.normalizeVariance ? temporary(name, "centred") : y[0]
+            emit("ReduceMean", name + "/mean", x, [mean], [attribute("axes", ints: axes)])
+            emit("Sub", name + "/centre", [x[0], mean], [centred])
+            if l.normalizeVariance {
+                let (variance, std, denominator) = (temporary(name, "variance"), temporary(name, "std"), temporary(name, "denominator"))
+                emit("ReduceSumSquare", name + "/squares", [centred], [variance + "/sum"], [attribute("axes", ints: axes)])
+                let count = axes.map { shapes[0][$0] }.reduce(1, *)
+                emit("Mul", name + "/variance", [variance + "/sum", constant("\(name)/inverse_count", dims: [], [1 / Float(count)])], [variance])
+                emit("Sqrt", name + "/std", [variance], [std])
+                emit("Add", name + "/eps", [std, constant("\(name)/eps", dims: [], [l.epsilon])], [denominator])
+                emit("Div", name, [centred, denominator], y)
+            }
+
+        case let l as ArgMaxLayer:
+            guard l.topK == 1, !l.outMaxValue else { throw refuse("only the index of the largest value (top_k 1, no out_max_val) is exported") }
+            // Ties go to the larger index, as in Caffe: select_last_index.
+            let rank = shapes[0].count
+            let indices = temporary(name, "indices")
+            if let axis = l.axis {
+                emit("ArgMax", name, x, [indices], [attribute("axis", int: axis < 0 ? axis + rank : axis), attribute("keepdims", int: 1),
+                                                     attribute("select_last_index", int: 1)])
+                emit("Cast", name + "/cast", [indices], y, [attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))])
+            } else {
+                // Over each sample's flattened values, then Caffe's top shape [N, 1, 1(, 1)].
+                let flat = temporary(name, "flat"), floats = temporary(name, "floats")
+                emit("Flatten", name + "/flatten", x, [flat], [attribute("axis", int: 1)])
+                emit("ArgMax", name, [flat], [indices], [attribute("axis", int: 1), attribute("keepdims", int: 1), attribute("select_last_index", int: 1)])
+                emit("Cast", name + "/cast", [indices], [floats], [attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))])
+                let out = net.blobs[node.tops[0]].shape.dims
+                emit("Reshape", name + "/shape", [floats, int64Constant("\(name)/shape", [0] + out.dropFirst())], y)
+            }
+
+        case let l as InnerProductLayer where l.axis == shapes[0].count - 1 && l.axis > 1:
+            // Over the last axis of [T, N, K] (a recurrent net's scores): MatMul with Wᵀ [K, M].
+            let w = parameter(0)
+            let (m, k) = l.transpose ? (w.dims[1], w.dims[0]) : (w.dims[0], w.dims[1])
+            let wt = l.transpose ? w.values : (0..<(k * m)).map { w.values[($0 % m) * k + $0 / m] }
+            let product = l.biasTerm ? temporary(name, "product") : y[0]
+            emit("MatMul", name, [x[0], constant(w.name, dims: [k, m], wt)], [product])
+            if l.biasTerm {
+                let b = parameter(1)
+                emit("Add", name + "/bias", [product, constant(b.name, dims: b.dims, b.values)], y)
+            }
 
         case let l as InnerProductLayer:
-            guard l.axis == 1 else { throw refuse("only axis 1 is exported (Gemm takes [N, K])") }
+            guard l.axis == 1 else { throw refuse("only axis 1, or the last axis, is exported") }
             var input = x[0]
             if shapes[0].count > 2 {
                 input = temporary(name, "flat")
@@ -345,6 +497,60 @@ struct GraphBuilder {
         default:
             throw refuse("has no ONNX export")
         }
+    }
+
+    /// The axis of a blob that is the batch: 1 in a recurrent net's time-major [T, N, …]
+    /// blobs, else 0.
+    func batchAxis(of blob: Int) -> Int { timeMajor.contains(blob) ? 1 : 0 }
+
+    /// Conv or ConvTranspose of [N, C, H, W] with the layer's weight and bias.
+    mutating func convolution(_ op: String, _ c: ConvolutionParams, node: Net.Node, x: String, y: [String], shapes: [[Int]],
+                              refuse: (String) -> ConfigError) throws(ConfigError) {
+        guard c.axis == 1, shapes[0].count == 4 else { throw refuse("only 2-D (de)convolutions of [N, C, H, W] are exported") }
+        var inputs = [x]
+        for p in node.parameters.prefix(c.biasTerm ? 2 : 1) { inputs.append(constant(p.name, dims: p.value.shape.dims, p.value.values)) }
+        let w = c.window
+        emit(op, node.name, inputs, y, [
+            attribute("kernel_shape", ints: [w.kernelH, w.kernelW]), attribute("strides", ints: [w.strideH, w.strideW]),
+            attribute("pads", ints: [w.padH, w.padW, w.padH, w.padW]), attribute("dilations", ints: [c.dilationH, c.dilationW]),
+            attribute("group", int: c.group),
+        ])
+    }
+
+    /// Caffe's LSTM over one step (T = 1), as ONNX's LSTM with its state as graph inputs and
+    /// outputs: `NAME/h0`, `NAME/c0` in, `NAME/hT`, `NAME/cT` out, each [1, N, H]. Caffe's cont
+    /// multiplies the carried state, so h0 and c0 enter multiplied by it. Caffe's gate blocks
+    /// i, f, o, g become ONNX's i, o, f, c; ONNX's second bias (on R·h) is 0.
+    mutating func lstm(_ l: LSTMLayer, node: Net.Node, x: [String], y: String, shapes: [[Int]],
+                       refuse: (String) -> ConfigError) throws(ConfigError) {
+        let name = node.name
+        guard !l.exposeHidden, node.bottoms.count == 2 else { throw refuse("only an LSTM with bottoms x and cont (no x_static, no expose_hidden) is exported") }
+        guard shapes[0].count == 3, shapes[0][0] == 1 else { throw refuse("only one step per forward (T = 1, as a deploy net runs) is exported: cont may restart a sequence within T, which ONNX's LSTM cannot") }
+        let (n, h) = (shapes[0][1], l.numOutput)
+        func gates(_ values: [Float], columns: Int) -> [Float] {
+            // Rows in blocks of H: Caffe's i, f, o, g → ONNX's i, o, f, c.
+            [0, 2, 1, 3].flatMap { block in values[(block * h * columns)..<((block + 1) * h * columns)] }
+        }
+        let wxc = node.parameters[0], bc = node.parameters[1], whc = node.parameters[2]
+        let input = wxc.value.shape.dims[1]
+        let w = constant(wxc.name, dims: [1, 4 * h, input], gates(wxc.value.values, columns: input))
+        let r = constant(whc.name, dims: [1, 4 * h, h], gates(whc.value.values, columns: h))
+        let b = constant(bc.name, dims: [1, 8 * h], gates(bc.value.values, columns: 1) + Array(repeating: 0, count: 4 * h))
+        // cont [1, N] → [1, N, 1], to scale h0 and c0 [1, N, H].
+        let cont = temporary(name, "cont")
+        emit("Unsqueeze", name + "/cont", [x[1], int64Constant("\(name)/cont_axes", [2])], [cont])
+        var state: [String] = []
+        for s in ["h", "c"] {
+            inputs.append(valueInfo("\(name)/\(s)0", dims: [1, n, h], batchAxis: 1))
+            let masked = temporary(name, "\(s)0")
+            emit("Mul", "\(name)/\(s)0_cont", ["\(name)/\(s)0", cont], [masked])
+            state.append(masked)
+            stateOutputs.append(valueInfo("\(name)/\(s)T", dims: [1, n, h], batchAxis: 1))
+        }
+        let sequence = temporary(name, "Y")
+        emit("LSTM", name, [x[0], w, r, b, "", state[0], state[1]], [sequence, "\(name)/hT", "\(name)/cT"], [attribute("hidden_size", int: h)])
+        // Y [T, directions = 1, N, H] → [T, N, H].
+        emit("Squeeze", name + "/squeeze", [sequence, int64Constant("\(name)/squeeze_axes", [1])], [y])
     }
 
     /// A per-channel operand of `dims` applied from `axis` of a bottom of rank `shape.count`, as

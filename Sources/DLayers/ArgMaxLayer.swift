@@ -9,9 +9,9 @@ import DCore
 /// then the values. Not differentiable.
 public final class ArgMaxLayer: Layer {
     public let name: String
-    let outMaxValue: Bool
-    let topK: Int
-    let axis: Int?
+    public let outMaxValue: Bool
+    public let topK: Int
+    public let axis: Int?
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

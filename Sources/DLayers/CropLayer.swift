@@ -7,8 +7,8 @@ import DCore
 /// its shape and gets no gradient.
 public final class CropLayer: Layer {
     public let name: String
-    let axis: Int
-    let offsets: [Int]
+    public let axis: Int
+    public let offsets: [Int]
     public var bottomCount: ClosedRange<Int> { 2...2 }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
@@ -23,7 +23,7 @@ public final class CropLayer: Layer {
     public func propagates(toBottom i: Int) -> Bool { i == 0 }
 
     /// The offset of every axis of a bottom of this shape, 0 before the crop axis.
-    func axisOffsets(_ s: Shape) -> [Int] {
+    public func axisOffsets(_ s: Shape) -> [Int] {
         let a = s.canonicalAxis(axis)!
         return (0..<s.rank).map { i in
             i < a ? 0 : (offsets.count == 1 ? offsets[0] : (offsets.isEmpty ? 0 : offsets[i - a]))

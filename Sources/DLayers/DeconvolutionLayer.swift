@@ -11,7 +11,7 @@ import DCore
 /// Convolution.
 public final class DeconvolutionLayer: Layer {
     public let name: String
-    let params: ConvolutionParams
+    public let params: ConvolutionParams
     var numOutput: Int { params.numOutput }
     var biasTerm: Bool { params.biasTerm }
     var group: Int { params.group }

@@ -6,7 +6,7 @@ import DCore
 /// (then y > 0 exactly where x > 0, and α·eˣ = y + α), so the layer runs in place like ReLU.
 public final class ELULayer: Layer {
     public let name: String
-    let alpha: Float
+    public let alpha: Float
 
     public var supportsInPlace: Bool { alpha >= 0 }
 

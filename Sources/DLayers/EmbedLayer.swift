@@ -7,9 +7,9 @@ import DCore
 /// row per index: Caffe's layout, InnerProduct's transposed), bias [num_output].
 public final class EmbedLayer: Layer {
     public let name: String
-    let numOutput: Int
+    public let numOutput: Int
     public let inputDim: Int
-    let biasTerm: Bool
+    public let biasTerm: Bool
     let weightFiller, biasFiller: Filler
 
     init(_ spec: LayerSpec) throws(ConfigError) {

@@ -11,7 +11,7 @@ import DCore
 public final class ExpLayer: Layer {
     public let name: String
     /// scale·ln base, and base^shift.
-    let innerScale, outerScale: Float
+    public let innerScale, outerScale: Float
     public var supportsInPlace: Bool { true }
 
     init(_ spec: LayerSpec) throws(ConfigError) {

@@ -11,9 +11,9 @@ import DCore
 /// Backward reads the bottom: no in place.
 public final class LogLayer: Layer {
     public let name: String
-    let scale, shift: Float
+    public let scale, shift: Float
     /// 1 / ln base.
-    let baseScale: Float
+    public let baseScale: Float
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

@@ -7,9 +7,9 @@ import DCore
 /// standard deviation as in Caffe; y = x − mean with `normalize_variance: false` (default true).
 public final class MVNLayer: Layer {
     public let name: String
-    let normalizeVariance: Bool
-    let acrossChannels: Bool
-    let epsilon: Float
+    public let normalizeVariance: Bool
+    public let acrossChannels: Bool
+    public let epsilon: Float
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

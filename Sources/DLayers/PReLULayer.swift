@@ -7,7 +7,7 @@ import DCore
 /// (Caffe's shared slope is a scalar blob). Backward reads the bottom: no in place.
 public final class PReLULayer: Layer {
     public let name: String
-    let channelShared: Bool
+    public let channelShared: Bool
     let filler: Filler
 
     init(_ spec: LayerSpec) throws(ConfigError) {

@@ -7,7 +7,7 @@ import DCore
 /// the layer run in place.
 public final class PowerLayer: Layer {
     public let name: String
-    let power, scale, shift: Float
+    public let power, scale, shift: Float
 
     public var supportsInPlace: Bool { power == 1 || power * scale == 0 }
 

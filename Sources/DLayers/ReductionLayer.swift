@@ -6,9 +6,9 @@ import DCore
 /// [N, C, H, W] with axis 1 → [N]. Only trailing axes reduce, as in Caffe.
 public final class ReductionLayer: Layer {
     public let name: String
-    let operation: ReductionKernel.Operation
-    let axis: Int
-    let coefficient: Float
+    public let operation: ReductionKernel.Operation
+    public let axis: Int
+    public let coefficient: Float
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

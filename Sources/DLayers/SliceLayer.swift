@@ -6,7 +6,7 @@ import DCore
 /// slice points 2, 5 → [N, 2, H, W], [N, 3, H, W], [N, 1, H, W]. The inverse of Concat.
 public final class SliceLayer: Layer {
     public let name: String
-    let axis: Int
+    public let axis: Int
     let legacy: Bool
     let slicePoints: [Int]
     /// The number of tops the file gives (topShapes sees only bottoms).

@@ -5,7 +5,7 @@ import DCore
 /// gradient and Caffe's layer has no backward: no gradient flows to the bottom. Runs in place.
 public final class ThresholdLayer: Layer {
     public let name: String
-    let threshold: Float
+    public let threshold: Float
     public var supportsInPlace: Bool { true }
 
     init(_ spec: LayerSpec) throws(ConfigError) {

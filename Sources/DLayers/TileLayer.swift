@@ -6,8 +6,8 @@ import DCore
 /// Backward sums the copies' gradients.
 public final class TileLayer: Layer {
     public let name: String
-    let axis: Int
-    let tiles: Int
+    public let axis: Int
+    public let tiles: Int
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

@@ -38,32 +38,29 @@ public final class ZooEntryWriter {
     public static func create(directory: String, solver: SolverSpec, card: ModelCard, inputShape: [Int],
                               extraFiles: [(name: String, bytes: [UInt8])] = []) throws(FileError) -> ZooEntryWriter {
         var card = card
-        card.name = ConfigFile.fileName(of: directory)
         card.inputShape = inputShape
-        let staging = try FileSystem.temporaryDirectory(beside: directory)
-        let writer = ZooEntryWriter(directory: staging, card: card)
-        do throws(FileError) {
-            for f in extraFiles { try AtomicFile.write(f.bytes, to: "\(staging)/\(f.name)") }
+        return try assemble(directory: directory, card: card, files: extraFiles) { writer throws(FileError) in
             try writer.populate(solver: solver, entry: directory, inputShape: inputShape)
-            try FileSystem.rename(staging, to: directory)
-        } catch {
-            try? FileSystem.removeTree(staging)
-            throw error
         }
-        writer.directory = directory
-        return writer
     }
 
     /// Creates an entry that no training run made (an imported model): `files` and a card that
-    /// lists them, assembled in a temporary directory and renamed into place, as `create` does.
+    /// lists them, assembled and renamed into place as `create` does.
     public static func create(directory: String, card: ModelCard, files: [(name: String, bytes: [UInt8])]) throws(FileError) -> ZooEntryWriter {
+        try assemble(directory: directory, card: card, files: files) { writer throws(FileError) in try writer.update() }
+    }
+
+    /// Writes `files`, then `finish` (which writes the card), into a temporary directory beside
+    /// `directory` and renames it into place; a failure removes it.
+    private static func assemble(directory: String, card: ModelCard, files: [(name: String, bytes: [UInt8])],
+                                 finish: (ZooEntryWriter) throws(FileError) -> Void) throws(FileError) -> ZooEntryWriter {
         var card = card
         card.name = ConfigFile.fileName(of: directory)
         let staging = try FileSystem.temporaryDirectory(beside: directory)
         let writer = ZooEntryWriter(directory: staging, card: card)
         do throws(FileError) {
             for f in files { try AtomicFile.write(f.bytes, to: "\(staging)/\(f.name)") }
-            try writer.update()
+            try finish(writer)
             try FileSystem.rename(staging, to: directory)
         } catch {
             try? FileSystem.removeTree(staging)

@@ -284,6 +284,14 @@ let interopPython: String? = {
     return shell("\(python) -c 'import torch, google.protobuf'") == 0 ? python : nil
 }()
 
+/// scripts/interop/caffe_reference.py's caffemodels and PyTorch outputs, written once per test
+/// run (the CaffeNet case is a 97 MB caffemodel) for the tests that compare with them.
+let caffeReference: String? = {
+    guard let python = interopPython else { return nil }
+    let dir = temporaryDirectory("caffe-reference")
+    return shell("\(python) scripts/interop/caffe_reference.py \(dir)") == 0 ? dir : nil
+}()
+
 @Suite struct CaffeNumericsTests {
     /// Caffemodels written by Python (PyPI protobuf, our caffe.proto) with random weights:
     /// Dendrite's forward pass of the imported net matches PyTorch's forward of the same net
@@ -291,8 +299,7 @@ let interopPython: String? = {
     /// (a V1 caffemodel with legacy blob dimensions), CaffeNet at 67×67 and a BatchNorm net.
     @Test(.enabled(if: interopPython != nil, "needs scripts/bootstrap --interop (PyTorch and PyPI's protobuf in .venv-interop)"))
     func importedNetsMatchPyTorch() throws {
-        let dir = temporaryDirectory()
-        #expect(shell("\(interopPython!) scripts/interop/caffe_reference.py \(dir)") == 0)
+        let dir = try #require(caffeReference, "scripts/interop/caffe_reference.py failed")
         let cases = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cases.json"))) as? [[String: Any]])
         #expect(cases.map { $0["name"] as? String } == ["lenet", "caffenet", "batchnorm"])
         func floats(_ path: String) throws -> [Float] {

@@ -74,13 +74,12 @@ def check(bin_dir, out, name, env):
         return f"{name}: expected one scores output, the model has {scores}"
     score = scores[0]
     input_name = model.graph.input[0].name
+    if len(model.graph.input) > 1:
+        return check_recurrent(bin_dir, out, name, env, model_path, model, score)
 
-    dump = os.path.join(out, f"{name}.dendrite.safetensors")
-    r = subprocess.run([os.path.join(bin_dir, "dtest"), f"zoo:{name}", "--dump", f"{input_name},{score}", "--out", dump, "--threads", "2"],
-                       capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        return f"{name}: dtest --dump failed: {r.stderr.strip()}"
-    dumped = safetensors(dump)
+    dumped, error = dump(bin_dir, out, name, env, [input_name, score])
+    if error:
+        return error
     expected = dumped[score].reshape(len(dumped[score]), -1)
 
     # The inputs, from the raw test images and the metadata's preprocessing: (x − mean)·scale.
@@ -101,15 +100,51 @@ def check(bin_dir, out, name, env):
 
     session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     got = np.concatenate([session.run([score], {input_name: x[i:i + 500]})[0] for i in range(0, len(x), 500)])
-    got = got.reshape(len(got), -1)
+    return compare(name, got.reshape(len(got), -1), expected, "", model)
+
+
+def dump(bin_dir, out, name, env, blobs):
+    """dtest's blobs over the model's whole test set, or the error line."""
+    path = os.path.join(out, f"{name}.dendrite.safetensors")
+    r = subprocess.run([os.path.join(bin_dir, "dtest"), f"zoo:{name}", "--dump", ",".join(blobs), "--out", path, "--threads", "2"],
+                       capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        return None, f"{name}: dtest --dump failed: {r.stderr.strip()}"
+    return safetensors(path), None
+
+
+def compare(name, got, expected, detail, model):
+    """The line of counts for scores [samples, classes] from onnxruntime and from Dendrite."""
     if got.shape != expected.shape:
         return f"{name}: onnxruntime's scores have shape {got.shape}, Dendrite's {expected.shape}"
     agree = int((got.argmax(1) == expected.argmax(1)).sum())
     worst = float(np.abs(got - expected).max())
-    line = (f"{name}: samples={len(x)} top1_agree={agree} ({agree / len(x):.4%}) max_score_diff={worst:.3g} "
+    line = (f"{name}: samples={len(got)}{detail} top1_agree={agree} ({agree / len(got):.4%}) max_score_diff={worst:.3g} "
             f"checker=ok nodes={len(model.graph.node)} onnxruntime={ort.__version__}")
-    ok = agree >= AGREEMENT * len(x) and worst <= TOLERANCE
+    ok = agree >= AGREEMENT * len(got) and worst <= TOLERANCE
     return line if ok else f"{line}: FAILED (needs top-1 agreement >= {AGREEMENT:.1%} and scores within {TOLERANCE:g})"
+
+
+def check_recurrent(bin_dir, out, name, env, model_path, model, score):
+    """A character model (TextData's data and cont, time-major [T, N]): the deploy net runs
+    one step of N streams, carrying each LSTM's state (NAME/h0, c0 in; NAME/hT, cT out). Steps
+    through the whole test split as dtest runs it, batch after batch, and compares the scores
+    of every position."""
+    dumped, error = dump(bin_dir, out, name, env, ["data", "cont", score])
+    if error:
+        return error
+    data, cont, expected = dumped["data"], dumped["cont"], dumped[score]
+    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+    state_inputs = [i for i in session.get_inputs() if i.name not in ("data", "cont")]
+    state = {i.name: np.zeros((1, data.shape[1], i.shape[2]), np.float32) for i in state_inputs}
+    outputs = [score] + [i.name[:-2] + ("hT" if i.name.endswith("h0") else "cT") for i in state_inputs]
+    got = np.empty_like(expected)
+    for t in range(len(data)):
+        result = session.run(outputs, {"data": data[t:t + 1], "cont": cont[t:t + 1], **state})
+        got[t] = result[0][0]
+        state = {i.name: v for i, v in zip(state_inputs, result[1:])}
+    return compare(name, got.reshape(-1, got.shape[-1]), expected.reshape(-1, expected.shape[-1]),
+                   f" (positions: {data.shape[0]} steps of {data.shape[1]} streams)", model)
 
 
 def main():
