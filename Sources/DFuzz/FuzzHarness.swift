@@ -34,7 +34,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// outline that locates errors, then the YAML it becomes (parsed, not built: building
     /// allocates what the net declares).
     case prototxt
-    /// A Caffe model's weights: binary protobuf, V1 layers upgraded.
+    /// A Caffe model's weights (binary protobuf, V1 layers upgraded) imported with a small
+    /// net (`caffemodelNet`): every blob checked and mapped to its parameter.
     case caffemodel
 }
 
@@ -58,9 +59,12 @@ public final class FuzzHarness {
             .yaml: "input.yaml", .idx: "input.idx", .idxGzip: "input.idx.gz", .safetensors: "input.safetensors",
             .solverState: "input.solverstate", .card: "model.yaml", .archive: "input.tar.gz", .image: "input.image",
             .imageList: "list.txt", .text: "corpus.txt", .vocabulary: "vocabulary.json",
-            .prototxt: "net.prototxt", .caffemodel: "net.caffemodel",
+            .prototxt: "input.prototxt", .caffemodel: "input.caffemodel",
         ]
         path = "\(directory)/\(names[target] ?? target.rawValue)"
+        if target == .caffemodel {
+            try AtomicFile.write(Array(Self.caffemodelNet.utf8), to: "\(directory)/net.prototxt")
+        }
         if target == .solverState {
             let solverPath = "\(directory)/solver.yaml"
             try AtomicFile.write(Array(Self.stateSolver.utf8), to: solverPath)
@@ -88,6 +92,15 @@ public final class FuzzHarness {
 
         """
 
+    /// The caffemodel target's net: conv (one 2×2 filter, no bias) and ip (2 outputs).
+    static let caffemodelNet = """
+        name: "fuzz"
+        layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 1 dim: 1 dim: 2 dim: 2 } } }
+        layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 1 kernel_size: 2 bias_term: false } }
+        layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip" inner_product_param { num_output: 2 } }
+
+        """
+
     /// The snapshot the solver-state target's trainer wrote: the valid seed of its corpus.
     public var stateSeedPath: String { "\(directory)/fuzz_iter_0.solverstate" }
 
@@ -103,8 +116,6 @@ public final class FuzzHarness {
                 _ = try TextCorpus(path: path, bytes: bytes)
             case .vocabulary:
                 _ = try TextCorpus.vocabulary(jsonBytes: bytes, path: path)
-            case .caffemodel:
-                _ = try CaffeNet(caffemodel: path, bytes: bytes)
             default:
                 try AtomicFile.write(bytes, to: path)
                 try readFile()
@@ -142,7 +153,9 @@ public final class FuzzHarness {
         case .prototxt:
             let net = try CaffeNet(prototxt: path)
             _ = try NetSpec(node: try YAML.parse(net.yaml, file: path), file: path)
-        case .safetensors, .text, .vocabulary, .caffemodel:
+        case .caffemodel:
+            _ = try CaffeImport(prototxt: "\(directory)/net.prototxt", caffemodel: path)
+        case .safetensors, .text, .vocabulary:
             break  // in memory, in run(_:)
         }
     }

@@ -131,7 +131,14 @@ public struct CaffeImport {
             let expected = parameter.shape.dims
             let shape = blob.hasShape ? blob.shape.dim.map(Int.init) : [blob.num, blob.channels, blob.height, blob.width].map(Int.init)
             let described = shape.map(String.init).joined(separator: "×")
-            let fits = blob.hasShape ? shape == expected : shape.reduce(1, *) == expected.reduce(1, *)
+            // Legacy dimensions match by count, computed without overflow (they come from the file).
+            var count: Int? = 1
+            for d in shape {
+                guard let n = count, d >= 0 else { count = nil; break }
+                let (product, overflow) = n.multipliedReportingOverflow(by: d)
+                count = overflow ? nil : product
+            }
+            let fits = blob.hasShape ? shape == expected : count == expected.reduce(1, *)
             guard fits else {
                 throw fail("layer '\(layer.name)' (\(node.type)): the caffemodel's blob \(i) has shape \(described), the net's parameter \(Shape(expected))",
                            hint: "is \(file) the weights of this net?")

@@ -59,6 +59,11 @@ struct PrototxtOutline {
     private struct Scanner {
         let text: [UInt8]
         var i = 0, line = 1, lineStart = 0
+        /// Messages open around the scanner; the scanner recurses once per level, so a file of
+        /// nested braces must not take the stack. Caffe's nets nest 4 deep; protobuf's own
+        /// parsers stop at 100.
+        var depth = 0
+        static let maxDepth = 100
 
         var column: Int { i - lineStart + 1 }
 
@@ -120,9 +125,12 @@ struct PrototxtOutline {
 
         /// `{ entries }` or `< entries >`.
         mutating func message() throws(SyntaxError) -> [Entry] {
+            guard depth < Self.maxDepth else { throw error("messages nested more than \(Self.maxDepth) deep") }
             let closing = text[i] == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: ">")
             i += 1
+            depth += 1
             let inner = try entries(closing: closing)
+            depth -= 1
             i += 1
             return inner
         }
