@@ -56,9 +56,7 @@ public struct ONNXExport {
             throw ConfigError(file: deployPath, message: "\(error)")
         }
         var graph = GraphBuilder(net: net)
-        for (index, node) in net.nodes.enumerated() {
-            try graph.add(node, index: index, file: deployPath)
-        }
+        for node in net.nodes { try graph.add(node, file: deployPath) }
         let outputs = graph.outputs()
         var g = Onnx_GraphProto()
         g.name = net.name
@@ -251,7 +249,7 @@ struct GraphBuilder {
 
     // MARK: - Layers
 
-    mutating func add(_ node: Net.Node, index: Int, file: String) throws(ConfigError) {
+    mutating func add(_ node: Net.Node, file: String) throws(ConfigError) {
         let x = node.bottoms.map { names[$0] }, y = node.tops.map { names[$0] }
         let shapes = node.bottoms.map { net.blobs[$0].shape.dims }
         let name = node.name
