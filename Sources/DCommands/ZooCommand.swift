@@ -167,8 +167,9 @@ public struct ZooCommand: ParsableCommand {
                 as Caffe upgrades them); the weights become safetensors; the card records both \
                 files with their SHA-256. Everything is checked before anything is written: a \
                 layer type or parameter Dendrite lacks, or a blob whose shape does not fit, is \
-                an error at its line in the prototxt, and no entry is made. Without a \
-                caffemodel, the weights come from the net's fillers.
+                an error at its line in the prototxt, and no entry is made; so is a caffemodel \
+                that lacks a layer's weights. Without a caffemodel, the weights come from the \
+                net's fillers. docs/INTEROP.md says what is read and how it is checked.
                 """)
         @Argument(help: "The net: a .prototxt (deploy, or train/test without LMDB data layers).") var net: String
         @Argument(help: "Its weights: a .caffemodel.") var weights: String?

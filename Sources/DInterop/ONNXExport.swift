@@ -11,8 +11,8 @@ import SwiftProtobuf
 ///
 /// Every deploy layer becomes ONNX operators that compute what it computes in phase TEST, and
 /// a layer without an equivalent is refused by name. The batch dimension is symbolic (`N`:
-/// axis 0, or axis 1 of a recurrent net's time-major blobs). An LSTM's carried state becomes
-/// graph inputs and outputs that the caller carries.
+/// axis 0, or axis 1 of a recurrent net's time-major blobs). An LSTM's or RNN's carried state
+/// becomes graph inputs and outputs that the caller carries.
 /// The graph's outputs are the deploy net's outputs (the blobs no layer reads) and, for an
 /// output a Softmax makes, the scores it reads (the logits; `dendrite.scores` lists them). The
 /// card's class names and input preprocessing are metadata properties: `dendrite.class_names`
@@ -114,14 +114,14 @@ struct GraphBuilder {
     /// name; the last version keeps the plain name and earlier ones get `@version`.
     let names: [String]
     private var counter = 0
-    /// The time-major blobs: what an LSTM reads or writes, the indices an Embed turns into
+    /// The time-major blobs: what an LSTM or RNN reads or writes, the indices an Embed turns into
     /// its input, and what is computed from them.
     let timeMajor: Set<Int>
 
     init(net: Net) {
         self.net = net
         var timeMajor = Set<Int>()
-        for node in net.nodes where node.layer is LSTMLayer { timeMajor.formUnion(node.bottoms + node.tops) }
+        for node in net.nodes where node.layer is LSTMLayer || node.layer is RNNLayer { timeMajor.formUnion(node.bottoms + node.tops) }
         for node in net.nodes.reversed() where node.type == "Embed" && node.tops.contains(where: timeMajor.contains) {
             timeMajor.formUnion(node.bottoms)
         }
@@ -266,6 +266,8 @@ struct GraphBuilder {
 
         case let l as LSTMLayer:
             try lstm(l, node: node, x: x, y: y[0], shapes: shapes, refuse: refuse)
+        case let l as RNNLayer:
+            try rnn(l, node: node, x: x, y: y[0], shapes: shapes, refuse: refuse)
 
         case let l as ConvolutionLayer:
             try convolution("Conv", l.params, node: node, x: x[0], y: y, shapes: shapes, refuse: refuse)
@@ -515,16 +517,35 @@ struct GraphBuilder {
         ])
     }
 
-    /// Caffe's LSTM over one step (T = 1), as ONNX's LSTM with its state as graph inputs and
-    /// outputs: `NAME/h0`, `NAME/c0` in, `NAME/hT`, `NAME/cT` out, each [1, N, H]. Caffe's cont
-    /// multiplies the carried state, so h0 and c0 enter multiplied by it. Caffe's gate blocks
-    /// i, f, o, g become ONNX's i, o, f, c; ONNX's second bias (on R·h) is 0.
+    /// A recurrent layer's carried state over one step (T = 1): graph inputs `NAME/h0` (and
+    /// `NAME/c0`) in, outputs `NAME/hT` (and `NAME/cT`) out, each [1, N, H], which the caller
+    /// carries. Caffe's cont multiplies the carried state, so it enters multiplied by cont.
+    /// Returns the masked initial states.
+    mutating func recurrentState(_ name: String, kind: String, bottoms: Int, exposeHidden: Bool, input: [Int], cont: String,
+                                 states: [String], hidden h: Int, refuse: (String) -> ConfigError) throws(ConfigError) -> [String] {
+        guard !exposeHidden, bottoms == 2 else { throw refuse("only \(kind) with bottoms x and cont (no x_static, no expose_hidden) is exported") }
+        guard input.count == 3, input[0] == 1 else {
+            throw refuse("only one step per forward (T = 1, as a deploy net runs) is exported: cont may restart a sequence within T, which ONNX's \(kind) cannot")
+        }
+        let mask = temporary(name, "cont")  // cont [1, N] → [1, N, 1]
+        emit("Unsqueeze", name + "/cont", [cont, int64Constant("\(name)/cont_axes", [2])], [mask])
+        return states.map { s in
+            inputs.append(valueInfo("\(name)/\(s)0", dims: [1, input[1], h], batchAxis: 1))
+            stateOutputs.append(valueInfo("\(name)/\(s)T", dims: [1, input[1], h], batchAxis: 1))
+            let masked = temporary(name, "\(s)0")
+            emit("Mul", "\(name)/\(s)0_cont", ["\(name)/\(s)0", mask], [masked])
+            return masked
+        }
+    }
+
+    /// Caffe's LSTM over one step, as ONNX's LSTM with its state carried by the caller
+    /// (`recurrentState`). Caffe's gate blocks i, f, o, g become ONNX's i, o, f, c; ONNX's
+    /// second bias (on R·h) is 0.
     mutating func lstm(_ l: LSTMLayer, node: Net.Node, x: [String], y: String, shapes: [[Int]],
                        refuse: (String) -> ConfigError) throws(ConfigError) {
-        let name = node.name
-        guard !l.exposeHidden, node.bottoms.count == 2 else { throw refuse("only an LSTM with bottoms x and cont (no x_static, no expose_hidden) is exported") }
-        guard shapes[0].count == 3, shapes[0][0] == 1 else { throw refuse("only one step per forward (T = 1, as a deploy net runs) is exported: cont may restart a sequence within T, which ONNX's LSTM cannot") }
-        let (n, h) = (shapes[0][1], l.numOutput)
+        let name = node.name, h = l.numOutput
+        let state = try recurrentState(name, kind: "an LSTM", bottoms: node.bottoms.count, exposeHidden: l.exposeHidden, input: shapes[0],
+                                       cont: x.count > 1 ? x[1] : "", states: ["h", "c"], hidden: h, refuse: refuse)
         func gates(_ values: [Float], columns: Int) -> [Float] {
             // Rows in blocks of H: Caffe's i, f, o, g → ONNX's i, o, f, c.
             [0, 2, 1, 3].flatMap { block in values[(block * h * columns)..<((block + 1) * h * columns)] }
@@ -534,21 +555,31 @@ struct GraphBuilder {
         let w = constant(wxc.name, dims: [1, 4 * h, input], gates(wxc.value.values, columns: input))
         let r = constant(whc.name, dims: [1, 4 * h, h], gates(whc.value.values, columns: h))
         let b = constant(bc.name, dims: [1, 8 * h], gates(bc.value.values, columns: 1) + Array(repeating: 0, count: 4 * h))
-        // cont [1, N] → [1, N, 1], to scale h0 and c0 [1, N, H].
-        let cont = temporary(name, "cont")
-        emit("Unsqueeze", name + "/cont", [x[1], int64Constant("\(name)/cont_axes", [2])], [cont])
-        var state: [String] = []
-        for s in ["h", "c"] {
-            inputs.append(valueInfo("\(name)/\(s)0", dims: [1, n, h], batchAxis: 1))
-            let masked = temporary(name, "\(s)0")
-            emit("Mul", "\(name)/\(s)0_cont", ["\(name)/\(s)0", cont], [masked])
-            state.append(masked)
-            stateOutputs.append(valueInfo("\(name)/\(s)T", dims: [1, n, h], batchAxis: 1))
-        }
         let sequence = temporary(name, "Y")
         emit("LSTM", name, [x[0], w, r, b, "", state[0], state[1]], [sequence, "\(name)/hT", "\(name)/cT"], [attribute("hidden_size", int: h)])
         // Y [T, directions = 1, N, H] → [T, N, H].
         emit("Squeeze", name + "/squeeze", [sequence, int64Constant("\(name)/squeeze_axes", [1])], [y])
+    }
+
+    /// Caffe's RNN over one step: ONNX's RNN gives h_t = tanh(W_xh·x + b_h + W_hh·h) with the
+    /// state carried by the caller (`recurrentState`); then o_t = tanh(W_ho·h_t + b_o).
+    mutating func rnn(_ l: RNNLayer, node: Net.Node, x: [String], y: String, shapes: [[Int]],
+                      refuse: (String) -> ConfigError) throws(ConfigError) {
+        let name = node.name, h = l.numOutput
+        let state = try recurrentState(name, kind: "an RNN", bottoms: node.bottoms.count, exposeHidden: l.exposeHidden, input: shapes[0],
+                                       cont: x.count > 1 ? x[1] : "", states: ["h"], hidden: h, refuse: refuse)
+        let (wxh, bh, whh, who, bo) = (node.parameters[0], node.parameters[1], node.parameters[2], node.parameters[3], node.parameters[4])
+        let input = wxh.value.shape.dims[1]
+        let w = constant(wxh.name, dims: [1, h, input], wxh.value.values)
+        let r = constant(whh.name, dims: [1, h, h], whh.value.values)
+        let b = constant(bh.name, dims: [1, 2 * h], bh.value.values + Array(repeating: 0, count: h))
+        let (sequence, hidden, product, sum) = (temporary(name, "Y"), temporary(name, "h"), temporary(name, "Who_h"), temporary(name, "o_in"))
+        emit("RNN", name, [x[0], w, r, b, "", state[0]], [sequence, "\(name)/hT"], [attribute("hidden_size", int: h)])
+        emit("Squeeze", name + "/squeeze", [sequence, int64Constant("\(name)/squeeze_axes", [1])], [hidden])
+        let wo = who.value.values  // [H, H] → its transpose, for h [T, N, H] · Wᵀ
+        emit("MatMul", name + "/output", [hidden, constant(who.name, dims: [h, h], (0..<(h * h)).map { wo[($0 % h) * h + $0 / h] })], [product])
+        emit("Add", name + "/output_bias", [product, constant(bo.name, dims: [h], bo.value.values)], [sum])
+        emit("Tanh", name + "/output_tanh", [sum], [y])
     }
 
     /// A per-channel operand of `dims` applied from `axis` of a bottom of rank `shape.count`, as

@@ -17,8 +17,8 @@ import DCore
 public final class RNNLayer: Layer {
     public let name: String
     let recurrent: RecurrentParams
-    var numOutput: Int { recurrent.numOutput }
-    var exposeHidden: Bool { recurrent.exposeHidden }
+    public var numOutput: Int { recurrent.numOutput }
+    public var exposeHidden: Bool { recurrent.exposeHidden }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

@@ -189,6 +189,12 @@ let onnxPython: String? = {
           - {name: y, type: ArgMax, bottom: data, top: y, argmax_param: {axis: 1}}
           - {name: flat_argmax, type: ArgMax, bottom: data, top: z}
         """),
+        // One step of 3 streams (T = 1), with cont (1) beside the data; the state starts at 0.
+        ("recurrent-step", [1, 3, 4], """
+          - {name: rnn, type: RNN, bottom: [data, cont], top: r, recurrent_param: {num_output: 5, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: gaussian, std: 0.5}}}
+          - {name: lstm, type: LSTM, bottom: [r, cont], top: l, recurrent_param: {num_output: 4, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: gaussian, std: 0.5}}}
+          - {name: y, type: InnerProduct, bottom: l, top: y, inner_product_param: {num_output: 3, axis: 2, weight_filler: {type: gaussian, std: 0.5}, bias_filler: {type: gaussian, std: 0.5}}}
+        """),
         // Embed reads integer indices: the input is i mod 5.
         ("embed-reshape", [2, 3], """
           - {name: embed, type: Embed, bottom: data, top: e, embed_param: {input_dim: 5, num_output: 4, weight_filler: {type: gaussian, std: 1}, bias_filler: {type: gaussian, std: 1}}}
@@ -201,7 +207,10 @@ let onnxPython: String? = {
     func exportedLayersMatchDendrite(_ name: String) throws {
         let c = try #require(Self.cases.first { $0.name == name })
         let dir = temporaryDirectory("onnx-layer-\(name)")
-        let yaml = "name: \"\(name)\"\nlayer:\n  - {name: data, type: Input, top: data, input_param: {shape: {dim: [\(c.input.map(String.init).joined(separator: ", "))]}}}\n" + c.layers
+        let dims = c.input.map(String.init).joined(separator: ", "), recurrent = name.hasPrefix("recurrent")
+        let input = recurrent ? "{name: data, type: Input, top: [data, cont], input_param: {shape: [{dim: [\(dims)]}, {dim: [1, \(c.input[1])]}]}}"
+            : "{name: data, type: Input, top: data, input_param: {shape: {dim: [\(dims)]}}}"
+        let yaml = "name: \"\(name)\"\nlayer:\n  - \(input)\n" + c.layers
         let spec = try NetSpec(node: try YAML.parse(yaml, file: dir + "/deploy.yaml"), file: dir + "/deploy.yaml")
         let store = ParameterStore(seed: 5)
         let net = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: dir + "/deploy.yaml", seed: 5))
@@ -216,6 +225,7 @@ let onnxPython: String? = {
         var x: [Float] = (0..<count).map { i in 2 * Float(sin(Double(i) * 1.7 + 0.3)) }  // spread over [−2, 2], the same every run
         if name.hasPrefix("embed") { x = (0..<count).map { i in Float(i % 5) } }
         net.data(try #require(net.blob(named: "data"))).copy(from: x)
+        if recurrent { net.data(try #require(net.blob(named: "cont"))).copy(from: Array(repeating: 1, count: c.input[1])) }
         try net.forward(StepContext(phase: .test))
         let expected = net.data(try #require(net.blob(named: "y"))).toArray()
 

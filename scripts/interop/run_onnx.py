@@ -3,6 +3,9 @@
 output the same way: the tests' bridge to onnxruntime.
 
     run_onnx.py MODEL.onnx INPUT.f32 N,C,H,W OUTPUT_NAME OUT.f32
+
+A recurrent net's other inputs get a first step's values: `cont` ones ([1, N], carry) and
+each carried state (`NAME/h0`, `NAME/c0`) zeros, as a fresh Dendrite net starts.
 """
 import sys
 
@@ -14,5 +17,11 @@ model_path, input_path, shape, output, out_path = sys.argv[1:6]
 onnx.checker.check_model(onnx.load(model_path), full_check=True)
 session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
 x = np.fromfile(input_path, dtype="<f4").reshape([int(d) for d in shape.split(",")])
-y = session.run([output], {session.get_inputs()[0].name: x})[0]
+feeds = {session.get_inputs()[0].name: x}
+for i in session.get_inputs()[1:]:
+    if i.name == "cont":
+        feeds[i.name] = np.ones((1, x.shape[1]), np.float32)
+    else:
+        feeds[i.name] = np.zeros((1, x.shape[1], i.shape[2]), np.float32)
+y = session.run([output], feeds)[0]
 y.astype("<f4").tofile(out_path)
