@@ -187,7 +187,7 @@ public struct ZooCommand: ParsableCommand {
                     throw FileError(path: directory, "exists already", hint: "choose another --name, or remove it with dzoo remove \(name)")
                 }
                 let imported = try CaffeImport(prototxt: net, caffemodel: weights)
-                let input = imported.inputShape.isEmpty ? "none (no Input layer)" : imported.inputShape.map(String.init).joined(separator: "×")
+                let input = imported.inputShape.isEmpty ? "none (no Input layer)" : Shape(imported.inputShape).description
                 if !imported.net.droppedFillerKeys.isEmpty {
                     let keys = imported.net.droppedFillerKeys
                     console.out("note: filler keys that Caffe ignores for their filler type, left out: \(keys.prefix(3).joined(separator: ", "))"

@@ -24,7 +24,8 @@ public struct CaffeImport {
     public private(set) var ignored: [String] = []
     let sources: [ModelCard.DataFile]
 
-    public init(prototxt: String, caffemodel: String?) throws(ConfigError) {
+    /// Throws a `ConfigError` located in the prototxt, or the `FileError` of a file it cannot read.
+    public init(prototxt: String, caffemodel: String?) throws {
         let net = try CaffeNet(prototxt: prototxt)
         self.net = net
         let spec: NetSpec
@@ -40,10 +41,9 @@ public struct CaffeImport {
         } catch {
             throw net.locate(error)
         }
-        var sources = [ModelCard.DataFile(role: "caffe net", path: FileSystem.absolute(prototxt), sha256: try Self.sha256(prototxt))]
+        var sources = [ModelCard.DataFile(role: "caffe net", path: FileSystem.absolute(prototxt), sha256: try AtomicFile.sha256(prototxt).hex)]
         if let caffemodel {
-            let bytes: [UInt8]
-            do { bytes = try AtomicFile.read(caffemodel) } catch { throw ConfigError(file: caffemodel, message: error.message, hint: error.hint) }
+            let bytes = try AtomicFile.read(caffemodel)
             let model = try CaffeNet(caffemodel: caffemodel, bytes: bytes)
             var tensors: [(name: String, entry: SafetensorsFile.Entry)] = []
             for layer in model.layers where !layer.blobs.isEmpty {
@@ -54,12 +54,7 @@ public struct CaffeImport {
                 let at = net.layers.firstIndex { $0.name == layer.name }.map { net.location(ofLayer: $0) }
                 tensors += try Self.tensors(of: layer, for: node, file: caffemodel, at: at)
             }
-            let report: WeightsLoadReport
-            do {
-                report = try Weights.load(SafetensorsFile(tensors: tensors), from: caffemodel, into: store, for: .testing)
-            } catch {
-                throw ConfigError(file: caffemodel, message: error.message, hint: error.hint)
-            }
+            let report = try Weights.load(SafetensorsFile(tensors: tensors), from: caffemodel, into: store, for: .testing)
             // Caffe's fine-tuning copy skips such layers; an import that did would hand out
             // random weights under the model's name. (Protobuf has no end marker: a file cut
             // between two layers parses, and shows here.)
@@ -70,7 +65,7 @@ public struct CaffeImport {
                 let hint = "a truncated download, or the weights of another net? Without the caffemodel, the weights come from the fillers"
                 throw at.map { ConfigError(at: $0, message, hint: hint) } ?? ConfigError(file: caffemodel, message: message, hint: hint)
             }
-            sources.append(ModelCard.DataFile(role: "caffe weights", path: FileSystem.absolute(caffemodel), sha256: try Self.sha256(caffemodel)))
+            sources.append(ModelCard.DataFile(role: "caffe weights", path: FileSystem.absolute(caffemodel), sha256: SHA256.hex(bytes)))
         } else {
             initialised = nets[1].nodes.filter { !$0.parameters.isEmpty }.map(\.name)
         }
@@ -99,10 +94,6 @@ public struct CaffeImport {
             ("deploy.yaml", Array(deploy.utf8)),
             (weightsName, weights.encoded()),
         ])
-    }
-
-    static func sha256(_ path: String) throws(ConfigError) -> String {
-        do { return try AtomicFile.sha256(path).hex } catch { throw ConfigError(file: path, message: error.message, hint: error.hint) }
     }
 
     /// The layer's blobs under the names of the node's parameters (Caffe's blob i is Dendrite's

@@ -27,7 +27,8 @@ public struct ONNXExport {
     public let inputs: [String]
     public let outputs: [String]
 
-    public init(entry: Zoo.Entry) throws(ConfigError) {
+    /// Throws a `ConfigError` for what cannot be exported, or the `FileError` of an entry file.
+    public init(entry: Zoo.Entry) throws {
         let card = entry.card
         guard !card.weights.isEmpty else {
             throw ConfigError(file: entry.path("model.yaml"), message: "'\(entry.name)' has no weights to export", hint: "train it first")
@@ -39,21 +40,11 @@ public struct ONNXExport {
         }
         let deployPath = entry.path(card.deploy)
         let store = ParameterStore(seed: 0)
-        let net: Net
-        do {
-            let spec = try NetSpec.load(deployPath)
-            net = try Net(spec: spec, phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
-            let weights = try entry.verifiedPath(card.weights)
-            let report = try Weights.read(weights, into: store, for: .testing)
-            guard report.initialised.isEmpty else {
-                throw ConfigError(file: weights, message: "has no weights for \(report.initialised.joined(separator: ", "))")
-            }
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as FileError {
-            throw ConfigError(file: error.path, message: error.message, hint: error.hint)
-        } catch {
-            throw ConfigError(file: deployPath, message: "\(error)")
+        let net = try Net(spec: try NetSpec.load(deployPath), phase: .test, store: store, context: BuildContext(phase: .test, netFile: deployPath, seed: 0))
+        let weights = try entry.verifiedPath(card.weights)
+        let report = try Weights.read(weights, into: store, for: .testing)
+        guard report.initialised.isEmpty else {
+            throw ConfigError(file: weights, message: "has no weights for \(report.initialised.joined(separator: ", "))")
         }
         var graph = GraphBuilder(net: net)
         for node in net.nodes { try graph.add(node, file: deployPath) }

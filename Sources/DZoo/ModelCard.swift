@@ -15,6 +15,19 @@ public struct ModelCard: Sendable, Equatable {
         public var path: String
         public var sha256: String
         public init(role: String, path: String, sha256: String) { self.role = role; self.path = path; self.sha256 = sha256 }
+
+        /// The card's flow mapping of it.
+        var yaml: String { "{role: \(YAMLText.quoted(role)), path: \(YAMLText.quoted(path)), sha256: \(YAMLText.quoted(sha256))}" }
+
+        /// The list under `key` of `map`, each entry exactly role, path and sha256.
+        static func list(_ key: String, of map: ConfigMap) throws(ConfigError) -> [DataFile] {
+            var files: [DataFile] = []
+            for f in try map.maps(key) {
+                files.append(DataFile(role: try f.requiredString("role"), path: try f.requiredString("path"), sha256: try f.requiredString("sha256")))
+                try f.finish()
+            }
+            return files
+        }
     }
 
     /// The test outputs of the card's weights, over the whole test set.
@@ -119,10 +132,10 @@ public struct ModelCard: Sendable, Equatable {
         var out = "# Dendrite model card, written by \(importedFrom.isEmpty ? "dtrain" : "dzoo import-caffe"). `dzoo verify` checks every checksum below.\n"
         out += "version: \(version)\nname: \(q(name))\ndescription: \(q(description))\nlicence: \(q(licence))\n"
         out += "dataset:\n  name: \(q(datasetName))\n  files:" + (datasetFiles.isEmpty ? " []\n" : "\n")
-        for f in datasetFiles { out += "    - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(q(f.sha256))}\n" }
+        for f in datasetFiles { out += "    - \(f.yaml)\n" }
         if !importedFrom.isEmpty {
             out += "imported_from:\n"
-            for f in importedFrom { out += "  - {role: \(q(f.role)), path: \(q(f.path)), sha256: \(q(f.sha256))}\n" }
+            for f in importedFrom { out += "  - \(f.yaml)\n" }
         }
         out += "class_names: [\(classNames.map(q).joined(separator: ", "))]\n"
         out += "input:\n  shape: [\(inputShape.map(String.init).joined(separator: ", "))]\n"
@@ -172,17 +185,10 @@ public struct ModelCard: Sendable, Equatable {
         licence = try map.string("licence") ?? ""
         if let d = try map.map("dataset") {
             datasetName = try d.string("name") ?? ""
-            for f in try d.maps("files") {
-                datasetFiles.append(DataFile(role: try f.requiredString("role"), path: try f.requiredString("path"),
-                                             sha256: try f.requiredString("sha256")))
-                try f.finish()
-            }
+            datasetFiles = try DataFile.list("files", of: d)
             try d.finish()
         }
-        for f in try map.maps("imported_from") {
-            importedFrom.append(DataFile(role: try f.requiredString("role"), path: try f.requiredString("path"), sha256: try f.requiredString("sha256")))
-            try f.finish()
-        }
+        importedFrom = try DataFile.list("imported_from", of: map)
         classNames = try map.strings("class_names")
         if let i = try map.map("input") {
             inputShape = try i.ints("shape")

@@ -292,6 +292,29 @@ let caffeReference: String? = {
     return shell("\(python) scripts/interop/caffe_reference.py \(dir)") == 0 ? dir : nil
 }()
 
+/// The cases `caffeReference` wrote: each net's name, input shape and compared blob.
+func caffeReferenceCases(_ dir: String) throws -> [(name: String, input: [Int], blob: String)] {
+    let cases = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cases.json"))) as? [[String: Any]])
+    return try cases.map { c in
+        (try #require(c["name"] as? String), try #require(c["input"] as? [Int]), try #require(c["blob"] as? String))
+    }
+}
+
+/// A file of raw little-endian float32 values.
+func rawFloats(_ path: String) throws -> [Float] {
+    try Data(contentsOf: URL(fileURLWithPath: path)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+}
+
+/// `measured` has `expected`'s count, and every value within 1e-5 of the largest magnitude of
+/// `expected`, which must exceed `floor` (outputs near 0 would let anything pass).
+func expectWithinRelative(_ measured: [Float], _ expected: [Float], floor: Float, _ what: String,
+                          sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(measured.count == expected.count, "\(what)", sourceLocation: sourceLocation)
+    let scale = expected.map(abs).max() ?? 0
+    let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
+    #expect(scale > floor && worst <= 1e-5 * scale, "\(what): largest difference \(worst) for outputs up to \(scale)", sourceLocation: sourceLocation)
+}
+
 @Suite struct CaffeNumericsTests {
     /// Caffemodels written by Python (PyPI protobuf, our caffe.proto) with random weights:
     /// Dendrite's forward pass of the imported net matches PyTorch's forward of the same net
@@ -300,25 +323,15 @@ let caffeReference: String? = {
     @Test(.enabled(if: interopPython != nil, "needs scripts/bootstrap --interop (PyTorch and PyPI's protobuf in .venv-interop)"))
     func importedNetsMatchPyTorch() throws {
         let dir = try #require(caffeReference, "scripts/interop/caffe_reference.py failed")
-        let cases = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cases.json"))) as? [[String: Any]])
-        #expect(cases.map { $0["name"] as? String } == ["lenet", "caffenet", "batchnorm"])
-        func floats(_ path: String) throws -> [Float] {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        }
-        for c in cases {
-            let name = try #require(c["name"] as? String), blob = try #require(c["blob"] as? String)
+        let cases = try caffeReferenceCases(dir)
+        #expect(cases.map(\.name) == ["lenet", "caffenet", "batchnorm"])
+        for (name, _, blob) in cases {
             let imported = try CaffeImport(prototxt: "\(dir)/\(name).prototxt", caffemodel: "\(dir)/\(name).caffemodel")
             #expect(imported.initialised.isEmpty && imported.ignored.isEmpty, "\(name): \(imported.initialised) \(imported.ignored)")
             let net = imported.testNet
-            net.data(try #require(net.blob(named: "data"))).copy(from: try floats("\(dir)/\(name).input"))
+            net.data(try #require(net.blob(named: "data"))).copy(from: try rawFloats("\(dir)/\(name).input"))
             try net.forward(StepContext(phase: .test))
-            let measured = net.data(try #require(net.blob(named: blob))).toArray()
-            let expected = try floats("\(dir)/\(name).output")
-            #expect(measured.count == expected.count, "\(name)")
-            let scale = expected.map(abs).max() ?? 0
-            let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
-            #expect(scale > 0.1 && worst <= 1e-5 * scale, "\(name): largest difference \(worst) for outputs up to \(scale)")
+            expectWithinRelative(net.data(try #require(net.blob(named: blob))).toArray(), try rawFloats("\(dir)/\(name).output"), floor: 0.1, name)
         }
     }
 }

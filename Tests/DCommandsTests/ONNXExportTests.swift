@@ -78,24 +78,14 @@ let onnxPython: String? = {
     func importedCaffeModelsRunInONNXRuntimeAsInPyTorch() throws {
         let dir = try #require(caffeReference, "scripts/interop/caffe_reference.py failed")
         let out = temporaryDirectory(), zoo = out + "/zoo"
-        let cases = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/cases.json"))) as? [[String: Any]])
-        func floats(_ path: String) throws -> [Float] {
-            try Data(contentsOf: URL(fileURLWithPath: path)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        }
-        for c in cases {
-            let name = try #require(c["name"] as? String), blob = try #require(c["blob"] as? String)
-            let shape = try #require(c["input"] as? [Int])
+        for (name, shape, blob) in try caffeReferenceCases(dir) {
             let imported = try run("dzoo", ["import-caffe", "\(dir)/\(name).prototxt", "\(dir)/\(name).caffemodel", "--name", name], zoo: zoo)
             #expect(imported.status == 0, "\(imported.err)")
             let exported = try run("dzoo", ["export-onnx", name, "\(out)/\(name).onnx"], zoo: zoo)
             #expect(exported.status == 0, "\(exported.err)")
             #expect(shell("\(onnxPython!) scripts/interop/run_onnx.py \(out)/\(name).onnx \(dir)/\(name).input "
                           + "\(shape.map(String.init).joined(separator: ",")) \(blob) \(out)/\(name).onnxruntime") == 0, "\(name)")
-            let measured = try floats("\(out)/\(name).onnxruntime"), expected = try floats("\(dir)/\(name).output")
-            #expect(measured.count == expected.count, "\(name)")
-            let scale = expected.map(abs).max() ?? 0
-            let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
-            #expect(scale > 0.1 && worst <= 1e-5 * scale, "\(name): largest difference \(worst) for outputs up to \(scale)")
+            expectWithinRelative(try rawFloats("\(out)/\(name).onnxruntime"), try rawFloats("\(dir)/\(name).output"), floor: 0.1, name)
         }
     }
 }
@@ -243,10 +233,6 @@ let onnxPython: String? = {
         try Data(try export.serialized()).write(to: URL(fileURLWithPath: dir + "/model.onnx"))
         try Data(x.withUnsafeBufferPointer { Data(buffer: $0) }).write(to: URL(fileURLWithPath: dir + "/x.f32"))
         #expect(shell("\(onnxPython!) scripts/interop/run_onnx.py \(dir)/model.onnx \(dir)/x.f32 \(c.input.map(String.init).joined(separator: ",")) y \(dir)/y.f32") == 0, "\(name)")
-        let measured = try Data(contentsOf: URL(fileURLWithPath: dir + "/y.f32")).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        #expect(measured.count == expected.count, "\(name)")
-        let scale = expected.map(abs).max() ?? 0
-        let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
-        #expect(scale > 0.01 && worst <= 1e-5 * scale, "\(name): largest difference \(worst) for outputs up to \(scale)")
+        expectWithinRelative(try rawFloats(dir + "/y.f32"), expected, floor: 0.01, name)
     }
 }
