@@ -221,8 +221,8 @@ public struct ZooCommand: ParsableCommand {
             discussion: """
                 The graph's inputs are the deploy net's (the batch dimension is 'N'); its \
                 outputs are the deploy net's outputs and, before a final Softmax, the scores it \
-                reads. An LSTM's state is carried by the caller: inputs NAME/h0 and NAME/c0, \
-                outputs NAME/hT and NAME/cT. The card's class names and preprocessing are \
+                reads. A recurrent layer's state is carried by the caller: inputs NAME/h0 (and \
+                NAME/c0 for an LSTM), outputs NAME/hT (and NAME/cT). The card's class names and preprocessing are \
                 metadata properties (dendrite.class_names, dendrite.input.scale, \
                 dendrite.input.mean_value). A layer without an ONNX equivalent is refused by \
                 name, and nothing is written (docs/INTEROP.md lists the mappings).
