@@ -221,11 +221,13 @@ public struct ZooCommand: ParsableCommand {
             discussion: """
                 The graph's inputs are the deploy net's (the batch dimension is 'N'); its \
                 outputs are the deploy net's outputs and, before a final Softmax, the scores it \
-                reads. A recurrent layer's state is carried by the caller: inputs NAME/h0 (and \
-                NAME/c0 for an LSTM), outputs NAME/hT (and NAME/cT). The card's class names and preprocessing are \
-                metadata properties (dendrite.class_names, dendrite.input.scale, \
-                dendrite.input.mean_value). A layer without an ONNX equivalent is refused by \
-                name, and nothing is written (docs/INTEROP.md lists the mappings).
+                reads. A recurrent layer's steps are unrolled, and its state, unless exposed \
+                as bottoms and tops, is carried by the caller: inputs NAME/h0 (and NAME/c0 for \
+                an LSTM), outputs NAME/hT (and NAME/cT). The card's class names and \
+                preprocessing are metadata properties (dendrite.class_names, \
+                dendrite.input.scale, dendrite.input.mean_value). Every layer that computes in \
+                a deploy net is exported; data layers, losses and Accuracy are refused by name, \
+                and nothing is written (docs/INTEROP.md lists the mappings).
                 """)
         @Argument(help: "The model's name (NAME or zoo:NAME).", transform: ZooCommand.modelName) var name: String
         @Argument(help: "The ONNX file to write, e.g. NAME.onnx.") var out: String

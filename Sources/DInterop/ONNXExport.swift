@@ -9,10 +9,11 @@ import SwiftProtobuf
 /// `dzoo export-onnx`: a zoo entry's deploy net and weights as an ONNX model (opset 13, IR
 /// version 7), written with swift-protobuf from our onnx.proto.
 ///
-/// Every deploy layer becomes ONNX operators that compute what it computes in phase TEST, and
-/// a layer without an equivalent is refused by name. The batch dimension is symbolic (`N`:
-/// axis 0, or axis 1 of a recurrent net's time-major blobs). An LSTM's or RNN's carried state
-/// becomes graph inputs and outputs that the caller carries.
+/// Every deploy layer becomes ONNX operators that compute what it computes in phase TEST; a
+/// layer with no part in a deploy net (data layers, losses, Accuracy) is refused by name. The
+/// batch dimension is symbolic (`N`: axis 0, or axis 1 of a recurrent net's time-major blobs).
+/// An LSTM's or RNN's steps are unrolled, and its carried state, unless exposed, becomes graph
+/// inputs and outputs that the caller carries.
 /// The graph's outputs are the deploy net's outputs (the blobs no layer reads) and, for an
 /// output a Softmax makes, the scores it reads (the logits; `dendrite.scores` lists them). The
 /// card's class names and input preprocessing are metadata properties: `dendrite.class_names`
@@ -112,7 +113,11 @@ struct GraphBuilder {
     init(net: Net) {
         self.net = net
         var timeMajor = Set<Int>()
-        for node in net.nodes where node.layer is LSTMLayer || node.layer is RNNLayer { timeMajor.formUnion(node.bottoms + node.tops) }
+        for node in net.nodes where node.layer is LSTMLayer || node.layer is RNNLayer {
+            // All but x_static [N, …], which has no time axis.
+            let staticInput = Self.recurrentInputs(node).staticInput
+            timeMajor.formUnion(node.bottoms.enumerated().filter { $0.offset != staticInput }.map(\.element) + node.tops)
+        }
         for node in net.nodes.reversed() where node.type == "Embed" && node.tops.contains(where: timeMajor.contains) {
             timeMajor.formUnion(node.bottoms)
         }
@@ -256,15 +261,15 @@ struct GraphBuilder {
             for t in node.tops { inputs.append(valueInfo(names[t], dims: net.blobs[t].shape.dims, batchAxis: batchAxis(of: t))) }
 
         case let l as LSTMLayer:
-            try lstm(l, node: node, x: x, y: y[0], shapes: shapes, refuse: refuse)
+            lstm(l, node: node, x: x, y: y, shapes: shapes)
         case let l as RNNLayer:
-            try rnn(l, node: node, x: x, y: y[0], shapes: shapes, refuse: refuse)
+            rnn(l, node: node, x: x, y: y, shapes: shapes)
 
         case let l as ConvolutionLayer:
-            try convolution("Conv", l.params, node: node, x: x[0], y: y, shapes: shapes, refuse: refuse)
+            convolution("Conv", l.params, node: node, x: x[0], y: y, shapes: shapes)
         case let l as DeconvolutionLayer:
             // Caffe's weight [C, OC/group, kh, kw] is ConvTranspose's layout too.
-            try convolution("ConvTranspose", l.params, node: node, x: x[0], y: y, shapes: shapes, refuse: refuse)
+            convolution("ConvTranspose", l.params, node: node, x: x[0], y: y, shapes: shapes)
 
         case let l as EmbedLayer:
             // The indices are floats holding integers: Gather wants them as integers.
@@ -313,10 +318,7 @@ struct GraphBuilder {
             emit("Cast", name + "/cast", [above], y, [attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))])
 
         case is ReshapeLayer:
-            // The top's shape, with 0 (ONNX: keep the input's) for a batch axis it keeps.
-            let out = net.blobs[node.tops[0]].shape.dims
-            let dims = out.enumerated().map { i, d in i == 0 && d == shapes[0][0] ? 0 : d }
-            emit("Reshape", name, [x[0], int64Constant("\(name)/shape", dims)], y)
+            reshape(name, x[0], from: node.bottoms[0], to: node.tops[0], y[0])
 
         case let l as SliceLayer:
             let a = l.axis < 0 ? l.axis + shapes[0].count : l.axis
@@ -329,10 +331,10 @@ struct GraphBuilder {
             emit("Tile", name, [x[0], int64Constant("\(name)/repeats", repeats)], y)
 
         case let l as CropLayer:
-            // Bottom 1 gives only the shape, which the top has.
+            // Bottom 1 gives only the shape, which the top has. The batch axis is sliced only
+            // when it is cropped, so that an uncropped one stays symbolic.
             let starts = l.axisOffsets(Shape(shapes[0])), out = net.blobs[node.tops[0]].shape.dims
-            let axes = Array(out.indices.dropFirst())  // the batch axis is never cropped in a deploy net's sense: keep it whole
-            guard starts[0] == 0, out[0] == shapes[0][0] else { throw refuse("a crop of the batch axis is not exported") }
+            let axes = out.indices.filter { $0 > 0 || starts[0] != 0 || out[0] != shapes[0][0] }
             emit("Slice", name, [x[0], int64Constant("\(name)/starts", axes.map { starts[$0] }),
                                  int64Constant("\(name)/ends", axes.map { starts[$0] + out[$0] }), int64Constant("\(name)/axes", axes)], y)
 
@@ -367,38 +369,36 @@ struct GraphBuilder {
             }
 
         case let l as ArgMaxLayer:
-            guard l.topK == 1, !l.outMaxValue else { throw refuse("only the index of the largest value (top_k 1, no out_max_val) is exported") }
-            // Ties go to the larger index, as in Caffe: select_last_index.
-            let rank = shapes[0].count
-            let indices = temporary(name, "indices")
-            if let axis = l.axis {
-                emit("ArgMax", name, x, [indices], [attribute("axis", int: axis < 0 ? axis + rank : axis), attribute("keepdims", int: 1),
-                                                     attribute("select_last_index", int: 1)])
-                emit("Cast", name + "/cast", [indices], y, [attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))])
+            // TopK breaks ties towards the lower index, Caffe towards the larger: rank the values
+            // reversed along the axis, then map the indices back, i → n − 1 − i.
+            let rank = shapes[0].count, flat = l.axis == nil
+            let a = l.axis.map { $0 < 0 ? $0 + rank : $0 } ?? 1
+            var ranked = x[0]
+            if flat {  // each sample's flattened values: [N, n]
+                ranked = temporary(name, "flat")
+                emit("Flatten", name + "/flatten", x, [ranked], [attribute("axis", int: 1)])
+            }
+            let n = flat ? shapes[0].dropFirst().reduce(1, *) : shapes[0][a]
+            let reversed = temporary(name, "reversed"), values = temporary(name, "values")
+            let reversedIndices = temporary(name, "reversed_indices"), indices = temporary(name, "indices")
+            emit("Slice", name + "/reverse", [ranked, int64Constant("\(name)/reverse_starts", [-1]), int64Constant("\(name)/reverse_ends", [Int.min]),
+                                             int64Constant("\(name)/reverse_axes", [a]), int64Constant("\(name)/reverse_steps", [-1])], [reversed])
+            emit("TopK", name, [reversed, int64Constant("\(name)/k", [l.topK])], [values, reversedIndices],
+                 [attribute("axis", int: a), attribute("largest", int: 1), attribute("sorted", int: 1)])
+            emit("Sub", name + "/unreverse", [int64Constant("\(name)/last", [n - 1]), reversedIndices], [indices])
+            let float = attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))
+            if !flat {  // along the axis: the indices, or the values with out_max_val
+                if l.outMaxValue { emit("Identity", name + "/values", [values], y) } else { emit("Cast", name + "/cast", [indices], y, [float]) }
             } else {
-                // Over each sample's flattened values, then Caffe's top shape [N, 1, 1(, 1)].
-                let flat = temporary(name, "flat"), floats = temporary(name, "floats")
-                emit("Flatten", name + "/flatten", x, [flat], [attribute("axis", int: 1)])
-                emit("ArgMax", name, [flat], [indices], [attribute("axis", int: 1), attribute("keepdims", int: 1), attribute("select_last_index", int: 1)])
-                emit("Cast", name + "/cast", [indices], [floats], [attribute("to", int: Int(Onnx_TensorProto.DataType.float.rawValue))])
+                // Caffe's top [N, 1, top_k(, 1)], or [N, 2, top_k(, 1)]: the indices, then the values.
+                let floats = temporary(name, "floats"), rows = l.outMaxValue ? temporary(name, "rows") : floats
+                emit("Cast", name + "/cast", [indices], [floats], [float])
+                if l.outMaxValue { emit("Concat", name + "/values", [floats, values], [rows], [attribute("axis", int: 1)]) }
                 let out = net.blobs[node.tops[0]].shape.dims
-                emit("Reshape", name + "/shape", [floats, int64Constant("\(name)/shape", [0] + out.dropFirst())], y)
+                emit("Reshape", name + "/shape", [rows, int64Constant("\(name)/shape", [0] + out.dropFirst())], y)
             }
 
-        case let l as InnerProductLayer where l.axis == shapes[0].count - 1 && l.axis > 1:
-            // Over the last axis of [T, N, K] (a recurrent net's scores): MatMul with Wᵀ [K, M].
-            let w = parameter(0)
-            let (m, k) = l.transpose ? (w.dims[1], w.dims[0]) : (w.dims[0], w.dims[1])
-            let wt = l.transpose ? w.values : (0..<(k * m)).map { w.values[($0 % m) * k + $0 / m] }
-            let product = l.biasTerm ? temporary(name, "product") : y[0]
-            emit("MatMul", name, [x[0], constant(w.name, dims: [k, m], wt)], [product])
-            if l.biasTerm {
-                let b = parameter(1)
-                emit("Add", name + "/bias", [product, constant(b.name, dims: b.dims, b.values)], y)
-            }
-
-        case let l as InnerProductLayer:
-            guard l.axis == 1 else { throw refuse("only axis 1, or the last axis, is exported") }
+        case let l as InnerProductLayer where l.axis == 1:
             var input = x[0]
             if shapes[0].count > 2 {
                 input = temporary(name, "flat")
@@ -409,28 +409,60 @@ struct GraphBuilder {
             if l.biasTerm { let b = parameter(1); inputs.append(constant(b.name, dims: b.dims, b.values)) }
             emit("Gemm", name, inputs, y, [attribute("transB", int: l.transpose ? 0 : 1)])
 
+        case let l as InnerProductLayer:
+            // From another axis a, e.g. the last of a recurrent net's [T, N, K]: the axes from a
+            // on flattened to K, then MatMul with Wᵀ [K, M] over the axes before a.
+            let a = l.axis < 0 ? l.axis + shapes[0].count : l.axis
+            var input = x[0]
+            if a < shapes[0].count - 1 {
+                input = temporary(name, "flat")
+                emit("Reshape", name + "/flatten", [x[0], int64Constant("\(name)/flat_shape", Array(repeating: 0, count: a) + [-1])], [input])
+            }
+            let w = parameter(0)
+            let (m, k) = l.transpose ? (w.dims[1], w.dims[0]) : (w.dims[0], w.dims[1])
+            let wt = l.transpose ? w.values : (0..<(k * m)).map { w.values[($0 % m) * k + $0 / m] }
+            let product = l.biasTerm ? temporary(name, "product") : y[0]
+            emit("MatMul", name, [input, constant(w.name, dims: [k, m], wt)], [product])
+            if l.biasTerm {
+                let b = parameter(1)
+                emit("Add", name + "/bias", [product, constant(b.name, dims: b.dims, b.values)], y)
+            }
+
         case let l as PoolingLayer:
-            guard shapes[0].count == 4 else { throw refuse("only pooling of [N, C, H, W] is exported") }
-            try pool(l, name: name, x: x[0], y: y[0], input: shapes[0], output: net.blobs[node.tops[0]].shape.dims, refuse: refuse)
+            pool(l, name: name, x: x[0], y: y[0], input: shapes[0], output: net.blobs[node.tops[0]].shape.dims)
 
         case let l as ReLULayer:
             if l.slope == 0 { emit("Relu", name, x, y) } else { emit("LeakyRelu", name, x, y, [attribute("alpha", float: l.slope)]) }
         case is SigmoidLayer: emit("Sigmoid", name, x, y)
         case is TanHLayer: emit("Tanh", name, x, y)
         case is AbsValLayer: emit("Abs", name, x, y)
-        case is DropoutLayer: emit("Identity", name, x, y)  // the identity at test time
+        case is DropoutLayer, is NoiseLayer: emit("Identity", name, x, y)  // the identity at test time
+        case is SilenceLayer: break  // a sink: nothing to compute
         case is SplitLayer: for (i, top) in y.enumerated() { emit("Identity", "\(name)/\(i)", x, [top]) }
 
         case let l as SoftmaxLayer:
             emit("Softmax", name, x, y, [attribute("axis", int: l.axis)])
 
         case let l as LRNLayer:
-            guard l.region == .acrossChannels else { throw refuse("norm_region WITHIN_CHANNEL has no ONNX operator") }
+            guard l.region == .acrossChannels else { lrnWithinChannel(l, name: name, x: x[0], y: y[0]); break }
             emit("LRN", name, x, y, [attribute("size", int: l.localSize), attribute("alpha", float: l.alpha),
                                      attribute("beta", float: l.beta), attribute("bias", float: l.k)])
 
         case let l as BatchNormLayer:
-            guard l.useGlobalStats ?? true else { throw refuse("use_global_stats: false normalises by each batch's own statistics") }
+            guard l.useGlobalStats ?? true else {
+                // use_global_stats: false normalises by the batch's own statistics, per channel
+                // over every axis but 1: (x − μ)/√(σ² + eps), σ² the biased variance.
+                let axes = [0] + Array(2..<shapes[0].count)
+                let (mean, centred, squares, variance) = (temporary(name, "mean"), temporary(name, "centred"), temporary(name, "squares"), temporary(name, "variance"))
+                let std = temporary(name, "std")
+                emit("ReduceMean", name + "/mean", x, [mean], [attribute("axes", ints: axes)])
+                emit("Sub", name + "/centre", [x[0], mean], [centred])
+                emit("Mul", name + "/squares", [centred, centred], [squares])
+                emit("ReduceMean", name + "/variance", [squares], [variance], [attribute("axes", ints: axes)])
+                emit("Sqrt", name + "/std", [affine(name, variance, scale: 1, shift: l.eps)], [std])
+                emit("Div", name, [centred, std], y)
+                break
+            }
             // Global statistics: μ = mean/factor, σ² = variance/factor (0 when factor is 0).
             let factor = parameter(2).values.first ?? 0, s: Float = factor == 0 ? 0 : 1 / factor
             let mean = parameter(0), variance = parameter(1)
@@ -441,21 +473,31 @@ struct GraphBuilder {
             ], y, [attribute("epsilon", float: l.eps)])
 
         case let l as ScaleLayer:
-            guard node.bottoms.count == 1 else { throw refuse("a scale from a second bottom is not exported") }
-            let scale = parameter(0)
-            let dims = try broadcast(scale.dims, axis: l.operand.axis, into: shapes[0], refuse: refuse)
+            let fromBottom = node.bottoms.count == 2
+            let scale: String
+            if fromBottom {
+                scale = try operand(x[1], shape: shapes[1], axis: l.operand.axis, into: shapes[0], name: name, refuse: refuse)
+            } else {
+                let p = parameter(0)
+                scale = constant(p.name, dims: try broadcast(p.dims, axis: l.operand.axis, into: shapes[0], refuse: refuse), p.values)
+            }
             let scaled = l.biasTerm ? temporary(name, "scaled") : y[0]
-            emit("Mul", name, [x[0], constant(scale.name, dims: dims, scale.values)], [scaled])
+            emit("Mul", name, [x[0], scale], [scaled])
             if l.biasTerm {
-                let bias = parameter(1)
+                let bias = parameter(fromBottom ? 0 : 1)
+                let dims = try broadcast(bias.dims, axis: l.operand.axis, into: shapes[0], refuse: refuse)
                 emit("Add", name + "/bias", [scaled, constant(bias.name, dims: dims, bias.values)], y)
             }
 
         case let l as BiasLayer:
-            guard node.bottoms.count == 1 else { throw refuse("a bias from a second bottom is not exported") }
-            let bias = parameter(0)
-            let dims = try broadcast(bias.dims, axis: l.operand.axis, into: shapes[0], refuse: refuse)
-            emit("Add", name, [x[0], constant(bias.name, dims: dims, bias.values)], y)
+            let bias: String
+            if node.bottoms.count == 2 {
+                bias = try operand(x[1], shape: shapes[1], axis: l.operand.axis, into: shapes[0], name: name, refuse: refuse)
+            } else {
+                let p = parameter(0)
+                bias = constant(p.name, dims: try broadcast(p.dims, axis: l.operand.axis, into: shapes[0], refuse: refuse), p.values)
+            }
+            emit("Add", name, [x[0], bias], y)
 
         case let l as ConcatLayer:
             emit("Concat", name, x, y, [attribute("axis", int: l.axis < 0 ? l.axis + shapes[0].count : l.axis)])
@@ -473,104 +515,189 @@ struct GraphBuilder {
                 }
                 emit("Sum", name, terms, y)
             case .prod:
-                guard x.count == 2 else { throw refuse("a product of more than two bottoms is not exported") }
-                emit("Mul", name, x, y)
+                // ONNX's Mul takes two: a chain, left to right as Caffe multiplies.
+                var product = x[0]
+                for (i, factor) in x.dropFirst().enumerated() {
+                    let out = i == x.count - 2 ? y[0] : temporary(name, "product\(i)")
+                    emit("Mul", i == 0 ? name : "\(name)/\(i)", [product, factor], [out])
+                    product = out
+                }
             case .max: emit("Max", name, x, y)
             }
 
         case let l as FlattenLayer:
             let rank = shapes[0].count
-            guard l.axis == 1 || l.axis == 1 - rank, l.endAxis == -1 || l.endAxis == rank - 1 else {
-                throw refuse("only a Flatten from axis 1 to the end is exported")
+            if l.axis == 1 || l.axis == 1 - rank, l.endAxis == -1 || l.endAxis == rank - 1 {
+                emit("Flatten", name, x, y, [attribute("axis", int: 1)])
+            } else {
+                reshape(name, x[0], from: node.bottoms[0], to: node.tops[0], y[0])
             }
-            emit("Flatten", name, x, y, [attribute("axis", int: 1)])
 
+        case _ where node.bottoms.isEmpty:
+            throw refuse("makes its own data: a deploy net reads it from an Input layer instead")
+        case let l where l.isLoss || node.type == "Accuracy":
+            throw refuse("needs labels to train or evaluate: a deploy net has no losses or Accuracy")
         default:
             throw refuse("has no ONNX export")
         }
+    }
+
+    /// Reshape to the top's shape, with 0 (ONNX: keep the input's) for a batch axis that stays
+    /// where it was, so that it stays symbolic.
+    mutating func reshape(_ name: String, _ x: String, from bottom: Int, to top: Int, _ y: String) {
+        let (input, out, axis) = (net.blobs[bottom].shape.dims, net.blobs[top].shape.dims, batchAxis(of: bottom))
+        let dims = out.enumerated().map { i, d in i == axis && i < input.count && d == input[i] ? 0 : d }
+        emit("Reshape", name, [x, int64Constant("\(name)/shape", dims)], [y])
     }
 
     /// The axis of a blob that is the batch: 1 in a recurrent net's time-major [T, N, …]
     /// blobs, else 0.
     func batchAxis(of blob: Int) -> Int { timeMajor.contains(blob) ? 1 : 0 }
 
-    /// Conv or ConvTranspose of [N, C, H, W] with the layer's weight and bias.
-    mutating func convolution(_ op: String, _ c: ConvolutionParams, node: Net.Node, x: String, y: [String], shapes: [[Int]],
-                              refuse: (String) -> ConfigError) throws(ConfigError) {
-        guard c.axis == 1, shapes[0].count == 4 else { throw refuse("only 2-D (de)convolutions of [N, C, H, W] are exported") }
+    /// Conv or ConvTranspose with the layer's weight and bias, over one or two spatial axes
+    /// after the channel axis. Axes before the channel axis are images: [N, T, C, L] with axis 2
+    /// is reshaped to [N·T, C, L] and back.
+    mutating func convolution(_ op: String, _ c: ConvolutionParams, node: Net.Node, x: String, y: [String], shapes: [[Int]]) {
+        let rank = shapes[0].count, a = c.axis < 0 ? c.axis + rank : c.axis, spatial = rank - a - 1
         var inputs = [x]
+        if a != 1 {
+            inputs[0] = temporary(node.name, "images")
+            emit("Reshape", node.name + "/images", [x, int64Constant("\(node.name)/images_shape", [-1] + shapes[0][a...])], [inputs[0]])
+        }
         for p in node.parameters.prefix(c.biasTerm ? 2 : 1) { inputs.append(constant(p.name, dims: p.value.shape.dims, p.value.values)) }
-        let w = c.window
-        emit(op, node.name, inputs, y, [
-            attribute("kernel_shape", ints: [w.kernelH, w.kernelW]), attribute("strides", ints: [w.strideH, w.strideW]),
-            attribute("pads", ints: [w.padH, w.padW, w.padH, w.padW]), attribute("dilations", ints: [c.dilationH, c.dilationW]),
+        let w = c.window, two = spatial == 2
+        let output = a != 1 ? temporary(node.name, "output") : y[0]
+        emit(op, node.name, inputs, [output], [
+            attribute("kernel_shape", ints: two ? [w.kernelH, w.kernelW] : [w.kernelH]),
+            attribute("strides", ints: two ? [w.strideH, w.strideW] : [w.strideH]),
+            attribute("pads", ints: two ? [w.padH, w.padW, w.padH, w.padW] : [w.padH, w.padH]),
+            attribute("dilations", ints: two ? [c.dilationH, c.dilationW] : [c.dilationH]),
             attribute("group", int: c.group),
         ])
-    }
-
-    /// A recurrent layer's carried state over one step (T = 1): graph inputs `NAME/h0` (and
-    /// `NAME/c0`) in, outputs `NAME/hT` (and `NAME/cT`) out, each [1, N, H], which the caller
-    /// carries. Caffe's cont multiplies the carried state, so it enters multiplied by cont.
-    /// Returns the masked initial states.
-    mutating func recurrentState(_ name: String, kind: String, bottoms: Int, exposeHidden: Bool, input: [Int], cont: String,
-                                 states: [String], hidden h: Int, refuse: (String) -> ConfigError) throws(ConfigError) -> [String] {
-        guard !exposeHidden, bottoms == 2 else { throw refuse("only \(kind) with bottoms x and cont (no x_static, no expose_hidden) is exported") }
-        guard input.count == 3, input[0] == 1 else {
-            throw refuse("only one step per forward (T = 1, as a deploy net runs) is exported: cont may restart a sequence within T, which ONNX's \(kind) cannot")
-        }
-        let mask = temporary(name, "cont")  // cont [1, N] → [1, N, 1]
-        emit("Unsqueeze", name + "/cont", [cont, int64Constant("\(name)/cont_axes", [2])], [mask])
-        return states.map { s in
-            inputs.append(valueInfo("\(name)/\(s)0", dims: [1, input[1], h], batchAxis: 1))
-            stateOutputs.append(valueInfo("\(name)/\(s)T", dims: [1, input[1], h], batchAxis: 1))
-            let masked = temporary(name, "\(s)0")
-            emit("Mul", "\(name)/\(s)0_cont", ["\(name)/\(s)0", mask], [masked])
-            return masked
+        if a != 1 {
+            // The top's shape with −1 for the batch: the images axis holds N·T.
+            let out = net.blobs[node.tops[0]].shape.dims
+            emit("Reshape", node.name + "/shape", [output, int64Constant("\(node.name)/shape", [-1] + out.dropFirst())], y)
         }
     }
 
-    /// Caffe's LSTM over one step, as ONNX's LSTM with its state carried by the caller
-    /// (`recurrentState`). Caffe's gate blocks i, f, o, g become ONNX's i, o, f, c; ONNX's
-    /// second bias (on R·h) is 0.
-    mutating func lstm(_ l: LSTMLayer, node: Net.Node, x: [String], y: String, shapes: [[Int]],
-                       refuse: (String) -> ConfigError) throws(ConfigError) {
-        let name = node.name, h = l.numOutput
-        let state = try recurrentState(name, kind: "an LSTM", bottoms: node.bottoms.count, exposeHidden: l.exposeHidden, input: shapes[0],
-                                       cont: x.count > 1 ? x[1] : "", states: ["h", "c"], hidden: h, refuse: refuse)
+    /// Where a recurrent layer's bottoms are: x, cont, optionally x_static, and with
+    /// `expose_hidden` the initial states last (h, and c for an LSTM).
+    static func recurrentInputs(_ node: Net.Node) -> (staticInput: Int?, states: Int, exposed: Bool) {
+        let (states, exposed) = node.layer is LSTMLayer ? (2, (node.layer as? LSTMLayer)?.exposeHidden ?? false)
+                                                         : (1, (node.layer as? RNNLayer)?.exposeHidden ?? false)
+        let hasStatic = node.bottoms.count == 3 + (exposed ? states : 0)
+        return (hasStatic ? 2 : nil, states, exposed)
+    }
+
+    /// Caffe's LSTM or RNN over the T steps of x [T, N, …], unrolled into one-step ONNX `op`
+    /// nodes: ONNX's own cannot restart a sequence where cont_t is 0 inside its input, so each
+    /// step gets the carried state times cont_t. x is flattened to [T, N, I], and x_static
+    /// [N, …] joins it at every step ([T, N, I + S]), its weights appended to the input
+    /// weights `w` ([1, G, I + S]). The initial state is the exposed bottoms, or graph inputs
+    /// `NAME/h0` (`NAME/c0`) [1, N, H] that the caller carries, the final state the exposed
+    /// tops, or graph outputs `NAME/hT` (`NAME/cT`). Writes h over the steps [T, N, H] to `output`.
+    mutating func recurrentSteps(_ op: String, node: Net.Node, x: [String], tops: [String], shapes: [[Int]],
+                                 w: String, r: String, b: String, hidden h: Int, output: String) {
+        let name = node.name, (staticInput, stateCount, exposed) = Self.recurrentInputs(node)
+        let (steps, batch) = (shapes[0][0], shapes[0][1])
+        var input = x[0]
+        if shapes[0].count != 3 {
+            input = temporary(name, "x")
+            emit("Reshape", name + "/x", [x[0], int64Constant("\(name)/x_shape", [steps, 0, -1])], [input])
+        }
+        if let staticInput {
+            // [N, …] → [N, S] → [1, N, S] → [T, N, S], beside x's I values.
+            let (flat, step, repeated, joined) = (temporary(name, "static"), temporary(name, "static_step"), temporary(name, "static_steps"), temporary(name, "x_static"))
+            emit("Flatten", name + "/static", [x[staticInput]], [flat], [attribute("axis", int: 1)])
+            emit("Unsqueeze", name + "/static_step", [flat, int64Constant("\(name)/static_axes", [0])], [step])
+            emit("Tile", name + "/static_steps", [step, int64Constant("\(name)/static_repeats", [steps, 1, 1])], [repeated])
+            emit("Concat", name + "/x_static", [input, repeated], [joined], [attribute("axis", int: 2)])
+            input = joined
+        }
+        let stateNames = ["h", "c"].prefix(stateCount)
+        var state: [String] = stateNames.map { s in
+            if exposed { return x[x.count - stateCount + (s == "h" ? 0 : 1)] }
+            inputs.append(valueInfo("\(name)/\(s)0", dims: [1, batch, h], batchAxis: 1))
+            return "\(name)/\(s)0"
+        }
+        let final: [String] = stateNames.enumerated().map { i, s in
+            if exposed { return tops[1 + i] }
+            stateOutputs.append(valueInfo("\(name)/\(s)T", dims: [1, batch, h], batchAxis: 1))
+            return "\(name)/\(s)T"
+        }
+        let mask = temporary(name, "cont")  // cont [T, N] → [T, N, 1]
+        emit("Unsqueeze", name + "/cont", [x[1], int64Constant("\(name)/cont_axes", [2])], [mask])
+        var hs: [String] = []
+        for t in 0..<steps {
+            func at(_ v: String, _ what: String) -> String {
+                guard steps > 1 else { return v }
+                let out = temporary(name, "\(what)\(t)")
+                emit("Slice", "\(name)/\(what)\(t)", [v, int64Constant("\(name)/\(what)\(t)_start", [t]), int64Constant("\(name)/\(what)\(t)_end", [t + 1]),
+                                                    int64Constant("\(name)/\(what)\(t)_axes", [0])], [out])
+                return out
+            }
+            let (xt, maskT) = (at(input, "x"), at(mask, "cont"))
+            let carried: [String] = zip(stateNames, state).map { s, v in
+                let out = temporary(name, "\(s)\(t)_in")
+                emit("Mul", "\(name)/\(s)\(t)_cont", [v, maskT], [out])
+                return out
+            }
+            state = t == steps - 1 ? final : stateNames.map { temporary(name, "\($0)\(t)") }
+            // Y [1, 1, N, H] is h_t again: the steps' h are taken from the state outputs.
+            emit(op, steps > 1 ? "\(name)/step\(t)" : name, [xt, w, r, b, ""] + carried, [""] + state, [attribute("hidden_size", int: h)])
+            hs.append(state[0])
+        }
+        emit("Concat", name + "/steps", hs, [output], [attribute("axis", int: 0)])
+    }
+
+    /// The input weights with x_static's appended to each row: [G, I] and [G, S] → [G, I + S].
+    func joinedInputWeights(_ node: Net.Node, _ staticInput: Int?, rows: Int) -> (values: [Float], columns: Int) {
+        let wx = node.parameters[0].value
+        guard staticInput != nil else { return (wx.values, wx.shape.dims[1]) }
+        let ws = node.parameters[2].value
+        let (i, s) = (wx.shape.dims[1], ws.shape.dims[1])
+        var joined: [Float] = []
+        joined.reserveCapacity(rows * (i + s))
+        for r in 0..<rows {
+            joined += wx.values[(r * i)..<((r + 1) * i)]
+            joined += ws.values[(r * s)..<((r + 1) * s)]
+        }
+        return (joined, i + s)
+    }
+
+    /// Caffe's LSTM as ONNX LSTM steps (`recurrentSteps`). Caffe's gate blocks i, f, o, g
+    /// become ONNX's i, o, f, c; ONNX's second bias (on R·h) is 0.
+    mutating func lstm(_ l: LSTMLayer, node: Net.Node, x: [String], y: [String], shapes: [[Int]]) {
+        let h = l.numOutput, staticInput = Self.recurrentInputs(node).staticInput
         func gates(_ values: [Float], columns: Int) -> [Float] {
             // Rows in blocks of H: Caffe's i, f, o, g → ONNX's i, o, f, c.
             [0, 2, 1, 3].flatMap { block in values[(block * h * columns)..<((block + 1) * h * columns)] }
         }
-        let wxc = node.parameters[0], bc = node.parameters[1], whc = node.parameters[2]
-        let input = wxc.value.shape.dims[1]
-        let w = constant(wxc.name, dims: [1, 4 * h, input], gates(wxc.value.values, columns: input))
+        let input = joinedInputWeights(node, staticInput, rows: 4 * h)
+        let (bc, whc) = (node.parameters[1], node.parameters[staticInput == nil ? 2 : 3])
+        let w = constant(node.parameters[0].name, dims: [1, 4 * h, input.columns], gates(input.values, columns: input.columns))
         let r = constant(whc.name, dims: [1, 4 * h, h], gates(whc.value.values, columns: h))
         let b = constant(bc.name, dims: [1, 8 * h], gates(bc.value.values, columns: 1) + Array(repeating: 0, count: 4 * h))
-        let sequence = temporary(name, "Y")
-        emit("LSTM", name, [x[0], w, r, b, "", state[0], state[1]], [sequence, "\(name)/hT", "\(name)/cT"], [attribute("hidden_size", int: h)])
-        // Y [T, directions = 1, N, H] → [T, N, H].
-        emit("Squeeze", name + "/squeeze", [sequence, int64Constant("\(name)/squeeze_axes", [1])], [y])
+        recurrentSteps("LSTM", node: node, x: x, tops: y, shapes: shapes, w: w, r: r, b: b, hidden: h, output: y[0])
     }
 
-    /// Caffe's RNN over one step: ONNX's RNN gives h_t = tanh(W_xh·x + b_h + W_hh·h) with the
-    /// state carried by the caller (`recurrentState`); then o_t = tanh(W_ho·h_t + b_o).
-    mutating func rnn(_ l: RNNLayer, node: Net.Node, x: [String], y: String, shapes: [[Int]],
-                      refuse: (String) -> ConfigError) throws(ConfigError) {
-        let name = node.name, h = l.numOutput
-        let state = try recurrentState(name, kind: "an RNN", bottoms: node.bottoms.count, exposeHidden: l.exposeHidden, input: shapes[0],
-                                       cont: x.count > 1 ? x[1] : "", states: ["h"], hidden: h, refuse: refuse)
-        let (wxh, bh, whh, who, bo) = (node.parameters[0], node.parameters[1], node.parameters[2], node.parameters[3], node.parameters[4])
-        let input = wxh.value.shape.dims[1]
-        let w = constant(wxh.name, dims: [1, h, input], wxh.value.values)
+    /// Caffe's RNN: ONNX RNN steps (`recurrentSteps`) give h_t = tanh(W_xh·x_t + b_h + W_hh·h);
+    /// then Caffe's output o_t = tanh(W_ho·h_t + b_o).
+    mutating func rnn(_ l: RNNLayer, node: Net.Node, x: [String], y: [String], shapes: [[Int]]) {
+        let name = node.name, h = l.numOutput, staticInput = Self.recurrentInputs(node).staticInput
+        let rest = node.parameters.dropFirst(staticInput == nil ? 2 : 3).map(\.self)  // W_hh, W_ho, b_o
+        let (bh, whh, who, bo) = (node.parameters[1], rest[0], rest[1], rest[2])
+        let input = joinedInputWeights(node, staticInput, rows: h)
+        let w = constant(node.parameters[0].name, dims: [1, h, input.columns], input.values)
         let r = constant(whh.name, dims: [1, h, h], whh.value.values)
         let b = constant(bh.name, dims: [1, 2 * h], bh.value.values + Array(repeating: 0, count: h))
-        let (sequence, hidden, product, sum) = (temporary(name, "Y"), temporary(name, "h"), temporary(name, "Who_h"), temporary(name, "o_in"))
-        emit("RNN", name, [x[0], w, r, b, "", state[0]], [sequence, "\(name)/hT"], [attribute("hidden_size", int: h)])
-        emit("Squeeze", name + "/squeeze", [sequence, int64Constant("\(name)/squeeze_axes", [1])], [hidden])
+        let (hidden, product, sum) = (temporary(name, "h"), temporary(name, "Who_h"), temporary(name, "o_in"))
+        recurrentSteps("RNN", node: node, x: x, tops: y, shapes: shapes, w: w, r: r, b: b, hidden: h, output: hidden)
         let wo = who.value.values  // [H, H] → its transpose, for h [T, N, H] · Wᵀ
         emit("MatMul", name + "/output", [hidden, constant(who.name, dims: [h, h], (0..<(h * h)).map { wo[($0 % h) * h + $0 / h] })], [product])
         emit("Add", name + "/output_bias", [product, constant(bo.name, dims: [h], bo.value.values)], [sum])
-        emit("Tanh", name + "/output_tanh", [sum], [y])
+        emit("Tanh", name + "/output_tanh", [sum], [y[0]])
     }
 
     /// A per-channel operand of `dims` applied from `axis` of a bottom of rank `shape.count`, as
@@ -581,51 +708,86 @@ struct GraphBuilder {
         return dims + Array(repeating: 1, count: shape.count - a - dims.count)
     }
 
+    /// Bottom 1 `x` as the operand of a Scale or Bias applied from `axis` of bottom 0: its dims
+    /// followed by ones (Unsqueeze), as ONNX broadcasts. [N, C] from axis 0 of [N, C, H, W] → [N, C, 1, 1].
+    mutating func operand(_ x: String, shape: [Int], axis: Int, into bottom: [Int], name: String,
+                          refuse: (String) -> ConfigError) throws(ConfigError) -> String {
+        let ones = try broadcast(shape, axis: axis, into: bottom, refuse: refuse).count - shape.count
+        guard ones > 0, !shape.isEmpty else { return x }
+        let out = temporary(name, "operand")
+        emit("Unsqueeze", name + "/operand", [x, int64Constant("\(name)/operand_axes", Array(shape.count..<(shape.count + ones)))], [out])
+        return out
+    }
+
     /// Caffe's pooling: windows may run past the padded image on the bottom and right when
     /// rounding up (CEIL), and an average divides by the window's part inside the padded image.
     /// ONNX gets explicit, exact pads: the end pads grow by what the last window overhangs, so
     /// the output size is ONNX's floor rule; MAX ignores padding as Caffe does; for AVE,
     /// AveragePool with count_include_pad divides by k², and a constant map rescales the
-    /// windows Caffe divides by less.
-    mutating func pool(_ l: PoolingLayer, name: String, x: String, y: String, input: [Int], output: [Int],
-                       refuse: (String) -> ConfigError) throws(ConfigError) {
-        if l.global {
-            switch l.method {
-            case .max: emit("GlobalMaxPool", name, [x], [y])
-            case .ave: emit("GlobalAveragePool", name, [x], [y])
-            case .stochastic: throw refuse("STOCHASTIC pooling has no ONNX operator")
-            }
-            return
-        }
+    /// windows Caffe divides by less. STOCHASTIC in TEST is the expectation of its draw,
+    /// Σw²/Σw over each window with w = max(x, 0) (0 where Σw = 0): a ratio of two averages
+    /// over the same windows, whose divisors cancel.
+    mutating func pool(_ l: PoolingLayer, name: String, x: String, y: String, input: [Int], output: [Int]) {
         let w = l.window
         let (h, wd, oh, ow) = (input[2], input[3], output[2], output[3])
         let extraH = max(0, (oh - 1) * w.strideH + w.kernelH - (h + 2 * w.padH))
         let extraW = max(0, (ow - 1) * w.strideW + w.kernelW - (wd + 2 * w.padW))
-        let attributes = [attribute("kernel_shape", ints: [w.kernelH, w.kernelW]), attribute("strides", ints: [w.strideH, w.strideW]),
-                          attribute("pads", ints: [w.padH, w.padW, w.padH + extraH, w.padW + extraW])]
+        let window = [attribute("kernel_shape", ints: [w.kernelH, w.kernelW]), attribute("strides", ints: [w.strideH, w.strideW]),
+                      attribute("pads", ints: [w.padH, w.padW, w.padH + extraH, w.padW + extraW])]
+        // The sum over each window divided by k² (zero padding counted), or by the plane's area.
+        func average(_ input: String, _ output: String, _ node: String) {
+            if l.global {
+                emit("GlobalAveragePool", node, [input], [output])
+            } else {
+                emit("AveragePool", node, [input], [output], window + [attribute("count_include_pad", int: 1)])
+            }
+        }
         switch l.method {
         case .max:
-            emit("MaxPool", name, [x], [y], attributes)
+            if l.global { emit("GlobalMaxPool", name, [x], [y]) } else { emit("MaxPool", name, [x], [y], window) }
         case .ave:
             // Caffe's divisor: the window clipped to the padded image, [−pad, size + pad).
             var rescale = [Float](repeating: 1, count: oh * ow)
-            for i in 0..<oh {
+            for i in 0..<oh where !l.global {
                 let rows = min(i * w.strideH - w.padH + w.kernelH, h + w.padH) - (i * w.strideH - w.padH)
                 for j in 0..<ow {
                     let cols = min(j * w.strideW - w.padW + w.kernelW, wd + w.padW) - (j * w.strideW - w.padW)
                     rescale[i * ow + j] = Float(w.kernelH * w.kernelW) / Float(rows * cols)
                 }
             }
-            let all = attributes + [attribute("count_include_pad", int: 1)]
             if rescale.allSatisfy({ $0 == 1 }) {
-                emit("AveragePool", name, [x], [y], all)
+                average(x, y, name)
             } else {
                 let mean = temporary(name, "mean")
-                emit("AveragePool", name, [x], [mean], all)
+                average(x, mean, name)
                 emit("Mul", name + "/divisor", [mean, constant("\(name)/divisor", dims: [1, 1, oh, ow], rescale)], [y])
             }
         case .stochastic:
-            throw refuse("STOCHASTIC pooling has no ONNX operator")
+            let (positive, squares) = (temporary(name, "positive"), temporary(name, "squares"))
+            let (sum, squareSum, ratio, nonzero) = (temporary(name, "sum"), temporary(name, "square_sum"), temporary(name, "ratio"), temporary(name, "nonzero"))
+            let zero = constant("\(name)/zero", dims: [], [0])
+            emit("Relu", name + "/positive", [x], [positive])
+            emit("Mul", name + "/squares", [positive, positive], [squares])
+            average(positive, sum, name + "/sum")
+            average(squares, squareSum, name + "/square_sum")
+            emit("Div", name + "/ratio", [squareSum, sum], [ratio])
+            emit("Greater", name + "/nonzero", [sum, zero], [nonzero])
+            emit("Where", name, [nonzero, ratio, zero], [y])
         }
+    }
+
+    /// Caffe's WITHIN_CHANNEL LRN: y = x·(1 + α·mean of x² over the n×n window)^−β, the mean
+    /// an average pooling with stride 1 and pad (n − 1)/2 that keeps the plane (windows never
+    /// leave the padded image, so the divisor is always n²).
+    mutating func lrnWithinChannel(_ l: LRNLayer, name: String, x: String, y: String) {
+        let half = (l.localSize - 1) / 2
+        let (squares, mean, scale) = (temporary(name, "squares"), temporary(name, "mean"), temporary(name, "scale"))
+        emit("Mul", name + "/squares", [x, x], [squares])
+        emit("AveragePool", name + "/mean", [squares], [mean], [
+            attribute("kernel_shape", ints: [l.localSize, l.localSize]), attribute("strides", ints: [1, 1]),
+            attribute("pads", ints: [half, half, half, half]), attribute("count_include_pad", int: 1),
+        ])
+        emit("Pow", name, [affine(name, mean, scale: l.alpha, shift: 1), constant("\(name)/power", dims: [], [-l.beta])], [scale])
+        emit("Mul", name + "/normalise", [x, scale], [y])
     }
 }

@@ -48,7 +48,8 @@ struct PrototxtOutline {
     func firstFailing(_ parses: (String) -> Bool) -> Entry? {
         func search(_ entries: [Entry], _ prefix: String, _ suffix: String) -> Entry? {
             for e in entries where !parses(prefix + text(of: e) + suffix) {
-                guard let children = e.children else { return e }
+                // A block that fails even empty is itself the fault (an unknown message field).
+                guard let children = e.children, parses(prefix + e.name + " {\n}" + suffix) else { return e }
                 return search(children, prefix + e.name + " {\n", "\n}" + suffix) ?? e
             }
             return nil

@@ -172,6 +172,12 @@ func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3], dropping: String? = nil) t
     @Test(arguments: [
         ("layer {\n  name: \"a\"\n  type: \"Input\"\n", "4:1: error: expected '}' before the end of the file"),
         (caffeLeNet.replacingOccurrences(of: "kernel_size: 3", with: "kernal_size: 3"), "17:5: error: unknown field 'kernal_size' in layer \"conv1\""),
+        // A fork's field holding a message: the field is named, not the first key inside it.
+        (caffeLeNet.replacingOccurrences(of: "layer { name: \"prob\"", with: "layer { name: \"bn\" type: \"BatchNorm\" bottom: \"ip1\" top: \"ip1\"\n  batch_norm_param { scale_filler { type: \"constant\" } } }\nlayer { name: \"prob\""),
+         "45:22: error: unknown field 'scale_filler' in layer \"bn\""),
+        // Inside a message with required fields (Clip's min and max).
+        (caffeLeNet.replacingOccurrences(of: "layer { name: \"prob\"", with: "layer { name: \"clip\" type: \"Clip\" bottom: \"ip1\" top: \"ip1\"\n  clip_param { min: 0 maximum: 1 } }\nlayer { name: \"prob\""),
+         "45:23: error: unknown field 'maximum' in layer \"clip\""),
         (caffeLeNet.replacingOccurrences(of: "pool: MAX", with: "pool: MAXIMUM"), "35:19: error: 'pool' in layer \"pool1\" has a value Caffe does not know"),
         (caffeLeNet.replacingOccurrences(of: "type: \"Pooling\"", with: "type: \"SPP\""), "32:3: error: layer 'pool1': 'SPP' is a Caffe layer type that Dendrite does not have\n"),
         (caffeLeNet.replacingOccurrences(of: "type: \"Input\"", with: "type: \"Data\""), "4:3: error: layer 'data': 'Data' is a Caffe layer type that Dendrite does not have\n"),
@@ -275,6 +281,26 @@ func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3], dropping: String? = nil) t
         #expect(ok.out.contains("\n  total: \(parameters) parameters ("), "\(ok.out)")
         #expect(ok.out.hasSuffix("checked: \(layers) layers, input none (no Input layer); --dry-run wrote nothing\n"), "\(ok.out)")
     }
+
+    /// scripts/check-caffe-files, which imports a directory of Caffe's own files: one line per
+    /// file by outcome, and the counts.
+    @Test func checkCaffeFilesSortsTheOutcomes() throws {
+        let dir = temporaryDirectory()
+        for file in ["lenet.prototxt", "lenet_train_test.prototxt"] {
+            try FileManager.default.copyItem(atPath: "\(Self.directory)/\(file)", toPath: "\(dir)/\(file)")
+        }
+        try caffeLeNet.replacingOccurrences(of: "kernel_size: 3", with: "kernal_size: 3").write(toFile: dir + "/misspelt.prototxt", atomically: true, encoding: .utf8)
+        let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        let r = try run("/bin/bash", ["scripts/check-caffe-files", "--bin", bin, dir], zoo: dir + "/zoo")
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out == """
+            built         \(dir)/lenet.prototxt: checked: 9 layers, input 1×28×28; --dry-run wrote nothing
+            missing type  \(dir)/lenet_train_test.prototxt:4:3: error: layer 'mnist': 'Data' is a Caffe layer type that Dendrite does not have
+            error         \(dir)/misspelt.prototxt:17:5: error: unknown field 'kernal_size' in layer "conv1"
+            3 files: 1 built, 1 missing a type, 1 other located errors, 0 unlocated
+
+            """, "\(r.out)")
+    }
 }
 
 /// The Python of scripts/bootstrap --interop (a virtual environment with PyPI's protobuf over
@@ -311,7 +337,8 @@ func expectWithinRelative(_ measured: [Float], _ expected: [Float], floor: Float
                           sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(measured.count == expected.count, "\(what)", sourceLocation: sourceLocation)
     let scale = expected.map(abs).max() ?? 0
-    let worst = zip(measured, expected).map { abs($0 - $1) }.max() ?? .infinity
+    // A NaN on either side counts as the largest difference (max() would pass over it).
+    let worst = zip(measured, expected).map { abs($0 - $1) }.map { $0.isNaN ? .infinity : $0 }.max() ?? .infinity
     #expect(scale > floor && worst <= 1e-5 * scale, "\(what): largest difference \(worst) for outputs up to \(scale)", sourceLocation: sourceLocation)
 }
 
