@@ -193,6 +193,9 @@ public struct ZooCommand: ParsableCommand {
                     console.out("note: filler keys that Caffe ignores for their filler type, left out: \(keys.prefix(3).joined(separator: ", "))"
                                 + (keys.count > 3 ? " and \(keys.count - 3) more" : ""))
                 }
+                if !imported.net.absolutePaths.isEmpty {
+                    console.out("note: data paths taken from the prototxt's directory, written absolute: \(imported.net.absolutePaths.joined(separator: ", "))")
+                }
                 if dryRun {
                     console.out("net '\(imported.net.name)' (\(net)), phase TEST:")
                     Format.layerTable(imported.testNet).forEach { console.out("  " + $0) }

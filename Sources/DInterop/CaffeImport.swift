@@ -73,7 +73,8 @@ public struct CaffeImport {
         weights = Weights.file(of: store, metadata: ["format": "pt", "source": "dzoo import-caffe"])
         let test = nets[1]
         testNet = test
-        let input = test.nodes.first { $0.type == "Input" }.flatMap { $0.tops.first }.map { test.blobs[$0].shape.dims }
+        // The deploy net's input: an Input's, or that of the data layer it replaces.
+        let input = test.nodes.first { ["Input", "ImageData", "IDXData"].contains($0.type) }.flatMap { $0.tops.first }.map { test.blobs[$0].shape.dims }
         inputShape = Array((input ?? []).dropFirst())
         deploy = DeployNet.text(from: spec, inputShape: inputShape, state: spec.state(.test), writtenBy: "dzoo import-caffe")
     }

@@ -1,4 +1,5 @@
 import DConfig
+import DZoo
 import Foundation
 import SwiftProtobuf
 
@@ -20,6 +21,9 @@ public struct CaffeNet {
     /// Filler keys that Caffe does not read for the filler's type (GoogLeNet's xavier fillers
     /// carry a `std`), left out of the YAML, where they would be errors: "conv1 weight_filler.std".
     public private(set) var droppedFillerKeys: [String] = []
+    /// The data paths (ImageData's source and root_folder, a mean_file) given relative to the
+    /// prototxt's directory and written absolute, so that the zoo entry's net finds them.
+    public private(set) var absolutePaths: [String] = []
     /// The name of the net: Caffe's `name`, else the file's.
     public let name: String
     /// Per layer of `yaml`: its lines there and its entry in the prototxt.
@@ -87,11 +91,12 @@ public struct CaffeNet {
             for (key, value) in try Self.object(header) { lines.append("\(key): \(JSONToYAML.flow(value))") }
             lines.append("layer:")
             var spans: [(lines: ClosedRange<Int>, source: PrototxtOutline.Entry?)] = []
-            var dropped: [String] = []
+            var dropped: [String] = [], absolute: [String] = []
             for (layer, source) in zip(net.layer, sources) {
                 var text = layer
                 text.blobs = []
                 Self.dropEngine(&text)
+                if outline != nil { Self.makeDataPathsAbsolute(&text, netFile: file, rewritten: &absolute) }
                 let first = lines.count + 1
                 for (i, (key, value)) in try Self.object(text).enumerated() {
                     let kept = Self.droppingUnreadFillerKeys(value, path: "\(layer.name) \(key)", dropped: &dropped)
@@ -101,10 +106,29 @@ public struct CaffeNet {
             }
             self.spans = spans
             droppedFillerKeys = dropped
+            absolutePaths = absolute
         } catch {
             throw ConfigError(file: file, message: "cannot write the net as YAML: \(error)")
         }
         yaml = lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Dendrite takes a net's relative data paths from the net file's directory, and the
+    /// imported net lives in the zoo: each relative path is joined to the prototxt's directory
+    /// (a root_folder keeps its trailing slash, as it is a prefix).
+    static func makeDataPathsAbsolute(_ layer: inout Caffe_LayerParameter, netFile: String, rewritten: inout [String]) {
+        let directory = FileSystem.absolute(ConfigFile.directory(of: netFile))
+        // nil for a path to keep (protobuf's setters would mark an unset field as set).
+        func absolute(_ path: String, set: Bool) -> String? {
+            guard set, !path.isEmpty, !path.hasPrefix("/") else { return nil }
+            rewritten.append(path)
+            return directory + "/" + path
+        }
+        let image = layer.imageDataParam
+        if let p = absolute(image.source, set: image.hasSource) { layer.imageDataParam.source = p }
+        if let p = absolute(image.rootFolder, set: image.hasRootFolder) { layer.imageDataParam.rootFolder = p }
+        let transform = layer.transformParam
+        if let p = absolute(transform.meanFile, set: transform.hasMeanFile) { layer.transformParam.meanFile = p }
     }
 
     /// A Dendrite error in `yaml` at the place in the prototxt it comes from: the layer's

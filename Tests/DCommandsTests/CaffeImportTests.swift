@@ -168,6 +168,35 @@ func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3], dropping: String? = nil) t
         #expect(imported.weights["conv1.weight"]?.shape == [2, 1, 3, 3])
     }
 
+    /// A train net that reads images: its relative data paths, which Dendrite would take from
+    /// the zoo entry's directory, are written absolute (from the prototxt's directory), and the
+    /// deploy net's input has the data layer's shape.
+    @Test func anImageDataNetKeepsItsDataAndInputShape() throws {
+        let dir = temporaryDirectory(), zoo = dir + "/zoo"
+        try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
+        try Data(Array("P5\n4 4\n255\n".utf8) + (0..<16).map { UInt8($0 * 16) }).write(to: URL(fileURLWithPath: dir + "/images/a.pgm"))
+        try write("a.pgm 0\n", dir + "/images/list.txt")
+        try write("""
+            name: "images"
+            layer { name: "data" type: "ImageData" top: "data" top: "label"
+              image_data_param { source: "images/list.txt" root_folder: "images/" batch_size: 2 new_height: 8 new_width: 8 is_color: false }
+              transform_param { crop_size: 6 } }
+            layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip" inner_product_param { num_output: 3 } }
+            layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+            """, dir + "/net.prototxt")
+        let r = try run("dzoo", ["import-caffe", dir + "/net.prototxt", "--name", "images"], zoo: zoo)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.out.hasPrefix("note: data paths taken from the prototxt's directory, written absolute: images/list.txt, images/\nimported images into \(zoo)/images: 3 layers, input 1×6×6,"), "\(r.out)")
+        let net = try String(contentsOfFile: zoo + "/images/net.yaml", encoding: .utf8)
+        #expect(net.contains("image_data_param: {source: \(dir)/images/list.txt, batch_size: 2, new_height: 8, new_width: 8, is_color: false, root_folder: \(dir)/images/}"), "\(net)")
+        #expect(!net.contains("mean_file"))
+        let deploy = try String(contentsOfFile: zoo + "/images/deploy.yaml", encoding: .utf8)
+        #expect(deploy.contains("input_param: {shape: {dim: [1, 1, 6, 6]}}"), "\(deploy)")
+        // The entry's own net finds the images from the zoo: dtest evaluates on them.
+        let check = try run("dtest", ["zoo:images"], zoo: zoo)
+        #expect(check.status == 0 && check.out.hasPrefix("test samples=1 batches=1 loss="), "\(check.out)\(check.err)")
+    }
+
     /// Each mistake is one error at its line in the prototxt, and leaves no entry.
     @Test(arguments: [
         ("layer {\n  name: \"a\"\n  type: \"Input\"\n", "4:1: error: expected '}' before the end of the file"),
