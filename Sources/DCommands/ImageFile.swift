@@ -7,7 +7,7 @@ import DZoo
 /// BMP, …) and resized by stb_image_resize to the net's input.
 public enum ImageFile {
     /// The largest image --predict decodes (64 megapixels).
-    static let maxPixels = 1 << 26
+    public static let maxPixels = 1 << 26
 
     /// The file's pixels as `channels` × `height` × `width` bytes (planar, as the IDX data the
     /// net was trained on).
@@ -16,7 +16,11 @@ public enum ImageFile {
             throw FileError(path: path, FileSystem.exists(path) ? "is not a regular file" : "no such file")
         }
         // Read once: the checks below and stb_image all work on these bytes.
-        let file = try AtomicFile.read(path)
+        return try decode(try AtomicFile.read(path), name: path, channels: channels, height: height, width: width)
+    }
+
+    /// `file`'s pixels as `load` gives them; `name` (a path, or an upload's) names it in errors.
+    public static func decode(_ file: [UInt8], name path: String, channels: Int, height: Int, width: Int) throws(FileError) -> [UInt8] {
         guard file.count <= Int(Int32.max) else { throw FileError(path: path, "is larger than the 2 GiB an image file may be") }
         try checkPNMLength(file, path: path)
         var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
@@ -45,6 +49,14 @@ public enum ImageFile {
         }
         guard ok else { throw FileError(path: path, "cannot resize the image from \(w)×\(h) to \(width)×\(height)") }
         return planar
+    }
+
+    /// The width and height an image file's header gives, or nil when stb_image cannot tell.
+    public static func size(of file: [UInt8]) -> (width: Int, height: Int)? {
+        var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
+        guard file.count <= Int(Int32.max),
+              file.withUnsafeBufferPointer({ stbi_info_from_memory($0.baseAddress, Int32(clamping: $0.count), &w, &h, &found) }) != 0 else { return nil }
+        return (Int(w), Int(h))
     }
 
     /// stb_image reads a binary PGM/PPM (P5/P6) that ends early without complaint, leaving the

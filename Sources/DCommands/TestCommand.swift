@@ -469,39 +469,10 @@ public struct TestCommand: ParsableCommand {
                 throw RunError(message: "--predict needs a zoo model (zoo:NAME or an entry directory): its card gives the input's preprocessing",
                                hint: "train with dtrain to make one, or install one with dzoo fetch-local")
             }
-            let card = entry.card
-            guard card.inputType == .bytes else {
-                throw RunError(message: "--predict classifies image files; '\(entry.name)' was trained on float IDX data, whose preprocessing an image file cannot repeat",
-                               hint: "evaluate it on float IDX files with --images and --labels")
-            }
-            let net = try build(member, file: entry.path(card.deploy), threads: threads)
-            guard let input = net.nodes.first(where: { $0.layer is InputLayer }).flatMap({ $0.tops.first }),
-                  let prob = net.blob(named: DeployNet.probabilities) else {
-                throw RunError(message: "\(entry.path(card.deploy)): the deploy net needs an Input layer and a '\(DeployNet.probabilities)' top")
-            }
-            let dims = Array(net.blobs[input].shape.dims.dropFirst())
-            guard dims.count == 3 else { throw RunError(message: "--predict takes images; the input of '\(entry.name)' has shape \(net.blobs[input].shape)") }
-            guard card.meanValues.count <= 1 || card.meanValues.count == dims[0] else {
-                throw RunError(message: "\(entry.path(ModelCard.fileName)): the card gives \(card.meanValues.count) means for an input of \(dims[0]) channels")
-            }
-            let transform = ByteTransform(scale: Float(card.scale), meanValues: card.meanValues.map(Float.init),
-                                          meanImage: try StatisticsFile.loadMeanImage(card, entry: entry.directory) ?? [])
-            let size = dims.reduce(1, *)
-            let normalization = try StatisticsFile.load(card, entry: entry.directory, elements: size)
-            var scratch: [Float] = []
-            let step = StepContext(phase: .test, parallel: Parallel(threads: threads))
+            let classifier = try ImageClassifier(entry: entry, threads: threads)
             for (i, file) in predict.enumerated() {
-                let bytes = try ImageFile.load(file, channels: dims[0], height: dims[1], width: dims[2])
-                let x = net.data(input).base
-                if let normalization {
-                    // As the data layer: raw values, then the training data's statistics.
-                    bytes.withUnsafeBufferPointer { ByteTransform().apply($0, channels: dims[0], into: x) }
-                    normalization.apply(x, count: 1, size: size, channels: dims[0], scratch: &scratch, parallel: .serial)
-                } else {
-                    bytes.withUnsafeBufferPointer { transform.apply($0, channels: dims[0], into: x) }
-                }
-                _ = try net.forward(step)
-                let p = net.data(prob).toArray()
+                let bytes = try ImageFile.load(file, channels: classifier.channels, height: classifier.height, width: classifier.width)
+                let p = try classifier.probabilities([bytes])[0]
                 if sums[i].isEmpty { sums[i] = Array(repeating: 0, count: p.count) }
                 guard sums[i].count == p.count else { throw RunError(message: "the committee's models have different numbers of classes") }
                 for k in p.indices { sums[i][k] += Double(p[k]) / Double(members.count) }
@@ -510,7 +481,7 @@ public struct TestCommand: ParsableCommand {
         let names = members[0].entry?.card.classNames ?? []
         var records: [String] = []
         for (file, p) in zip(predict, sums) {
-            let ranked = p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }.prefix(top)
+            let ranked = ImageClassifier.ranked(p, top: top)
             func name(_ k: Int) -> String { k < names.count ? names[k] : String(k) }
             if json {
                 records.append(JSONText.object([("file", JSONText.string(file)), ("top", JSONText.array(ranked.map { k in
