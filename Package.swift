@@ -12,11 +12,15 @@ let package = Package(
         .executable(name: "dtrain", targets: ["dtrain"]),
         .executable(name: "dtest", targets: ["dtest"]),
         .executable(name: "dzoo", targets: ["dzoo"]),
+        .executable(name: "dserve", targets: ["dserve"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // dserve only: `swift build --product dtrain` does not build these.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.8.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -45,6 +49,14 @@ let package = Package(
         .executableTarget(name: "dtrain", dependencies: ["DCommands"]),
         .executableTarget(name: "dtest", dependencies: ["DCommands"]),
         .executableTarget(name: "dzoo", dependencies: ["DCommands"]),
+        // The HTTP server (Hummingbird 2): no other target depends on it.
+        .target(name: "DServe", dependencies: [
+            "DCommands", "DConfig", "DCore", "DNet", "DZoo",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "dserve", dependencies: ["DServe", "DCommands"]),
         // Fuzz targets for every parser (scripts/fuzz builds dfuzz with libFuzzer).
         .target(name: "DFuzz", dependencies: ["DCommands", "DConfig", "DData", "DInterop", "DSolvers", "DZoo"]),
         .executableTarget(name: "dfuzz", dependencies: ["CLibFuzzer", "DFuzz", "DZoo"]),
@@ -57,6 +69,7 @@ let package = Package(
         .testTarget(name: "DSolversTests", dependencies: ["DSolvers"]),
         .testTarget(name: "DZooTests", dependencies: ["DZoo", "DConfig", "DCore", "DData", "DLayers", "DNet"]),
         .testTarget(name: "DFuzzTests", dependencies: ["DFuzz"]),
+        .testTarget(name: "DServeTests", dependencies: ["DServe", "DCommands", "DZoo", "CSTBImage", "dserve", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTesting", package: "hummingbird")]),
         .testTarget(name: "DCommandsTests", dependencies: ["DCommands", "DData", "DInterop", "DZoo", "CSTBImage", "dtrain", "dtest", "dzoo"]),
     ]
 )

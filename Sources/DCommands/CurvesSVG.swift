@@ -318,6 +318,19 @@ enum CurvesSVG {
     }
 }
 
+/// What dserve draws: a run's learning curves from its metrics file (JSON Lines, the text so
+/// far of a run in progress), as dtrain draws `<prefix>_curves.svg`.
+public enum LearningCurves {
+    public static func svg(metrics text: String, title: String) -> String {
+        var curves = Curves()
+        for line in text.split(separator: "\n") { curves.read(metricsLine: line) }
+        return CurvesSVG.render(curves, title: title)
+    }
+
+    /// Text safe inside an HTML or XML element or a double-quoted attribute.
+    public static func escape(_ s: String) -> String { CurvesSVG.escape(s) }
+}
+
 /// `<prefix>_curves.svg`, beside the metrics file: rewritten (atomically) after each round of
 /// tests and at the end of the run.
 final class CurvesFile {

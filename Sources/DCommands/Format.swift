@@ -3,7 +3,7 @@ import DConfig
 import DNet
 import DSolvers
 
-enum Format {
+public enum Format {
     /// 431080 → "431,080"
     static func grouped(_ n: Int) -> String {
         let s = String(n)
@@ -15,12 +15,12 @@ enum Format {
         return String(out.reversed())
     }
 
-    static func bytes(_ n: Int) -> String {
+    public static func bytes(_ n: Int) -> String {
         n >= 1 << 20 ? cFormat("%.1f MB", Double(n) / 1048576) : cFormat("%.1f KB", Double(n) / 1024)
     }
 
     /// A value for a key=value line: enough digits to compare runs, no more.
-    static func value(_ x: Double) -> String { cFormat("%.6g", x) }
+    public static func value(_ x: Double) -> String { cFormat("%.6g", x) }
 
     /// Columns padded to their widest cell.
     static func table(_ rows: [[String]]) -> [String] {

@@ -58,6 +58,9 @@ public final class ImageClassifier {
 
     public var classNames: [String] { entry.card.classNames }
 
+    /// The memory the loaded net holds: its parameters and its activations.
+    public var memoryBytes: Int { net.activationBytes + 4 * net.nodes.reduce(0) { $0 + $1.parameters.reduce(0) { $0 + $1.value.shape.count } } }
+
     /// The deploy net with its Input's batch set to `batch` (deploy nets are written for one).
     static func deploySpec(_ file: String, batch: Int) throws(ConfigError) -> NetSpec {
         let root = try ConfigFile.load(file)

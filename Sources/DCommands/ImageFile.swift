@@ -51,8 +51,14 @@ public enum ImageFile {
         return planar
     }
 
-    /// The width and height an image file's header gives, or nil when stb_image cannot tell.
+    /// The width and height an image file's header gives, or nil when it cannot be told. A PNG's
+    /// are read from its IHDR: stb_image gives none for one it finds too large.
     public static func size(of file: [UInt8]) -> (width: Int, height: Int)? {
+        let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        if file.count >= 24, Array(file.prefix(8)) == pngSignature, Array(file[12..<16]) == Array("IHDR".utf8) {
+            func int(_ at: Int) -> Int { file[at..<(at + 4)].reduce(0) { $0 << 8 | Int($1) } }
+            return (int(16), int(20))
+        }
         var w: Int32 = 0, h: Int32 = 0, found: Int32 = 0
         guard file.count <= Int(Int32.max),
               file.withUnsafeBufferPointer({ stbi_info_from_memory($0.baseAddress, Int32(clamping: $0.count), &w, &h, &found) }) != 0 else { return nil }

@@ -1,16 +1,16 @@
 import DConfig
 
 /// JSON written by hand: the few shapes the commands print (`--json`, the metrics file).
-enum JSONText {
+public enum JSONText {
     /// The shortest text that reads back as the same double; null for NaN and infinities.
-    static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+    public static func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
 
-    static func string(_ s: String) -> String { YAMLText.quoted(s) }
+    public static func string(_ s: String) -> String { YAMLText.quoted(s) }
 
     /// `values` are already JSON.
-    static func object(_ values: [(String, String)]) -> String {
+    public static func object(_ values: [(String, String)]) -> String {
         "{" + values.map { "\(string($0.0)):\($0.1)" }.joined(separator: ",") + "}"
     }
 
-    static func array(_ values: [String]) -> String { "[" + values.joined(separator: ",") + "]" }
+    public static func array(_ values: [String]) -> String { "[" + values.joined(separator: ",") + "]" }
 }

@@ -1,0 +1,118 @@
+import DCommands
+import DZoo
+
+/// The server-rendered pages: plain HTML and one small script (the upload form's), everything
+/// served by dserve itself.
+enum Pages {
+    static func escape(_ s: String) -> String { LearningCurves.escape(s) }
+
+    static let style = """
+        body{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}
+        table{border-collapse:collapse}td,th{padding:.25em .8em;text-align:left;border-bottom:1px solid #ddd}
+        .bar{background:#1f77b4;height:1em}.bars td{border:none}#preview{image-rendering:pixelated;width:112px;border:1px solid #ccc}
+        code{background:#f4f4f4;padding:0 .2em}
+        """
+
+    static func page(_ title: String, _ body: String, refresh: Int? = nil) -> String {
+        """
+        <!doctype html>
+        <html><head><meta charset="utf-8"><title>\(escape(title)) · dserve</title>\(refresh.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? "")
+        <style>\(style)</style></head>
+        <body><nav><a href="/">models</a> · <a href="/runs">runs</a></nav>
+        \(body)
+        </body></html>
+
+        """
+    }
+
+    static func metric(_ card: ModelCard) -> String {
+        guard let m = card.metrics, let v = m.values.first(where: { $0.name == "accuracy" }) ?? m.values.first else { return "-" }
+        return "\(v.name) \(Format.value(v.value))"
+    }
+
+    static func size(_ card: ModelCard) -> String { Format.bytes(card.files.reduce(0) { $0 + $1.size }) }
+
+    static func index(_ entries: [Zoo.Entry]) -> String {
+        var rows = ""
+        for e in entries {
+            rows += "<tr><td><a href=\"/models/\(escape(e.name))\">\(escape(e.name))</a></td><td>\(escape(e.card.datasetName.isEmpty ? "-" : e.card.datasetName))</td>"
+                + "<td>\(escape(metric(e.card)))</td><td>\(size(e.card))</td><td>\(escape(String(e.card.provenance.date.prefix(10))))</td><td>\(e.place.rawValue)</td></tr>\n"
+        }
+        return page("models", """
+            <h1>Models</h1>
+            <table><tr><th>name</th><th>dataset</th><th>metric</th><th>size</th><th>date</th><th>zoo</th></tr>
+            \(rows)</table>
+            """)
+    }
+
+    static func model(_ e: Zoo.Entry, hasCurves: Bool, takesImages: Bool) -> String {
+        let c = e.card
+        var facts: [(String, String)] = [
+            ("description", c.description), ("dataset", c.datasetName), ("metric", metric(c)),
+            ("input", c.inputShape.map(String.init).joined(separator: "×") + " \(c.inputType.rawValue), (x − mean) × \(Format.value(c.scale))"),
+            ("classes", c.classNames.isEmpty ? "-" : c.classNames.joined(separator: ", ")),
+            ("trained", "\(c.provenance.date) by \(c.provenance.command)"), ("size", size(c)),
+        ]
+        if c.provenance.trainingSeconds > 0 { facts.append(("training time", "\(Format.value(c.provenance.trainingSeconds)) s")) }
+        let table = facts.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")
+        let name = escape(e.name)
+        let curves = hasCurves ? "<h2>Learning curves</h2>\n<img src=\"/models/\(name)/curves.svg\" alt=\"learning curves of \(name)\">" : ""
+        let upload = takesImages ? """
+            <h2>Classify an image</h2>
+            <form id="upload"><input type="file" id="file" name="file" accept="image/png,image/jpeg,image/x-portable-graymap,image/x-portable-pixmap,.pgm,.ppm">
+            <button type="submit">Classify</button></form>
+            <p><img id="preview" alt="" hidden></p>
+            <p id="status"></p>
+            <table class="bars" id="top"></table>
+            <script>
+            // Posts the file's bytes to the JSON API and draws the top 5 as bars.
+            const form = document.getElementById('upload'), file = document.getElementById('file');
+            form.addEventListener('submit', async (event) => {
+              event.preventDefault();
+              const f = file.files[0]; if (!f) return;
+              const preview = document.getElementById('preview'); preview.src = URL.createObjectURL(f); preview.hidden = false;
+              const status = document.getElementById('status'), top = document.getElementById('top');
+              status.textContent = 'classifying…'; top.replaceChildren();
+              const r = await fetch('/api/models/\(name)/predict', {method: 'POST', body: f});
+              const answer = await r.json();
+              if (!r.ok) { status.textContent = 'error ' + r.status + ': ' + (answer.error ? answer.error.message : ''); return; }
+              status.textContent = 'top ' + answer.top.length + ':';
+              for (const t of answer.top) {
+                const row = top.insertRow(), name = row.insertCell(), bar = row.insertCell(), p = row.insertCell();
+                name.textContent = t.name; name.className = 'class';
+                const b = document.createElement('div'); b.className = 'bar'; b.style.width = (t.p * 20) + 'em'; bar.appendChild(b);
+                p.textContent = t.p.toFixed(4);
+              }
+            });
+            </script>
+            """ : "<p>This model does not classify images.</p>"
+        return page(e.name, """
+            <h1>\(name)</h1>
+            <table>\(table)</table>
+            \(upload)
+            \(curves)
+            <p>API: POST the image file to <code>/api/models/\(name)/predict</code>, e.g. <code>curl --data-binary @image.png</code> to it (docs/SERVING.md).</p>
+            """)
+    }
+
+    static func runs(_ runs: [Run]) -> String {
+        let list = runs.isEmpty ? "<p>No run in progress: a run shows here while its metrics file has no <code>done</code> line.</p>"
+            : runs.map { r in
+                "<h2>\(escape(r.name))</h2><p>iteration \(r.iteration.map(String.init) ?? "-"), updated \(r.secondsAgo) s ago</p>\n"
+                    + "<img src=\"/runs/\(escape(r.name))/curves.svg\" alt=\"learning curves of \(escape(r.name))\">"
+            }.joined(separator: "\n")
+        return page("runs", "<h1>Training runs in progress</h1>\n<p>This page reloads every 5 seconds.</p>\n\(list)", refresh: 5)
+    }
+
+    static func error(_ status: Int, _ message: String) -> String {
+        page("error \(status)", "<h1>\(status)</h1><p>\(escape(message))</p>")
+    }
+}
+
+/// A run in the user zoo: an entry directory whose metrics file has not ended with `done`.
+struct Run {
+    var name: String
+    var metricsPath: String
+    var iteration: Int?
+    var secondsAgo: Int
+}

@@ -1,0 +1,218 @@
+import CSTBImage
+import DCommands
+import DServe
+import DZoo
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+let repositoryZoo = FileManager.default.currentDirectoryPath + "/ModelZoo"
+
+/// The first `count` Fashion-MNIST test images as 28×28 PNGs (stb_image_write), and the
+/// pixels each holds.
+func testImages(_ count: Int) throws -> [(png: [UInt8], pixels: [UInt8])] {
+    let file = try Data(contentsOf: URL(fileURLWithPath: "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"))
+    let idx = try #require(gunzip(Array(file)))
+    return (0..<count).map { i in
+        let pixels = Array(idx[(16 + i * 784)..<(16 + (i + 1) * 784)])
+        var png: [UInt8] = []
+        withUnsafeMutablePointer(to: &png) { out in
+            _ = pixels.withUnsafeBufferPointer { p in
+                stbi_write_png_to_func({ context, data, size in
+                    let out = context!.assumingMemoryBound(to: [UInt8].self)
+                    out.pointee += UnsafeBufferPointer(start: data!.assumingMemoryBound(to: UInt8.self), count: Int(size))
+                }, out, 28, 28, 1, p.baseAddress, 28)
+            }
+        }
+        return (png, pixels)
+    }
+}
+
+/// gzip through the system's gzip (the tests have no zlib binding of their own).
+func gunzip(_ bytes: [UInt8]) -> [UInt8]? {
+    let p = Process(), input = Pipe(), output = Pipe()
+    p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+    p.arguments = ["-dc"]
+    (p.standardInput, p.standardOutput) = (input, output)
+    guard (try? p.run()) != nil else { return nil }
+    let writer = Thread { input.fileHandleForWriting.write(Data(bytes)); try? input.fileHandleForWriting.close() }
+    writer.start()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return p.terminationStatus == 0 ? Array(data) : nil
+}
+
+func server(_ configure: (inout ServeOptions) -> Void = { _ in }) -> Server {
+    var options = ServeOptions()
+    configure(&options)
+    let user = NSTemporaryDirectory() + "dserve-tests-\(getpid())"
+    return Server(zoo: Zoo(userRoot: user, repositoryRoot: repositoryZoo), options: options)
+}
+
+func application(_ s: Server) -> some ApplicationProtocol { Application(router: s.router()) }
+
+func object(_ body: ByteBuffer) throws -> [String: Any] {
+    try #require(JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any])
+}
+
+@Suite struct ServeAPITests {
+    @Test func listsAndDescribesTheModels() async throws {
+        try await application(server()).test(.router) { client in
+            try await client.execute(uri: "/api/models", method: .get) { r in
+                #expect(r.status == .ok && r.headers[.contentType] == "application/json")
+                let list = try #require(JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [[String: Any]])
+                #expect(Set(list.compactMap { $0["name"] as? String }).isSuperset(of: ["xor", "fashion-lenet", "fashion-mlp", "char-lstm"]))
+            }
+            try await client.execute(uri: "/api/models/fashion-lenet", method: .get) { r in
+                let card = try object(r.body)
+                #expect(card["name"] as? String == "fashion-lenet" && (card["class_names"] as? [String])?.last == "Ankle boot")
+                #expect(((card["metrics"] as? [String: Any])?["accuracy"] as? Double ?? 0) > 0.89)
+            }
+        }
+    }
+
+    /// Twenty test images, posted at once (so that they are batched), give dtest --predict's
+    /// classes and probabilities: ImageClassifier one image at a time is its code. Batched
+    /// GEMMs may sum in another order: within 1e-5.
+    @Test func predictionsAgreeWithDtestPredict() async throws {
+        let images = try testImages(20)
+        let entry = try Zoo(userRoot: "/nonexistent", repositoryRoot: repositoryZoo).entry("fashion-lenet")
+        let reference = try ImageClassifier(entry: entry, threads: 1)
+        let expected = try images.map { try reference.probabilities([$0.pixels])[0] }
+        let s = server { $0.batchWindowMilliseconds = 50 }
+        try await application(s).test(.router) { client in
+            let bodies = try await withThrowingTaskGroup(of: (Int, ByteBuffer).self) { group in
+                for (i, image) in images.enumerated() {
+                    group.addTask {
+                        try await client.execute(uri: "/api/models/fashion-lenet/predict", method: .post, body: ByteBuffer(bytes: image.png)) { r in
+                            #expect(r.status == .ok, "\(String(buffer: r.body))")
+                            return (i, r.body)
+                        }
+                    }
+                }
+                var all: [(Int, ByteBuffer)] = []
+                for try await a in group { all.append(a) }
+                return all.sorted { $0.0 < $1.0 }.map(\.1)
+            }
+            let answers = try bodies.map(object)
+            for (answer, p) in zip(answers, expected) {
+                let top = try #require(answer["top"] as? [[String: Any]])
+                #expect(answer["model"] as? String == "fashion-lenet" && top.count == 5)
+                let ranked = ImageClassifier.ranked(p, top: 5)
+                #expect(top.compactMap { $0["class"] as? Int } == ranked)
+                for (t, k) in zip(top, ranked) { #expect(abs((t["p"] as? Double ?? -1) - Double(p[k])) <= 1e-5) }
+                #expect(top.first?["name"] as? String == entry.card.classNames[ranked[0]])
+            }
+        }
+        let batches = await s.statistics("fashion-lenet")
+        #expect(batches.images == 20 && batches.batches < 20, "\(batches)")
+    }
+
+    /// What a hostile or careless client sends gets its status, and the server answers the
+    /// next request as before.
+    @Test func badRequestsGetTheirStatus() async throws {
+        let png = try testImages(1)[0].png
+        var hugeHeader = png, widest = png  // the IHDR's width and height (big-endian at 16…23) claim 100 000 × 100 000, or 2³²−1 each
+        hugeHeader.replaceSubrange(16..<24, with: [0, 1, 0x86, 0xA0, 0, 1, 0x86, 0xA0])
+        widest.replaceSubrange(16..<24, with: [UInt8](repeating: 0xFF, count: 8))
+        let cases: [(uri: String, body: [UInt8]?, status: Int, says: String)] = [
+            ("/api/models/no-such-model", nil, 404, "no model is named 'no-such-model'"),
+            ("/api/models/..%2F..%2Fetc%2Fpasswd/predict", png, 404, "no model is named"),
+            ("/api/models/.hidden", nil, 404, "no model is named"),
+            ("/models/..", nil, 404, "no model is named '..'"),
+            ("/api/models/fashion-lenet/predict", Array(png.prefix(60)), 400, "cannot read the image"),
+            ("/api/models/fashion-lenet/predict", Array("not an image".utf8), 400, "not an image that can be read"),
+            ("/api/models/fashion-lenet/predict", [], 400, "not an image"),
+            ("/api/models/fashion-lenet/predict", hugeHeader, 413, "100000×100000 pixels"),
+            ("/api/models/fashion-lenet/predict", widest, 413, "4294967295×4294967295 pixels"),
+            ("/api/models/fashion-lenet/predict", try Array(Data(contentsOf: URL(fileURLWithPath: "Tests/BadInputs/image/huge.png"))), 413, "2147483647×2147483647 pixels"),
+            ("/api/models/fashion-lenet/predict", [UInt8](repeating: 0x50, count: 100 << 20), 413, ""),
+            ("/api/models/char-lstm/predict", png, 422, "dserve takes images"),
+        ]
+        try await application(server()).test(.router) { client in
+            for c in cases {
+                try await client.execute(uri: c.uri, method: c.body == nil ? .get : .post, body: c.body.map { ByteBuffer(bytes: $0) }) { r in
+                    #expect(r.status.code == c.status, "\(c.uri): \(r.status) \(String(buffer: r.body).prefix(300))")
+                    #expect(c.says.isEmpty || String(buffer: r.body).contains(c.says), "\(c.uri): \(String(buffer: r.body).prefix(300))")
+                }
+                try await client.execute(uri: "/api/models/fashion-lenet/predict", method: .post, body: ByteBuffer(bytes: png)) { r in
+                    #expect(r.status == .ok)
+                }
+            }
+        }
+    }
+
+    /// A full queue is 503 with Retry-After, never unbounded memory.
+    @Test func aFullQueueIs503() async throws {
+        let png = try testImages(1)[0].png
+        let s = server { ($0.queueCapacity, $0.maxBatch, $0.batchWindowMilliseconds) = (2, 64, 300) }
+        try await application(s).test(.router) { client in
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await client.execute(uri: "/api/models/fashion-lenet/predict", method: .post, body: ByteBuffer(bytes: png)) { r in
+                            if r.status == .serviceUnavailable { #expect(r.headers[.retryAfter] == "1") }
+                            return r.status.code
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 200 }.count == 2 && statuses.filter { $0 == 503 }.count == 4, "\(statuses)")
+        }
+    }
+
+    @Test func pagesShowTheModelsAndTheUploadForm() async throws {
+        try await application(server()).test(.router) { client in
+            try await client.execute(uri: "/", method: .get) { r in
+                #expect(r.status == .ok && r.headers[.contentType] == "text/html; charset=utf-8")
+                #expect(String(buffer: r.body).contains("<a href=\"/models/fashion-lenet\">fashion-lenet</a>"))
+            }
+            try await client.execute(uri: "/models/fashion-lenet", method: .get) { r in
+                let page = String(buffer: r.body)
+                #expect(page.contains("<img src=\"/models/fashion-lenet/curves.svg\"") && page.contains("<form id=\"upload\">"))
+                #expect(page.contains("fetch('/api/models/fashion-lenet/predict'"))
+                #expect(!page.contains("http://") && !page.contains("https://"), "everything is served locally")
+            }
+            try await client.execute(uri: "/models/fashion-lenet/curves.svg", method: .get) { r in
+                #expect(r.status == .ok && r.headers[.contentType] == "image/svg+xml")
+                #expect(String(buffer: r.body).hasPrefix("<svg") || String(buffer: r.body).hasPrefix("<?xml"))
+            }
+            try await client.execute(uri: "/models/char-lstm", method: .get) { r in
+                #expect(String(buffer: r.body).contains("This model does not classify images."))
+            }
+            try await client.execute(uri: "/runs", method: .get) { r in
+                #expect(r.status == .ok && String(buffer: r.body).contains("<meta http-equiv=\"refresh\" content=\"5\">"))
+            }
+        }
+    }
+}
+
+/// The executable: it prints its URL, serves, and stops cleanly on Ctrl-C (SIGINT).
+@Suite struct ServeProcessTests {
+    @Test func startsServesAndStopsOnSIGINT() async throws {
+        let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+        let p = Process(), out = Pipe()
+        p.executableURL = URL(fileURLWithPath: bin + "/dserve")
+        p.arguments = ["--port", "0", "--zoo", NSTemporaryDirectory() + "dserve-process-\(getpid())"]
+        p.environment = ["DENDRITE_MODELZOO": repositoryZoo, "PATH": "/usr/bin:/bin"]
+        p.standardOutput = out
+        try p.run()
+        let handle = out.fileHandleForReading
+        var text = ""
+        while !text.contains("\n"), case let data = handle.availableData, !data.isEmpty { text += String(decoding: data, as: UTF8.self) }
+        let url = try #require(text.split(separator: " ").first { $0.hasPrefix("url=") }.map { String($0.dropFirst(4)) }, "\(text)")
+        #expect(url.hasPrefix("http://127.0.0.1:"))
+        let (data, response) = try await URLSession.shared.data(from: URL(string: url + "api/models/xor")!)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: data, as: UTF8.self).contains("\"name\":\"xor\""))
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.hasSuffix("dserve stopped\n"), "\(text)")
+    }
+}
