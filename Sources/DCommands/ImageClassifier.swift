@@ -58,6 +58,10 @@ public final class ImageClassifier {
 
     public var classNames: [String] { entry.card.classNames }
 
+    /// The first layer's filters as a PNG (`dtest --visualize`'s picture), nil when it has
+    /// none that can be drawn.
+    public func firstLayerFilters() throws -> [UInt8]? { try FilterPicture.firstLayerPNG(net) }
+
     /// The memory the loaded net holds: its parameters and its activations.
     public var memoryBytes: Int { net.activationBytes + 4 * net.nodes.reduce(0) { $0 + $1.parameters.reduce(0) { $0 + $1.value.shape.count } } }
 

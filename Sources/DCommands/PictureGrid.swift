@@ -50,6 +50,11 @@ struct PictureGrid {
     /// Encodes the picture with stb_image_write into memory, then writes the file atomically:
     /// a failed run leaves no half-written PNG behind.
     func writePNG(to path: String) throws(FileError) {
+        try AtomicFile.write(try png(name: path), to: path)
+    }
+
+    /// The picture as PNG bytes; `name` names it in an error.
+    func png(name path: String) throws(FileError) -> [UInt8] {
         final class Sink { var bytes: [UInt8] = [] }
         let sink = Sink()
         let ok = withExtendedLifetime(sink) {
@@ -60,6 +65,6 @@ struct PictureGrid {
             }, Unmanaged.passUnretained(sink).toOpaque(), Int32(width), Int32(height), Int32(channels), pixels, Int32(width * channels))
         }
         guard ok != 0 else { throw FileError(path: path, "stb_image_write could not encode the \(width)×\(height) picture") }
-        try AtomicFile.write(sink.bytes, to: path)
+        return sink.bytes
     }
 }

@@ -11,7 +11,7 @@ import Glibc
 
 /// `dtest MODEL --visualize LAYER --out filters.png`: a Convolution's or an InnerProduct's
 /// learned weights as a grid of tiles, each unit's weights drawn as an image.
-enum FilterPicture {
+public enum FilterPicture {
     /// Tiles are enlarged to at least this many pixels (nearest neighbour): a 5×5 filter 4
     /// times, a 3×3 one 7 times, a 28×28 weight image not at all.
     static let minimumTile = 20
@@ -28,6 +28,24 @@ enum FilterPicture {
     }
 
     static func write(_ net: Net, layer name: String, meanOverInputs: Bool, limit: Int, to out: String) throws -> Drawn {
+        let (grid, drawn) = try draw(net, layer: name, meanOverInputs: meanOverInputs, limit: limit)
+        try grid.writePNG(to: out)
+        return drawn
+    }
+
+    /// The first layer that can be drawn (a Convolution, or an InnerProduct reading the input
+    /// image), as PNG bytes: dserve's model page. Nil when the net has none.
+    public static func firstLayerPNG(_ net: Net) throws -> [UInt8]? {
+        let k = inputSample(net).flatMap { $0.dims.count == 3 ? $0.dims.reduce(1, *) : nil }
+        guard let node = net.nodes.first(where: { node in
+            guard let weight = node.parameters.first else { return false }
+            if let ip = node.layer as? InnerProductLayer { return weight.shape.dims[ip.transpose ? 0 : 1] == k }
+            return node.layer is ConvolutionLayer
+        }) else { return nil }
+        return try draw(net, layer: node.name, meanOverInputs: false, limit: defaultLimit).grid.png(name: node.name)
+    }
+
+    static func draw(_ net: Net, layer name: String, meanOverInputs: Bool, limit: Int) throws -> (grid: PictureGrid, drawn: Drawn) {
         guard let node = net.nodes.first(where: { $0.name == name }) else {
             throw RunError(message: "net '\(net.name)' has no layer '\(name)' to visualize",
                            hint: (Suggestion.hint(for: name, in: net.nodes.map(\.name)).map { $0 + "; " } ?? "") + drawable(net))
@@ -91,9 +109,8 @@ enum FilterPicture {
                 paint(v, row: u / columns, column: u % columns)
             }
         }
-        try grid.writePNG(to: out)
-        return Drawn(type: node.type, units: units, shown: shown, tiles: perChannel ? shown * channels : shown,
-                     tileHeight: h, tileWidth: wd, zoom: zoom, width: grid.width, height: grid.height)
+        return (grid, Drawn(type: node.type, units: units, shown: shown, tiles: perChannel ? shown * channels : shown,
+                            tileHeight: h, tileWidth: wd, zoom: zoom, width: grid.width, height: grid.height))
     }
 
     /// The blob the net's data comes in (its first data or Input layer's first top) and one

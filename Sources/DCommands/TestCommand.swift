@@ -515,6 +515,35 @@ public struct TestCommand: ParsableCommand {
     }
 }
 
+/// What `dtest zoo:NAME` measures on a model's test set, for dserve's model page.
+public struct TestSetReport: Sendable {
+    public let samples: Int
+    public let outputs: [(name: String, value: Double)]
+    public let classNames: [String]
+    /// counts[true class][predicted class].
+    public let counts: [[Int]]
+}
+
+extension TestCommand {
+    /// The entry's test net (its net.yaml in phase TEST, with the card's weights) over its test
+    /// set, as `dtest zoo:NAME` runs it; nil for a net without one class score per sample.
+    public static func testSetReport(_ entry: Zoo.Entry, threads: Int) throws -> TestSetReport? {
+        guard !entry.card.weights.isEmpty else { throw entry.noWeights(entry.name) }
+        let command = try TestCommand.parse([entry.directory])
+        let member = Member(label: entry.name, net: entry.path(entry.card.net), weights: try entry.verifiedPath(entry.card.weights), entry: entry)
+        let net = try command.build(member, file: member.net, threads: threads)
+        guard let scores = ClassScores(net) else { return nil }
+        var probabilities: [Float] = [], labels: [Int] = []
+        let evaluation = try Evaluator.wholeDataset(net, step: StepContext(phase: .test, parallel: Parallel(threads: threads)), afterBatch: { n in
+            scores.append(net, n, into: &probabilities, labels: &labels)
+        })
+        let result = MemberResult(evaluation: evaluation, classes: scores.classes, probabilities: probabilities, labels: labels)
+        guard let (l, p) = result.predictionsAndLabels else { return nil }
+        return TestSetReport(samples: evaluation.samples, outputs: evaluation.outputs, classNames: command.classNames([member], classes: scores.classes),
+                             counts: Format.confusionCounts(labels: l, predictions: p, classes: scores.classes))
+    }
+}
+
 extension TestCommand.MemberResult {
     /// Labels and arg-max predictions per sample, when the net has class scores.
     var predictionsAndLabels: ([Int], [Int])? {

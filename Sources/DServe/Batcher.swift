@@ -69,6 +69,32 @@ actor Batcher {
     }
 
     var statistics: (batches: Int, images: Int) { (batches, images) }
+
+    /// The first layer's filters as a PNG, drawn once; nil when none can be drawn.
+    private var filtersPNG: [UInt8]??
+    func filters() -> [UInt8]? {
+        if let drawn = filtersPNG { return drawn }
+        let drawn = try? classifier.firstLayerFilters()
+        filtersPNG = .some(drawn ?? nil)
+        return drawn ?? nil
+    }
+}
+
+/// Each model's test-set report (the confusion matrix), measured once per card: in a task of
+/// its own, so that the model's predictions go on meanwhile.
+actor Reports {
+    let threads: Int
+    var reports: [String: (card: ModelCard, task: Task<TestSetReport?, any Error>)] = [:]
+
+    init(threads: Int) { self.threads = threads }
+
+    func report(_ entry: Zoo.Entry) async throws -> TestSetReport? {
+        if let r = reports[entry.name], r.card == entry.card { return try await r.task.value }
+        let threads = threads
+        let task = Task.detached { try TestCommand.testSetReport(entry, threads: threads) }
+        reports[entry.name] = (entry.card, task)
+        return try await task.value
+    }
 }
 
 /// The loaded models by name, least recently used evicted once their memory passes the bound.

@@ -45,7 +45,7 @@ enum Pages {
             """)
     }
 
-    static func model(_ e: Zoo.Entry, hasCurves: Bool, takesImages: Bool) -> String {
+    static func model(_ e: Zoo.Entry, hasCurves: Bool, takesImages: Bool, hasFilters: Bool) -> String {
         let c = e.card
         var facts: [(String, String)] = [
             ("description", c.description), ("dataset", c.datasetName), ("metric", metric(c)),
@@ -91,7 +91,27 @@ enum Pages {
             <table>\(table)</table>
             \(upload)
             \(curves)
+            \(hasFilters ? "<h2>First-layer filters</h2>\n<img src=\"/models/\(name)/filters.png\" alt=\"the first layer's filters of \(name)\">" : "")
+            <h2>Test set</h2>
+            <p><a href="/models/\(name)/confusion">The confusion matrix on the test set</a> (measured on the first visit, as <code>dtest zoo:\(name)</code> measures it).</p>
             <p>API: POST the image file to <code>/api/models/\(name)/predict</code>, e.g. <code>curl --data-binary @image.png</code> to it (docs/SERVING.md).</p>
+            """)
+    }
+
+    static func confusion(_ e: Zoo.Entry, _ r: TestSetReport) -> String {
+        let classes = r.counts.count
+        func name(_ k: Int) -> String { escape(k < r.classNames.count ? r.classNames[k] : String(k)) }
+        var rows = "<tr><th>true \\ predicted</th>" + (0..<classes).map { "<th>\(name($0))</th>" }.joined() + "<th>recall</th></tr>\n"
+        for t in 0..<classes {
+            let total = r.counts[t].reduce(0, +)
+            rows += "<tr><th>\(name(t))</th>" + r.counts[t].enumerated().map { p, n in p == t ? "<td><b>\(n)</b></td>" : "<td>\(n)</td>" }.joined()
+                + "<td>\(total == 0 ? "-" : Format.value(Double(r.counts[t][t]) / Double(total)))</td></tr>\n"
+        }
+        let outputs = r.outputs.map { "\(escape($0.name)) \(Format.value($0.value))" }.joined(separator: ", ")
+        return page("\(e.name): confusion matrix", """
+            <h1><a href="/models/\(escape(e.name))">\(escape(e.name))</a>: the test set</h1>
+            <p>\(r.samples) samples: \(outputs)</p>
+            <table>\(rows)</table>
             """)
     }
 

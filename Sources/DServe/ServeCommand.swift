@@ -43,13 +43,15 @@ public struct ServeCommand: AsyncParsableCommand {
     var cacheMiB = 1024
     @Option(help: "Threads of each forward pass.")
     var threads = 1
+    @Option(help: "Seconds a connection may stay idle, or stall in the middle of a request, before it is closed.")
+    var idleTimeout = 30
 
     public init() {}
 
     public mutating func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535, found \(port)") }
-        guard maxBatch >= 1, batchWindow >= 0, queue >= 1, maxUpload >= 1, maxPixels >= 1, cacheMiB >= 1, (1...256).contains(threads) else {
-            throw ValidationError("--max-batch, --queue, --max-upload, --max-pixels, --cache-mib and --threads must be at least 1 (threads at most 256), --batch-window at least 0")
+        guard maxBatch >= 1, batchWindow >= 0, queue >= 1, maxUpload >= 1, maxPixels >= 1, cacheMiB >= 1, idleTimeout >= 1, (1...256).contains(threads) else {
+            throw ValidationError("--max-batch, --queue, --max-upload, --max-pixels, --cache-mib, --idle-timeout and --threads must be at least 1 (threads at most 256), --batch-window at least 0")
         }
     }
 
@@ -67,7 +69,7 @@ public struct ServeCommand: AsyncParsableCommand {
         let host = self.host, port = self.port, batch = options.maxBatch
         let app = Application(
             router: server.router(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(idleTimeout)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "dserve"),
             onServerRunning: { channel in
                 let shown = host.contains(":") ? "[\(host)]" : host

@@ -15,12 +15,14 @@ public struct Server: Sendable {
     public let options: ServeOptions
     let pool: ModelPool
     let entries: EntryCache
+    let reports: Reports
 
     public init(zoo: Zoo, options: ServeOptions) {
         self.zoo = zoo
         self.options = options
         pool = ModelPool(options: options)
         entries = EntryCache(zoo: zoo)
+        reports = Reports(threads: options.threads)
     }
 
     public func router() -> Router<BasicRequestContext> {
@@ -28,7 +30,24 @@ public struct Server: Sendable {
         router.get("/") { _, _ in html(Pages.index(zoo.entries().entries)) }
         router.get("/models/:name") { _, context in
             let e = try entry(context)
-            return html(Pages.model(e, hasCurves: metricsFile(e) != nil, takesImages: e.card.inputShape.count == 3 && e.card.inputType == .bytes))
+            // Loaded now: the upload is what the page is for, and the filters come from the net.
+            let batcher = e.card.inputShape.count == 3 && e.card.inputType == .bytes ? try? await pool.batcher(for: e) : nil
+            let filters = await batcher?.filters() != nil
+            return html(Pages.model(e, hasCurves: metricsFile(e) != nil, takesImages: batcher != nil, hasFilters: filters))
+        }
+        router.get("/models/:name/filters.png") { _, context in
+            let e = try entry(context)
+            guard let png = await (try? await pool.batcher(for: e))?.filters() else {
+                throw HTTPError(.notFound, message: "'\(e.name)' has no first layer that can be drawn")
+            }
+            return Response(status: .ok, headers: [.contentType: "image/png"], body: .init(byteBuffer: ByteBuffer(bytes: png)))
+        }
+        router.get("/models/:name/confusion") { _, context in
+            let e = try entry(context)
+            let report: TestSetReport?
+            do { report = try await reports.report(e) } catch { throw HTTPError(.unprocessableContent, message: Self.describe(error)) }
+            guard let report else { throw HTTPError(.notFound, message: "'\(e.name)' has no class scores to count") }
+            return html(Pages.confusion(e, report))
         }
         router.get("/models/:name/curves.svg") { _, context in
             let e = try entry(context)

@@ -175,6 +175,7 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
             try await client.execute(uri: "/models/fashion-lenet", method: .get) { r in
                 let page = String(buffer: r.body)
                 #expect(page.contains("<img src=\"/models/fashion-lenet/curves.svg\"") && page.contains("<form id=\"upload\">"))
+                #expect(page.contains("<img src=\"/models/fashion-lenet/filters.png\"") && page.contains("<a href=\"/models/fashion-lenet/confusion\">"))
                 #expect(page.contains("fetch('/api/models/fashion-lenet/predict'"))
                 #expect(!page.contains("http://") && !page.contains("https://"), "everything is served locally")
             }
@@ -182,8 +183,20 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
                 #expect(r.status == .ok && r.headers[.contentType] == "image/svg+xml")
                 #expect(String(buffer: r.body).hasPrefix("<svg") || String(buffer: r.body).hasPrefix("<?xml"))
             }
+            try await client.execute(uri: "/models/fashion-lenet/filters.png", method: .get) { r in
+                // conv1's 20 filters, 5×5 enlarged 4 times, 5 to a row, with 1-pixel gaps around.
+                #expect(r.status == .ok && r.headers[.contentType] == "image/png")
+                let size = try #require(ImageFile.size(of: Array(r.body.readableBytesView)))
+                #expect(size.width == 5 * 20 + 6 && size.height == 4 * 20 + 5, "\(size)")
+            }
             try await client.execute(uri: "/models/char-lstm", method: .get) { r in
-                #expect(String(buffer: r.body).contains("This model does not classify images."))
+                #expect(String(buffer: r.body).contains("This model does not classify images.") && !String(buffer: r.body).contains("filters.png"))
+            }
+            // dtest's numbers: the test set's size, accuracy and per-class counts.
+            try await client.execute(uri: "/models/fashion-lenet/confusion", method: .get) { r in
+                let page = String(buffer: r.body)
+                #expect(r.status == .ok && page.contains("<p>10000 samples: accuracy 0.9026"), "\(page.prefix(600))")
+                #expect(page.contains("<th>Ankle boot</th>"))
             }
             try await client.execute(uri: "/runs", method: .get) { r in
                 #expect(r.status == .ok && String(buffer: r.body).contains("<meta http-equiv=\"refresh\" content=\"5\">"))
@@ -192,27 +205,81 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
     }
 }
 
-/// The executable: it prints its URL, serves, and stops cleanly on Ctrl-C (SIGINT).
+/// The executable, over real sockets.
 @Suite struct ServeProcessTests {
+    /// A running dserve on a free port, its URL, and its output so far.
+    struct Running {
+        let process: Process, output: FileHandle, url: String, port: UInt16
+        var text: String
+
+        init(_ arguments: [String] = []) throws {
+            let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
+            process = Process()
+            let out = Pipe()
+            process.executableURL = URL(fileURLWithPath: bin + "/dserve")
+            process.arguments = ["--port", "0", "--zoo", NSTemporaryDirectory() + "dserve-process-\(getpid())"] + arguments
+            process.environment = ["DENDRITE_MODELZOO": repositoryZoo, "PATH": "/usr/bin:/bin"]
+            process.standardOutput = out
+            try process.run()
+            output = out.fileHandleForReading
+            var text = ""
+            while !text.contains("\n"), case let data = output.availableData, !data.isEmpty { text += String(decoding: data, as: UTF8.self) }
+            self.text = text
+            url = try #require(text.split(separator: " ").first { $0.hasPrefix("url=") }.map { String($0.dropFirst(4)) }, "\(text)")
+            port = try #require(UInt16(url.split(separator: ":").last?.prefix { $0.isNumber } ?? ""))
+        }
+
+        /// SIGINT, then the exit status and the rest of the output.
+        mutating func interrupt() -> Int32 {
+            kill(process.processIdentifier, SIGINT)
+            process.waitUntilExit()
+            text += String(decoding: output.readDataToEndOfFile(), as: UTF8.self)
+            return process.terminationStatus
+        }
+    }
+
     @Test func startsServesAndStopsOnSIGINT() async throws {
-        let bin = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent().path
-        let p = Process(), out = Pipe()
-        p.executableURL = URL(fileURLWithPath: bin + "/dserve")
-        p.arguments = ["--port", "0", "--zoo", NSTemporaryDirectory() + "dserve-process-\(getpid())"]
-        p.environment = ["DENDRITE_MODELZOO": repositoryZoo, "PATH": "/usr/bin:/bin"]
-        p.standardOutput = out
-        try p.run()
-        let handle = out.fileHandleForReading
-        var text = ""
-        while !text.contains("\n"), case let data = handle.availableData, !data.isEmpty { text += String(decoding: data, as: UTF8.self) }
-        let url = try #require(text.split(separator: " ").first { $0.hasPrefix("url=") }.map { String($0.dropFirst(4)) }, "\(text)")
-        #expect(url.hasPrefix("http://127.0.0.1:"))
-        let (data, response) = try await URLSession.shared.data(from: URL(string: url + "api/models/xor")!)
+        var server = try Running()
+        #expect(server.url.hasPrefix("http://127.0.0.1:"))
+        let (data, response) = try await URLSession.shared.data(from: URL(string: server.url + "api/models/xor")!)
         #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: data, as: UTF8.self).contains("\"name\":\"xor\""))
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        text += String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
-        #expect(text.hasSuffix("dserve stopped\n"), "\(text)")
+        #expect(server.interrupt() == 0)
+        #expect(server.text.hasSuffix("dserve stopped\n"), "\(server.text)")
+    }
+
+    /// Slow clients (a request that stops halfway, a connection that says nothing) neither
+    /// hold up other clients nor stay open past the idle timeout.
+    @Test func slowClientsAreClosedAndDoNotHoldOthersUp() async throws {
+        var server = try Running(["--idle-timeout", "1"])
+        func connect() throws -> Int32 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = server.port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let status = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            try #require(status == 0)
+            return fd
+        }
+        let halfway = Array("POST /api/models/fashion-lenet/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n\u{89}PNG".utf8)
+        var stalled: [Int32] = []
+        for i in 0..<16 {
+            let fd = try connect()
+            if i % 2 == 0 { _ = halfway.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
+            stalled.append(fd)
+        }
+        let clock = ContinuousClock(), start = clock.now
+        let (_, response) = try await URLSession.shared.data(from: URL(string: server.url + "api/models/fashion-lenet")!)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(clock.now - start < .seconds(1), "a normal request waited behind the stalled ones")
+        // Within a few seconds of the 1-second idle timeout, every stalled connection is closed.
+        for fd in stalled {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&poller, 1, 5000) == 1, "a stalled connection is still open after 5 s")
+            var byte: UInt8 = 0
+            #expect(recv(fd, &byte, 1, 0) <= 0, "the server sent something instead of closing")
+            close(fd)
+        }
+        #expect(server.interrupt() == 0)
     }
 }
