@@ -203,6 +203,32 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
             }
         }
     }
+
+    /// A run in progress (its metrics file has no `done` line yet) shows on /runs with its
+    /// curves; once done, it leaves.
+    @Test func runsInProgressShowWithTheirCurves() async throws {
+        let user = NSTemporaryDirectory() + "dserve-runs-\(getpid())"
+        try? FileManager.default.removeItem(atPath: user)
+        try FileManager.default.createDirectory(atPath: user + "/lenet-run", withIntermediateDirectories: true)
+        let lines = try String(contentsOfFile: repositoryZoo + "/fashion-lenet/fashion-lenet_metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let metrics = user + "/lenet-run/lenet-run_metrics.jsonl"
+        try (lines.prefix(40).joined(separator: "\n") + "\n").write(toFile: metrics, atomically: true, encoding: .utf8)
+        let app = Application(router: Server(zoo: Zoo(userRoot: user, repositoryRoot: repositoryZoo), options: ServeOptions()).router())
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/runs", method: .get) { r in
+                let page = String(buffer: r.body)
+                #expect(page.contains("<h2>lenet-run</h2>") && page.contains("<img src=\"/runs/lenet-run/curves.svg\""), "\(page)")
+            }
+            try await client.execute(uri: "/runs/lenet-run/curves.svg", method: .get) { r in
+                #expect(r.status == .ok && String(buffer: r.body).contains("lenet-run"))
+            }
+            try (lines.joined(separator: "\n") + "\n").write(toFile: metrics, atomically: true, encoding: .utf8)
+            try await client.execute(uri: "/runs", method: .get) { r in
+                #expect(!String(buffer: r.body).contains("lenet-run"))
+            }
+            try await client.execute(uri: "/runs/lenet-run/curves.svg", method: .get) { r in #expect(r.status == .notFound) }
+        }
+    }
 }
 
 /// The executable, over real sockets.
