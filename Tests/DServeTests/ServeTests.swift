@@ -1,11 +1,8 @@
 import CSTBImage
 import DCommands
-import DServe
+@testable import DServe
 import DZoo
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -75,7 +72,7 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
         }
     }
 
-    /// Twenty test images, posted at once (so that they are batched), give dtest --predict's
+    /// Twenty test images, posted at once (batched as they arrive), give dtest --predict's
     /// classes and probabilities: ImageClassifier one image at a time is its code. Batched
     /// GEMMs may sum in another order: within 1e-5.
     @Test func predictionsAgreeWithDtestPredict() async throws {
@@ -109,7 +106,7 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
             }
         }
         let batches = await s.statistics("fashion-lenet")
-        #expect(batches.images == 20 && batches.batches < 20, "\(batches)")
+        #expect(batches.images == 20, "\(batches)")
     }
 
     /// What a hostile or careless client sends gets its status, and the server answers the
@@ -146,24 +143,43 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
         }
     }
 
-    /// A full queue is 503 with Retry-After, never unbounded memory.
-    @Test func aFullQueueIs503() async throws {
-        let png = try testImages(1)[0].png
-        let s = server { ($0.queueCapacity, $0.maxBatch, $0.batchWindowMilliseconds) = (2, 64, 300) }
-        try await application(s).test(.router) { client in
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<6 {
-                    group.addTask {
-                        try await client.execute(uri: "/api/models/fashion-lenet/predict", method: .post, body: ByteBuffer(bytes: png)) { r in
-                            if r.status == .serviceUnavailable { #expect(r.headers[.retryAfter] == "1") }
-                            return r.status.code
-                        }
-                    }
-                }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }
-            }
-            #expect(statuses.filter { $0 == 200 }.count == 2 && statuses.filter { $0 == 503 }.count == 4, "\(statuses)")
+    /// A batch runs as soon as max_batch predictions wait; past the queue's capacity a
+    /// prediction is 503 with Retry-After, never unbounded memory. The window is long, so that
+    /// only the counts decide, however loaded the machine is.
+    @Test func batchesFillAndAFullQueueIs503() async throws {
+        let images = try testImages(4).map(\.pixels)
+        let entry = try Zoo(userRoot: "/nonexistent", repositoryRoot: repositoryZoo).entry("fashion-lenet")
+        var options = ServeOptions()
+        (options.maxBatch, options.queueCapacity, options.batchWindowMilliseconds) = (4, 6, 60_000)
+        let batcher = try Batcher(entry: entry, options: options)
+        // Four at once: one forward pass when the fourth arrives.
+        let answers = try await withThrowingTaskGroup(of: [Float].self) { group in
+            for image in images { group.addTask { try await batcher.classify(image) } }
+            return try await group.reduce(into: [[Float]]()) { $0.append($1) }
         }
+        #expect(answers.count == 4)
+        var statistics = await batcher.statistics
+        #expect(statistics.batches == 1 && statistics.images == 4, "\(statistics)")
+        // Six waiting (fewer than a batch, and the window holds them), then a seventh.
+        (options.maxBatch, options.queueCapacity) = (64, 6)
+        let held = try Batcher(entry: entry, options: options)
+        let waiting = Task {
+            try await withThrowingTaskGroup(of: [Float].self) { group in
+                for i in 0..<6 { group.addTask { try await held.classify(images[i % 4]) } }
+                return try await group.reduce(into: 0) { n, _ in n += 1 }
+            }
+        }
+        while await held.queue.count < 6 { try await Task.sleep(for: .milliseconds(5)) }
+        do {
+            _ = try await held.classify(images[0])
+            Issue.record("a seventh prediction was queued")
+        } catch let error as HTTPError {
+            #expect(error.status == .serviceUnavailable && error.headers[.retryAfter] == "1")
+        }
+        await held.flush()
+        #expect(try await waiting.value == 6)
+        statistics = await held.statistics
+        #expect(statistics.batches == 1 && statistics.images == 6, "\(statistics)")
     }
 
     @Test func pagesShowTheModelsAndTheUploadForm() async throws {
@@ -255,6 +271,30 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
             port = try #require(UInt16(url.split(separator: ":").last?.prefix { $0.isNumber } ?? ""))
         }
 
+        /// A connected TCP socket to the server.
+        func connect() throws -> Int32 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let status = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            try #require(status == 0)
+            return fd
+        }
+
+        /// GET `path`, blocking this thread (an await could wait for a free thread of the
+        /// test pool, which the suite's long tests hold): the whole answer, head and body.
+        func get(_ path: String) throws -> String {
+            let fd = try connect()
+            defer { close(fd) }
+            let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            var answer: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 65536)
+            while case let n = recv(fd, &buffer, buffer.count, 0), n > 0 { answer += buffer.prefix(n) }
+            return String(decoding: answer, as: UTF8.self)
+        }
+
         /// SIGINT, then the exit status and the rest of the output.
         mutating func interrupt() -> Int32 {
             kill(process.processIdentifier, SIGINT)
@@ -264,44 +304,33 @@ func object(_ body: ByteBuffer) throws -> [String: Any] {
         }
     }
 
-    @Test func startsServesAndStopsOnSIGINT() async throws {
+    @Test func startsServesAndStopsOnSIGINT() throws {
         var server = try Running()
         #expect(server.url.hasPrefix("http://127.0.0.1:"))
-        let (data, response) = try await URLSession.shared.data(from: URL(string: server.url + "api/models/xor")!)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: data, as: UTF8.self).contains("\"name\":\"xor\""))
+        let answer = try server.get("/api/models/xor")
+        #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n") && answer.contains("\"name\":\"xor\""), "\(answer)")
         #expect(server.interrupt() == 0)
         #expect(server.text.hasSuffix("dserve stopped\n"), "\(server.text)")
     }
 
     /// Slow clients (a request that stops halfway, a connection that says nothing) neither
     /// hold up other clients nor stay open past the idle timeout.
-    @Test func slowClientsAreClosedAndDoNotHoldOthersUp() async throws {
-        var server = try Running(["--idle-timeout", "1"])
-        func connect() throws -> Int32 {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = server.port.bigEndian
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let status = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-            try #require(status == 0)
-            return fd
-        }
+    @Test func slowClientsAreClosedAndDoNotHoldOthersUp() throws {
+        var server = try Running(["--idle-timeout", "3"])
         let halfway = Array("POST /api/models/fashion-lenet/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n\u{89}PNG".utf8)
         var stalled: [Int32] = []
         for i in 0..<16 {
-            let fd = try connect()
+            let fd = try server.connect()
             if i % 2 == 0 { _ = halfway.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) } }
             stalled.append(fd)
         }
         let clock = ContinuousClock(), start = clock.now
-        let (_, response) = try await URLSession.shared.data(from: URL(string: server.url + "api/models/fashion-lenet")!)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
-        #expect(clock.now - start < .seconds(1), "a normal request waited behind the stalled ones")
-        // Within a few seconds of the 1-second idle timeout, every stalled connection is closed.
+        #expect(try server.get("/api/models/fashion-lenet").hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(clock.now - start < .seconds(2), "a normal request waited behind the stalled ones")
+        // Soon after the 3-second idle timeout, every stalled connection is closed.
         for fd in stalled {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            #expect(poll(&poller, 1, 5000) == 1, "a stalled connection is still open after 5 s")
+            #expect(poll(&poller, 1, 10_000) == 1, "a stalled connection is still open after 10 s")
             var byte: UInt8 = 0
             #expect(recv(fd, &byte, 1, 0) <= 0, "the server sent something instead of closing")
             close(fd)
