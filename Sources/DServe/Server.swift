@@ -142,9 +142,9 @@ public struct Server: Sendable {
             for file in FileSystem.list(directory).sorted() where file.hasSuffix("_metrics.jsonl") {
                 let path = "\(directory)/\(file)"
                 guard let signature = FileSystem.signature(path), let bytes = try? AtomicFile.read(path) else { continue }
-                let last = String(decoding: bytes, as: UTF8.self).split(separator: "\n").last ?? ""
-                guard !last.contains("\"event\":\"done\"") else { continue }
-                let iteration = String(decoding: bytes, as: UTF8.self).split(separator: "\n").reversed().lazy.compactMap { Self.iteration(in: $0) }.first
+                let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+                guard !(lines.last ?? "").contains("\"event\":\"done\"") else { continue }
+                let iteration = lines.reversed().lazy.compactMap { Self.iteration(in: $0) }.first
                 found.append(Run(name: name, metricsPath: path, iteration: iteration, secondsAgo: max(0, now - signature.modified / 1_000_000_000)))
             }
         }
