@@ -33,12 +33,7 @@ public final class ImageClassifier {
         let store = ParameterStore(seed: 0)
         net = try Net(spec: spec, phase: .test, state: spec.state(.test), store: store,
                       context: BuildContext(phase: .test, netFile: file, seed: 0, threads: threads))
-        let weights = try entry.verifiedPath(card.weights)
-        let report = try Weights.read(weights, into: store, for: .testing)
-        if !report.initialised.isEmpty {
-            throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
-                            hint: "is this the snapshot of this net? Layer names must match")
-        }
+        try TestCommand.readEveryWeight(try entry.verifiedPath(card.weights), into: store)
         guard let input = net.nodes.first(where: { $0.layer is InputLayer }).flatMap({ $0.tops.first }),
               let prob = net.blob(named: DeployNet.probabilities) else {
             throw RunError(message: "\(file): the deploy net needs an Input layer and a '\(DeployNet.probabilities)' top")

@@ -36,12 +36,7 @@ public enum FilterPicture {
     /// The first layer that can be drawn (a Convolution, or an InnerProduct reading the input
     /// image), as PNG bytes: dserve's model page. Nil when the net has none.
     public static func firstLayerPNG(_ net: Net) throws -> [UInt8]? {
-        let k = inputSample(net).flatMap { $0.dims.count == 3 ? $0.dims.reduce(1, *) : nil }
-        guard let node = net.nodes.first(where: { node in
-            guard let weight = node.parameters.first else { return false }
-            if let ip = node.layer as? InnerProductLayer { return weight.shape.dims[ip.transpose ? 0 : 1] == k }
-            return node.layer is ConvolutionLayer
-        }) else { return nil }
+        guard let node = drawableLayers(net).first else { return nil }
         return try draw(net, layer: node.name, meanOverInputs: false, limit: defaultLimit).grid.png(name: node.name)
     }
 
@@ -123,13 +118,18 @@ public enum FilterPicture {
 
     /// The layers --visualize can draw: every Convolution, and the InnerProducts whose K is
     /// the input sample's C·H·W.
-    static func drawable(_ net: Net) -> String {
+    static func drawableLayers(_ net: Net) -> [Net.Node] {
         let k = inputSample(net).flatMap { $0.dims.count == 3 ? $0.dims.reduce(1, *) : nil }
-        let names = net.nodes.filter { node in
+        return net.nodes.filter { node in
             guard let weight = node.parameters.first else { return false }
             if let ip = node.layer as? InnerProductLayer { return weight.shape.dims[ip.transpose ? 0 : 1] == k }
             return node.layer is ConvolutionLayer
-        }.map(\.name)
+        }
+    }
+
+    /// The hint that names them.
+    static func drawable(_ net: Net) -> String {
+        let names = drawableLayers(net).map(\.name)
         return names.isEmpty ? "this net has no Convolution or InnerProduct layer to draw" : "layers that can be drawn: \(names.joined(separator: ", "))"
     }
 }

@@ -300,14 +300,17 @@ public struct TestCommand: ParsableCommand {
             }
             throw e
         }
-        if let weights = member.weights {
-            let report = try Weights.read(weights, into: store, for: .testing)
-            if !report.initialised.isEmpty {
-                throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
-                                hint: "is this the snapshot of this net? Layer names must match")
-            }
-        }
+        if let weights = member.weights { try Self.readEveryWeight(weights, into: store) }
         return net
+    }
+
+    /// A model's weights for testing: every layer of the net must find its own.
+    static func readEveryWeight(_ weights: String, into store: ParameterStore) throws(FileError) {
+        let report = try Weights.read(weights, into: store, for: .testing)
+        if !report.initialised.isEmpty {
+            throw FileError(path: weights, "has no weights for layer\(report.initialised.count == 1 ? "" : "s") \(report.initialised.joined(separator: ", "))",
+                            hint: "is this the snapshot of this net? Layer names must match")
+        }
     }
 
     // MARK: evaluation, committees, --dump

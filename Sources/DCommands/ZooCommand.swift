@@ -36,10 +36,10 @@ public struct ZooCommand: ParsableCommand {
                 var rows = [["name", "dataset", "metric", "iteration", "latest", "size", "where"]]
                 for e in entries {
                     let m = e.card.metrics
-                    let metric = m.flatMap { m in (m.values.first { $0.name == "accuracy" } ?? m.values.first).map { "\($0.name)=\(Format.value($0.value))" } } ?? "-"
+                    let metric = m?.headline.map { "\($0.name)=\(Format.value($0.value))" } ?? "-"
                     rows.append([e.name, e.card.datasetName.isEmpty ? "-" : Format.printable(e.card.datasetName), Format.printable(metric),
                                  m.map { String($0.iteration) } ?? "-", e.card.latestIteration.map(String.init) ?? "-",
-                                 Format.bytes(e.card.files.reduce(0) { $0 + $1.size }), e.place.rawValue])
+                                 Format.bytes(e.card.totalBytes), e.place.rawValue])
                 }
                 Format.table(rows).forEach { console.out($0) }
                 console.out("user zoo: \(zoo.userRoot)")
@@ -107,7 +107,7 @@ public struct ZooCommand: ParsableCommand {
                     let problems = ZooVerifier.problems(in: e.directory, card: e.card)
                     if problems.isEmpty {
                         // Files counted as export and fetch-local count them: the card's list and the card.
-                        console.out("ok \(e.name) (\(e.place.rawValue)): \(e.card.files.count + 1) files, \(Format.bytes(e.card.files.reduce(0) { $0 + $1.size }))")
+                        console.out("ok \(e.name) (\(e.place.rawValue)): \(e.card.files.count + 1) files, \(Format.bytes(e.card.totalBytes))")
                     } else {
                         failed += 1
                         console.out("FAILED \(e.name) (\(e.place.rawValue)):")

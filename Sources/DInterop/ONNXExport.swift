@@ -565,13 +565,13 @@ struct GraphBuilder {
             emit("Reshape", node.name + "/images", [x, int64Constant("\(node.name)/images_shape", [-1] + shapes[0][a...])], [inputs[0]])
         }
         for p in node.parameters.prefix(c.biasTerm ? 2 : 1) { inputs.append(constant(p.name, dims: p.value.shape.dims, p.value.values)) }
-        let w = c.window, two = spatial == 2
+        // One value per spatial axis: (h, w), or h alone for one axis.
+        func perAxis(_ h: Int, _ w: Int) -> [Int] { Array([h, w].prefix(spatial)) }
+        let w = c.window, pads = perAxis(w.padH, w.padW)
         let output = a != 1 ? temporary(node.name, "output") : y[0]
         emit(op, node.name, inputs, [output], [
-            attribute("kernel_shape", ints: two ? [w.kernelH, w.kernelW] : [w.kernelH]),
-            attribute("strides", ints: two ? [w.strideH, w.strideW] : [w.strideH]),
-            attribute("pads", ints: two ? [w.padH, w.padW, w.padH, w.padW] : [w.padH, w.padH]),
-            attribute("dilations", ints: two ? [c.dilationH, c.dilationW] : [c.dilationH]),
+            attribute("kernel_shape", ints: perAxis(w.kernelH, w.kernelW)), attribute("strides", ints: perAxis(w.strideH, w.strideW)),
+            attribute("pads", ints: pads + pads), attribute("dilations", ints: perAxis(c.dilationH, c.dilationW)),
             attribute("group", int: c.group),
         ])
         if a != 1 {

@@ -108,16 +108,17 @@ actor ModelPool {
     init(options: ServeOptions) { self.options = options }
 
     func batcher(for entry: Zoo.Entry) throws -> Batcher {
-        if let b = loaded[entry.name], b.entry.directory == entry.directory, b.entry.card == entry.card {
-            order.removeAll { $0 == entry.name }
-            order.append(entry.name)
-            return b
+        let b: Batcher
+        if let cached = loaded[entry.name], cached.entry.directory == entry.directory, cached.entry.card == entry.card {
+            b = cached
+        } else {
+            b = try Batcher(entry: entry, options: options)
+            loaded[entry.name] = b
         }
-        let b = try Batcher(entry: entry, options: options)
         order.removeAll { $0 == entry.name }
-        loaded[entry.name] = b
         order.append(entry.name)
-        // Jobs already queued on an evicted batcher still finish: their handlers hold it.
+        // Past the bound, the least recently used go (not the one just used). Jobs already
+        // queued on an evicted batcher still finish: their handlers hold it.
         while order.count > 1, loaded.values.reduce(0, { $0 + $1.memoryBytes }) > options.cacheBytes {
             loaded[order.removeFirst()] = nil
         }

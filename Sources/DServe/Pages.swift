@@ -26,17 +26,14 @@ enum Pages {
     }
 
     static func metric(_ card: ModelCard) -> String {
-        guard let m = card.metrics, let v = m.values.first(where: { $0.name == "accuracy" }) ?? m.values.first else { return "-" }
-        return "\(v.name) \(Format.value(v.value))"
+        card.metrics?.headline.map { "\($0.name) \(Format.value($0.value))" } ?? "-"
     }
-
-    static func size(_ card: ModelCard) -> String { Format.bytes(card.files.reduce(0) { $0 + $1.size }) }
 
     static func index(_ entries: [Zoo.Entry]) -> String {
         var rows = ""
         for e in entries {
             rows += "<tr><td><a href=\"/models/\(escape(e.name))\">\(escape(e.name))</a></td><td>\(escape(e.card.datasetName.isEmpty ? "-" : e.card.datasetName))</td>"
-                + "<td>\(escape(metric(e.card)))</td><td>\(size(e.card))</td><td>\(escape(String(e.card.provenance.date.prefix(10))))</td><td>\(e.place.rawValue)</td></tr>\n"
+                + "<td>\(escape(metric(e.card)))</td><td>\(Format.bytes(e.card.totalBytes))</td><td>\(escape(String(e.card.provenance.date.prefix(10))))</td><td>\(e.place.rawValue)</td></tr>\n"
         }
         return page("models", """
             <h1>Models</h1>
@@ -51,7 +48,7 @@ enum Pages {
             ("description", c.description), ("dataset", c.datasetName), ("metric", metric(c)),
             ("input", c.inputShape.map(String.init).joined(separator: "×") + " \(c.inputType.rawValue), (x − mean) × \(Format.value(c.scale))"),
             ("classes", c.classNames.isEmpty ? "-" : c.classNames.joined(separator: ", ")),
-            ("trained", "\(c.provenance.date) by \(c.provenance.command)"), ("size", size(c)),
+            ("trained", "\(c.provenance.date) by \(c.provenance.command)"), ("size", Format.bytes(c.totalBytes)),
         ]
         if c.provenance.trainingSeconds > 0 { facts.append(("training time", "\(Format.value(c.provenance.trainingSeconds)) s")) }
         let table = facts.map { "<tr><th>\(escape($0.0))</th><td>\(escape($0.1))</td></tr>" }.joined(separator: "\n")

@@ -12,8 +12,9 @@ public struct ServeCommand: AsyncParsableCommand {
         commandName: "dserve",
         abstract: "Serve the zoo over HTTP: model pages, an upload-and-classify page, live training curves and a JSON API.",
         discussion: """
-            Pages: / (every model), /models/NAME (its card, learning curves and an upload \
-            form that shows the top 5 classes), /runs (runs in progress, reloading every 5 s). \
+            Pages: / (every model), /models/NAME (its card, an upload form that shows the \
+            top 5 classes, learning curves, first-layer filters and a link to the test set's \
+            confusion matrix), /runs (runs in progress, reloading every 5 s). \
             API: GET /api/models, GET /api/models/NAME, POST /api/models/NAME/predict with the \
             image file as the body (PNG, JPEG, binary PGM/PPM), giving {"model": …, "top": \
             [{"class": 9, "name": "Ankle boot", "p": 0.9996}, …]}, the numbers of dtest \
@@ -29,22 +30,23 @@ public struct ServeCommand: AsyncParsableCommand {
     var host = "127.0.0.1"
     @Option(help: "The port (0: any free port; the URL printed says which).")
     var port = 8080
+    // The defaults are ServeOptions' own.
     @Option(help: "Predictions of one model run together in one forward pass, up to this many (1: no batching).")
-    var maxBatch = 32
+    var maxBatch = ServeOptions().maxBatch
     @Option(help: "How long the first prediction of a batch waits for others, in milliseconds.")
-    var batchWindow = 2
+    var batchWindow = ServeOptions().batchWindowMilliseconds
     @Option(help: "Predictions that may wait for one model; more are answered 503.")
-    var queue = 256
+    var queue = ServeOptions().queueCapacity
     @Option(help: "The largest upload, in bytes (413 beyond).")
-    var maxUpload = 10 << 20
+    var maxUpload = ServeOptions().maxUploadBytes
     @Option(help: "The largest image, in pixels by its header (413 beyond).")
-    var maxPixels = 1 << 24
-    @Option(help: "Memory for loaded models, in MiB; the least recently used are unloaded beyond it.")
-    var cacheMiB = 1024
+    var maxPixels = ServeOptions().maxPixels
+    @Option(name: .customLong("cache-mib"), help: "Memory for loaded models, in MiB; the least recently used are unloaded beyond it.")
+    var cacheMiB = ServeOptions().cacheBytes >> 20
     @Option(help: "Threads of each forward pass.")
-    var threads = 1
+    var threads = ServeOptions().threads
     @Option(help: "Seconds a connection may stay idle, or stall in the middle of a request, before it is closed.")
-    var idleTimeout = 30
+    var idleTimeout = ServeOptions().idleTimeoutSeconds
 
     public init() {}
 
@@ -60,7 +62,7 @@ public struct ServeCommand: AsyncParsableCommand {
         BLAS.setThreads(1)
         var options = ServeOptions()
         (options.threads, options.maxBatch, options.batchWindowMilliseconds, options.queueCapacity) = (threads, maxBatch, batchWindow, queue)
-        (options.maxUploadBytes, options.maxPixels, options.cacheBytes) = (maxUpload, maxPixels, cacheMiB << 20)
+        (options.maxUploadBytes, options.maxPixels, options.cacheBytes, options.idleTimeoutSeconds) = (maxUpload, maxPixels, cacheMiB << 20, idleTimeout)
         let environment = Zoo.fromEnvironment()
         let served = zoo.map { Zoo(userRoot: FileSystem.absolute($0), repositoryRoot: environment.repositoryRoot) } ?? environment
         let server = Server(zoo: served, options: options)
@@ -69,7 +71,7 @@ public struct ServeCommand: AsyncParsableCommand {
         let host = self.host, port = self.port, batch = options.maxBatch
         let app = Application(
             router: server.router(),
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(idleTimeout)))),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(options.idleTimeoutSeconds)))),
             configuration: .init(address: .hostname(host, port: port), serverName: "dserve"),
             onServerRunning: { channel in
                 let shown = host.contains(":") ? "[\(host)]" : host

@@ -13,6 +13,8 @@ public struct ServeOptions: Sendable {
     public var maxPixels = 1 << 24
     /// The loaded models' parameters and activations, least recently used evicted beyond.
     public var cacheBytes = 1 << 30
+    /// Seconds a connection may be idle, or stall within a request, before it is closed.
+    public var idleTimeoutSeconds = 30
 
     public init() {}
 }

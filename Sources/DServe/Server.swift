@@ -57,7 +57,7 @@ public struct Server: Sendable {
         router.get("/runs") { _, _ in html(Pages.runs(runs())) }
         router.get("/runs/:name/curves.svg") { _, context in
             let name = try context.parameters.require("name")
-            guard let run = runs().first(where: { $0.name == name }) else { throw HTTPError(.notFound, message: "no run in progress is named '\(name)'") }
+            guard let run = runs(named: name).first else { throw HTTPError(.notFound, message: "no run in progress is named '\(name)'") }
             return try curves(run.metricsPath, title: run.name)
         }
         router.get("/api/models") { _, _ in
@@ -132,12 +132,12 @@ public struct Server: Sendable {
                         body: .init(byteBuffer: ByteBuffer(string: LearningCurves.svg(metrics: String(decoding: text, as: UTF8.self), title: title))))
     }
 
-    /// The user zoo's runs in progress: a directory whose `*_metrics.jsonl` has no `done`
-    /// line at its end yet.
-    func runs() -> [Run] {
+    /// The user zoo's runs in progress (only `name`'s, when given): a directory whose
+    /// `*_metrics.jsonl` has no `done` line at its end yet.
+    func runs(named only: String? = nil) -> [Run] {
         var found: [Run] = []
         let now = Int(time(nil))
-        for name in FileSystem.list(zoo.userRoot).sorted() where Zoo.isValidName(name) {
+        for name in only.map({ [$0] }) ?? FileSystem.list(zoo.userRoot).sorted() where Zoo.isValidName(name) {
             let directory = "\(zoo.userRoot)/\(name)"
             for file in FileSystem.list(directory).sorted() where file.hasSuffix("_metrics.jsonl") {
                 let path = "\(directory)/\(file)"
@@ -161,7 +161,7 @@ public struct Server: Sendable {
         var fields: [(String, String)] = [
             ("name", JSONText.string(e.name)), ("zoo", JSONText.string(e.place.rawValue)), ("dataset", JSONText.string(c.datasetName)),
             ("description", JSONText.string(c.description)), ("date", JSONText.string(c.provenance.date)),
-            ("size", String(c.files.reduce(0) { $0 + $1.size })),
+            ("size", String(c.totalBytes)),
             ("class_names", JSONText.array(c.classNames.map(JSONText.string))),
             ("input", JSONText.object([("shape", JSONText.array(c.inputShape.map(String.init))), ("data_type", JSONText.string(c.inputType.rawValue)),
                                        ("scale", JSONText.number(c.scale)), ("mean_value", JSONText.array(c.meanValues.map(JSONText.number)))])),

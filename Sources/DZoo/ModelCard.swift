@@ -40,6 +40,9 @@ public struct ModelCard: Sendable, Equatable {
         public init(iteration: Int, net: String, samples: Int, values: [(name: String, value: Double)]) {
             self.iteration = iteration; self.net = net; self.samples = samples; self.values = values
         }
+        /// The output a model is known by: accuracy when it has one, else the first.
+        public var headline: (name: String, value: Double)? { values.first { $0.name == "accuracy" } ?? values.first }
+
         public static func == (a: Metrics, b: Metrics) -> Bool {
             a.iteration == b.iteration && a.net == b.net && a.samples == b.samples
                 && a.values.map(\.name) == b.values.map(\.name) && a.values.map(\.value) == b.values.map(\.value)
@@ -125,6 +128,9 @@ public struct ModelCard: Sendable, Equatable {
     }
 
     public var latestIteration: Int? { snapshots.last }
+
+    /// The bytes of the entry's files (the card aside).
+    public var totalBytes: Int { files.reduce(0) { $0 + $1.size } }
 
     /// The card as YAML.
     public func yaml() -> String {

@@ -88,7 +88,7 @@ public enum ZooInstaller {
         guard problems.isEmpty else {
             throw FileError(path: entry.directory, "fails verification: \(problems[0])", hint: "`dzoo verify \(entry.name)` lists every problem")
         }
-        let total = entry.card.files.reduce(0) { $0 + $1.size }
+        let total = entry.card.totalBytes
         guard total <= maxArchiveBytes else {
             throw FileError(path: entry.directory, "holds \(total) bytes, more than the \(maxArchiveBytes) that fetch-local accepts",
                             hint: "remove snapshots the entry does not need, or share the directory itself")

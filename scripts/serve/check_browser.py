@@ -1,14 +1,10 @@
 """scripts/check-browser's steps (see there): dserve driven by chromium through selenium."""
-import gzip
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
-import time
-import zlib
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -16,19 +12,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+import fashion_png
+
 bin_dir, model, index, screenshot = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 work = tempfile.mkdtemp()
 
-# The test image as a PNG (zlib and struct: no imaging library needed).
-data = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()
-pixels = data[16 + index * 784:16 + (index + 1) * 784]
-def chunk(kind, body):
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-raw = b"".join(b"\0" + pixels[r * 28:(r + 1) * 28] for r in range(28))
 image = os.path.join(work, f"fashion-test-{index}.png")
-with open(image, "wb") as f:
-    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 28, 28, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+fashion_png.write(image, index)
 
 predicted = subprocess.run([f"{bin_dir}/dtest", f"zoo:{model}", "--predict", image], check=True, capture_output=True, text=True).stdout
 expected = re.search(r"^  1\.\s+(.+?)\s+\d\.\d{4}\s+\(class \d+\)$", predicted, re.M).group(1)
