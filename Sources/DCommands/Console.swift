@@ -5,6 +5,7 @@ import Glibc
 import Darwin
 #endif
 import DConfig
+import DCore
 import DData
 import DNet
 import DSolvers
@@ -15,6 +16,8 @@ import DZoo
 /// ignored and write errors are dropped.
 public struct Console: Sendable {
     public var quiet = false
+    /// Put before every error line: `rank 1: ` for the ranks of an mpirun job other than 0.
+    public var errorPrefix = ""
 
     public init(quiet: Bool = false) {
         self.quiet = quiet
@@ -22,7 +25,7 @@ public struct Console: Sendable {
     }
 
     public func out(_ line: String) { if !quiet { Self.write(1, line + "\n") } }
-    public func err(_ line: String) { Self.write(2, line + "\n") }
+    public func err(_ line: String) { Self.write(2, errorPrefix + line + "\n") }
 
     /// Progress of a long image list's decoding, on standard error (not one of the stable
     /// output lines).
@@ -62,6 +65,7 @@ public struct Console: Sendable {
         case let e as DataError: err(e.description)
         case let e as FileError: err(e.description)
         case let e as RunError: err(e.description)
+        case let e as MPIError: err(e.description)
         case let e as OutputError: err(e.message)
         case let e as TrainError:
             switch e {

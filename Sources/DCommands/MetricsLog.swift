@@ -58,7 +58,7 @@ final class MetricsLog {
                             ("outputs", JSONText.object(p.outputs.map { ($0.name, Self.number($0.value)) }))])
         case .test(let t):
             write("test", [("iteration", String(t.iteration)), ("epoch", Self.number(t.epoch)), ("net", JSONText.string(t.net)),
-                           ("outputs", JSONText.object(t.evaluation.outputs.map { ($0.name, Self.number($0.value)) }))])
+                           ("samples", String(t.evaluation.samples)), ("outputs", JSONText.object(t.evaluation.outputs.map { ($0.name, Self.number($0.value)) }))])
         case .monitor(let m):
             write("monitor", [("iteration", String(m.iteration)), ("epoch", Self.number(m.epoch)), ("net", JSONText.string(m.net)),
                               ("samples", String(m.samples)), ("layers", JSONText.object(m.layers.map { ($0.layer, Self.layer($0)) }))])

@@ -1,3 +1,4 @@
+import DCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,8 @@ final class Output {
         self.console = console
         self.quiet = quiet
         self.logPath = logPath
-        live = !quiet && isatty(1) == 1
+        // mpirun hands each rank a pseudo-terminal, which does not redraw lines in place.
+        live = !quiet && isatty(1) == 1 && MPILaunch.fromEnvironment() == nil
     }
 
     deinit { if log >= 0 { close(log) } }

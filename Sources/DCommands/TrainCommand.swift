@@ -85,6 +85,12 @@ public struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Timed windows with --time; the step time reported is the median window's.")
     public var timeWindows = 5
 
+    @Option(name: .customLong("bucket-mib"), help: "Under mpirun: the size of the gradient allreduce's buckets, in MiB.")
+    public var bucketMiB: Double = 1
+
+    @Flag(name: .long, help: "Under mpirun: allreduce the gradients after backward rather than overlapping it (to measure what the overlap hides).")
+    public var allreduceAfterBackward = false
+
     @OptionGroup public var compute: ComputeOptions
 
     public init() {}
@@ -93,6 +99,7 @@ public struct TrainCommand: ParsableCommand {
         if zoo?.isEmpty == true { throw ValidationError("--zoo needs a directory, found an empty string") }
         if timeIterations < 1 { throw ValidationError("--time-iterations must be at least 1, found \(timeIterations)") }
         if timeWindows < 1 { throw ValidationError("--time-windows must be at least 1, found \(timeWindows)") }
+        if !(bucketMiB > 0 && bucketMiB <= 1024) { throw ValidationError("--bucket-mib must be above 0 and at most 1024, found \(bucketMiB)") }
         if weights != nil && snapshot != nil {
             throw ValidationError("give --weights (start from weights) or --snapshot (resume a run), not both")
         }
@@ -101,13 +108,31 @@ public struct TrainCommand: ParsableCommand {
     }
 
     public func run() throws {
-        try Console.run(train)
+        guard MPILaunch.fromEnvironment() != nil else { return try Console.run { console throws in try train(console, communicator: nil) } }
+        try Console.run { console throws in
+            if dryRun || time { throw RunError(message: "--dry-run and --time run in one process, not under mpirun", hint: "run dtrain \(dryRun ? "--dry-run" : "--time") without mpirun") }
+            let communicator = try MPICommunicator()
+            var console = console
+            if communicator.rank != 0 { console.errorPrefix = "rank \(communicator.rank): " }
+            do {
+                try train(console, communicator: communicator)
+            } catch let code as ExitCode {
+                communicator.finalize()
+                throw code
+            } catch {
+                // The other ranks may wait in a collective this one will never join: end the job.
+                communicator.abort(code: console.report(error))
+            }
+            communicator.finalize()
+        }
     }
 
-    func train(_ console: Console) throws {
+    /// A single process (`communicator` nil) or one rank of an mpirun job: rank 0 does all
+    /// that a single process does; the other ranks train beside it and write nothing.
+    func train(_ console: Console, communicator: MPICommunicator?) throws {
         var spec = try SolverSpec.load(solver)
         if let randomSeed { spec.randomSeed = randomSeed }
-        let threads = compute.resolvedThreads()
+        let threads = compute.resolvedThreads(sharedBy: MPILaunch.fromEnvironment()?.localSize ?? 1)
         var zoo = Zoo.fromEnvironment()
         if let dir = self.zoo { zoo = Zoo(userRoot: dir, repositoryRoot: zoo.repositoryRoot) }
         // --weights replaces the solver's `weights`; a resume starts from neither.
@@ -120,9 +145,16 @@ public struct TrainCommand: ParsableCommand {
             return try entry.map { try $0.verifiedPath(ConfigFile.fileName(of: state)) } ?? state
         }
         let netName = try spec.trainNet.load().name
+        var options = TrainOptions(threads: threads, weights: weightFiles.first, dataProgress: Console.decodingProgress)
+        options.communicator = communicator
+        options.bucketBytes = Int(bucketMiB * 1_048_576)
+        options.overlapAllreduce = !allreduceAfterBackward
+        if let communicator, communicator.rank != 0 {
+            return try trainBesideRankZero(Trainer(solver: spec, options: options), snapshot: snapshot)
+        }
         let destination = try RunDestination.resolve(spec, zooName: zooName, zooGiven: self.zoo != nil, snapshot: snapshot, netName: netName, zoo: zoo)
-        let trainer = try Trainer(solver: spec, options: TrainOptions(threads: threads, weights: weightFiles.first, snapshotPrefix: destination.snapshotPrefix,
-                                                                     dataProgress: Console.decodingProgress))
+        options.snapshotPrefix = destination.snapshotPrefix
+        let trainer = try Trainer(solver: spec, options: options)
         let names = spec.modelCard.classNames
         if !names.isEmpty, let scores = trainer.testNets.first.flatMap(ClassScores.init) ?? ClassScores(trainer.trainNet), scores.classes != names.count {
             throw ConfigError(at: spec.modelCard.classNamesLocation, "solver: model_card.class_names names \(names.count) classes, the net scores \(scores.classes)",
@@ -241,13 +273,14 @@ public struct TrainCommand: ParsableCommand {
             }
         }
         let started = ContinuousClock.now, firstIteration = trainer.iteration
+        try trainer.synchronizeRanks()
         do {
             try trainer.run(control: control) { event in
                 if case .iteration(let it, let loss, let rate) = event {
                     let elapsed = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
                     let perIteration = elapsed / Double(max(1, it - firstIteration))
                     let eta = Format.duration(perIteration * Double(trainer.maxIter - it))
-                    let images = Double(trainer.trainNet.builtBatchSize * spec.iterSize) / perIteration
+                    let images = Double(trainer.trainNet.builtBatchSize * spec.iterSize * (communicator?.size ?? 1)) / perIteration
                     out.live("iter \(it)/\(trainer.maxIter)  loss \(Format.value(loss))  lr \(Format.value(rate))  "
                              + "\(Int(images.rounded())) images/s  ETA \(eta)", force: it == trainer.maxIter)
                     return
@@ -272,6 +305,26 @@ public struct TrainCommand: ParsableCommand {
         // Stopped by a signal, the user wants out now: the card is brought up to date (in the
         // deferred update above) but its weights are not measured.
         if stoppedBy == nil, let recorder, let (file, e) = try recorder.finish(trainer) { out.line(cardLine(file, e, recorder.writer)) }
+        if let sig = stoppedBy { throw ExitCode(128 + sig) }
+    }
+
+    /// A rank other than 0 of an mpirun job: the same nets and the same steps as rank 0 (whose
+    /// weights and optimiser state it takes at the start), on its own slice of each batch. It
+    /// writes no file and prints only errors; a signal's stop is agreed with the other ranks.
+    func trainBesideRankZero(_ trainer: Trainer, snapshot: String?) throws {
+        if let snapshot {
+            _ = try trainer.resume(from: snapshot)
+            if trainer.iteration >= trainer.maxIter { return }  // rank 0 says why
+        }
+        Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
+        trainer.stopRequested = { Signals.peek().map { ($0 == SIGHUP ? sighupEffect : sigintEffect) == .stop } ?? false }
+        var stoppedBy: Int32?
+        try trainer.synchronizeRanks()
+        try trainer.run(control: {
+            guard let sig = Signals.take(), (sig == SIGHUP ? sighupEffect : sigintEffect) == .stop else { return .proceed }
+            stoppedBy = sig
+            return .stop
+        }) { _ in }
         if let sig = stoppedBy { throw ExitCode(128 + sig) }
     }
 
@@ -337,6 +390,10 @@ public struct TrainCommand: ParsableCommand {
         case .finished(let f):
             var line = "done iter=\(f.iteration) seconds=\(cFormat("%.1f", f.seconds)) stopped=\(f.reason.rawValue)"
             if let b = f.best { line += " best_iter=\(b.iteration) best_\(b.metric)=\(Format.value(b.value))" }
+            if let c = f.communication {
+                line += " ranks=\(c.ranks) allreduce_buckets=\(c.buckets) allreduce_bytes=\(4 * c.floats)"
+                    + " allreduce_exposed_ms=\(cFormat("%.3f", c.stats.steps > 0 ? 1000 * c.stats.exposedSeconds / Double(c.stats.steps) : 0))"
+            }
             out.line(line)
         }
     }

@@ -110,6 +110,15 @@ public struct SamplePick: Sendable, Equatable {
     public var position: Int
 }
 
+/// One of `count` ranks of data-parallel training: rank `index` reads the `index`-th slice of
+/// every global batch.
+public struct Shard: Sendable, Equatable {
+    public var index: Int
+    public var count: Int
+    public init(index: Int, count: Int) { self.index = index; self.count = count }
+    public static let whole = Shard(index: 0, count: 1)
+}
+
 public struct SampleOrder: Sendable, Equatable {
     public let count: Int
     public let shuffle: Bool
@@ -156,6 +165,18 @@ public struct SampleOrder: Sendable, Equatable {
             let (epoch, position) = (epoch, position)
             return SamplePick(index: next(), epoch: epoch, position: position)
         }
+    }
+
+    /// This shard's part of the next `count · shard.count` samples: the global batch that one
+    /// process with `shard.count` times the batch would draw, of which each rank takes its slice.
+    public mutating func picks(_ count: Int, shard: Shard) -> [SamplePick] {
+        let all = picks(count * shard.count)
+        return Array(all[shard.index * count ..< (shard.index + 1) * count])
+    }
+
+    /// Moves past `count` samples (another rank's batch).
+    public mutating func skip(_ count: Int) {
+        for _ in 0..<count { _ = next() }
     }
 
     /// Positions left before the epoch ends.

@@ -35,6 +35,8 @@ public final class DropoutLayer: Layer {
         // The first batch of a step keys on the iteration alone, as before iter_size was keyed.
         var rng = step.subBatch == 0 ? RandomStream(seed: step.seed, purpose: "dropout", io.index, step.iteration)
             : RandomStream(seed: step.seed, purpose: "dropout", io.index, step.iteration, step.subBatch)
+        // One draw per element: the ranks before this one drew theirs first.
+        for _ in 0..<(step.shard.index * mask.count) { _ = rng.next() }
         ElementwiseKernel.dropoutMask(mask, ratio: ratio, scale: 1 / (1 - ratio), rng: &rng)
         ElementwiseKernel.multiply(io.bottoms[0], by: mask, into: io.tops[0])
     }

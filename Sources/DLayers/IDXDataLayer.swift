@@ -22,8 +22,11 @@ public final class IDXDataLayer: Layer {
     private var whitened: [Float] = []
     /// `shuffle` as configured (an evaluation over the whole dataset visits it in file order).
     public let shuffle: Bool
-    /// The order up to the last batch served (what a solver state records).
+    /// The order up to the last batch served (what a solver state records). In data-parallel
+    /// training it is the order of the global batch, the same on every rank.
     public var order: SampleOrder
+    /// The slice of each global batch this rank serves (data-parallel training; TRAIN only).
+    public var shard = Shard.whole
     /// Turns picked samples into the values of a batch.
     private let builder: BatchBuilder
     /// TRAIN: builds the next batch while the net computes (nil in TEST).
@@ -216,17 +219,17 @@ public final class IDXDataLayer: Layer {
         let data = io.tops[0].base
         let random = step.phase == .train
         let picks: [SamplePick]
-        if let prefetcher, let batch = prefetcher.take(BatchPrefetcher.Key(order: order, seed: step.seed, random: random, count: n)) {
+        if let prefetcher, let batch = prefetcher.take(BatchPrefetcher.Key(order: order, seed: step.seed, random: random, count: n, shard: shard)) {
             data.update(from: batch.data, count: n * size)
             (picks, order) = (batch.picks, batch.orderAfter)
         } else {
-            picks = order.picks(n)
+            picks = order.picks(n, shard: shard)
             builder.build(picks, random: random, seed: step.seed, into: SendablePointer(data), parallel: step.parallel)
         }
         if io.tops.count > 1 {
             for (b, pick) in picks.enumerated() { io.tops[1].base[b] = Float(dataset.labels[pick.index]) }
         }
-        prefetcher?.start(after: BatchPrefetcher.Key(order: order, seed: step.seed, random: random, count: n), builder)
+        prefetcher?.start(after: BatchPrefetcher.Key(order: order, seed: step.seed, random: random, count: n, shard: shard), builder)
         normalization?.apply(data, count: n, size: size, channels: sampleDims[0], scratch: &whitened, parallel: step.parallel)
     }
 
@@ -273,6 +276,7 @@ final class BatchPrefetcher {
         var seed: UInt64
         var random: Bool
         var count: Int
+        var shard: Shard
     }
 
     private let worker = BackgroundWorker(label: "dendrite.prefetch")
@@ -296,7 +300,7 @@ final class BatchPrefetcher {
     /// Starts building the batch that follows `key`'s state.
     func start(after key: Key, _ builder: BatchBuilder) {
         var next = key.order
-        let picks = next.picks(key.count)
+        let picks = next.picks(key.count, shard: key.shard)
         precondition(picks.count * builder.augmentation.outputDims(builder.dataset.sampleDims).reduce(1, *) <= capacity, "batch larger than the prefetch buffer")
         pending = (key, picks, next)
         let out = SendablePointer(buffer), (random, seed) = (key.random, key.seed)

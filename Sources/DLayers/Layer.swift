@@ -1,5 +1,6 @@
 import DConfig
 import DCore
+import DData
 
 /// A layer type: an immutable description decoded from its YAML, plus forward and backward
 /// passes over views the net hands it. Shapes, parameters and work memory are declared, and
@@ -137,9 +138,14 @@ public struct StepContext: Sendable {
     /// Which of the iteration's `iter_size` batches this is (0 for the first): random draws
     /// are keyed on it too, so each batch of a step gets fresh ones.
     public var subBatch: Int
+    /// This rank's slice of the global batch in data-parallel training: a layer that draws
+    /// per sample (dropout) skips the draws of the ranks before it, so that the ranks together
+    /// draw what one process with the whole batch would.
+    public var shard: Shard
 
-    public init(phase: Phase, iteration: Int = 0, seed: UInt64 = 0, parallel: Parallel = .serial, subBatch: Int = 0) {
+    public init(phase: Phase, iteration: Int = 0, seed: UInt64 = 0, parallel: Parallel = .serial, subBatch: Int = 0, shard: Shard = .whole) {
         self.phase = phase; self.iteration = iteration; self.seed = seed; self.parallel = parallel; self.subBatch = subBatch
+        self.shard = shard
     }
 }
 

@@ -295,6 +295,16 @@ public final class Net {
         for i in nodes.indices.reversed() { backward(layer: i, step) }
     }
 
+    /// The same, telling `afterLayer` each layer index once its backward is done (data-parallel
+    /// training starts sending the gradients that are final by then).
+    public func backward(_ step: StepContext, afterLayer: (Int) throws(RunError) -> Void) throws(RunError) {
+        prepareBackward()
+        for i in nodes.indices.reversed() {
+            backward(layer: i, step)
+            try afterLayer(i)
+        }
+    }
+
     /// Seeds the loss gradients (d loss / d top = loss_weight) and zeroes gradients nobody writes.
     public func prepareBackward() {
         for b in zeroBeforeBackward { grad(b)?.zero() }

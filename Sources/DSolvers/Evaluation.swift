@@ -23,15 +23,23 @@ public enum Evaluator {
     /// test_iter), and averages each scalar output weighted by batch size.
     /// `shouldStop` is asked before each batch (a long test must not outlast Ctrl-C);
     /// `afterBatch` sees each batch's blobs, with the batch size.
-    public static func run(_ net: Net, batches: Int, step: StepContext, shouldStop: () -> Bool = { false },
+    /// With a `shard`, this rank runs only every `shard.count`-th batch from its own index and
+    /// moves past the others (an IDXData or ImageData net): the ranks together cover the batches
+    /// once, and their evaluations add up (`DataParallel.reduce`).
+    public static func run(_ net: Net, batches: Int, step: StepContext, shard: Shard = .whole, shouldStop: () -> Bool = { false },
                            afterBatch: (Int) throws(RunError) -> Void = { _ in }) throws(RunError) -> Evaluation {
         if net.batchSize != net.builtBatchSize { try net.setBatchSize(net.builtBatchSize) }
         let outputs = net.scalarOutputs
         var sums = [Double](repeating: 0, count: outputs.count)
-        var samples = 0
+        var samples = 0, ran = 0
         var interrupted = false
-        for _ in 0..<batches {
+        for b in 0..<batches {
             if shouldStop() { interrupted = true; break }
+            guard b % shard.count == shard.index else {
+                net.dataLayers.forEach { $0.order.skip(net.batchSize) }
+                continue
+            }
+            ran += 1
             try net.forward(step)
             let n = net.batchSize
             for (k, o) in outputs.enumerated() { sums[k] += Double(net.data(o.blob)[0]) * Double(n) }
@@ -39,7 +47,7 @@ public enum Evaluator {
             samples += n
         }
         var e = Evaluation(outputs: zip(outputs, sums).map { ($0.name, samples == 0 ? 0 : $1 / Double(samples)) },
-                           samples: samples, batches: batches)
+                           samples: samples, batches: ran)
         e.interrupted = interrupted
         return e
     }
@@ -47,11 +55,13 @@ public enum Evaluator {
     /// Runs `net` over its whole dataset exactly once from the first sample, in batches of the
     /// size it was built with and a smaller last one when that does not divide the dataset.
     /// `afterBatch` sees each batch's blobs, with the batch size.
-    public static func wholeDataset(_ net: Net, step: StepContext, shouldStop: () -> Bool = { false },
+    /// A `shard` runs every `shard.count`-th batch, as in `run`.
+    public static func wholeDataset(_ net: Net, step: StepContext, shard: Shard = .whole, shouldStop: () -> Bool = { false },
                                     afterBatch: (Int) throws(RunError) -> Void = { _ in }) throws(RunError) -> Evaluation {
         // TextData: its split once from the first step, in ⌊S/T⌋ full batches of T·N characters.
         if net.dataLayers.isEmpty, let text = net.textDataLayers.first {
             net.textDataLayers.forEach { $0.rewind() }
+            precondition(shard == .whole, "TextData is not sharded")
             var e = try run(net, batches: text.batchesPerPass, step: step, shouldStop: shouldStop, afterBatch: afterBatch)
             e.samples = e.batches * text.samplesPerBatch
             return e
@@ -66,20 +76,26 @@ public enum Evaluator {
         }
         let outputs = net.scalarOutputs
         var sums = [Double](repeating: 0, count: outputs.count)
-        var done = 0, batches = 0
+        var done = 0, batches = 0, seen = 0
         var interrupted = false
-        while done < count {
+        for b in 0... {
+            guard done < count else { break }
             if shouldStop() { interrupted = true; break }
             let n = min(batch, count - done)
+            done += n
+            guard b % shard.count == shard.index else {
+                net.dataLayers.forEach { $0.order.skip(n) }
+                continue
+            }
             if n != net.batchSize { try net.setBatchSize(n) }
             try net.forward(step)
             for (k, o) in outputs.enumerated() { sums[k] += Double(net.data(o.blob)[0]) * Double(n) }
             try afterBatch(n)
-            done += n
+            seen += n
             batches += 1
         }
         if net.batchSize != batch { try net.setBatchSize(batch) }
-        var e = Evaluation(outputs: zip(outputs, sums).map { ($0.name, done == 0 ? 0 : $1 / Double(done)) }, samples: done, batches: batches)
+        var e = Evaluation(outputs: zip(outputs, sums).map { ($0.name, seen == 0 ? 0 : $1 / Double(seen)) }, samples: seen, batches: batches)
         e.interrupted = interrupted
         return e
     }

@@ -32,7 +32,9 @@ struct SolverState {
 
     var file: SafetensorsFile
 
-    func path(forWeights weights: String) -> String {
+    func path(forWeights weights: String) -> String { Self.path(forWeights: weights) }
+
+    static func path(forWeights weights: String) -> String {
         (weights.hasSuffix(".safetensors") ? String(weights.dropLast(".safetensors".count)) : weights) + ".solverstate"
     }
 
@@ -70,6 +72,7 @@ struct SolverState {
             "weights": ConfigFile.fileName(of: weightsFile), "weights_sha256": weightsSHA256,
             "net": t.trainNet.name, "net_fingerprint": fingerprint(t.trainNet), "solver_sha256": solverHash(t.solver.file),
             "threads": String(t.options.threads), "openblas_core": BLAS.coreName, "progress": json,
+            "ranks": String(t.dataParallel?.shard.count ?? 1),
         ]))
     }
 
@@ -105,6 +108,14 @@ struct SolverState {
         if seed != t.seed {
             throw FileError(path: path, "was trained with random_seed \(seed), this solver has \(t.seed)",
                             hint: "set random_seed: \(seed) in the solver file to continue the same run")
+        }
+        // The data order is the global batch's, but the batch per rank times the ranks is the
+        // batch of the run: another rank count would continue another run.
+        let ranks = t.dataParallel?.shard.count ?? 1, written = m["ranks"].flatMap(Int.init) ?? 1
+        guard written == ranks else {
+            throw FileError(path: path, "was written by a run of \(written) process\(written == 1 ? "" : "es")\(written > 1 ? " (mpirun -np \(written))" : ""), this run has \(ranks)",
+                            hint: written > 1 ? "resume with mpirun -np \(written), or start a new run from its weights with --weights"
+                                : "resume it without mpirun, or start a new run from its weights with --weights")
         }
         if m["solver_sha256"] != solverHash(t.solver.file) { notes.append("the solver file changed since this state was written") }
         if m["threads"] != String(t.options.threads) {

@@ -65,6 +65,8 @@ public struct FinishReport: Sendable {
     public var seconds: Double
     public var reason: StopReason
     public var best: BestRecord?
+    /// Data-parallel training: the allreduce's cost, with its buckets and floats per step.
+    public var communication: (stats: CommunicationStats, buckets: Int, floats: Int, ranks: Int)?
 }
 
 /// What the caller asks for between iterations (the commands map signals to it).
@@ -92,6 +94,11 @@ public struct TrainOptions: Sendable {
     public var snapshotPrefix: String?
     /// Told how far the decoding of a long image list has come: (list, decoded, total).
     public var dataProgress: @Sendable (String, Int, Int) -> Void
+    /// Data-parallel training over MPI: this process is one rank of the job.
+    public var communicator: MPICommunicator?
+    /// The gradient allreduce's bucket size, and whether buckets start during backward.
+    public var bucketBytes = 1 << 20
+    public var overlapAllreduce = true
 
     public init(threads: Int = 1, weights: String? = nil, snapshotPrefix: String? = nil,
                 dataProgress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in }) {
@@ -127,8 +134,16 @@ public final class Trainer {
     var plateau: Monitor?
     var earlyStopping: Monitor?
     let parallel: Parallel
-    /// Samples per epoch of the first train data layer, and per iteration.
+    /// Samples per epoch of the first train data layer, and per iteration (of all ranks).
     let epochSamples: Int, iterationSamples: Int
+    /// This process's part in data-parallel training; nil for a single process.
+    public let dataParallel: DataParallel?
+    /// Whether this process writes files: a single process, or rank 0 of a job.
+    public var writesFiles: Bool { dataParallel?.isRoot ?? true }
+    /// A stop this rank asked for after its vote of the last step was cast: voted next step.
+    private var stopPending = false
+    /// The ranks agreed, in the last step's allreduce, to stop after it.
+    private var stopAgreed = false
 
     public init(solver: SolverSpec, options: TrainOptions) throws(TrainError) {
         self.solver = solver
@@ -180,9 +195,17 @@ public final class Trainer {
                                                 hint: "add a loss layer such as SoftmaxWithLoss, or give a top a loss_weight"))
         }
         optimizer = Optimizer(spec: solver, store: store)
+        if let communicator = options.communicator {
+            try Self.checkShardable(solver: solver, train: trainNet, tests: testNets)
+            let dp = DataParallel(communicator: communicator, net: trainNet, bucketBytes: options.bucketBytes, overlap: options.overlapAllreduce)
+            trainNet.dataLayers.forEach { $0.shard = dp.shard }
+            dataParallel = dp
+        } else {
+            dataParallel = nil
+        }
         // TextData counts characters: T·N per batch, N·S per epoch.
         let text = trainNet.dataLayers.isEmpty ? trainNet.textDataLayers.first : nil
-        iterationSamples = (text?.samplesPerBatch ?? trainNet.builtBatchSize) * solver.iterSize
+        iterationSamples = (text?.samplesPerBatch ?? trainNet.builtBatchSize) * solver.iterSize * (options.communicator?.size ?? 1)
         epochSamples = trainNet.dataLayers.first?.dataset.count ?? text?.samplesPerEpoch ?? iterationSamples
         if let epochs = solver.maxEpoch {
             guard !trainNet.dataLayers.isEmpty || text != nil else {
@@ -207,8 +230,22 @@ public final class Trainer {
         }
     }
 
+    /// Data-parallel training reads each rank's slice of every batch from IDXData or ImageData
+    /// layers; the other ways of getting data would give every rank the same batch.
+    static func checkShardable(solver: SolverSpec, train: Net, tests: [Net]) throws(TrainError) {
+        if let text = ([train] + tests).flatMap(\.textDataLayers).first {
+            throw .config(ConfigError(file: solver.file, message: "solver: data-parallel training (mpirun) cannot shard layer '\(text.name)' (TextData) yet",
+                                      hint: "train this net in one process; IDXData and ImageData nets run under mpirun"))
+        }
+        guard !train.dataLayers.isEmpty else {
+            throw .config(ConfigError(file: solver.file, message: "solver: data-parallel training (mpirun) needs an IDXData or ImageData layer in the train net '\(train.name)' to shard",
+                                      hint: "every rank would otherwise train on the same data; run it in one process"))
+        }
+    }
+
     func step(_ phase: Phase) -> StepContext {
-        StepContext(phase: phase, iteration: iteration, seed: seed, parallel: parallel)
+        StepContext(phase: phase, iteration: iteration, seed: seed, parallel: parallel,
+                    shard: phase == .train ? dataParallel?.shard ?? .whole : .whole)
     }
 
     /// Asked between test batches: true makes a test end early (the command answers from the
@@ -262,18 +299,25 @@ public final class Trainer {
             if first { firstBatch?(n) }
             first = false
         }
+        // The ranks of a job share the test batches and add up their results; a test they are
+        // in together is not cut short by one rank's signal.
+        let shard = dataParallel?.shard ?? .whole
+        let shouldStop = dataParallel == nil ? stopRequested : { false }
+        var e: Evaluation
         do {
-            let e: Evaluation
             switch solver.testIter[index] {
             case .batches(let n):
-                e = try Evaluator.run(testNets[index], batches: n, step: step(.test), shouldStop: stopRequested, afterBatch: afterBatch)
+                e = try Evaluator.run(testNets[index], batches: n, step: step(.test), shard: shard, shouldStop: shouldStop, afterBatch: afterBatch)
             case .all:
-                e = try Evaluator.wholeDataset(testNets[index], step: step(.test), shouldStop: stopRequested, afterBatch: afterBatch)
+                e = try Evaluator.wholeDataset(testNets[index], step: step(.test), shard: shard, shouldStop: shouldStop, afterBatch: afterBatch)
             }
-            return TestReport(iteration: iteration, epoch: epoch, net: testNetNames[index], evaluation: e)
         } catch {
             throw .run(error)
         }
+        if let dataParallel {
+            do { e = try dataParallel.reduce(e) } catch { throw .run(error) }
+        }
+        return TestReport(iteration: iteration, epoch: epoch, net: testNetNames[index], evaluation: e)
     }
 
     /// One update: forward and backward over `iter_size` batches, then the solver's step.
@@ -291,11 +335,28 @@ public final class Trainer {
             } catch {
                 throw .run(error)
             }
-            guard l.isFinite else {
+            // The ranks of a job learn of a non-finite loss together, after the allreduce.
+            guard l.isFinite || dataParallel != nil else {
                 throw .run(diverged(l.isNaN ? "the loss is NaN" : "the loss is infinite", trainNet.firstNonFiniteOutput()))
             }
             loss += l
-            trainNet.backward(ctx)
+            if let dataParallel, subBatch == solver.iterSize - 1 {
+                // The last batch's backward completes the gradients, bucket by bucket.
+                dataParallel.beginStep()
+                do { try trainNet.backward(ctx, afterLayer: dataParallel.layerFinished) } catch { throw .run(error) }
+            } else {
+                trainNet.backward(ctx)
+            }
+        }
+        if let dataParallel {
+            let agreed: (loss: Double, stop: Bool)
+            do { agreed = try dataParallel.finish(loss: loss, stopVote: stopPending || stopRequested()) } catch { throw .run(error) }
+            loss = agreed.loss
+            stopAgreed = agreed.stop
+            guard loss.isFinite else {
+                throw .run(diverged(loss.isNaN ? "the loss is NaN" : "the loss is infinite",
+                                    trainNet.firstNonFiniteOutput().map { "\($0) (on rank \(dataParallel.shard.index))" }))
+            }
         }
         let rate = learningRate(at: iteration)
         let records = debugInfo ? trainNet.debugRecords() : []
@@ -322,9 +383,11 @@ public final class Trainer {
         ["format": "dendrite-weights", "version": "1", "net": trainNet.name, "iteration": String(iteration)]
     }
 
-    /// Writes the weights and the solver state of the current iteration, each atomically.
+    /// Writes the weights and the solver state of the current iteration, each atomically (in
+    /// data-parallel training rank 0 writes; every rank holds the same weights).
     public func snapshot() throws(TrainError) -> (weights: String, state: String) {
         let path = snapshotPath(iteration)
+        guard writesFiles else { return (path, SolverState.path(forWeights: path)) }
         do {
             let weights = Weights.file(of: store, metadata: weightsMetadata()).encoded()
             try AtomicFile.write(weights, to: path)
@@ -334,6 +397,13 @@ public final class Trainer {
         } catch {
             throw .file(error)
         }
+    }
+
+    /// Data-parallel training: every rank takes rank 0's weights and optimiser history (after
+    /// --weights or a resume), so that all ranks start alike. Every rank calls it.
+    public func synchronizeRanks() throws(TrainError) {
+        guard let dataParallel else { return }
+        do { try dataParallel.broadcast(store, history: optimizer.history) } catch { throw .run(error) }
     }
 
     /// Continues from a solver state written by `snapshot()`.
@@ -375,7 +445,7 @@ public final class Trainer {
         }
         guard var e = earlyStopping else { return .carryOn }
         defer { earlyStopping = e }
-        if e.observe(reports, iteration: iteration), let record = e.state.best {
+        if e.observe(reports, iteration: iteration), let record = e.state.best, writesFiles {
             do {
                 var metadata = weightsMetadata()
                 metadata["metric"] = record.metric
@@ -415,7 +485,8 @@ public final class Trainer {
                 let s = try snapshot()
                 emit(.snapshot(weights: s.weights, state: s.state, iteration: iteration))
             }
-            emit(.finished(FinishReport(iteration: iteration, seconds: seconds(since: start), reason: reason, best: earlyStopping?.state.best)))
+            emit(.finished(FinishReport(iteration: iteration, seconds: seconds(since: start), reason: reason, best: earlyStopping?.state.best,
+                                        communication: dataParallel.map { ($0.stats, $0.bucketCount, $0.gradientCount, $0.shard.count) })))
         }
         /// Tests; true when the run is to end here: early stopping, or a stop requested during
         /// the test (the snapshot is then of this iteration, so that a resumed run begins with
@@ -455,7 +526,12 @@ public final class Trainer {
                 windowTime = .zero
                 windowImages = 0
             }
-            let request = control()
+            var request = control()
+            if dataParallel != nil {
+                // The ranks stop together, after the step whose allreduce carried a stop vote.
+                if request == .stop && !stopAgreed { stopPending = true; request = .proceed }
+                if stopAgreed { request = .stop }
+            }
             if (solver.snapshot > 0 && iteration % solver.snapshot == 0) || request != .proceed {
                 let s = try snapshot()
                 snapshotted = iteration
