@@ -79,6 +79,38 @@ import Testing
         #expect(Set(batches).count == batches.count)
     }
 
+    /// Data-parallel training: each rank's layer (batch 2, its shard of 3) serves its slice of
+    /// the batch of 6 one process draws, samples and distortions alike, through the prefetch
+    /// and across epochs; the orders stay the global one.
+    @Test func shardsServeSlicesOfTheGlobalBatch() throws {
+        let settings = "mirror: true, crop_size: 6, translation: 1, rotation: 10"
+        func make(_ batch: Int) throws -> IDXDataLayer {
+            let yaml = "{name: data, type: IDXData, top: [data, label], transform_param: {\(settings)}, idx_data_param: {images: images, labels: labels, batch_size: \(batch), shuffle: true}}"
+            return try #require(try makeLayer(yaml, phase: .train, netFile: Self.dir + "/net.yaml") as? IDXDataLayer)
+        }
+        func next(_ layer: IDXDataLayer, _ n: Int) throws -> (data: [Float], labels: [Float]) {
+            let data = Tensor(shape: Shape([n] + layer.sampleDims)), labels = Tensor(shape: Shape([n]))
+            let io = LayerIO(bottoms: [], bottomGrads: [], accumulateBottom: [], tops: [data.view, labels.view], topGrads: [nil, nil],
+                             params: [], paramGrads: [], work: [], intWork: [], index: 0)
+            try layer.forward(io, StepContext(phase: .train, seed: 3, parallel: .serial))
+            return (data.values, labels.values)
+        }
+        let whole = try make(6)
+        let ranks = try (0..<3).map { r in
+            let l = try make(2)
+            l.shard = Shard(index: r, count: 3)
+            return l
+        }
+        for step in 0..<5 {  // 12 samples, 6 a global batch: two and a half epochs
+            let expected = try next(whole, 6)
+            let served = try ranks.map { try next($0, 2) }
+            #expect(served.flatMap(\.data) == expected.data, "step \(step)")
+            #expect(served.flatMap(\.labels) == expected.labels, "step \(step)")
+            #expect(ranks.allSatisfy { $0.order == whole.order })
+        }
+        #expect(ranks.allSatisfy { ($0.prefetcher?.served ?? 0) == 4 })
+    }
+
     /// `pad` alone crops the image's own size from the padded image: the shape is unchanged.
     @Test func padAloneKeepsTheShape() throws {
         #expect(try layer("pad: 2").sampleDims == [3, 8, 8])

@@ -1,5 +1,6 @@
 import DConfig
 import DCore
+import DData
 @testable import DLayers
 import Testing
 
@@ -38,6 +39,7 @@ final class LayerRig {
     let inPlace: Bool
     var iteration = 0
     var subBatch = 0
+    var shard = Shard.whole
 
     init(_ layer: any Layer, bottoms: [(Shape, [Float])], phase: Phase = .train, inPlace: Bool = false, seed: UInt64 = 7) throws {
         self.layer = layer
@@ -73,7 +75,7 @@ final class LayerRig {
                 intWork: intWork.map { $0.view(offset: 0, shape: Shape([$0.count])) }, index: 0)
     }
 
-    var step: StepContext { StepContext(phase: phase, iteration: iteration, seed: 42, parallel: Parallel(threads: 2), subBatch: subBatch) }
+    var step: StepContext { StepContext(phase: phase, iteration: iteration, seed: 42, parallel: Parallel(threads: 2), subBatch: subBatch, shard: shard) }
 
     @discardableResult
     func forward() throws -> [[Float]] {
