@@ -34,6 +34,10 @@ public struct TrainCommand: ParsableCommand {
             user zoo ($DENDRITE_ZOO, else ~/.dendrite/zoo) with a model card; see `dzoo`.
             Ctrl-C (SIGINT) and SIGTERM write a snapshot with its solver state and stop; SIGHUP \
             writes one and carries on. Resume with --snapshot <prefix>_iter_N.solverstate.
+            Under Open MPI's mpirun (mpirun -np N dtrain solver.yaml), each process is one rank \
+            of synchronous data-parallel training: batch_size is per rank, each rank reads its \
+            slice of every global batch of N × batch_size, the gradients are averaged over the \
+            ranks, and rank 0 alone prints and writes; see docs/SCALING.md.
             Errors name the file, line and column, and exit with status 1.
             """)
 
@@ -392,7 +396,8 @@ public struct TrainCommand: ParsableCommand {
             if let b = f.best { line += " best_iter=\(b.iteration) best_\(b.metric)=\(Format.value(b.value))" }
             if let c = f.communication {
                 line += " ranks=\(c.ranks) allreduce_buckets=\(c.buckets) allreduce_bytes=\(4 * c.floats)"
-                    + " allreduce_exposed_ms=\(cFormat("%.3f", c.stats.steps > 0 ? 1000 * c.stats.exposedSeconds / Double(c.stats.steps) : 0))"
+                let perStep = { (seconds: Double) in cFormat("%.3f", c.stats.steps > 0 ? 1000 * seconds / Double(c.stats.steps) : 0) }
+                line += " allreduce_exposed_ms=\(perStep(c.stats.exposedSeconds)) allreduce_window_ms=\(perStep(c.stats.windowSeconds))"
             }
             out.line(line)
         }

@@ -120,15 +120,18 @@ public final class MPICommunicator: @unchecked Sendable {
     }
 
     /// x ← Σ over ranks of x, in place.
-    public func allreduceSum(_ x: UnsafeMutablePointer<Double>, count: Int) throws(MPIError) {
-        try check(allreduceFn(Self.inPlace, x, Int32(count), double, sum, world), "MPI_Allreduce")
+    public func allreduceSum(_ x: inout [Double]) throws(MPIError) {
+        let count = Int32(x.count)
+        let code = x.withUnsafeMutableBufferPointer { allreduceFn(Self.inPlace, $0.baseAddress, count, double, sum, world) }
+        try check(code, "MPI_Allreduce")
     }
 
-    /// A sum in place, started (MPI_Iallreduce): `x` must not be touched until `waitAll` has
-    /// returned for the request.
-    public func startAllreduceSum(_ x: UnsafeMutablePointer<Float>, count: Int) throws(MPIError) -> MPIRequest {
+    /// The sum over ranks of `count` floats of `buffer` from `offset`, in place, started
+    /// (MPI_Iallreduce): that range must not be touched until `waitAll` has returned.
+    public func startAllreduceSum(_ buffer: AllreduceBuffer, offset: Int, count: Int) throws(MPIError) -> MPIRequest {
+        precondition(offset >= 0 && offset + count <= buffer.count, "range outside the buffer")
         var request: Request = nil
-        try check(iallreduceFn(Self.inPlace, x, Int32(count), float, sum, world, &request), "MPI_Iallreduce")
+        try check(iallreduceFn(Self.inPlace, buffer.base + offset, Int32(count), float, sum, world, &request), "MPI_Iallreduce")
         return MPIRequest(handle: request)
     }
 
@@ -150,8 +153,8 @@ public final class MPICommunicator: @unchecked Sendable {
     }
 
     /// x ← rank 0's x.
-    public func broadcast(_ x: UnsafeMutablePointer<Float>, count: Int) throws(MPIError) {
-        try check(bcastFn(x, Int32(count), float, 0, world), "MPI_Bcast")
+    public func broadcast(_ x: FloatView) throws(MPIError) {
+        try check(bcastFn(x.base, Int32(x.count), float, 0, world), "MPI_Bcast")
     }
 
     /// Ends MPI after a successful run (every rank calls it).
@@ -172,4 +175,39 @@ public final class MPICommunicator: @unchecked Sendable {
 /// A started non-blocking operation (Open MPI's `MPI_Request`).
 public struct MPIRequest: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer?
+}
+
+/// Where gradients are gathered for the allreduce: each bucket a range, packed from the
+/// parameters' gradients and unpacked back into them.
+public final class AllreduceBuffer: @unchecked Sendable {
+    public let count: Int
+    let base: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+    }
+
+    deinit { base.deallocate() }
+
+    /// Copies `views` one after the other into the buffer from `offset`.
+    public func pack(_ views: [FloatView], at offset: Int) {
+        var at = offset
+        for v in views {
+            precondition(at + v.count <= count, "bucket outside the buffer")
+            (base + at).update(from: v.base, count: v.count)
+            at += v.count
+        }
+    }
+
+    /// The reverse of `pack`, times `scale`.
+    public func unpack(into views: [FloatView], at offset: Int, scale: Float) {
+        var at = offset
+        for v in views {
+            precondition(at + v.count <= count, "bucket outside the buffer")
+            let source = base + at, target = v.base
+            for k in 0..<v.count { target[k] = source[k] * scale }
+            at += v.count
+        }
+    }
 }

@@ -28,9 +28,11 @@ public final class DataParallel {
     let buckets: [Bucket]
     /// Floats allreduced per step: every learned gradient of the train net.
     public let gradientCount: Int
-    private let buffer: UnsafeMutablePointer<Float>
+    private let buffer: AllreduceBuffer
     private var started: [Bool]
     private var inFlight: [MPIRequest] = []
+    /// When the step's first bucket started during backward.
+    private var firstStart: ContinuousClock.Instant?
     public private(set) var stats = CommunicationStats()
 
     public init(communicator: MPICommunicator, net: Net, bucketBytes: Int, overlap: Bool) {
@@ -39,11 +41,9 @@ public final class DataParallel {
         self.overlap = overlap
         buckets = Self.plan(net, bucketBytes: bucketBytes)
         gradientCount = buckets.reduce(0) { $0 + $1.count }
-        buffer = .allocate(capacity: max(gradientCount, 1))
+        buffer = AllreduceBuffer(count: gradientCount)
         started = Array(repeating: false, count: buckets.count)
     }
-
-    deinit { buffer.deallocate() }
 
     /// Buckets in backward order. A parameter's gradient is final after the backward of the
     /// first layer (in forward order) that uses it: shared parameters wait for their last user.
@@ -71,6 +71,8 @@ public final class DataParallel {
 
     public var bucketCount: Int { buckets.count }
 
+    static func seconds(_ d: Duration) -> Double { Double(d / .nanoseconds(1)) / 1e9 }
+
     /// An MPI failure as a run error (another rank died, most often).
     private func mpi<T>(_ body: () throws(MPIError) -> T) throws(RunError) -> T {
         do { return try body() } catch { throw RunError(message: error.message, hint: error.hint) }
@@ -80,25 +82,24 @@ public final class DataParallel {
     func beginStep() {
         started = Array(repeating: false, count: buckets.count)
         inFlight = []
+        firstStart = nil
     }
 
     /// After layer `layer`'s backward: starts the buckets it completed, and lets those in
     /// flight progress.
     func layerFinished(_ layer: Int) throws(RunError) {
         guard overlap else { return }
-        for (b, bucket) in buckets.enumerated() where bucket.readyAfter == layer { try start(b) }
+        for (b, bucket) in buckets.enumerated() where bucket.readyAfter == layer {
+            if firstStart == nil { firstStart = .now }
+            try start(b)
+        }
         if !inFlight.isEmpty { _ = try mpi { () throws(MPIError) in try communicator.test(&inFlight) } }
     }
 
     private func start(_ b: Int) throws(RunError) {
         let bucket = buckets[b]
-        var at = buffer + bucket.offset
-        for p in bucket.parameters {
-            at.update(from: p.grad.view.base, count: p.value.view.count)
-            at += p.value.view.count
-        }
-        let offset = bucket.offset, count = bucket.count
-        inFlight.append(try mpi { () throws(MPIError) in try communicator.startAllreduceSum(buffer + offset, count: count) })
+        buffer.pack(bucket.parameters.map(\.grad.view), at: bucket.offset)
+        inFlight.append(try mpi { () throws(MPIError) in try communicator.startAllreduceSum(buffer, offset: bucket.offset, count: bucket.count) })
         started[b] = true
     }
 
@@ -107,28 +108,22 @@ public final class DataParallel {
     /// whether to stop (any rank's vote).
     func finish(loss: Double, stopVote: Bool) throws(RunError) -> (loss: Double, stop: Bool) {
         let waitStart = ContinuousClock.now
+        if let firstStart { stats.windowSeconds += Self.seconds(waitStart - firstStart) }
         for b in buckets.indices where !started[b] { try start(b) }
         try mpi { () throws(MPIError) in try communicator.waitAll(&inFlight) }
-        stats.exposedSeconds += Double((ContinuousClock.now - waitStart) / .nanoseconds(1)) / 1e9
+        stats.exposedSeconds += Self.seconds(.now - waitStart)
         stats.steps += 1
         let scale = 1 / Float(shard.count)
-        for bucket in buckets {
-            var at = buffer + bucket.offset
-            for p in bucket.parameters {
-                let g = p.grad.view.base
-                for k in 0..<p.value.view.count { g[k] = at[k] * scale }
-                at += p.value.view.count
-            }
-        }
+        for bucket in buckets { buffer.unpack(into: bucket.parameters.map(\.grad.view), at: bucket.offset, scale: scale) }
         var agreed = [loss, stopVote ? 1 : 0]
-        try mpi { () throws(MPIError) in try communicator.allreduceSum(&agreed, count: 2) }
+        try mpi { () throws(MPIError) in try communicator.allreduceSum(&agreed) }
         return (agreed[0] / Double(shard.count), agreed[1] > 0)
     }
 
     /// Every rank takes rank 0's parameters and optimiser history, so that all start alike.
     func broadcast(_ store: ParameterStore, history: [[Tensor]]) throws(RunError) {
         for t in store.parameters.map(\.value) + history.joined() {
-            try mpi { () throws(MPIError) in try communicator.broadcast(t.view.base, count: t.view.count) }
+            try mpi { () throws(MPIError) in try communicator.broadcast(t.view) }
         }
     }
 
@@ -136,7 +131,7 @@ public final class DataParallel {
     /// weighted by samples, as one process would have averaged them.
     func reduce(_ e: Evaluation) throws(RunError) -> Evaluation {
         var sums = e.outputs.map { $0.value * Double(e.samples) } + [Double(e.samples), Double(e.batches)]
-        try mpi { () throws(MPIError) in try communicator.allreduceSum(&sums, count: sums.count) }
+        try mpi { () throws(MPIError) in try communicator.allreduceSum(&sums) }
         let samples = Int(sums[e.outputs.count]), batches = Int(sums[e.outputs.count + 1])
         return Evaluation(outputs: e.outputs.enumerated().map { k, o in (o.name, samples == 0 ? 0 : sums[k] / Double(samples)) },
                           samples: samples, batches: batches)
@@ -149,4 +144,7 @@ public struct CommunicationStats: Sendable {
     /// Time spent after backward waiting for the allreduce to complete: the communication
     /// that the overlap did not hide.
     public var exposedSeconds = 0.0
+    /// Time from the first bucket's start to the end of backward: the window communication
+    /// can hide in.
+    public var windowSeconds = 0.0
 }
