@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DSolvers
 import Synchronization
 
 /// The last signal received, set by the handler and read between iterations. A signal handler
@@ -45,5 +46,38 @@ enum Signals {
     static func take() -> Int32? {
         let s = pendingSignal.exchange(0, ordering: .relaxed)
         return s == 0 ? nil : s
+    }
+}
+
+/// What the signals received mean between iterations, by their configured effects.
+final class SignalControl {
+    let interrupt: SignalEffect, hangup: SignalEffect
+    /// The signal whose effect stopped the run, if one did here.
+    private(set) var stoppedBy: Int32?
+
+    init(interrupt: SignalEffect, hangup: SignalEffect) { self.interrupt = interrupt; self.hangup = hangup }
+
+    func effect(of signal: Int32) -> SignalEffect { signal == SIGHUP ? hangup : interrupt }
+
+    /// Asked during a test: a pending signal that stops.
+    var stopRequested: () -> Bool { { Signals.peek().map { self.effect(of: $0) == .stop } ?? false } }
+
+    /// Asked between iterations: takes the pending signal.
+    func control() -> TrainControl {
+        guard let signal = Signals.take() else { return .proceed }
+        switch effect(of: signal) {
+        case .stop:
+            stoppedBy = signal
+            return .stop
+        case .snapshot: return .snapshot
+        case .none: return .proceed
+        }
+    }
+
+    /// The exit status of a run that ended for `reason`: 128 + the signal when a signal
+    /// stopped it. Under mpirun the ranks stop together, and a rank that received no signal
+    /// itself exits as for SIGINT.
+    func exitCode(_ reason: StopReason?) -> Int32? {
+        reason == .interrupted ? 128 + (stoppedBy ?? SIGINT) : nil
     }
 }

@@ -125,7 +125,9 @@ public struct TrainCommand: ParsableCommand {
                 throw code
             } catch {
                 // The other ranks may wait in a collective this one will never join: end the job.
-                communicator.abort(code: console.report(error))
+                // A mistake in the config is the same on every rank: rank 0 reports it.
+                let config = error is ConfigError || { if case .config = error as? TrainError { true } else { false } }()
+                communicator.abort(code: communicator.rank == 0 || !config ? console.report(error) : 1)
             }
             communicator.finalize()
         }
@@ -151,6 +153,13 @@ public struct TrainCommand: ParsableCommand {
         let netName = try spec.trainNet.load().name
         var options = TrainOptions(threads: threads, weights: weightFiles.first, dataProgress: Console.decodingProgress)
         options.communicator = communicator
+        if let communicator, spec.randomSeed == nil {
+            // Every rank must draw the same order, distortions and masks: rank 0's seed (below
+            // 2³¹, exact in a double) goes to all.
+            var seed = [communicator.rank == 0 ? Double(Trainer.chooseSeed()) : 0]
+            try communicator.allreduceSum(&seed)
+            options.chosenSeed = UInt64(seed[0])
+        }
         options.bucketBytes = Int(bucketMiB * 1_048_576)
         options.overlapAllreduce = !allreduceAfterBackward
         if let communicator, communicator.rank != 0 {
@@ -263,23 +272,15 @@ public struct TrainCommand: ParsableCommand {
         loaded.forEach { report($0, trainer, out, metrics, curves) }
         report(.started(seed: trainer.seed, seedWasChosen: trainer.seedWasChosen, maxIter: trainer.maxIter), trainer, out, metrics, curves)
 
-        var stoppedBy: Int32?
         var recordingError: (any Error)?
-        trainer.stopRequested = { Signals.peek().map { ($0 == SIGHUP ? sighupEffect : sigintEffect) == .stop } ?? false }
-        let control = { () -> TrainControl in
-            guard let sig = Signals.take() else { return .proceed }
-            switch sig == SIGHUP ? sighupEffect : sigintEffect {
-            case .stop:
-                stoppedBy = sig
-                return .stop
-            case .snapshot: return .snapshot
-            case .none: return .proceed
-            }
-        }
+        let signals = SignalControl(interrupt: sigintEffect, hangup: sighupEffect)
+        trainer.stopRequested = signals.stopRequested
+        var reason: StopReason?
         let started = ContinuousClock.now, firstIteration = trainer.iteration
         try trainer.synchronizeRanks()
         do {
-            try trainer.run(control: control) { event in
+            try trainer.run(control: signals.control) { event in
+                if case .finished(let f) = event { reason = f.reason }
                 if case .iteration(let it, let loss, let rate) = event {
                     let elapsed = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
                     let perIteration = elapsed / Double(max(1, it - firstIteration))
@@ -308,8 +309,9 @@ public struct TrainCommand: ParsableCommand {
         if let recordingError { throw recordingError }
         // Stopped by a signal, the user wants out now: the card is brought up to date (in the
         // deferred update above) but its weights are not measured.
-        if stoppedBy == nil, let recorder, let (file, e) = try recorder.finish(trainer) { out.line(cardLine(file, e, recorder.writer)) }
-        if let sig = stoppedBy { throw ExitCode(128 + sig) }
+        let code = signals.exitCode(reason)
+        if code == nil, let recorder, let (file, e) = try recorder.finish(trainer) { out.line(cardLine(file, e, recorder.writer)) }
+        if let code { throw ExitCode(code) }
     }
 
     /// A rank other than 0 of an mpirun job: the same nets and the same steps as rank 0 (whose
@@ -321,15 +323,14 @@ public struct TrainCommand: ParsableCommand {
             if trainer.iteration >= trainer.maxIter { return }  // rank 0 says why
         }
         Signals.install(interrupt: sigintEffect, hangup: sighupEffect)
-        trainer.stopRequested = { Signals.peek().map { ($0 == SIGHUP ? sighupEffect : sigintEffect) == .stop } ?? false }
-        var stoppedBy: Int32?
+        let signals = SignalControl(interrupt: sigintEffect, hangup: sighupEffect)
+        trainer.stopRequested = signals.stopRequested
+        var reason: StopReason?
         try trainer.synchronizeRanks()
-        try trainer.run(control: {
-            guard let sig = Signals.take(), (sig == SIGHUP ? sighupEffect : sigintEffect) == .stop else { return .proceed }
-            stoppedBy = sig
-            return .stop
-        }) { _ in }
-        if let sig = stoppedBy { throw ExitCode(128 + sig) }
+        try trainer.run(control: signals.control) { event in
+            if case .finished(let f) = event { reason = f.reason }
+        }
+        if let code = signals.exitCode(reason) { throw ExitCode(code) }
     }
 
     func cardLine(_ file: String, _ e: Evaluation, _ writer: ZooEntryWriter) -> String {

@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// Where this process stands in a job that `mpirun` started, read from Open MPI's environment
@@ -51,7 +53,6 @@ public final class MPICommunicator: @unchecked Sendable {
     typealias Handle = UnsafeMutableRawPointer
     typealias Request = UnsafeMutableRawPointer?
 
-    private let library: UnsafeMutableRawPointer
     private let world: Handle, float: Handle, double: Handle, sum: Handle
     private let allreduceFn: @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle) -> Int32
     private let iallreduceFn: @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?, Int32, Handle, Handle, Handle, UnsafeMutablePointer<Request>) -> Int32
@@ -70,15 +71,21 @@ public final class MPICommunicator: @unchecked Sendable {
     /// Loads Open MPI and calls MPI_Init_thread.
     public init() throws(MPIError) {
         // RTLD_GLOBAL: Open MPI's own plugins, loaded later, look for libmpi's symbols.
-        guard let lib = Self.libraryNames.lazy.compactMap({ dlopen($0, RTLD_NOW | RTLD_GLOBAL) }).first else {
-            let reason = dlerror().map { String(cString: $0) } ?? "not found"
-            throw MPIError("dtrain was started by mpirun, but Open MPI's library could not be loaded: \(reason)",
+        var reasons: [String] = [], loaded: (handle: UnsafeMutableRawPointer, name: String)?
+        for name in Self.libraryNames where loaded == nil {
+            if let handle = dlopen(name, RTLD_NOW | RTLD_GLOBAL) {
+                loaded = (handle, name)
+            } else {
+                reasons.append(dlerror().map { String(cString: $0) } ?? "\(name): not found")
+            }
+        }
+        guard let (lib, libraryName) = loaded else {
+            throw MPIError("dtrain was started by mpirun, but Open MPI's library could not be loaded: \(reasons.joined(separator: "; "))",
                            hint: "install Open MPI (scripts/bootstrap --mpi installs openmpi-bin and libopenmpi-dev), or run dtrain without mpirun")
         }
-        library = lib
         func symbol(_ name: String) throws(MPIError) -> UnsafeMutableRawPointer {
             guard let p = dlsym(lib, name) else {
-                throw MPIError("\(Self.libraryNames[0]) has no symbol \(name): it is not Open MPI 4 or later",
+                throw MPIError("\(libraryName) has no symbol \(name): it is not Open MPI 4 or later",
                                hint: "Dendrite speaks Open MPI's ABI; launch it with Open MPI's mpirun")
             }
             return p
@@ -104,10 +111,18 @@ public final class MPICommunicator: @unchecked Sendable {
         var provided: Int32 = 0, r: Int32 = 0, s: Int32 = 0
         let funneled: Int32 = 1  // MPI_THREAD_FUNNELED in Open MPI
         guard initThread(nil, nil, funneled, &provided) == 0 else { throw MPIError("MPI_Init_thread failed") }
-        _ = setErrhandler(world, errorsReturn)
+        guard setErrhandler(world, errorsReturn) == 0 else { throw MPIError("MPI_Comm_set_errhandler failed") }
         guard commRank(world, &r) == 0, commSize(world, &s) == 0 else { throw MPIError("MPI_Comm_rank or MPI_Comm_size failed") }
         rank = Int(r)
         size = Int(s)
+    }
+
+    /// MPI counts are C ints.
+    private static func count(_ n: Int) throws(MPIError) -> Int32 {
+        guard let c = Int32(exactly: n) else {
+            throw MPIError("\(n) values in one MPI call, more than a C int counts", hint: "lower --bucket-mib; a single tensor of 2³¹ values or more cannot be sent")
+        }
+        return c
     }
 
     private func check(_ code: Int32, _ what: String) throws(MPIError) {
@@ -115,13 +130,13 @@ public final class MPICommunicator: @unchecked Sendable {
         var text = [CChar](repeating: 0, count: 512), length: Int32 = 0
         _ = errorStringFn(code, &text, &length)
         let reason = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        throw MPIError("rank \(rank) of \(size): \(what) failed: \(reason) (MPI error \(code))",
+        throw MPIError("\(what) failed: \(reason) (MPI error \(code))",
                        hint: "another rank has most probably died; see its error above")
     }
 
     /// x ← Σ over ranks of x, in place.
     public func allreduceSum(_ x: inout [Double]) throws(MPIError) {
-        let count = Int32(x.count)
+        let count = try Self.count(x.count)
         let code = x.withUnsafeMutableBufferPointer { allreduceFn(Self.inPlace, $0.baseAddress, count, double, sum, world) }
         try check(code, "MPI_Allreduce")
     }
@@ -131,7 +146,7 @@ public final class MPICommunicator: @unchecked Sendable {
     public func startAllreduceSum(_ buffer: AllreduceBuffer, offset: Int, count: Int) throws(MPIError) -> MPIRequest {
         precondition(offset >= 0 && offset + count <= buffer.count, "range outside the buffer")
         var request: Request = nil
-        try check(iallreduceFn(Self.inPlace, buffer.base + offset, Int32(count), float, sum, world, &request), "MPI_Iallreduce")
+        try check(iallreduceFn(Self.inPlace, buffer.base + offset, try Self.count(count), float, sum, world, &request), "MPI_Iallreduce")
         return MPIRequest(handle: request)
     }
 
@@ -154,7 +169,7 @@ public final class MPICommunicator: @unchecked Sendable {
 
     /// x ← rank 0's x.
     public func broadcast(_ x: FloatView) throws(MPIError) {
-        try check(bcastFn(x.base, Int32(x.count), float, 0, world), "MPI_Bcast")
+        try check(bcastFn(x.base, try Self.count(x.count), float, 0, world), "MPI_Bcast")
     }
 
     /// Ends MPI after a successful run (every rank calls it).

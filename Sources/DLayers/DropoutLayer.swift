@@ -36,7 +36,7 @@ public final class DropoutLayer: Layer {
         var rng = step.subBatch == 0 ? RandomStream(seed: step.seed, purpose: "dropout", io.index, step.iteration)
             : RandomStream(seed: step.seed, purpose: "dropout", io.index, step.iteration, step.subBatch)
         // One draw per element: the ranks before this one drew theirs first.
-        for _ in 0..<(step.shard.index * mask.count) { _ = rng.next() }
+        rng.skip(step.shard.index * mask.count)
         ElementwiseKernel.dropoutMask(mask, ratio: ratio, scale: 1 / (1 - ratio), rng: &rng)
         ElementwiseKernel.multiply(io.bottoms[0], by: mask, into: io.tops[0])
     }

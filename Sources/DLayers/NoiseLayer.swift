@@ -48,6 +48,9 @@ public final class NoiseLayer: Layer {
             return
         }
         var rng = RandomStream(seed: step.seed, purpose: "noise", io.index, step.iteration, step.subBatch)
+        // One draw per element for a mask, two (a Box–Muller pair) per Gaussian value: the
+        // ranks before this one drew theirs first.
+        rng.skip(step.shard.index * io.bottoms[0].count * (kind == .masking ? 1 : 2))
         switch kind {
         case .masking:
             let mask = io.work[0].slice(0, io.bottoms[0].count)

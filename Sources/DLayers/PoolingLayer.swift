@@ -91,11 +91,13 @@ public final class PoolingLayer: Layer {
         case .ave: PoolingKernel.averageForward(g, planes: planes, input: io.bottoms[0], output: io.tops[0], parallel: step.parallel)
         case .stochastic where step.phase == .train:
             // Keyed as Dropout's masks (seed, layer, iteration, batch within the step), and per
-            // plane, so a resumed run draws the same and the thread count changes nothing.
+            // plane, so a resumed run draws the same and the thread count changes nothing. A
+            // rank of data-parallel training numbers its planes after those of the ranks before it.
             let seed = step.seed, index = io.index, iteration = step.iteration, subBatch = step.subBatch
+            let firstPlane = step.shard.index * planes
             PoolingKernel.stochasticForwardTrain(g, planes: planes, input: io.bottoms[0], output: io.tops[0],
                                                  chosen: io.intWork[0], parallel: step.parallel) { plane in
-                RandomStream(seed: seed, purpose: "stochastic-pooling", index, iteration, subBatch, plane)
+                RandomStream(seed: seed, purpose: "stochastic-pooling", index, iteration, subBatch, firstPlane + plane)
             }
         case .stochastic:
             PoolingKernel.stochasticForwardTest(g, planes: planes, input: io.bottoms[0], output: io.tops[0], parallel: step.parallel)

@@ -14,8 +14,11 @@ public final class Parameter {
     public let shareName: String?
     /// How it was initialised, for reports.
     public let filler: Filler
+    /// State the layer updates itself in forward (BatchNorm's running mean and variance), not
+    /// a weight: never learned.
+    public let isState: Bool
 
-    init(name: String, shape: Shape, lrMult: Float, decayMult: Float, shareName: String?, filler: Filler) {
+    init(name: String, shape: Shape, lrMult: Float, decayMult: Float, shareName: String?, filler: Filler, isState: Bool) {
         self.name = name
         value = Tensor(shape: shape)
         grad = Tensor(shape: shape)
@@ -23,6 +26,7 @@ public final class Parameter {
         self.decayMult = decayMult
         self.shareName = shareName
         self.filler = filler
+        self.isState = isState
     }
 
     public var shape: Shape { value.shape }
@@ -48,7 +52,7 @@ public final class ParameterStore {
         if let share = spec?.name, let p = byName["shared:" + share] { return p }
         if let p = byName[name] { return p }
         let p = Parameter(name: name, shape: decl.shape, lrMult: decl.learned ? spec?.lrMult ?? 1 : 0, decayMult: spec?.decayMult ?? 1,
-                          shareName: spec?.name, filler: decl.filler)
+                          shareName: spec?.name, filler: decl.filler, isState: !decl.learned)
         var rng = RandomStream(seed: seed, purpose: "filler:" + name)
         decl.filler.fill(p.value.view, rng: &rng)
         parameters.append(p)

@@ -28,6 +28,10 @@ public final class DataParallel {
     let buckets: [Bucket]
     /// Floats allreduced per step: every learned gradient of the train net.
     public let gradientCount: Int
+    /// The train net's state parameters (BatchNorm's statistics): rank 0's are copied to every
+    /// rank after each step, as DDP broadcasts its buffers, so that all ranks test and
+    /// snapshot the same model.
+    let state: [Parameter]
     private let buffer: AllreduceBuffer
     private var started: [Bool]
     private var inFlight: [MPIRequest] = []
@@ -41,6 +45,8 @@ public final class DataParallel {
         self.overlap = overlap
         buckets = Self.plan(net, bucketBytes: bucketBytes)
         gradientCount = buckets.reduce(0) { $0 + $1.count }
+        var seen: Set<ObjectIdentifier> = []
+        state = net.nodes.flatMap(\.parameters).filter { $0.isState && seen.insert(ObjectIdentifier($0)).inserted }
         buffer = AllreduceBuffer(count: gradientCount)
         started = Array(repeating: false, count: buckets.count)
     }
@@ -115,6 +121,7 @@ public final class DataParallel {
         stats.steps += 1
         let scale = 1 / Float(shard.count)
         for bucket in buckets { buffer.unpack(into: bucket.parameters.map(\.grad.view), at: bucket.offset, scale: scale) }
+        for p in state { try mpi { () throws(MPIError) in try communicator.broadcast(p.value.view) } }
         var agreed = [loss, stopVote ? 1 : 0]
         try mpi { () throws(MPIError) in try communicator.allreduceSum(&agreed) }
         return (agreed[0] / Double(shard.count), agreed[1] > 0)

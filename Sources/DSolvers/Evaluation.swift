@@ -36,7 +36,7 @@ public enum Evaluator {
         for b in 0..<batches {
             if shouldStop() { interrupted = true; break }
             guard b % shard.count == shard.index else {
-                net.dataLayers.forEach { $0.order.skip(net.batchSize) }
+                net.dataLayers.forEach { $0.order.skip($0.batchSize) }
                 continue
             }
             ran += 1
@@ -61,7 +61,6 @@ public enum Evaluator {
         // TextData: its split once from the first step, in ⌊S/T⌋ full batches of T·N characters.
         if net.dataLayers.isEmpty, let text = net.textDataLayers.first {
             net.textDataLayers.forEach { $0.rewind() }
-            precondition(shard == .whole, "TextData is not sharded")
             var e = try run(net, batches: text.batchesPerPass, step: step, shouldStop: shouldStop, afterBatch: afterBatch)
             e.samples = e.batches * text.samplesPerBatch
             return e

@@ -32,8 +32,6 @@ struct SolverState {
 
     var file: SafetensorsFile
 
-    func path(forWeights weights: String) -> String { Self.path(forWeights: weights) }
-
     static func path(forWeights weights: String) -> String {
         (weights.hasSuffix(".safetensors") ? String(weights.dropLast(".safetensors".count)) : weights) + ".solverstate"
     }

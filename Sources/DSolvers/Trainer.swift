@@ -96,6 +96,9 @@ public struct TrainOptions: Sendable {
     public var dataProgress: @Sendable (String, Int, Int) -> Void
     /// Data-parallel training over MPI: this process is one rank of the job.
     public var communicator: MPICommunicator?
+    /// The seed to use when the solver sets none (data-parallel training: rank 0's choice, so
+    /// that every rank draws the same).
+    public var chosenSeed: UInt64?
     /// The gradient allreduce's bucket size, and whether buckets start during backward.
     public var bucketBytes = 1 << 20
     public var overlapAllreduce = true
@@ -151,7 +154,7 @@ public final class Trainer {
         if let s = solver.randomSeed {
             seed = s; seedWasChosen = false
         } else {
-            seed = UInt64(truncatingIfNeeded: ContinuousClock.now.hashValue) & 0x7fff_ffff
+            seed = options.chosenSeed ?? Self.chooseSeed()
             seedWasChosen = true
         }
         parallel = Parallel(threads: options.threads)
@@ -229,6 +232,9 @@ public final class Trainer {
             try Monitor(m, testNets: testNetNames, nets: testNets, key: "early_stopping")
         }
     }
+
+    /// A seed for a solver that sets none, below 2³¹ (Caffe's seeds are 32-bit).
+    public static func chooseSeed() -> UInt64 { UInt64(truncatingIfNeeded: ContinuousClock.now.hashValue) & 0x7fff_ffff }
 
     /// Data-parallel training reads each rank's slice of every batch from IDXData or ImageData
     /// layers; the other ways of getting data would give every rank the same batch.
@@ -392,8 +398,8 @@ public final class Trainer {
             let weights = Weights.file(of: store, metadata: weightsMetadata()).encoded()
             try AtomicFile.write(weights, to: path)
             let state = SolverState.make(self, weightsFile: path, weightsSHA256: SHA256.hex(weights))
-            try state.file.write(to: state.path(forWeights: path))
-            return (path, state.path(forWeights: path))
+            try state.file.write(to: SolverState.path(forWeights: path))
+            return (path, SolverState.path(forWeights: path))
         } catch {
             throw .file(error)
         }

@@ -1,5 +1,4 @@
 import DCore
-import DData
 @testable import DLayers
 import Testing
 
@@ -29,21 +28,6 @@ import Testing
         for (yi, xi) in zip(y, Self.x) { #expect(yi == 0 || yi == 4 * xi) }
         let kept = y.filter { $0 != 0 }.count
         #expect(kept > 5 && kept < 45, "kept \(kept) of 100")
-    }
-
-    /// Data-parallel training: rank r of N with a batch of 2 draws the mask rows that one
-    /// process with the whole batch of 2N draws for those samples.
-    @Test func eachRankDrawsItsSliceOfTheWholeBatchMask() throws {
-        let whole = try LayerRig(try makeLayer(Self.yaml), bottoms: [(Shape([4, 25]), Self.x)])
-        whole.iteration = 5
-        let all = try whole.forward()[0]
-        for rank in 0..<2 {
-            let slice = Array(Self.x[(50 * rank)..<(50 * rank + 50)])
-            let rig = try LayerRig(try makeLayer(Self.yaml), bottoms: [(Shape([2, 25]), slice)])
-            rig.iteration = 5
-            rig.shard = Shard(index: rank, count: 2)
-            #expect(try rig.forward()[0] == Array(all[(50 * rank)..<(50 * rank + 50)]), "rank \(rank)")
-        }
     }
 
     @Test func zeroRatioKeepsEverything() throws {
