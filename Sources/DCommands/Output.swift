@@ -1,4 +1,3 @@
-import DCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,12 +15,13 @@ final class Output {
     private var liveShown = false
     private var lastLive = ContinuousClock.now
 
-    init(console: Console, quiet: Bool, logPath: String?) {
+    /// `underMPIRun`: a rank of an mpirun job, whose terminal is mpirun's.
+    init(console: Console, quiet: Bool, logPath: String?, underMPIRun: Bool = false) {
         self.console = console
         self.quiet = quiet
         self.logPath = logPath
         // mpirun hands each rank a pseudo-terminal, which does not redraw lines in place.
-        live = !quiet && isatty(1) == 1 && MPILaunch.fromEnvironment() == nil
+        live = !quiet && isatty(1) == 1 && !underMPIRun
     }
 
     deinit { if log >= 0 { close(log) } }

@@ -112,14 +112,14 @@ public struct TrainCommand: ParsableCommand {
     }
 
     public func run() throws {
-        guard MPILaunch.fromEnvironment() != nil else { return try Console.run { console throws in try train(console, communicator: nil) } }
+        guard let launch = MPILaunch.fromEnvironment() else { return try Console.run { console throws in try train(console, mpi: nil) } }
         try Console.run { console throws in
             if dryRun || time { throw RunError(message: "--dry-run and --time run in one process, not under mpirun", hint: "run dtrain \(dryRun ? "--dry-run" : "--time") without mpirun") }
             let communicator = try MPICommunicator()
             var console = console
             if communicator.rank != 0 { console.errorPrefix = "rank \(communicator.rank): " }
             do {
-                try train(console, communicator: communicator)
+                try train(console, mpi: (launch, communicator))
             } catch let code as ExitCode {
                 communicator.finalize()
                 throw code
@@ -133,12 +133,13 @@ public struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// A single process (`communicator` nil) or one rank of an mpirun job: rank 0 does all
-    /// that a single process does; the other ranks train beside it and write nothing.
-    func train(_ console: Console, communicator: MPICommunicator?) throws {
+    /// A single process (`mpi` nil) or one rank of an mpirun job: rank 0 does all that a
+    /// single process does; the other ranks train beside it and write nothing.
+    func train(_ console: Console, mpi: (launch: MPILaunch, communicator: MPICommunicator)?) throws {
+        let communicator = mpi?.communicator
         var spec = try SolverSpec.load(solver)
         if let randomSeed { spec.randomSeed = randomSeed }
-        let threads = compute.resolvedThreads(sharedBy: MPILaunch.fromEnvironment()?.localSize ?? 1)
+        let threads = compute.resolvedThreads(sharedBy: mpi?.launch.localSize ?? 1)
         var zoo = Zoo.fromEnvironment()
         if let dir = self.zoo { zoo = Zoo(userRoot: dir, repositoryRoot: zoo.repositoryRoot) }
         // --weights replaces the solver's `weights`; a resume starts from neither.
@@ -181,7 +182,7 @@ public struct TrainCommand: ParsableCommand {
                 + ([trainer.trainNet] + trainer.testNets).flatMap(\.textDataLayers).flatMap(\.corpus.paths)
             try Zoo.checkOutput(log, inputs: inputs)
         }
-        let out = Output(console: console, quiet: quiet, logPath: log)
+        let out = Output(console: console, quiet: quiet, logPath: log, underMPIRun: mpi != nil)
         if !time || dryRun {
             out.line("net '\(trainer.trainNet.name)' (\(spec.trainNet)), phase TRAIN:")
             Format.layerTable(trainer.trainNet).forEach { out.line("  " + $0) }

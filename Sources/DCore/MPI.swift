@@ -151,13 +151,12 @@ public final class MPICommunicator: @unchecked Sendable {
     }
 
     /// Lets started operations progress (Open MPI moves a non-blocking collective on only
-    /// inside MPI calls); true when all have completed.
-    public func test(_ requests: inout [MPIRequest]) throws(MPIError) -> Bool {
-        guard !requests.isEmpty else { return true }
+    /// inside MPI calls).
+    public func progress(_ requests: inout [MPIRequest]) throws(MPIError) {
+        guard !requests.isEmpty else { return }
         var handles = requests.map(\.handle), done: Int32 = 0
         try check(testallFn(Int32(handles.count), &handles, &done, nil), "MPI_Testall")
         requests = handles.map(MPIRequest.init)
-        return done != 0
     }
 
     public func waitAll(_ requests: inout [MPIRequest]) throws(MPIError) {

@@ -291,13 +291,12 @@ public final class Net {
     /// Backpropagates the loss of the last forward. Parameter gradients are added to what they
     /// hold, so the caller zeroes them first (once per step, or once per `iter_size` batches).
     public func backward(_ step: StepContext) {
-        prepareBackward()
-        for i in nodes.indices.reversed() { backward(layer: i, step) }
+        backward(step, afterLayer: { (_: Int) throws(Never) in })
     }
 
     /// The same, telling `afterLayer` each layer index once its backward is done (data-parallel
     /// training starts sending the gradients that are final by then).
-    public func backward(_ step: StepContext, afterLayer: (Int) throws(RunError) -> Void) throws(RunError) {
+    public func backward<E: Error>(_ step: StepContext, afterLayer: (Int) throws(E) -> Void) throws(E) {
         prepareBackward()
         for i in nodes.indices.reversed() {
             backward(layer: i, step)

@@ -99,7 +99,7 @@ public final class DataParallel {
             if firstStart == nil { firstStart = .now }
             try start(b)
         }
-        if !inFlight.isEmpty { _ = try mpi { () throws(MPIError) in try communicator.test(&inFlight) } }
+        try mpi { () throws(MPIError) in try communicator.progress(&inFlight) }
     }
 
     private func start(_ b: Int) throws(RunError) {

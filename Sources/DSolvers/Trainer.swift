@@ -208,7 +208,7 @@ public final class Trainer {
         }
         // TextData counts characters: T·N per batch, N·S per epoch.
         let text = trainNet.dataLayers.isEmpty ? trainNet.textDataLayers.first : nil
-        iterationSamples = (text?.samplesPerBatch ?? trainNet.builtBatchSize) * solver.iterSize * (options.communicator?.size ?? 1)
+        iterationSamples = (text?.samplesPerBatch ?? trainNet.builtBatchSize) * solver.iterSize * (dataParallel?.shard.count ?? 1)
         epochSamples = trainNet.dataLayers.first?.dataset.count ?? text?.samplesPerEpoch ?? iterationSamples
         if let epochs = solver.maxEpoch {
             guard !trainNet.dataLayers.isEmpty || text != nil else {
