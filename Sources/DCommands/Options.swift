@@ -6,7 +6,7 @@ import Glibc
 
 /// Options every command that computes shares.
 public struct ComputeOptions: ParsableArguments {
-    @Option(name: .long, help: "Threads for BLAS and Dendrite's own loops (default: the number of cores, divided among the ranks of an mpirun job on this machine).")
+    @Option(name: .long, help: "Threads for BLAS and Dendrite's own loops (default: the number of cores; under mpirun, divided among the ranks on this machine, or the cores mpirun bound the rank to when fewer).")
     public var threads: Int?
 
     public init() {}
