@@ -31,7 +31,9 @@ let package = Package(
         .systemLibrary(name: "CLibArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLibFuzzer"),  // a declaration only; scripts/fuzz links libFuzzer
 
-        .target(name: "DCore", dependencies: ["COpenBLAS"], swiftSettings: optimised),
+        // Dendrite's own small-GEMM kernels, C with intrinsics (picked at run time by CPU).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O2"], .when(configuration: .debug))]),
+        .target(name: "DCore", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: optimised),
         .target(name: "DConfig", dependencies: ["CLibYAML"]),
         .target(name: "DData", dependencies: ["DCore", "CZlib", "CLibDeflate", "CSTBImage"], swiftSettings: optimised),
         .target(name: "DLayers", dependencies: ["DCore", "DConfig", "DData"], swiftSettings: optimised),

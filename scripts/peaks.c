@@ -1,12 +1,19 @@
 /* Machine limits for scripts/bench, measured in the same run as the workloads:
- *   fma    peak single-precision FMA throughput of `threads` cores (independent vector FMAs)
- *   sgemm  OpenBLAS sgemm throughput at 1024×1024×1024 on `threads` OpenBLAS threads
+ *   peaks THREADS          fma: peak single-precision FMA throughput of THREADS cores
+ *                          (independent vector FMAs); sgemm: OpenBLAS sgemm throughput at
+ *                          1024×1024×1024 on THREADS OpenBLAS threads
+ *   peaks THREADS --floor  OpenBLAS's floor for one workload: reads the `gemm m=… n=… k=…
+ *                          op=NN count=C` lines of `dtrain --time` or `dtest --time` on stdin,
+ *                          times sgemm alone on each shape on THREADS OpenBLAS threads (the
+ *                          best of 5 batches of calls, operands warm in cache), and adds up
+ *                          count × time
  * Prints one JSON object. Built by scripts/bench with the C compiler at hand. */
 #include <cblas.h>
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
@@ -46,8 +53,47 @@ static void *fma_loop(void *out) {
     return NULL;
 }
 
+/* Seconds per call of one sgemm shape: calls batched to at least 20 ms, the best of 5 batches. */
+static double time_sgemm(int m, int n, int k, int ta, int tb) {
+    float *a = malloc(4L * m * k), *b = malloc(4L * k * n), *c = malloc(4L * m * n);
+    for (long i = 0; i < (long)m * k; i++) a[i] = 1e-3f * (i % 7);
+    for (long i = 0; i < (long)k * n; i++) b[i] = 1e-3f * (i % 5);
+    int lda = ta ? m : k, ldb = tb ? k : n;
+#define CALL cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, \
+                         m, n, k, 1, a, lda, b, ldb, 0, c, n)
+    double s = now();
+    CALL; CALL;
+    long reps = 1 + (long)(0.02 / ((now() - s) / 2 + 1e-9));
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        s = now();
+        for (long i = 0; i < reps; i++) CALL;
+        double e = (now() - s) / reps;
+        if (e < best) best = e;
+    }
+#undef CALL
+    free(a); free(b); free(c);
+    return best;
+}
+
+static int floor_mode(int threads) {
+    openblas_set_num_threads(threads);
+    char line[512], op[3];
+    int m, n, k, count, shapes = 0;
+    double total = 0, flops = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        if (sscanf(line, "gemm m=%d n=%d k=%d op=%2s count=%d", &m, &n, &k, op, &count) != 5) continue;
+        total += count * time_sgemm(m, n, k, op[0] == 'T', op[1] == 'T');
+        flops += 2.0 * m * n * k * count;
+        shapes++;
+    }
+    printf("{\"floor_ms\": %.4f, \"gemm_gflop\": %.4f, \"shapes\": %d, \"threads\": %d}\n", total * 1e3, flops / 1e9, shapes, threads);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
+    if (argc > 2 && strcmp(argv[2], "--floor") == 0) return floor_mode(threads);
     pthread_t t[64]; double flops[64], fma = 0;
     for (int round = 0; round < 3; round++) {  /* the best of three: the machine is shared */
         double start = now(), total = 0;

@@ -33,6 +33,17 @@ public enum Format {
         }
     }
 
+    /// One `gemm m=… n=… k=… op=NN count=C` line per distinct product shape, in first-use
+    /// order: what `scripts/bench` times OpenBLAS on for its floor.
+    static func gemmLines(_ shapes: [GEMMShape]) -> [String] {
+        var order: [GEMMShape] = [], counts: [GEMMShape: Int] = [:]
+        for s in shapes {
+            if counts[s] == nil { order.append(s) }
+            counts[s, default: 0] += 1
+        }
+        return order.map { "gemm \($0) count=\(counts[$0]!)" }
+    }
+
     /// The layer table: layer, type, bottoms → tops, output shape, parameters; then totals.
     static func layerTable(_ net: Net) -> [String] {
         var rows = [["layer", "type", "bottoms → tops", "output", "params"]]

@@ -44,7 +44,9 @@ public struct TestCommand: ParsableCommand {
             --generate --prime TEXT --length N --temperature T --seed S generates text with a \
             character model (a net trained on TextData): it feeds the prime to the deploy net, then \
             draws N characters from softmax(logits/T) and prints the prime and them.
-            With --time it measures inference speed over the whole test set:
+            With --time it measures inference speed over the whole test set, after the \
+            matrix products of one batch's forward pass (the shapes scripts/bench times OpenBLAS on):
+              gemm m=20 n=57600 k=25 op=NN count=1
               time images/s=21000 batch=100 load_s=0.06 windows=5
             """)
 
@@ -385,16 +387,16 @@ public struct TestCommand: ParsableCommand {
         if let out { console.out("dump blobs=\(dump ?? "") samples=\(results[0].evaluation.samples) out=\(out)") }
     }
 
-    /// When the card's metrics are measured again with another OpenBLAS kernel or thread count
-    /// than the card's, one line that names both and gives both results: float sums then round
+    /// When the card's metrics are measured again with another OpenBLAS kernel, another level of
+    /// Dendrite's own kernels (`SmallGEMM`) or another thread count than the card's, one line that names both and gives both results: float sums then round
     /// differently, so the metrics may differ slightly (it is not an error; see the README's
     /// "What reproduces exactly"). Nil when the card's conditions hold or do not apply.
     func cardNote(_ member: Member, _ measured: Evaluation, threads: Int) -> String? {
         guard let entry = member.entry, let metrics = entry.card.metrics, images == nil, iterations == nil,
               member.net == entry.path(entry.card.net), let weights = member.weights, weights == entry.path(entry.card.weights) else { return nil }
         let p = entry.card.provenance
-        let cardKernel = p.openblasCore.isEmpty ? "an unrecorded kernel" : "\(p.openblasCore) (OpenBLAS \(p.openblasVersion))"
-        let here = "\(BLAS.coreName) (OpenBLAS \(BLAS.version))"
+        let cardKernel = p.openblasCore.isEmpty ? "an unrecorded kernel" : "\(p.openblasCore) (OpenBLAS \(p.openblasVersion), Dendrite kernels \(p.kernelsOrPlain))"
+        let here = "\(BLAS.coreName) (OpenBLAS \(BLAS.version), Dendrite kernels \(SmallGEMM.level))"
         guard cardKernel != here || p.threads != threads else { return nil }
         let differences = metrics.values.compactMap { name, value in
             measured.value(name).map { "\(name) \(cFormat("%+.2g", $0 - value))" }
@@ -513,8 +515,11 @@ public struct TestCommand: ParsableCommand {
             if window > 0 { rates.append(Double(e.samples) / seconds) }
         }
         rates.sort()
+        // One batch's forward products.
+        Format.gemmLines(net.nodes.flatMap { node in node.layer.gemms(for: node.bottoms.map { net.blobs[$0].shape }).forward })
+            .forEach { console.out($0) }
         console.out("time images/s=\(Int(rates[rates.count / 2].rounded())) batch=\(net.builtBatchSize) "
-                    + "load_s=\(cFormat("%.3f", loadSeconds)) windows=\(timeWindows) threads=\(threads) openblas=\(BLAS.coreName)")
+                    + "load_s=\(cFormat("%.3f", loadSeconds)) windows=\(timeWindows) threads=\(threads) openblas=\(BLAS.coreName) kernels=\(SmallGEMM.level)")
     }
 }
 

@@ -80,7 +80,7 @@ public struct TrainCommand: ParsableCommand {
             help: "On SIGHUP: snapshot (and carry on), stop, or none.")
     public var sighupEffect: SignalEffect = .snapshot
 
-    @Flag(name: .long, help: "Time each layer's forward and backward instead of training (Caffe's `caffe time`).")
+    @Flag(name: .long, help: "Time each layer's forward and backward instead of training (Caffe's `caffe time`), and list the step's matrix products (gemm lines).")
     public var time = false
 
     @Option(name: .long, help: "Steps per timed window with --time (after 10 untimed steps).")
@@ -405,8 +405,8 @@ public struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// The per-layer table (means over all timed steps), then one parseable `time` line with the
-    /// median step time.
+    /// The per-layer table (means over all timed steps), the step's matrix products (`gemm`
+    /// lines), then one parseable `time` line with the median step time.
     func printTiming(_ t: (layers: [LayerTiming], stepMs: Double), _ out: Output) {
         var rows = [["layer", "type", "forward ms", "backward ms", "share", "GFLOP/s fwd", "GFLOP/s bwd"]]
         let layersMs = t.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
@@ -418,7 +418,8 @@ public struct TrainCommand: ParsableCommand {
         }
         let flops = t.layers.reduce(0) { $0 + $1.forwardFlops + $1.backwardFlops }
         Format.table(rows).forEach { out.line($0) }
-        out.line("time step_ms=\(cFormat("%.3f", t.stepMs)) gflop/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations) windows=\(timeWindows) openblas=\(BLAS.coreName)")
+        Format.gemmLines(t.layers.flatMap(\.gemms)).forEach { out.line($0) }
+        out.line("time step_ms=\(cFormat("%.3f", t.stepMs)) gflop/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations) windows=\(timeWindows) openblas=\(BLAS.coreName) kernels=\(SmallGEMM.level)")
     }
 }
 

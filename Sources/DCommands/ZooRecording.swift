@@ -73,7 +73,8 @@ final class ZooRecorder {
         var card = ModelCard(name: "", provenance: ModelCard.Provenance(
             command: command.map(shellQuoted).joined(separator: " "), dendrite: ModelCard.dendriteVersion,
             randomSeed: trainer.seed, threads: trainer.options.threads, date: utcTimestamp(),
-            openblasCore: BLAS.coreName, openblasVersion: BLAS.version, cpu: BLASStartup.cpuModel()))
+            openblasCore: BLAS.coreName, openblasVersion: BLAS.version, cpu: BLASStartup.cpuModel(),
+            kernels: SmallGEMM.level.description))
         card.description = spec.modelCard.description
         card.licence = spec.modelCard.licence
         card.datasetName = spec.modelCard.dataset
@@ -153,6 +154,7 @@ final class ZooRecorder {
         var provenance = card.provenance
         provenance.threads = trainer.options.threads
         (provenance.openblasCore, provenance.openblasVersion, provenance.cpu) = (BLAS.coreName, BLAS.version, BLASStartup.cpuModel())
+        provenance.kernels = SmallGEMM.level.description
         try writer.update(metrics: ModelCard.Metrics(iteration: iteration, net: trainer.testNetNames[0], samples: e.samples, values: finite),
                           provenance: provenance)
         return (card.weights, e)

@@ -1,5 +1,23 @@
 import COpenBLAS
 
+/// One matrix product C [m, n] = op(A) [m, k]·op(B) [k, n] as a layer issues it, named by its
+/// shape alone: `dtrain --time` lists a step's products so that `scripts/bench` can time
+/// OpenBLAS on exactly these shapes (its floor for the workload).
+public struct GEMMShape: Hashable, Sendable, CustomStringConvertible {
+    public var m, n, k: Int
+    public var transA, transB: Bool
+
+    public init(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false) {
+        self.m = m; self.n = n; self.k = k; self.transA = transA; self.transB = transB
+    }
+
+    /// 2·m·n·k, as `Layer.flops` counts a GEMM.
+    public var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+
+    /// `m=20 n=36864 k=25 op=NN`: op is N or T for A, then for B, as BLAS takes them.
+    public var description: String { "m=\(m) n=\(n) k=\(k) op=\(transA ? "T" : "N")\(transB ? "T" : "N")" }
+}
+
 /// The one door to OpenBLAS. Matrices are row-major; `ld*` are row strides in elements.
 public enum BLAS {
     /// `C = alpha · op(A) · op(B) + beta · C`, where op(A) is m×k, op(B) is k×n and C is m×n.

@@ -194,6 +194,17 @@ public final class ConvolutionLayer: Layer {
     /// dx's GEMM, the size of the forward one.
     public func inputGradientFlops(for bottoms: [Shape]) -> Double { flops(for: bottoms).forward }
 
+    /// The products as if the batch were one GEMM each (`ConvolutionKernel.Config.gemms`), once per group.
+    public func gemms(for bottoms: [Shape]) -> LayerGEMMs {
+        var g = LayerGEMMs()
+        guard params.plan(bottoms[0]) != nil else { return g }
+        let c = config(bottoms[0], workers: 1).gemms
+        g.forward = Array(repeating: c.forward, count: group)
+        g.backward = Array(repeating: c.weightGradient, count: group)
+        g.inputGradient = Array(repeating: c.inputGradient, count: group)
+        return g
+    }
+
     public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         [WorkspaceDecl(config(bottoms[0], workers: threads).scratchPerWorker * threads, .float, .scratch)]
     }

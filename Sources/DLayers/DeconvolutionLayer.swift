@@ -69,6 +69,18 @@ public final class DeconvolutionLayer: Layer {
     /// dx's GEMM, the size of the forward one.
     public func inputGradientFlops(for bottoms: [Shape]) -> Double { flops(for: bottoms).forward }
 
+    /// The dual convolution's products the other way round: forward is its input gradient,
+    /// the input gradient its forward.
+    public func gemms(for bottoms: [Shape]) -> LayerGEMMs {
+        var g = LayerGEMMs()
+        guard params.plan(bottoms[0]) != nil else { return g }
+        let c = config(bottoms[0], workers: 1).gemms, groups = params.group
+        g.forward = Array(repeating: c.inputGradient, count: groups)
+        g.backward = Array(repeating: c.weightGradient, count: groups)
+        g.inputGradient = Array(repeating: c.forward, count: groups)
+        return g
+    }
+
     public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         [WorkspaceDecl(config(bottoms[0], workers: threads).scratchPerWorker * threads, .float, .scratch)]
     }

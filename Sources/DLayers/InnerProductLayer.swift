@@ -53,6 +53,12 @@ public final class InnerProductLayer: Layer {
     /// dx's GEMM, the size of the forward one.
     public func inputGradientFlops(for bottoms: [Shape]) -> Double { flops(for: bottoms).forward }
 
+    public func gemms(for bottoms: [Shape]) -> LayerGEMMs {
+        var g = LayerGEMMs()
+        if let d = dims(bottoms[0]) { g.addInnerProduct(m: d.m, n: numOutput, k: d.k, transposedWeight: transpose) }
+        return g
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (m, k, _) = dims(io.bottoms[0].shape)!
         InnerProductKernel.forward(m: m, n: numOutput, k: k, transpose: transpose, input: io.bottoms[0],

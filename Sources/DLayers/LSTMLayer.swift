@@ -107,6 +107,20 @@ public final class LSTMLayer: Layer {
         return 2 * Double(z.t * z.n * 4 * z.h) * Double(z.i) + 2 * Double(z.n * 4 * z.h) * Double(z.s)
     }
 
+    /// W_xc·x over all T·N rows and W_xc_static·x_static as inner products; per step the
+    /// recurrent [N, H]·W_hcᵀ forward and dgates·W_hc [N, 4H]·[4H, H] backward (counted at every
+    /// step, as `flops` counts them); dW_hc as one product over all T·N rows.
+    public func gemms(for bottoms: [Shape]) -> LayerGEMMs {
+        var g = LayerGEMMs()
+        guard let z = sizes(bottoms) else { return g }
+        g.addInnerProduct(m: z.t * z.n, n: 4 * z.h, k: z.i)
+        if z.s > 0 { g.addInnerProduct(m: z.n, n: 4 * z.h, k: z.s) }
+        g.forward += Array(repeating: GEMMShape(m: z.n, n: 4 * z.h, k: z.h, transB: true), count: z.t)
+        g.backward += Array(repeating: GEMMShape(m: z.n, n: z.h, k: 4 * z.h), count: z.t)
+        g.backward.append(GEMMShape(m: 4 * z.h, n: z.h, k: z.t * z.n, transA: true))
+        return g
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let shapes = io.bottoms.map(\.shape)
         let z = sizes(shapes)!

@@ -46,6 +46,10 @@ public protocol Layer: AnyObject {
     /// backward is all input gradient (they do not run at all then) or too cheap to count.
     func inputGradientFlops(for bottoms: [Shape]) -> Double
 
+    /// The matrix products behind `flops(for:)`'s GEMM terms, one entry per call of that shape
+    /// in a step, for the OpenBLAS floor that `scripts/bench` measures. The default is none.
+    func gemms(for bottoms: [Shape]) -> LayerGEMMs
+
     func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError)
     /// Adds parameter gradients into `io.paramGrads` (nil for frozen parameters), and writes
     /// or adds (`io.accumulateBottom`) bottom gradients where `io.bottomGrads` is not nil.
@@ -62,6 +66,33 @@ extension Layer {
     public func propagates(toBottom i: Int) -> Bool { true }
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
     public func inputGradientFlops(for bottoms: [Shape]) -> Double { 0 }
+    public func gemms(for bottoms: [Shape]) -> LayerGEMMs { LayerGEMMs() }
+}
+
+/// A layer's GEMMs in one step: `backward` runs whenever the layer's backward does,
+/// `inputGradient` only when a bottom needs a gradient (what `inputGradientFlops` counts).
+public struct LayerGEMMs: Sendable, Equatable {
+    public var forward: [GEMMShape] = []
+    public var backward: [GEMMShape] = []
+    public var inputGradient: [GEMMShape] = []
+
+    public init() {}
+
+    /// An inner product's three: y [m, n] = x [m, k]·Wᵀ with W [n, k] (or, with
+    /// `transposedWeight`, W [k, n] and y = x·W); dW = dyᵀ·x; dx = dy·W. `bottomInput`: x is a
+    /// bottom, so dx is skippable; false for an input inside the layer (a recurrent state).
+    mutating func addInnerProduct(m: Int, n: Int, k: Int, transposedWeight: Bool = false, bottomInput: Bool = true) {
+        let dx = GEMMShape(m: m, n: k, k: n, transB: transposedWeight)
+        forward.append(GEMMShape(m: m, n: n, k: k, transB: !transposedWeight))
+        backward.append(transposedWeight ? GEMMShape(m: k, n: n, k: m, transA: true) : GEMMShape(m: n, n: k, k: m, transA: true))
+        if bottomInput { inputGradient.append(dx) } else { backward.append(dx) }
+    }
+
+    /// Σ flops of forward, backward and inputGradient.
+    public var flops: (forward: Double, backward: Double, inputGradient: Double) {
+        func sum(_ g: [GEMMShape]) -> Double { g.reduce(0) { $0 + $1.flops } }
+        return (sum(forward), sum(backward), sum(inputGradient))
+    }
 }
 
 /// `forward` and `backward` operations for each of `elements` elements, as `Layer.flops` counts them.

@@ -115,6 +115,21 @@ public final class RNNLayer: Layer {
         return 2 * Double(d.hidden) * (Double(d.steps * d.streams * d.inputs) + Double(d.streams * d.staticInputs))
     }
 
+    /// As `flops` counts them: W_xh·x, W_ho·h and W_xh_static·x_static as inner products (h is
+    /// the layer's own, so its gradient always runs); per step [N, H]·W_hhᵀ forward and
+    /// [N, H]·W_hh backward; dW_hh as one product over all T·N rows.
+    public func gemms(for bottoms: [Shape]) -> LayerGEMMs {
+        let d = dims(bottoms), tn = d.steps * d.streams
+        var g = LayerGEMMs()
+        g.addInnerProduct(m: tn, n: d.hidden, k: d.inputs)
+        g.addInnerProduct(m: tn, n: d.hidden, k: d.hidden, bottomInput: false)
+        if d.staticInputs > 0 { g.addInnerProduct(m: d.streams, n: d.hidden, k: d.staticInputs) }
+        g.forward += Array(repeating: GEMMShape(m: d.streams, n: d.hidden, k: d.hidden, transB: true), count: d.steps)
+        g.backward += Array(repeating: GEMMShape(m: d.streams, n: d.hidden, k: d.hidden), count: d.steps)
+        g.backward.append(GEMMShape(m: d.hidden, n: d.hidden, k: tn, transA: true))
+        return g
+    }
+
     private func weights(_ views: [FloatView?], static hasStatic: Bool) -> RNNKernel.Weights {
         let o = hasStatic ? 1 : 0
         return RNNKernel.Weights(inputWeight: views[0], hiddenBias: views[1], staticWeight: hasStatic ? views[2] : nil,

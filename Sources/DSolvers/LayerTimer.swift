@@ -12,6 +12,8 @@ public struct LayerTiming: Sendable {
     /// Floating-point operations of one forward and one backward pass, where the layer counts them.
     public var forwardFlops: Double
     public var backwardFlops: Double
+    /// The layer's matrix products in one timed step (`Layer.gemms`), forward and backward as run.
+    public var gemms: [GEMMShape]
 }
 
 extension Trainer {
@@ -51,9 +53,12 @@ extension Trainer {
             let shapes = node.bottoms.map { net.blobs[$0].shape }
             let f = node.layer.flops(for: shapes)
             let skipped = node.propagatesToAnyBottom ? 0 : node.layer.inputGradientFlops(for: shapes)
+            let g = node.layer.gemms(for: shapes)
+            let backwardGEMMs = node.runsBackward ? g.backward + (node.propagatesToAnyBottom ? g.inputGradient : []) : []
             return LayerTiming(name: node.name, type: node.type, forwardMs: ms(forward[i], per: timedSteps),
                                backwardMs: node.runsBackward ? ms(backward[i], per: timedSteps) : 0,
-                               forwardFlops: f.forward, backwardFlops: node.runsBackward ? f.backward - skipped : 0)
+                               forwardFlops: f.forward, backwardFlops: node.runsBackward ? f.backward - skipped : 0,
+                               gemms: g.forward + backwardGEMMs)
         }
         return (layers, windowMs[windowMs.count / 2])
     }

@@ -61,14 +61,19 @@ public struct ModelCard: Sendable, Equatable {
         public var openblasCore: String
         public var openblasVersion: String
         public var cpu: String
+        /// Dendrite's own GEMM kernels (`SmallGEMM.Level`: plain, avx2 or avx512); empty in
+        /// cards written before they existed, whose products all ran in OpenBLAS.
+        public var kernels: String
+        public var kernelsOrPlain: String { kernels.isEmpty ? "plain" : kernels }
         /// The seconds the training runs took as dtrain measured them (tests during training
         /// included, the card's final measurement not), summed over the parts of a resumed
         /// run; 0 in cards written before it was recorded.
         public var trainingSeconds: Double
         public init(command: String, dendrite: String, randomSeed: UInt64, threads: Int, date: String,
-                    openblasCore: String = "", openblasVersion: String = "", cpu: String = "", trainingSeconds: Double = 0) {
+                    openblasCore: String = "", openblasVersion: String = "", cpu: String = "", kernels: String = "",
+                    trainingSeconds: Double = 0) {
             self.command = command; self.dendrite = dendrite; self.randomSeed = randomSeed; self.threads = threads; self.date = date
-            self.openblasCore = openblasCore; self.openblasVersion = openblasVersion; self.cpu = cpu
+            self.openblasCore = openblasCore; self.openblasVersion = openblasVersion; self.cpu = cpu; self.kernels = kernels
             self.trainingSeconds = trainingSeconds
         }
     }
@@ -162,6 +167,7 @@ public struct ModelCard: Sendable, Equatable {
         out += "provenance:\n  command: \(q(provenance.command))\n  dendrite: \(q(provenance.dendrite))\n"
         out += "  random_seed: \(provenance.randomSeed)\n  threads: \(provenance.threads)\n  date: \(q(provenance.date))\n"
         out += "  openblas_core: \(q(provenance.openblasCore))\n  openblas_version: \(q(provenance.openblasVersion))\n  cpu: \(q(provenance.cpu))\n"
+        if !provenance.kernels.isEmpty { out += "  kernels: \(q(provenance.kernels))\n" }
         // To 0.1 s; a time that rounds to 0 is left out, as when it was not recorded, so that
         // the card reads back as it was written.
         let trainingSeconds = (provenance.trainingSeconds * 10).rounded() / 10
@@ -249,7 +255,7 @@ public struct ModelCard: Sendable, Equatable {
                                 randomSeed: UInt64(max(0, try p.int("random_seed") ?? 0)), threads: try p.int("threads") ?? 0,
                                 date: try p.string("date") ?? "", openblasCore: try p.string("openblas_core") ?? "",
                                 openblasVersion: try p.string("openblas_version") ?? "", cpu: try p.string("cpu") ?? "",
-                                trainingSeconds: max(0, try p.double("training_seconds") ?? 0))
+                                kernels: try p.string("kernels") ?? "", trainingSeconds: max(0, try p.double("training_seconds") ?? 0))
         try p.finish()
         for f in try map.maps("files") {
             guard let size = try f.int("size"), (0...(1 << 40)).contains(size) else {

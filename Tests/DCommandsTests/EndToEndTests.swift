@@ -120,6 +120,22 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         #expect(finalTest.contains("accuracy=1 "))
     }
 
+    @Test func timeListsTheStepsMatrixProducts() throws {
+        let dir = temporaryDirectory()
+        try setUp(dir)
+        let train = try run("dtrain", [dir + "/solver.yaml", "--time", "--time-iterations", "1", "--time-windows", "1"])
+        #expect(train.status == 0, "\(train.err)")
+        // conv over the batch: [3, 9]·[9, 8·16] and its weight gradient (it reads the data, so no
+        // input gradient); ip: [8, 12]·[12, 2] with W read transposed, dW, and dx.
+        #expect(train.out.split(separator: "\n").filter { $0.hasPrefix("gemm ") } == [
+            "gemm m=3 n=128 k=9 op=NN count=1", "gemm m=3 n=9 k=128 op=NT count=1",
+            "gemm m=8 n=2 k=12 op=NT count=1", "gemm m=2 n=12 k=8 op=TN count=1", "gemm m=8 n=12 k=2 op=NN count=1"])
+        #expect(train.out.contains("\ntime step_ms="))
+        let test = try run("dtest", ["--model", dir + "/net.yaml", "--time", "--time-windows", "1"])
+        #expect(test.status == 0, "\(test.err)")
+        #expect(test.out.split(separator: "\n").filter { $0.hasPrefix("gemm ") } == ["gemm m=3 n=128 k=9 op=NN count=1", "gemm m=8 n=2 k=12 op=NT count=1"])
+    }
+
     @Test func fineTuningReportsWhatWasCopied() throws {
         let dir = temporaryDirectory()
         try setUp(dir)

@@ -199,7 +199,7 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let r = try run("dtest", ["zoo:\(name)", "--json", "--threads", String(p.threads)], zoo: emptyZoo)
         #expect(r.status == 0, "\(r.err)")
         let measured = try jsonOutputs(r.out)
-        let sameKernel = p.openblasCore == BLAS.coreName && p.openblasVersion == BLAS.version
+        let sameKernel = p.openblasCore == BLAS.coreName && p.openblasVersion == BLAS.version && p.kernelsOrPlain == SmallGEMM.level.description
         for (key, value) in metrics.values {
             let m = try #require(measured[key])
             if sameKernel {
@@ -209,7 +209,7 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
             }
         }
         // The note names both kernels exactly when they differ.
-        #expect(r.out.contains("\"note\":\"note: the card was measured with \(p.openblasCore) (OpenBLAS \(p.openblasVersion))") == !sameKernel, "\(r.out)")
+        #expect(r.out.contains("\"note\":\"note: the card was measured with \(p.openblasCore) (OpenBLAS \(p.openblasVersion), Dendrite kernels \(p.kernelsOrPlain))") == !sameKernel, "\(r.out)")
         #expect(card.provenance.command.hasPrefix("dtrain Configs/"))
     }
 
@@ -230,7 +230,9 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         #expect(r.status == 0, "\(r.err)")
         let line = try #require(r.out.split(separator: "\n").first { $0.hasPrefix("committee members=2 samples=10000 accuracy=") })
         let measured = try #require(Double(line.split(separator: "=").last ?? ""))
-        let sameKernel = cards.allSatisfy { $0.provenance.openblasCore == BLAS.coreName && $0.provenance.openblasVersion == BLAS.version }
+        let sameKernel = cards.allSatisfy {
+            $0.provenance.openblasCore == BLAS.coreName && $0.provenance.openblasVersion == BLAS.version && $0.provenance.kernelsOrPlain == SmallGEMM.level.description
+        }
         if sameKernel {
             #expect(line == stated)
         } else {
@@ -249,8 +251,8 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let test = try #require(lines.first)
         #expect(test.hasPrefix("test samples=10000 batches=100 accuracy="))
         let cardValues = card.metrics!.values.map { "\($0.name)=\(cFormatForTests($0.value))" }.joined(separator: " ")
-        #expect(lines.count > 1 && lines[1].hasPrefix("note: the card was measured with \(card.provenance.openblasCore) (OpenBLAS \(card.provenance.openblasVersion)) "
-                                                      + "on 2 threads, this run with \(other) (OpenBLAS "), "\(r.out)")
+        #expect(lines.count > 1 && lines[1].hasPrefix("note: the card was measured with \(card.provenance.openblasCore) (OpenBLAS \(card.provenance.openblasVersion), "
+                                                      + "Dendrite kernels \(card.provenance.kernelsOrPlain)) on 2 threads, this run with \(other) (OpenBLAS "), "\(r.out)")
         #expect(lines[1].contains(" on 2 threads: card \(cardValues); measured minus card: accuracy "), "\(lines[1])")
     }
 

@@ -42,10 +42,15 @@ import Testing
         config(n: 1, c: 2, h: 6, w: 10, outputs: 2, kh: 2, kw: 3, sw: 2, dh: 3, dw: 2),
     ]
 
+    /// The GEMM kernels this CPU runs (`SmallGEMM`), plain OpenBLAS first.
+    static let levels = SmallGEMM.Level.allCases.filter { $0 <= SmallGEMM.supported }
+
     /// Runs `ConvolutionKernel.forward` on fresh buffers.
     static func forward(_ base: ConvolutionKernel.Config, x: [Float], w: [Float], b: [Float]?, threads: Int,
-                        scratchFill: Float = 0) -> [Float] {
-        let cfg = planned(base, threads: threads), g = cfg.geometry
+                        scratchFill: Float = 0, level: SmallGEMM.Level = SmallGEMM.level) -> [Float] {
+        var cfg = planned(base, threads: threads)
+        cfg.kernels = level
+        let g = cfg.geometry
         let input = Tensor(shape: Shape([cfg.batch, g.channels, g.height, g.width]), values: x)
         let weight = Tensor(shape: Shape([cfg.outputs, g.channels / cfg.groups, g.kernelH, g.kernelW]), values: w)
         let bias = b.map { Tensor(shape: Shape([cfg.outputs]), values: $0) }
@@ -71,10 +76,12 @@ import Testing
         let w = Self.values(cfg.outputs * g.patchSize / cfg.groups, seed: 2)
         let b = Self.values(cfg.outputs, seed: 3)
         for threads in [1, 2] {
-            #expect(Self.close(Self.forward(cfg, x: x, w: w, b: b, threads: threads), ConvolutionKernel.reference(cfg, input: x, weight: w, bias: b)),
-                    "\(cfg) threads \(threads)")
-            #expect(Self.close(Self.forward(cfg, x: x, w: w, b: nil, threads: threads), ConvolutionKernel.reference(cfg, input: x, weight: w, bias: nil)),
-                    "\(cfg) threads \(threads), no bias")
+            for level in Self.levels {
+                #expect(Self.close(Self.forward(cfg, x: x, w: w, b: b, threads: threads, level: level), ConvolutionKernel.reference(cfg, input: x, weight: w, bias: b)),
+                        "\(cfg) threads \(threads) \(level)")
+                #expect(Self.close(Self.forward(cfg, x: x, w: w, b: nil, threads: threads, level: level), ConvolutionKernel.reference(cfg, input: x, weight: w, bias: nil)),
+                        "\(cfg) threads \(threads) \(level), no bias")
+            }
         }
     }
 
@@ -111,9 +118,11 @@ import Testing
 
     /// Backward as the adjoint of forward: with y = conv(x; W) + b and any dy,
     /// ⟨dy, y(x) − b⟩ = ⟨dx, x⟩ = ⟨dW, W⟩ (y is linear in x and in W), and db[o] = Σ dy[·, o, ·].
-    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8], configs[9], configs[10], configs[11]])
-    func backwardIsTheAdjoint(_ base: ConvolutionKernel.Config) {
-        let cfg = Self.planned(base, threads: 2), g = cfg.geometry
+    @Test(arguments: [configs[2], configs[3], configs[4], configs[6], configs[7], configs[8], configs[9], configs[10], configs[11]], levels)
+    func backwardIsTheAdjoint(_ base: ConvolutionKernel.Config, level: SmallGEMM.Level) {
+        var cfg = Self.planned(base, threads: 2)
+        cfg.kernels = level
+        let g = cfg.geometry
         let x = Self.values(cfg.batch * g.channels * g.inputArea, seed: 6)
         let w = Self.values(cfg.outputs * g.patchSize / cfg.groups, seed: 7)
         let dyValues = Self.values(cfg.batch * cfg.outputs * g.outputArea, seed: 8)

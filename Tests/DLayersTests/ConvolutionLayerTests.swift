@@ -259,6 +259,21 @@ import Testing
         #expect(layer.flops(for: [Shape([1, 2, 7, 7])]) == (1296, 2592))
     }
 
+    @Test func gemmShapesAreOnePerGroupOverTheBatch() throws {
+        // [3, 4, 6, 6], 6 outputs in 2 groups, kernel 3: P = 4·4 = 16 positions, N·P = 48 columns,
+        // K/G = 2·9 = 18 rows per group. Forward W·col [3, 18]·[18, 48]; dW = dR·colᵀ
+        // [3, 48]·[48, 18]; dcol = Wᵀ·dR [18, 3]·[3, 48]; each once per group.
+        let layer = try Self.conv("num_output: 6, kernel_size: 3, group: 2")
+        let shapes = [Shape([3, 4, 6, 6])]
+        let g = layer.gemms(for: shapes)
+        #expect(g.forward == Array(repeating: GEMMShape(m: 3, n: 48, k: 18), count: 2))
+        #expect(g.backward == Array(repeating: GEMMShape(m: 3, n: 18, k: 48, transB: true), count: 2))
+        #expect(g.inputGradient == Array(repeating: GEMMShape(m: 18, n: 48, k: 3, transA: true), count: 2))
+        let f = layer.flops(for: shapes)
+        #expect(g.flops.forward == f.forward && g.flops.backward + g.flops.inputGradient == f.backward)
+        #expect(g.flops.inputGradient == layer.inputGradientFlops(for: shapes))
+    }
+
     @Test func fillersFromConfig() throws {
         let layer = try Self.conv("num_output: 2, kernel_size: 2, weight_filler: {type: constant, value: 0.5}, bias_filler: {type: constant, value: -3}")
         let rig = try LayerRig(layer, bottoms: [(Shape([1, 1, 3, 3]), randomValues(9))])

@@ -188,6 +188,13 @@ import Testing
         // Dilation widens the window, not the GEMM: the same count with dilation 2.
         let dilated = try Self.deconv("num_output: 6, kernel_size: 3, stride: 2, group: 2, dilation: 2")
         #expect(dilated.flops(for: [Shape([2, 4, 3, 3])]) == (3888, 7776))
+        // The GEMMs behind those counts: forward Wᵀ·x [27, 2]·[2, 18], dW = x·colᵀ [2, 18]·[18, 27],
+        // dx = W·col [2, 27]·[27, 18], once per group.
+        let g = layer.gemms(for: [Shape([2, 4, 3, 3])])
+        #expect(g.forward == Array(repeating: GEMMShape(m: 27, n: 18, k: 2, transA: true), count: 2))
+        #expect(g.backward == Array(repeating: GEMMShape(m: 2, n: 27, k: 18, transB: true), count: 2))
+        #expect(g.inputGradient == Array(repeating: GEMMShape(m: 2, n: 18, k: 27), count: 2))
+        #expect(g.flops.forward == 3888 && g.flops.backward + g.flops.inputGradient == 7776)
     }
 
     @Test func fillersFromConfig() throws {

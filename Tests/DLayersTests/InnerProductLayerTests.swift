@@ -36,6 +36,25 @@ import Testing
         #expect(try checkGradients(rig) == 8 + 12 + 3)
     }
 
+    @Test func gemmShapes() throws {
+        // x [3, 4] → 5 outputs. Forward y = x·Wᵀ, [3, 4]·[4, 5] with W [5, 4] read transposed;
+        // dW = dyᵀ·x [5, 3]·[3, 4]; dx = dy·W [3, 5]·[5, 4].
+        let plain = try makeLayer("{name: ip, type: InnerProduct, bottom: x, top: y, inner_product_param: {num_output: 5}}")
+        let g = plain.gemms(for: [Shape([3, 4])])
+        #expect(g.forward == [GEMMShape(m: 3, n: 5, k: 4, transB: true)])
+        #expect(g.backward == [GEMMShape(m: 5, n: 4, k: 3, transA: true)])
+        #expect(g.inputGradient == [GEMMShape(m: 3, n: 4, k: 5)])
+        let f = plain.flops(for: [Shape([3, 4])])
+        #expect(g.flops.forward == f.forward && g.flops.backward + g.flops.inputGradient == f.backward)
+        #expect(g.flops.inputGradient == plain.inputGradientFlops(for: [Shape([3, 4])]))
+        // With transpose, W is [4, 5]: y = x·W, dW = xᵀ·dy [4, 3]·[3, 5], dx = dy·Wᵀ.
+        let transposed = try makeLayer("{name: ip, type: InnerProduct, bottom: x, top: y, inner_product_param: {num_output: 5, transpose: true}}")
+        let t = transposed.gemms(for: [Shape([3, 4])])
+        #expect(t.forward == [GEMMShape(m: 3, n: 5, k: 4)])
+        #expect(t.backward == [GEMMShape(m: 4, n: 5, k: 3, transA: true)])
+        #expect(t.inputGradient == [GEMMShape(m: 3, n: 4, k: 5, transB: true)])
+    }
+
     @Test func withoutBias() throws {
         let layer = try makeLayer("{name: ip, type: InnerProduct, bottom: x, top: y, inner_product_param: {num_output: 2, bias_term: false}}")
         let rig = try LayerRig(layer, bottoms: [(Shape([2, 3]), randomValues(6))])

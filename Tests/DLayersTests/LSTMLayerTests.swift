@@ -94,6 +94,14 @@ import Testing
         #expect(f.forward == 2880 + 960)
         #expect(f.backward == 2 * 2880 + 1440)
         #expect(layer.inputGradientFlops(for: shapes) == 2 * 15 * 16 * 2)
+        // The GEMM terms again, as products: x's projection [15, 2]·[2, 16] and its two
+        // gradients; per step [3, 4]·[4, 16] forward and [3, 16]·[16, 4] backward; dW_hc once.
+        let g = layer.gemms(for: shapes)
+        #expect(g.flops.forward == 2880 && g.flops.backward + g.flops.inputGradient == 2 * 2880)
+        #expect(g.flops.inputGradient == layer.inputGradientFlops(for: shapes))
+        #expect(g.forward.filter { $0 == GEMMShape(m: 3, n: 16, k: 4, transB: true) }.count == 5)
+        #expect(g.backward.filter { $0 == GEMMShape(m: 3, n: 4, k: 16) }.count == 5)
+        #expect(g.inputGradient == [GEMMShape(m: 15, n: 2, k: 16)])
         #expect(!layer.propagates(toBottom: 1))
     }
 

@@ -134,6 +134,10 @@ import Testing
         #expect(layer.flops(for: shapes) == (1232, 2464))
         // dx: 2·10·6·4 = 480, dx_static: 2·2·7·4 = 112
         #expect(layer.inputGradientFlops(for: shapes) == 592)
+        // The same counts from the products themselves: dx [10, 4]·[4, 6] and dx_static [2, 4]·[4, 7].
+        let g = layer.gemms(for: shapes)
+        #expect(g.flops.forward == 1232 && g.flops.backward + g.flops.inputGradient == 2464)
+        #expect(g.inputGradient == [GEMMShape(m: 10, n: 6, k: 4), GEMMShape(m: 2, n: 7, k: 4)])
     }
 
     @Test func shapeErrors() throws {

@@ -76,9 +76,11 @@ private func makeEntry(_ dir: String, root: String, name: String = "tiny") throw
         card.metrics = .init(iteration: 10, net: "m", samples: 100, values: [("accuracy", 0.8806000000238419), ("loss", 0.1 + 0.2), ("a, b: {c}", 1)])
         card.snapshots = [5, 10]
         card.files = [.init(path: "net.yaml", size: 12, sha256: String(repeating: "b", count: 64))]
+        card.provenance.kernels = "avx2"
         let text = card.yaml()
         let back = try ModelCard(node: try YAML.parse(text, file: "model.yaml"))
         #expect(back == card)
+        #expect(back.provenance.kernelsOrPlain == "avx2")
         #expect(back.metrics?.values[0].value == 0.8806000000238419)
     }
 

@@ -20,6 +20,8 @@ public enum ConvolutionKernel {
         public var batch: Int
         /// Images per chunk.
         public var chunk: Int
+        /// The instruction set of W·col and Wᵀ·dR (`SmallGEMM`); tests set each level.
+        public var kernels = SmallGEMM.level
 
         /// About 128k floats (512 KB) of columns per chunk, well inside the L2 cache of one core.
         public static let columnBudget = 1 << 17
@@ -42,6 +44,14 @@ public enum ConvolutionKernel {
         /// forward, a deconvolution's too (which runs this convolution backwards), and each of
         /// the two GEMMs of either's backward.
         public var gemmFlops: Double { 2 * Double(outputs) * Double(geometry.patchSize / groups) * Double(geometry.outputArea * batch) }
+        /// The convolution's products as if the whole batch were one, per group: forward W·col
+        /// [OC/G, K/G]·[K/G, N·P]; the weight gradient dR·colᵀ; the input gradient Wᵀ·dR. A
+        /// deconvolution runs the same three with forward and input gradient swapped.
+        public var gemms: (forward: GEMMShape, weightGradient: GEMMShape, inputGradient: GEMMShape) {
+            let ocg = outputs / groups, kg = geometry.patchSize / groups, columns = batch * geometry.outputArea
+            return (GEMMShape(m: ocg, n: columns, k: kg), GEMMShape(m: ocg, n: kg, k: columns, transB: true),
+                    GEMMShape(m: kg, n: columns, k: ocg, transA: true))
+        }
         /// Scratch floats one worker needs.
         public var scratchPerWorker: Int { columnCount + resultCount + weightCount + biasCount }
     }
@@ -93,30 +103,47 @@ public enum ConvolutionKernel {
         return UnsafePointer(rows)
     }
 
-    /// result [OC, n·P] = W·col, one GEMM per group: [OC/G, K/G]·[K/G, n·P].
+    /// result [OC, n·P] = W·col, one GEMM per group: [OC/G, K/G]·[K/G, n·P] (SmallGEMM).
     static func multiply(_ cfg: Config, weight: FloatView, col: UnsafePointer<Float>, columns: Int,
                          into result: UnsafeMutablePointer<Float>) {
         let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups
         for grp in 0..<cfg.groups {
-            BLAS.gemm(transA: false, transB: false, m: ocg, n: columns, k: kg,
-                      a: weight.base + grp * ocg * kg, lda: kg, b: col + grp * kg * columns, ldb: columns,
-                      beta: 0, c: result + grp * ocg * columns, ldc: columns)
+            SmallGEMM.gemm(transA: false, m: ocg, n: columns, k: kg, a: weight.base + grp * ocg * kg, lda: kg,
+                           b: col + grp * kg * columns, ldb: columns, c: result + grp * ocg * columns, ldc: columns,
+                           accumulate: false, level: cfg.kernels)
         }
     }
 
-    /// col [K, n·P] = Wᵀ·rows, one GEMM per group: [K/G, OC/G]·[OC/G, n·P].
+    /// output[first + i] [OC, P] = W·col[:, i·P ..< (i+1)·P] + bias for each of the n images, one
+    /// product per image and group: [OC/G, K/G]·[K/G, P] read from the chunk's columns.
+    static func multiplyIntoImages(_ cfg: Config, weight: FloatView, col: UnsafePointer<Float>, first: Int, n: Int,
+                                   bias: FloatView?, output: FloatView) {
+        let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups, area = cfg.geometry.outputArea
+        let columns = n * area
+        for i in 0..<n {
+            for grp in 0..<cfg.groups {
+                SmallGEMM.gemm(transA: false, m: ocg, n: area, k: kg, a: weight.base + grp * ocg * kg, lda: kg,
+                               b: col + grp * kg * columns + i * area, ldb: columns,
+                               c: output.base + ((first + i) * cfg.outputs + grp * ocg) * area, ldc: area,
+                               bias: bias.map { UnsafePointer($0.base + grp * ocg) }, accumulate: false, level: cfg.kernels)
+            }
+        }
+    }
+
+    /// col [K, n·P] = Wᵀ·rows, one GEMM per group: [K/G, OC/G]·[OC/G, n·P] (SmallGEMM).
     static func multiplyTransposed(_ cfg: Config, weight: FloatView, rows: UnsafePointer<Float>, columns: Int,
                                    into col: UnsafeMutablePointer<Float>) {
         let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups
         for grp in 0..<cfg.groups {
-            BLAS.gemm(transA: true, transB: false, m: kg, n: columns, k: ocg,
-                      a: weight.base + grp * ocg * kg, lda: kg, b: rows + grp * ocg * columns, ldb: columns,
-                      beta: 0, c: col + grp * kg * columns, ldc: columns)
+            SmallGEMM.gemm(transA: true, m: kg, n: columns, k: ocg, a: weight.base + grp * ocg * kg, lda: kg,
+                           b: rows + grp * ocg * columns, ldb: columns, c: col + grp * kg * columns, ldc: columns,
+                           accumulate: false, level: cfg.kernels)
         }
     }
 
     /// dW [OC, K/G] = rows·colᵀ per group ([OC/G, n·P]·[n·P, K/G]), added to what it holds
-    /// when `accumulate`.
+    /// when `accumulate`. OpenBLAS: Dendrite's kernel, fed a packed copy of colᵀ, measured 0.8–0.9
+    /// times its speed on these shapes (docs/PERFORMANCE.md).
     static func weightProduct(_ cfg: Config, rows: UnsafePointer<Float>, col: UnsafePointer<Float>, columns: Int,
                               into weightGrad: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups
@@ -174,10 +201,16 @@ public enum ConvolutionKernel {
             while first < images.upperBound {
                 let n = min(cfg.chunk, images.upperBound - first)
                 unfold(cfg, input: input, first: first, n: n, into: s.col)
-                // One image: write straight into the output, which is [OC, P] for that image.
-                let target = n == 1 ? output.base + first * cfg.outputs * area : s.result
-                multiply(cfg, weight: weight, col: s.col, columns: n * area, into: target)
-                scatter(cfg, result: target, first: first, n: n, bias: bias, into: output, accumulate: false)
+                if SmallGEMM.ownKernel(transA: false, level: cfg.kernels) {
+                    // Dendrite's kernel writes each image's [OC, P] straight into the output,
+                    // bias included: no copy, no second pass.
+                    multiplyIntoImages(cfg, weight: weight, col: s.col, first: first, n: n, bias: bias, output: output)
+                } else {
+                    // One image: write straight into the output, which is [OC, P] for that image.
+                    let target = n == 1 ? output.base + first * cfg.outputs * area : s.result
+                    multiply(cfg, weight: weight, col: s.col, columns: n * area, into: target)
+                    scatter(cfg, result: target, first: first, n: n, bias: bias, into: output, accumulate: false)
+                }
                 first += n
             }
         }
