@@ -1,8 +1,9 @@
 // C = A·B with B row-major: register-blocked tiles of MR rows of C by two vectors of columns,
 // accumulated over all of k in registers, no packing. Each tile reads its MR rows of A by
 // broadcasts and B's row p as two vector loads (masked at the right edge), and does 2·MR FMAs
-// per p. Shapes the convolutions hand it: m = output channels (20, 50), k = C·kh·kw (25, 500),
-// n = images·positions (thousands). The loop over column panels is the outer one: a panel of B
+// per p. Shapes LeNet's convolutions hand it: W·col per image, m = output channels (20, 50),
+// k = C·kh·kw (25, 500), n = positions (576, 64); Wᵀ·dR per chunk, m = 500, k = 50, n = 256.
+// The loop over column panels is the outer one: a panel of B
 // (2 vectors × k rows) comes from memory once and from cache for every tile of rows, and all
 // of A stays in L2.
 #include "ckernels.h"

@@ -1,6 +1,6 @@
 // Dendrite's own small-matrix kernels (issue 18), for the GEMM shapes of convolutions, where
-// OpenBLAS's packing costs as much as the arithmetic. Plain C with intrinsics in functions
-// compiled for one instruction set each (target attributes), picked at run time.
+// OpenBLAS packs both operands for every small call. Plain C with intrinsics in functions
+// compiled for one instruction set each (target attributes), picked at run time (SmallGEMM).
 #ifndef DENDRITE_CKERNELS_H
 #define DENDRITE_CKERNELS_H
 
