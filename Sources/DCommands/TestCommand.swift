@@ -388,9 +388,10 @@ public struct TestCommand: ParsableCommand {
     }
 
     /// When the card's metrics are measured again with another OpenBLAS kernel, another level of
-    /// Dendrite's own kernels (`SmallGEMM`) or another thread count than the card's, one line that names both and gives both results: float sums then round
-    /// differently, so the metrics may differ slightly (it is not an error; see the README's
-    /// "What reproduces exactly"). Nil when the card's conditions hold or do not apply.
+    /// Dendrite's own kernels (`SmallGEMM`) or another thread count than the card's, one line
+    /// that names both and gives both results: float sums then round differently, so the
+    /// metrics may differ slightly (it is not an error; see the README's "What reproduces
+    /// exactly"). Nil when the card's conditions hold or do not apply.
     func cardNote(_ member: Member, _ measured: Evaluation, threads: Int) -> String? {
         guard let entry = member.entry, let metrics = entry.card.metrics, images == nil, iterations == nil,
               member.net == entry.path(entry.card.net), let weights = member.weights, weights == entry.path(entry.card.weights) else { return nil }
