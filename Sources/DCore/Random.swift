@@ -48,14 +48,14 @@ public struct RandomStream: RandomNumberGenerator, Sendable, Equatable {
         return result
     }
 
-    /// Uniform in [0, 1) with 24 random bits, the precision of a Float.
-    @inlinable
     /// Moves past `count` draws: what `count` calls of `next()` would (the draws of the ranks
     /// before this one, in data-parallel training).
     public mutating func skip(_ count: Int) {
         for _ in 0..<count { _ = next() }
     }
 
+    /// Uniform in [0, 1) with 24 random bits, the precision of a Float.
+    @inlinable
     public mutating func nextUnitFloat() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216.0)
     }

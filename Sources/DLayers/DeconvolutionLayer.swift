@@ -58,16 +58,12 @@ public final class DeconvolutionLayer: Layer {
         return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: params.biasFiller)] : [weight]
     }
 
-    /// The dual convolution's GEMM forward (`ConvolutionKernel.Config.gemmFlops`); backward runs two of the same size
-    /// (dW and dx).
-    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
-        guard params.plan(bottoms[0]) != nil else { return (0, 0) }
-        let f = config(bottoms[0], workers: 1).gemmFlops
-        return (f, 2 * f)
-    }
+    /// The dual convolution's GEMMs (`gemms`): one forward, two of the same size backward (dW
+    /// and dx).
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { gemms(for: bottoms).layerFlops }
 
     /// dx's GEMM, the size of the forward one.
-    public func inputGradientFlops(for bottoms: [Shape]) -> Double { flops(for: bottoms).forward }
+    public func inputGradientFlops(for bottoms: [Shape]) -> Double { gemms(for: bottoms).flops.inputGradient }
 
     /// The dual convolution's products the other way round: forward is its input gradient,
     /// the input gradient its forward.

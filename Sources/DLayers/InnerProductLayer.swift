@@ -44,14 +44,11 @@ public final class InnerProductLayer: Layer {
         return biasTerm ? [weight, ParameterDecl("bias", Shape([numOutput]), filler: biasFiller)] : [weight]
     }
 
-    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) {
-        guard let d = dims(bottoms[0]) else { return (0, 0) }
-        let f = 2 * Double(d.m) * Double(d.k) * Double(numOutput)
-        return (f, 2 * f)
-    }
+    /// Its GEMMs (`gemms`): one forward, two of the same size backward (dW and dx).
+    public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { gemms(for: bottoms).layerFlops }
 
     /// dx's GEMM, the size of the forward one.
-    public func inputGradientFlops(for bottoms: [Shape]) -> Double { flops(for: bottoms).forward }
+    public func inputGradientFlops(for bottoms: [Shape]) -> Double { gemms(for: bottoms).flops.inputGradient }
 
     public func gemms(for bottoms: [Shape]) -> LayerGEMMs {
         var g = LayerGEMMs()

@@ -93,6 +93,13 @@ public struct LayerGEMMs: Sendable, Equatable {
         func sum(_ g: [GEMMShape]) -> Double { g.reduce(0) { $0 + $1.flops } }
         return (sum(forward), sum(backward), sum(inputGradient))
     }
+
+    /// `Layer.flops` of a layer whose arithmetic is these products: a full backward computes
+    /// the input gradient too.
+    var layerFlops: (forward: Double, backward: Double) {
+        let f = flops
+        return (f.forward, f.backward + f.inputGradient)
+    }
 }
 
 /// `forward` and `backward` operations for each of `elements` elements, as `Layer.flops` counts them.

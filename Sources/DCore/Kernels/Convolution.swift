@@ -39,14 +39,10 @@ public enum ConvolutionKernel {
         /// Partial bias gradient: one per output, or per channel for deconvolution, whose bias
         /// sits on this convolution's input.
         var biasCount: Int { max(outputs, geometry.channels) }
-        /// The floating-point operations of the convolution's GEMM over the batch,
-        /// 2·outputs·(patch/groups)·OH·OW·N (multiply-adds, dilated or not): a convolution's
-        /// forward, a deconvolution's too (which runs this convolution backwards), and each of
-        /// the two GEMMs of either's backward.
-        public var gemmFlops: Double { 2 * Double(outputs) * Double(geometry.patchSize / groups) * Double(geometry.outputArea * batch) }
         /// The convolution's products as if the whole batch were one, per group: forward W·col
-        /// [OC/G, K/G]·[K/G, N·P]; the weight gradient dR·colᵀ; the input gradient Wᵀ·dR. A
-        /// deconvolution runs the same three with forward and input gradient swapped.
+        /// [OC/G, K/G]·[K/G, N·P]; the weight gradient dR·colᵀ; the input gradient Wᵀ·dR, each
+        /// 2·(OC/G)·(K/G)·N·P floating-point operations, dilated or not. A deconvolution runs the
+        /// same three with forward and input gradient swapped. `Layer.flops` counts them.
         public var gemms: (forward: GEMMShape, weightGradient: GEMMShape, inputGradient: GEMMShape) {
             let ocg = outputs / groups, kg = geometry.patchSize / groups, columns = batch * geometry.outputArea
             return (GEMMShape(m: ocg, n: columns, k: kg), GEMMShape(m: ocg, n: kg, k: columns, transB: true),
