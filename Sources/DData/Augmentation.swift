@@ -5,7 +5,8 @@ import Glibc
 
 /// The random changes a TRAIN-phase data layer makes to each sample before its transform
 /// (the lecture's augmentation; Caffe's `mirror` and `crop_size`, plus affine distortions and
-/// Simard, Steinkraus & Platt's elastic distortion, 2003). Every draw comes from a stream keyed
+/// Simard, Steinkraus & Platt's elastic distortion, 2003, and Zhong et al.'s random erasing,
+/// 2017). Every draw comes from a stream keyed
 /// by the solver seed and the sample's place in the data order (epoch, position), so a
 /// sample's distortion depends neither on the thread count nor on a resume. In TEST nothing is
 /// random: `crop_size` takes the centre.
@@ -31,13 +32,23 @@ public struct Augmentation: Sendable, Equatable {
     /// 28×28 digits). Off when `elasticAlpha` is 0.
     public var elasticAlpha = 0.0
     public var elasticSigma = 0.0 { didSet { kernel = Self.gaussianKernel(sigma: elasticSigma) } }
+    /// Random erasing (Zhong et al. 2017, torchvision's `RandomErasing`): with this probability
+    /// a rectangle of the output, the same in every channel, is set to `eraseValue`. Off when 0.
+    public var eraseProbability = 0.0
+    /// The rectangle's area as a fraction of the output's, drawn uniformly from this range.
+    public var eraseArea = 0.02...0.33
+    /// The rectangle's aspect ratio (height / width) is drawn log-uniformly from
+    /// [1 / eraseAspect, eraseAspect].
+    public var eraseAspect = 10.0 / 3
+    /// The raw value the rectangle gets, before `mean_value` and `scale` (0: black).
+    public var eraseValue: Float = 0
     /// The smoothing Gaussian of `elasticSigma`, computed once.
     private(set) var kernel: [Float] = [1]
 
     public init() {}
 
     public var warps: Bool { translation > 0 || rotation > 0 || zoom > 0 || shear > 0 || elasticAlpha > 0 }
-    public var isIdentity: Bool { !mirror && cropSize == 0 && !warps }
+    public var isIdentity: Bool { !mirror && cropSize == 0 && !warps && eraseProbability == 0 }
 
     /// One sample's output [channels, side, side] for an input [channels, height, width].
     public func outputDims(_ input: [Int]) -> [Int] {
@@ -59,6 +70,39 @@ public struct Augmentation: Sendable, Equatable {
     /// floats.
     public func apply(_ input: UnsafePointer<Float>, dims: [Int], into output: UnsafeMutablePointer<Float>,
                       random: inout RandomStream?, scratch: UnsafeMutablePointer<Float>) {
+        warpCropMirror(input, dims: dims, into: output, random: &random, scratch: scratch)
+        if eraseProbability > 0, var rng = random {
+            let out = outputDims(dims)
+            if let (top, left, h, w) = eraseRectangle(height: out[1], width: out[2], rng: &rng) {
+                for ch in 0..<out[0] {
+                    for y in top..<(top + h) { (output + (ch * out[1] + y) * out[2] + left).update(repeating: eraseValue, count: w) }
+                }
+            }
+            random = rng
+        }
+    }
+
+    /// The rectangle random erasing sets in a height × width output (top, left, height, width),
+    /// or nil when this sample keeps its pixels. As torchvision: with `eraseProbability`, up to
+    /// ten draws of an area and an aspect ratio, the first whose sides fit (rounded, each
+    /// smaller than the image's) placed uniformly; none if all ten miss.
+    func eraseRectangle(height: Int, width: Int, rng: inout RandomStream) -> (Int, Int, Int, Int)? {
+        guard rng.nextUnitDouble() < eraseProbability else { return nil }
+        let logAspect = log(eraseAspect)
+        for _ in 0..<10 {
+            let area = Double(height * width) * (eraseArea.lowerBound + rng.nextUnitDouble() * (eraseArea.upperBound - eraseArea.lowerBound))
+            let aspect = exp((rng.nextUnitDouble() * 2 - 1) * logAspect)
+            let h = Int((area * aspect).squareRoot().rounded()), w = Int((area / aspect).squareRoot().rounded())
+            guard h >= 1, w >= 1, h < height, w < width else { continue }
+            let top = Int(rng.next() % UInt64(height - h + 1)), left = Int(rng.next() % UInt64(width - w + 1))
+            return (top, left, h, w)
+        }
+        return nil
+    }
+
+    /// The warps, then the crop and the mirror: `apply` without the erasing.
+    func warpCropMirror(_ input: UnsafePointer<Float>, dims: [Int], into output: UnsafeMutablePointer<Float>,
+                        random: inout RandomStream?, scratch: UnsafeMutablePointer<Float>) {
         let (channels, height, width) = (dims[0], dims[1], dims[2])
         guard var rng = random, warps else {
             return copyCropMirror(input, channels: channels, height: height, width: width, into: output, random: &random)

@@ -133,6 +133,26 @@ public final class IDXDataLayer: Layer {
             throw t.error("elastic_sigma", "must be positive with elastic_alpha: the displacements are smoothed by a Gaussian of this width",
                           hint: "Simard et al. used elastic_alpha: 34, elastic_sigma: 4 on 28×28 digits")
         }
+        a.eraseProbability = try amount("erase_probability")
+        if a.eraseProbability > 1 { throw t.error("erase_probability", "is a probability, at most 1, found \(a.eraseProbability)", hint: "Zhong et al. erase with erase_probability: 0.5") }
+        if t.has("erase_area") {
+            let area = try t.doubles("erase_area")
+            guard area.count == 2, area[0] > 0, area[0] <= area[1], area[1] < 1 else {
+                throw t.error("erase_area", "must be [low, high], fractions of the image with 0 < low ≤ high < 1, found \(area)",
+                              hint: "torchvision's RandomErasing uses erase_area: [0.02, 0.33]")
+            }
+            a.eraseArea = area[0]...area[1]
+        }
+        a.eraseAspect = try amount("erase_aspect", default: a.eraseAspect)
+        if a.eraseAspect < 1 {
+            throw t.error("erase_aspect", "must be at least 1 (the ratio is drawn from [1 / erase_aspect, erase_aspect]), found \(a.eraseAspect)", hint: "torchvision's RandomErasing uses 3.3")
+        }
+        let eraseValue = try t.double("erase_value", default: 0)
+        guard eraseValue.isFinite else { throw t.error("erase_value", "must be a finite number, found \(eraseValue)") }
+        a.eraseValue = Float(eraseValue)
+        for key in ["erase_area", "erase_aspect", "erase_value"] where t.has(key) && a.eraseProbability == 0 {
+            throw t.error(key, "applies only when erase_probability is above 0", hint: "add erase_probability: 0.5")
+        }
         var normalization: Normalization?
         let mode: Normalization.Mode? = t.has("normalize") ? try t.choice("normalize", default: Normalization.Mode.perChannel) : nil
         let epsilon = try amount("zca_epsilon", default: 0.1)

@@ -168,4 +168,44 @@ import Testing
         #expect(moved.prefix(784).elementsEqual(moved.suffix(784)) && moved != twin)
         #expect(run(a, input, dims: [2, 28, 28], rng: nil) == input)  // TEST: no warp (and no crop here)
     }
+
+    @Test func erasingSetsOneRectangleInEveryChannel() {
+        var a = Augmentation()
+        (a.eraseProbability, a.eraseArea, a.eraseAspect, a.eraseValue) = (1, 0.25...0.25, 1, -1)
+        #expect(!a.isIdentity)
+        // A quarter of an 8×8 image with aspect 1: a 4×4 square of −1, the same in both channels.
+        let input = [Float](repeating: 3, count: 2 * 64)
+        for position in 0..<20 {
+            let out = run(a, input, dims: [2, 8, 8], rng: Augmentation.stream(seed: 1, epoch: 0, position: position))
+            let erased = (0..<64).filter { out[$0] == -1 }
+            #expect(erased.count == 16 && out.allSatisfy { $0 == 3 || $0 == -1 })
+            #expect(Array(out.prefix(64)) == Array(out.suffix(64)))
+            let rows = Set(erased.map { $0 / 8 }), columns = Set(erased.map { $0 % 8 })
+            #expect(rows.count == 4 && columns.count == 4 && rows.max()! - rows.min()! == 3 && columns.max()! - columns.min()! == 3)
+        }
+        #expect(run(a, input, dims: [2, 8, 8], rng: nil) == input)  // TEST: never erased
+    }
+
+    @Test func erasingDrawsItsProbabilityAreaAndAspect() {
+        var a = Augmentation()
+        (a.eraseProbability, a.eraseArea, a.eraseAspect) = (0.5, 0.02...0.33, 10.0 / 3)
+        let (side, samples) = (28, 2000)
+        var erasedSamples = 0, tall = 0, wide = 0, placesTop = Set<Int>(), placesLeft = Set<Int>()
+        for position in 0..<samples {
+            var rng = Augmentation.stream(seed: 9, epoch: 2, position: position)
+            guard let (top, left, h, w) = a.eraseRectangle(height: side, width: side, rng: &rng) else { continue }
+            erasedSamples += 1
+            #expect(top >= 0 && left >= 0 && top + h <= side && left + w <= side)
+            // The area after rounding each side: within half a pixel per side of the range.
+            let area = Double(h * w) / Double(side * side)
+            #expect(Double((h + 1) * (w + 1)) / Double(side * side) >= 0.02 && Double(max(h - 1, 0) * max(w - 1, 0)) / Double(side * side) <= 0.33, "\(area)")
+            #expect(Double(h) / Double(w) <= 10.0 / 3 * 1.5 && Double(w) / Double(h) <= 10.0 / 3 * 1.5)
+            if h > w { tall += 1 } else if w > h { wide += 1 }
+            placesTop.insert(top); placesLeft.insert(left)
+        }
+        // Binomial(2000, 1/2): 5 standard deviations are ±112.
+        #expect(abs(erasedSamples - samples / 2) < 112, "\(erasedSamples)")
+        #expect(tall > erasedSamples / 4 && wide > erasedSamples / 4, "\(tall) \(wide)")
+        #expect(placesTop.count > 15 && placesLeft.count > 15)
+    }
 }

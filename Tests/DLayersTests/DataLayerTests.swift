@@ -32,7 +32,7 @@ import Testing
     }
 
     @Test func trainDrawsPerSeedAndNotPerThread() throws {
-        let settings = "scale: 0.5, mean_value: [10, 20, 30], mirror: true, crop_size: 6, translation: 1, rotation: 10, elastic_alpha: 3, elastic_sigma: 2"
+        let settings = "scale: 0.5, mean_value: [10, 20, 30], mirror: true, crop_size: 6, translation: 1, rotation: 10, elastic_alpha: 3, elastic_sigma: 2, erase_probability: 0.5"
         #expect(try layer(settings).sampleDims == [3, 6, 6])
         let one = try batch(try layer(settings)), two = try batch(try layer(settings), threads: 2)
         #expect(one == two && one.allSatisfy(\.isFinite))
@@ -167,6 +167,15 @@ import Testing
         }
     }
 
+    /// Random erasing alone: the rectangle gets erase_value, through mean_value and scale.
+    @Test func erasingWritesTheEraseValueThroughTheTransform() throws {
+        let erased = try batch(try layer("scale: 0.5, mean_value: 10, erase_probability: 1, erase_area: [0.25, 0.25], erase_aspect: 1, erase_value: 50.5"))
+        // (50.5 − 10) · 0.5, which no byte gives, in a 4×4 square of each channel of the 8×8 images.
+        #expect(erased.filter { $0 == 20.25 }.count == 4 * 3 * 16)
+        let test = try batch(try layer("scale: 0.5, mean_value: 10, erase_probability: 1, erase_value: 50.5", phase: .test), phase: .test)
+        #expect(test == (try batch(try layer("scale: 0.5, mean_value: 10", phase: .test), phase: .test)))
+    }
+
     @Test func badSettingsAreLocated() {
         func message(_ transform: String) -> String? {
             do { _ = try layer(transform); return nil } catch let e as ConfigError { return e.headline } catch { return "\(error)" }
@@ -177,7 +186,13 @@ import Testing
                                     ("pad: -1", "transform_param.pad: must be at least 0, found -1"),
                                     ("zoom: 1", "transform_param.zoom: must be below 1 (the factor is drawn from [1 − zoom, 1 + zoom]), found 1.0"),
                                     ("rotation: -5", "transform_param.rotation: must be a finite number ≥ 0, found -5.0"),
-                                    ("scale: 0", "transform_param.scale: must not be 0: every sample would become zero")] {
+                                    ("scale: 0", "transform_param.scale: must not be 0: every sample would become zero"),
+                                    ("erase_probability: 1.5", "transform_param.erase_probability: is a probability, at most 1, found 1.5"),
+                                    ("erase_probability: 0.5, erase_area: [0.4, 0.2]", "transform_param.erase_area: must be [low, high], fractions of the image with 0 < low ≤ high < 1"),
+                                    ("erase_probability: 0.5, erase_area: [0.1, 1]", "transform_param.erase_area: must be [low, high]"),
+                                    ("erase_probability: 0.5, erase_area: [0.1]", "transform_param.erase_area: must be [low, high]"),
+                                    ("erase_probability: 0.5, erase_aspect: 0.5", "transform_param.erase_aspect: must be at least 1"),
+                                    ("erase_area: [0.1, 0.2]", "transform_param.erase_area: applies only when erase_probability is above 0")] {
             let m = message(setting) ?? "accepted"
             #expect(m.contains(expected), "\(m)")
         }
