@@ -4,12 +4,11 @@ import Glibc
 #endif
 
 /// The random changes a TRAIN-phase data layer makes to each sample before its transform
-/// (the lecture's augmentation; Caffe's `mirror` and `crop_size`, plus affine distortions and
+/// (the lecture's augmentation; Caffe's `mirror` and `crop_size`, plus affine distortions,
 /// Simard, Steinkraus & Platt's elastic distortion, 2003, and Zhong et al.'s random erasing,
-/// 2017). Every draw comes from a stream keyed
-/// by the solver seed and the sample's place in the data order (epoch, position), so a
-/// sample's distortion depends neither on the thread count nor on a resume. In TEST nothing is
-/// random: `crop_size` takes the centre.
+/// 2017). Every draw comes from a stream keyed by the solver seed and the sample's place in the
+/// data order (epoch, position), so a sample's distortion depends neither on the thread count
+/// nor on a resume. In TEST nothing is random: `crop_size` takes the centre.
 public struct Augmentation: Sendable, Equatable {
     /// Flip left–right with probability 1/2.
     public var mirror = false
