@@ -259,6 +259,36 @@ import Testing
     }
 }
 
+/// SGD with L2 decay runs in one SIMD pass that also checks the gradients: every element gets
+/// the bits of the formula computed element by element in Float, for every tail length, and a
+/// NaN or infinity in the vector part or in the tail is reported.
+@Suite struct FusedSGDTests {
+    @Test(arguments: [1, 7, 8, 9, 16, 37]) func bitsOfTheFormula(count: Int) {
+        let (mu, rate, decay): (Float, Float, Float) = (0.9, 0.05, 5e-4)
+        let w0 = (0..<count).map { Float($0 % 11) * 0.37 - 1.2 }, g = (0..<count).map { Float($0 % 5) * -0.21 + 0.3 }
+        let v0 = (0..<count).map { Float($0 % 3) * 0.01 }
+        var w = w0, v = v0
+        for i in 0..<count {
+            v[i] = mu * v[i] + rate * (g[i] + decay * w[i])
+            w[i] -= v[i]
+        }
+        let weights = Tensor(shape: Shape([count])), grads = Tensor(shape: Shape([count])), history = Tensor(shape: Shape([count]))
+        weights.view.copy(from: w0); grads.view.copy(from: g); history.view.copy(from: v0)
+        #expect(OptimizerKernel.update(.sgd(momentum: mu), weights: weights.view, grads: grads.view, history: [history.view], rate: rate, decay: decay, l1: false))
+        #expect(weights.values.map(\.bitPattern) == w.map(\.bitPattern))
+        #expect(history.values.map(\.bitPattern) == v.map(\.bitPattern))
+        for bad in [Float.nan, .infinity, -.infinity] {
+            for index in Set([0, count / 2, count - 1]) {
+                var gb = g
+                gb[index] = bad
+                grads.view.copy(from: gb)
+                #expect(!OptimizerKernel.update(.sgd(momentum: mu), weights: weights.view, grads: grads.view, history: [history.view], rate: rate, decay: decay, l1: false),
+                        "\(bad) at \(index) of \(count)")
+            }
+        }
+    }
+}
+
 @Suite struct ScheduleTests {
     func spec(_ text: String) throws -> SolverSpec {
         try SolverSpec(node: try YAML.parse("net: n.yaml\nbase_lr: 0.1\n" + text, file: "s.yaml"), file: "s.yaml")
