@@ -148,8 +148,8 @@ public final class IDXDataLayer: Layer {
             throw t.error("erase_aspect", "must be at least 1 (the ratio is drawn from [1 / erase_aspect, erase_aspect]), found \(a.eraseAspect)", hint: "torchvision's RandomErasing uses 3.3")
         }
         let eraseValue = try t.double("erase_value", default: 0)
-        guard eraseValue.isFinite else { throw t.error("erase_value", "must be a finite number, found \(eraseValue)") }
         a.eraseValue = Float(eraseValue)
+        guard a.eraseValue.isFinite else { throw t.error("erase_value", "must be a finite number within Float's range, found \(eraseValue)") }
         for key in ["erase_area", "erase_aspect", "erase_value"] where t.has(key) && a.eraseProbability == 0 {
             throw t.error(key, "applies only when erase_probability is above 0", hint: "add erase_probability: 0.5")
         }

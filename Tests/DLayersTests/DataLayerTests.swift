@@ -192,6 +192,7 @@ import Testing
                                     ("erase_probability: 0.5, erase_area: [0.1, 1]", "transform_param.erase_area: must be [low, high]"),
                                     ("erase_probability: 0.5, erase_area: [0.1]", "transform_param.erase_area: must be [low, high]"),
                                     ("erase_probability: 0.5, erase_aspect: 0.5", "transform_param.erase_aspect: must be at least 1"),
+                                    ("erase_probability: 0.5, erase_value: 1e300", "transform_param.erase_value: must be a finite number within Float's range"),
                                     ("erase_area: [0.1, 0.2]", "transform_param.erase_area: applies only when erase_probability is above 0")] {
             let m = message(setting) ?? "accepted"
             #expect(m.contains(expected), "\(m)")
