@@ -19,12 +19,13 @@ public final class ReLULayer: Layer {
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
-        ActivationKernel.reluForward(input: io.bottoms[0], output: io.tops[0], slope: slope)
+        ActivationKernel.reluForward(input: io.bottoms[0], output: io.tops[0], slope: slope, parallel: step.parallel)
     }
 
     public func backward(_ io: LayerIO, _ step: StepContext) {
         guard let dx = io.bottomGrads[0] else { return }
         ActivationKernel.reluBackward(sign: slope >= 0 ? io.tops[0] : io.bottoms[0], outputGrad: io.topGrads[0]!,
-                                      inputGrad: dx, slope: slope, accumulate: io.accumulateBottom[0])
+                                      inputGrad: dx, slope: slope, accumulate: io.accumulateBottom[0],
+                                      parallel: step.parallel)
     }
 }

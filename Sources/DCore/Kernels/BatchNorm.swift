@@ -31,7 +31,7 @@ public enum BatchNormKernel {
             for r in rows {
                 let c = r % channels, from = src.pointer + r * s, to = dst.pointer + r * s
                 let mu = mean.pointer[c], k = invStd.pointer[c]
-                for i in 0..<s { to[i] = (from[i] - mu) * k }
+                storeLanes(to, s, accumulate: false, { i in (lanes(from + i) - mu) * k }, { i in (from[i] - mu) * k })
             }
         }
     }
@@ -58,7 +58,9 @@ public enum BatchNormKernel {
                 let k = invStd.pointer[c]
                 for b in 0..<n {
                     let o = (b * channels + c) * s, gRow = g.pointer + o, yRow = yp.pointer + o
-                    store(out.pointer + o, s, accumulate: accumulate) { i in (gRow[i] - meanG - yRow[i] * meanGY) * k }
+                    storeLanes(out.pointer + o, s, accumulate: accumulate,
+                               { i in (lanes(gRow + i) - meanG - lanes(yRow + i) * meanGY) * k },
+                               { i in (gRow[i] - meanG - yRow[i] * meanGY) * k })
                 }
             }
         }
