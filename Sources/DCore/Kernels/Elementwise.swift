@@ -43,16 +43,15 @@ public enum ActivationKernel {
     /// depend on them). `output` may be `input`.
     public static func reluForward(input: FloatView, output: FloatView, slope: Float, parallel: Parallel) {
         let x = SendablePointer(input.base), y = SendablePointer(output.base)
-        worthThreads(input.count, parallel).forChunks(input.count / 8 + 1) { blocks in
-            let start = blocks.lowerBound * 8, count = min(blocks.upperBound * 8, input.count) - start
-            let x = x.pointer + start
+        worthThreads(input.count, parallel).forChunks(input.count) { range in
+            let x = x.pointer + range.lowerBound, y = y.pointer + range.lowerBound, count = range.count
             if slope == 0 {
                 // max(x, 0) as Swift.max computes it: 0 for x ≤ 0 (so −0 gives +0), NaN stays.
-                storeLanes(y.pointer + start, count, accumulate: false,
+                storeLanes(y, count, accumulate: false,
                            { i in let v = lanes(x + i); return v.replacing(with: 0, where: v .<= 0) },
                            { i in max(x[i], 0) })
             } else {
-                storeLanes(y.pointer + start, count, accumulate: false,
+                storeLanes(y, count, accumulate: false,
                            { i in let v = lanes(x + i); return (slope * v).replacing(with: v, where: v .> 0) },
                            { i in x[i] > 0 ? x[i] : slope * x[i] })
             }
@@ -65,10 +64,9 @@ public enum ActivationKernel {
     public static func reluBackward(sign: FloatView, outputGrad: FloatView, inputGrad: FloatView,
                                     slope: Float, accumulate: Bool, parallel: Parallel) {
         let s = SendablePointer(sign.base), dy = SendablePointer(outputGrad.base), dx = SendablePointer(inputGrad.base)
-        worthThreads(sign.count, parallel).forChunks(sign.count / 8 + 1) { blocks in
-            let start = blocks.lowerBound * 8, count = min(blocks.upperBound * 8, sign.count) - start
-            let s = s.pointer + start, dy = dy.pointer + start
-            storeLanes(dx.pointer + start, count, accumulate: accumulate,
+        worthThreads(sign.count, parallel).forChunks(sign.count) { range in
+            let s = s.pointer + range.lowerBound, dy = dy.pointer + range.lowerBound
+            storeLanes(dx.pointer + range.lowerBound, range.count, accumulate: accumulate,
                        { i in let g = lanes(dy + i); return (slope * g).replacing(with: g, where: lanes(s + i) .> 0) },
                        { i in s[i] > 0 ? dy[i] : slope * dy[i] })
         }
