@@ -220,6 +220,7 @@ func jsonOutputs(_ text: String) throws -> [String: Double] {
         let readme = try String(contentsOfFile: "Configs/fashion-best/README.md", encoding: .utf8)
         let stated = try #require(readme.split(separator: "\n").first { $0.hasPrefix("committee members=2 samples=10000 accuracy=") })
         let statedAccuracy = try #require(Double(stated.split(separator: "=").last ?? ""))
+        #expect(statedAccuracy >= 0.940, "issue 13's aim")
         let cards = try ["fashion-best-1", "fashion-best-2"].map { try ModelCard.load(repositoryZoo + "/\($0)/model.yaml") }
         let seconds = cards.map(\.provenance.trainingSeconds)
         #expect(seconds.allSatisfy { $0 > 0 })
