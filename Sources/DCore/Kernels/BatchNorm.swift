@@ -74,7 +74,7 @@ func rowSquaredDeviation(_ a: UnsafeMutablePointer<Float>, _ n: Int, from mean: 
     let mu = SIMD8<Float>(repeating: mean)
     var i = 0
     while i + 8 <= n {
-        let d = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self) - mu
+        let d = lanes(a + i) - mu
         acc += d * d
         i += 8
     }

@@ -142,7 +142,7 @@ public enum ElementwiseKernel {
         let n8 = x.count & ~7
         var i = 0
         while i < n8 {
-            let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
+            let v = lanes(p + i)
             acc += v * v
             i += 8
         }
@@ -165,7 +165,7 @@ public enum ElementwiseKernel {
         var acc = SIMD8<Float>()
         let n8 = x.count & ~7
         var i = 0
-        while i < n8 { acc += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self); i += 8 }
+        while i < n8 { acc += lanes(p + i); i += 8 }
         var total = Double(acc.sum())
         while i < x.count { total += Double(p[i]); i += 1 }
         return total

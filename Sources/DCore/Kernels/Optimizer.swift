@@ -99,15 +99,14 @@ public enum OptimizerKernel {
     static func sgdL2(momentum mu: Float, weights w: UnsafeMutablePointer<Float>, grads gr: UnsafeMutablePointer<Float>,
                       history h: UnsafeMutablePointer<Float>, count: Int, rate: Float, decay: Float) -> Bool {
         typealias V = SIMD8<Float>
-        @inline(__always) func load(_ p: UnsafeMutablePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
         @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
-        var lanes = V()
+        var finiteness = V()
         let n8 = count & ~7
         var i = 0
         while i < n8 {
-            let g = load(gr + i), wv = load(w + i)
-            lanes += g * 0
-            let v = mu * load(h + i) + rate * (g + decay * wv)
+            let g = lanes(gr + i), wv = lanes(w + i)
+            finiteness += g * 0
+            let v = mu * lanes(h + i) + rate * (g + decay * wv)
             store(v, h + i)
             store(wv - v, w + i)
             i += 8
@@ -119,22 +118,22 @@ public enum OptimizerKernel {
             w[i] -= h[i]
             i += 1
         }
-        return lanes.sum() + rest == 0
+        return finiteness.sum() + rest == 0
     }
 
     /// Whether every value is finite: x·0 is 0 for finite x and NaN for NaN and ±∞.
     public static func allFinite(_ x: FloatView) -> Bool {
         let p = x.base
-        var lanes = SIMD8<Float>()
+        var finiteness = SIMD8<Float>()
         let n8 = x.count & ~7
         var i = 0
         while i < n8 {
-            lanes += UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self) * 0
+            finiteness += lanes(p + i) * 0
             i += 8
         }
         var rest: Float = 0
         while i < x.count { rest += p[i] * 0; i += 1 }
-        return lanes.sum() + rest == 0
+        return finiteness.sum() + rest == 0
     }
 
     /// Multiplies every gradient by `factor` (gradient clipping, `iter_size` normalisation).

@@ -9,8 +9,7 @@ func rowDot(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, 
     var acc = SIMD8<Float>()
     var i = 0
     while i + 8 <= n {
-        acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
-            * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+        acc += lanes(a + i) * lanes(b + i)
         i += 8
     }
     var total = acc.sum()
@@ -23,7 +22,7 @@ func rowDot(_ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>, 
 func rowSum(_ a: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
     var acc = SIMD8<Float>()
     var i = 0
-    while i + 8 <= n { acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self); i += 8 }
+    while i + 8 <= n { acc += lanes(a + i); i += 8 }
     var total = acc.sum()
     while i < n { total += a[i]; i += 1 }
     return total
@@ -288,7 +287,7 @@ public enum ReductionKernel {
             case .absoluteSum:
                 var acc = SIMD8<Float>(), i = 0
                 while i + 8 <= length {
-                    let v = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+                    let v = lanes(row + i)
                     acc += v.replacing(with: -v, where: v .< 0)
                     i += 8
                 }
