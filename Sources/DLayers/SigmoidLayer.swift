@@ -18,7 +18,7 @@ public final class SigmoidLayer: Layer {
     public func topShapes(for bottoms: [Shape]) throws(LayerError) -> [Shape] { bottoms }
 
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
-        ActivationKernel.sigmoidForward(input: io.bottoms[0], output: io.tops[0], steepness: steepness)
+        ActivationKernel.sigmoidForward(input: io.bottoms[0], output: io.tops[0], steepness: steepness, parallel: step.parallel)
     }
 
     public func backward(_ io: LayerIO, _ step: StepContext) {

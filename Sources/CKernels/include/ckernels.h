@@ -1,6 +1,7 @@
 // Dendrite's own small-matrix kernels (issue 18), for the GEMM shapes of convolutions, where
-// OpenBLAS packs both operands for every small call. Plain C with intrinsics in functions
-// compiled for one instruction set each (target attributes), picked at run time (SmallGEMM).
+// OpenBLAS packs both operands for every small call, and element-wise kernels that gain from
+// FMA. Plain C with intrinsics in functions compiled for one instruction set each (target
+// attributes), picked at run time (SmallGEMM).
 #ifndef DENDRITE_CKERNELS_H
 #define DENDRITE_CKERNELS_H
 
@@ -17,5 +18,18 @@ int dk_cpu_level(void);
 // level 2 uses AVX-512F, level 1 AVX2 and FMA: call only a level dk_cpu_level() reports.
 void dk_gemm_rowmajor_b(int level, int m, int n, int k, const float *a, ptrdiff_t a_row, ptrdiff_t a_col,
                         const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias, int accumulate);
+
+// The sigmoid and the sigmoid cross-entropy loss eight floats at a time with AVX2 and FMA (call
+// only when dk_cpu_level() ≥ 1). Each element's result is the same at any position, so it does
+// not depend on n or on how a tensor is split. NaN stays NaN.
+// y[i] = 1 / (1 + e^(−c·x[i])); y may be x.
+void dk_sigmoid(ptrdiff_t n, const float *x, float *y, float c);
+// Σ −(x·(t − [x ≥ 0]) − log(1 + e^(−|x|))) over the i whose t[i] is not `ignore` (all of them
+// without `has_ignore`), summed in Double lane by lane (i mod 8); their count in *valid.
+double dk_sigmoid_cross_entropy(ptrdiff_t n, const float *x, const float *t, int has_ignore, float ignore,
+                                ptrdiff_t *valid);
+// dx[i] = scale·(σ(x[i]) − t[i]), 0 where t[i] is `ignore`; added onto dx when `accumulate`.
+void dk_sigmoid_cross_entropy_grad(ptrdiff_t n, const float *x, const float *t, int has_ignore, float ignore,
+                                   float scale, float *dx, int accumulate);
 
 #endif

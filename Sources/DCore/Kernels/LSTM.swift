@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Caffe's LSTM over a whole time-major sequence, with the GEMMs batched as far as the
 /// recurrence allows.
 ///
@@ -78,60 +72,25 @@ public enum LSTMKernel {
             var d = 0
             while d < H {
                 let k = min(8, H - d)
-                let ig = vsigmoid(load(row + d, k)), fg = vsigmoid(load(row + H + d, k))
-                let og = vsigmoid(load(row + 2 * H + d, k)), gg = vtanh(load(row + 3 * H + d, k))
-                let cv = c * fg * load(cp + d, k) + ig * gg
-                let h = og * vtanh(cv)
-                store(ig, row + d, k); store(fg, row + H + d, k); store(og, row + 2 * H + d, k); store(gg, row + 3 * H + d, k)
-                store(cv, cc + d, k)
-                store(h, hh + d, k)
-                if let hNext { store(cNext * h, hNext + n * H + d, k) }
+                let ig = VectorMath.sigmoid(VectorMath.load(row + d, k))
+                let fg = VectorMath.sigmoid(VectorMath.load(row + H + d, k))
+                let og = VectorMath.sigmoid(VectorMath.load(row + 2 * H + d, k))
+                let gg = VectorMath.tanh(VectorMath.load(row + 3 * H + d, k))
+                let cv = c * fg * VectorMath.load(cp + d, k) + ig * gg
+                let h = og * VectorMath.tanh(cv)
+                VectorMath.store(ig, row + d, k)
+                VectorMath.store(fg, row + H + d, k)
+                VectorMath.store(og, row + 2 * H + d, k)
+                VectorMath.store(gg, row + 3 * H + d, k)
+                VectorMath.store(cv, cc + d, k)
+                VectorMath.store(h, hh + d, k)
+                if let hNext { VectorMath.store(cNext * h, hNext + n * H + d, k) }
                 d += 8
             }
         }
     }
 
-    typealias V = SIMD8<Float>
-
-    /// `count` (at most 8) floats from `p`, zeros after them.
-    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>, _ count: Int) -> V {
-        if count == 8 { return UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-        var v = V(repeating: 0)
-        for k in 0..<count { v[k] = p[k] }
-        return v
-    }
-
-    @inline(__always) static func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
-        if count == 8 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self); return }
-        for k in 0..<count { p[k] = v[k] }
-    }
-
-    /// eˣ to about 2 ulp: x = n·ln 2 + r with |r| ≤ ln 2 / 2, a degree-7 polynomial for eʳ
-    /// (Cephes' expf coefficients) and 2ⁿ built in the exponent bits. x is clamped to
-    /// [−87.3, 88.3], where 2ⁿ stays a normal float.
-    @inline(__always) static func vexp(_ x: V) -> V {
-        let x = pointwiseMax(pointwiseMin(x, V(repeating: 88.3)), V(repeating: -87.3))
-        // Adding 1.5·2²³ rounds to an integer and leaves it in the low mantissa bits.
-        let magic = V(repeating: 12_582_912)
-        let shifted = x * 1.442_695_04 + magic
-        let n = shifted - magic
-        var r = x - n * 0.693_359_375
-        r = r - n * -2.121_944_4e-4
-        var p = V(repeating: 1.987_569_15e-4)
-        p = p * r + 1.398_199_95e-3
-        p = p * r + 8.333_451_9e-3
-        p = p * r + 4.166_579_59e-2
-        p = p * r + 1.666_666_55e-1
-        p = p * r + 5.000_000_12e-1
-        p = p * (r * r) + r + 1
-        let bits = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
-        return p * unsafeBitCast(bits, to: V.self)
-    }
-
-    @inline(__always) static func vsigmoid(_ x: V) -> V { 1 / (1 + vexp(-x)) }
-
-    /// tanh x = 1 − 2 / (e²ˣ + 1): ±1 where e²ˣ saturates, an absolute error of a few 1e-8 near 0.
-    @inline(__always) static func vtanh(_ x: V) -> V { 1 - 2 / (vexp(x + x) + 1) }
+    typealias V = VectorMath.V
 
     /// Gradients wanted from backward; nil where none is. Parameter gradients are added to,
     /// bottom gradients written or added (`accumulate…`).
@@ -227,15 +186,16 @@ public enum LSTMKernel {
             var d = 0
             while d < H {
                 let k = min(8, H - d)
-                let ig = load(row + d, k), fg = load(row + H + d, k), og = load(row + 2 * H + d, k), gg = load(row + 3 * H + d, k)
-                let tc = vtanh(load(cc + d, k))
-                let dhv = (dy.map { load($0 + d, k) } ?? V(repeating: 0)) + cNext * load(dhr + d, k)
-                let dcv = load(dcr + d, k) + dhv * og * (1 - tc * tc)
-                store(dcv * gg * ig * (1 - ig), out + d, k)
-                store(dcv * c * load(cp + d, k) * fg * (1 - fg), out + H + d, k)
-                store(dhv * tc * og * (1 - og), out + 2 * H + d, k)
-                store(dcv * ig * (1 - gg * gg), out + 3 * H + d, k)
-                store(dcv * c * fg, dcr + d, k)
+                let ig = VectorMath.load(row + d, k), fg = VectorMath.load(row + H + d, k)
+                let og = VectorMath.load(row + 2 * H + d, k), gg = VectorMath.load(row + 3 * H + d, k)
+                let tc = VectorMath.tanh(VectorMath.load(cc + d, k))
+                let dhv = (dy.map { VectorMath.load($0 + d, k) } ?? V(repeating: 0)) + cNext * VectorMath.load(dhr + d, k)
+                let dcv = VectorMath.load(dcr + d, k) + dhv * og * (1 - tc * tc)
+                VectorMath.store(dcv * gg * ig * (1 - ig), out + d, k)
+                VectorMath.store(dcv * c * VectorMath.load(cp + d, k) * fg * (1 - fg), out + H + d, k)
+                VectorMath.store(dhv * tc * og * (1 - og), out + 2 * H + d, k)
+                VectorMath.store(dcv * ig * (1 - gg * gg), out + 3 * H + d, k)
+                VectorMath.store(dcv * c * fg, dcr + d, k)
                 d += 8
             }
         }

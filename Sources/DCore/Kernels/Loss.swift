@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,26 +7,52 @@ import Glibc
 public enum LossKernel {
     /// Σ −[t·log σ(x) + (1 − t)·log(1 − σ(x))] over the elements whose target is not `ignore`,
     /// and their count. Written as −(x·(t − [x ≥ 0]) − log(1 + e^(x − 2x·[x ≥ 0]))), which
-    /// never exponentiates a positive number.
-    public static func sigmoidCrossEntropy(scores: FloatView, targets: FloatView, ignore: Float?) -> (loss: Double, valid: Int) {
+    /// never exponentiates a positive number; eight at a time (libm's exp and log1p took 15 ns
+    /// a value): from AVX2 `dk_sigmoid_cross_entropy` (with FMA, summed in Double lane by lane),
+    /// else `VectorMath`, summed in Double in the elements' order.
+    public static func sigmoidCrossEntropy(scores: FloatView, targets: FloatView, ignore: Float?,
+                                           level: SmallGEMM.Level = SmallGEMM.level) -> (loss: Double, valid: Int) {
         let x = scores.base, t = targets.base
+        if min(level, SmallGEMM.supported) >= .avx2 {
+            var valid = 0
+            let loss = dk_sigmoid_cross_entropy(scores.count, x, t, ignore == nil ? 0 : 1, ignore ?? 0, &valid)
+            return (loss, valid)
+        }
         var loss = 0.0, valid = 0
-        for i in 0..<scores.count {
-            if let ignore, t[i] == ignore { continue }
-            let positive: Float = x[i] >= 0 ? 1 : 0
-            loss -= Double(x[i] * (t[i] - positive) - log1p(exp(x[i] - 2 * x[i] * positive)))
-            valid += 1
+        var i = 0
+        while i < scores.count {
+            let k = min(8, scores.count - i)
+            let xv = VectorMath.load(x + i, k), tv = VectorMath.load(t + i, k)
+            let positive = VectorMath.V(repeating: 0).replacing(with: 1, where: xv .>= 0)
+            let terms = xv * (tv - positive) - VectorMath.log1pUnit(VectorMath.exp(xv - 2 * xv * positive))
+            for j in 0..<k {
+                if let ignore, tv[j] == ignore { continue }
+                loss -= Double(terms[j])
+                valid += 1
+            }
+            i += 8
         }
         return (loss, valid)
     }
 
-    /// dx = scale · (σ(x) − t), 0 where the target is `ignore`.
+    /// dx = scale · (σ(x) − t), 0 where the target is `ignore`, eight at a time (from AVX2 with
+    /// `dk_sigmoid_cross_entropy_grad`).
     public static func sigmoidCrossEntropyBackward(scores: FloatView, targets: FloatView, ignore: Float?, scale: Float,
-                                                   inputGrad: FloatView, accumulate: Bool) {
-        let x = scores.base, t = targets.base
-        store(inputGrad.base, scores.count, accumulate: accumulate) { i in
-            if let ignore, t[i] == ignore { return 0 }
-            return scale * (1 / (1 + exp(-x[i])) - t[i])
+                                                   inputGrad: FloatView, accumulate: Bool, level: SmallGEMM.Level = SmallGEMM.level) {
+        let x = scores.base, t = targets.base, dx = inputGrad.base
+        if min(level, SmallGEMM.supported) >= .avx2 {
+            dk_sigmoid_cross_entropy_grad(scores.count, x, t, ignore == nil ? 0 : 1, ignore ?? 0, scale, dx, accumulate ? 1 : 0)
+            return
+        }
+        var i = 0
+        while i < scores.count {
+            let k = min(8, scores.count - i)
+            let tv = VectorMath.load(t + i, k)
+            var g = scale * (VectorMath.sigmoid(VectorMath.load(x + i, k)) - tv)
+            if let ignore { g = g.replacing(with: 0, where: tv .== ignore) }
+            if accumulate { g += VectorMath.load(dx + i, k) }
+            VectorMath.store(g, dx + i, k)
+            i += 8
         }
     }
 }
