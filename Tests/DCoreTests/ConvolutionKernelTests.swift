@@ -50,6 +50,7 @@ import Testing
                         scratchFill: Float = 0, level: SmallGEMM.Level = SmallGEMM.level) -> [Float] {
         var cfg = planned(base, threads: threads)
         cfg.kernels = level
+        cfg.im2colOnly = base.im2colOnly
         let g = cfg.geometry
         let input = Tensor(shape: Shape([cfg.batch, g.channels, g.height, g.width]), values: x)
         let weight = Tensor(shape: Shape([cfg.outputs, g.channels / cfg.groups, g.kernelH, g.kernelW]), values: w)
@@ -81,6 +82,37 @@ import Testing
                         "\(cfg) threads \(threads) \(level)")
                 #expect(Self.close(Self.forward(cfg, x: x, w: w, b: nil, threads: threads, level: level), ConvolutionKernel.reference(cfg, input: x, weight: w, bias: nil)),
                         "\(cfg) threads \(threads) \(level), no bias")
+            }
+        }
+    }
+
+    /// Direct convolution (`dk_conv_direct`, from AVX2) against im2col and the own GEMM kernel at
+    /// the same level, bit for bit: tiles of 1 to 4 output channels, 1 to 3 vectors of columns with
+    /// tails, rows wider than a tile (30 columns), patches up to 32 floats, with and without bias,
+    /// on one thread or two.
+    @Test(arguments: [
+        config(n: 3, c: 1, h: 28, w: 28, outputs: 20, kh: 5, kw: 5),  // LeNet's conv1
+        config(n: 2, c: 1, h: 5, w: 5, outputs: 1, kh: 5, kw: 5),  // one output
+        config(n: 2, c: 2, h: 9, w: 11, outputs: 3, kh: 3, kw: 3),  // 9 columns: 8 + a tail of 1
+        config(n: 1, c: 3, h: 6, w: 19, outputs: 7, kh: 3, kw: 3),  // 17 columns, 27-float patch
+        config(n: 2, c: 1, h: 4, w: 32, outputs: 6, kh: 2, kw: 3),  // 30 columns: a tile of 24, then 6
+        config(n: 1, c: 2, h: 3, w: 8, outputs: 9, kh: 1, kw: 1),  // 1×1 window, exactly 8 columns
+    ])
+    func directMatchesIm2colBitForBit(_ cfg: ConvolutionKernel.Config) {
+        guard SmallGEMM.supported >= .avx2 else { return }
+        var viaColumns = cfg
+        viaColumns.im2colOnly = true
+        #expect(cfg.direct && !viaColumns.direct)
+        let g = cfg.geometry
+        let x = Self.values(cfg.batch * g.channels * g.inputArea, seed: 4)
+        let w = Self.values(cfg.outputs * g.patchSize, seed: 5), b = Self.values(cfg.outputs, seed: 6)
+        for level in Self.levels where level >= .avx2 {
+            for threads in [1, 2] {
+                for bias in [b, nil] {
+                    let direct = Self.forward(cfg, x: x, w: w, b: bias, threads: threads, level: level)
+                    let columns = Self.forward(viaColumns, x: x, w: w, b: bias, threads: threads, level: level)
+                    #expect(direct.map(\.bitPattern) == columns.map(\.bitPattern), "\(cfg) \(level) threads \(threads) bias \(bias != nil)")
+                }
             }
         }
     }

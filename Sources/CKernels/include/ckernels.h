@@ -32,4 +32,17 @@ double dk_sigmoid_cross_entropy(ptrdiff_t n, const float *x, const float *t, int
 void dk_sigmoid_cross_entropy_grad(ptrdiff_t n, const float *x, const float *t, int has_ignore, float ignore,
                                    float scale, float *dx, int accumulate);
 
+// One image's convolution with stride 1, no padding, no dilation and one group.
+typedef struct {
+    int channels, height, width;  // input [channels, height, width]
+    int outputs, kernel_h, kernel_w;  // weight [outputs, channels, kernel_h, kernel_w]
+    int out_h, out_w;  // height − kernel_h + 1, width − kernel_w + 1
+} dk_conv_shape;
+
+// out [outputs, out_h, out_w] = bias + W ∗ image, computed directly (no column matrix) with
+// AVX2 and FMA (call only when dk_cpu_level() ≥ 1). Each output is summed over (c, ky, kx) in
+// order from the bias (0 when NULL) with fused multiply-adds: dk_gemm_rowmajor_b's bits on
+// im2col's columns.
+void dk_conv_direct(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out);
+
 #endif

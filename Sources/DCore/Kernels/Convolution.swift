@@ -1,3 +1,5 @@
+import CKernels
+
 /// Convolution as im2col + GEMM, over chunks of a few images at a time.
 ///
 /// Shapes: input [N, C, H, W]; weight [OC, C/G, kh, kw]; bias [OC]; output [N, OC, OH, OW];
@@ -22,6 +24,8 @@ public enum ConvolutionKernel {
         public var chunk: Int
         /// The instruction set of W·col and Wᵀ·dR (`SmallGEMM`); tests set each level.
         public var kernels = SmallGEMM.level
+        /// Forward through im2col and W·col even where `direct` applies: tests compare the two.
+        public var im2colOnly = false
 
         /// About 128k floats (512 KB) of columns per chunk, well inside the L2 cache of one core.
         public static let columnBudget = 1 << 17
@@ -47,6 +51,16 @@ public enum ConvolutionKernel {
             let ocg = outputs / groups, kg = geometry.patchSize / groups, columns = batch * geometry.outputArea
             return (GEMMShape(m: ocg, n: columns, k: kg), GEMMShape(m: ocg, n: kg, k: columns, transB: true),
                     GEMMShape(m: kg, n: columns, k: ocg, transA: true))
+        }
+        /// Whether forward convolves each image directly (`dk_conv_direct`, Sources/CKernels)
+        /// instead of through im2col and W·col: from AVX2, for stride 1 without padding,
+        /// dilation or groups, and a patch of at most 32 floats (conv1's 25), where writing and
+        /// reading back the columns cost as much as the products (docs/PERFORMANCE.md). Same bits
+        /// as the own GEMM kernel's.
+        public var direct: Bool {
+            let g = geometry
+            return !im2colOnly && min(kernels, SmallGEMM.supported) >= .avx2 && groups == 1 && g.patchSize <= 32
+                && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0 && g.dilationH == 1 && g.dilationW == 1
         }
         /// Scratch floats one worker needs.
         public var scratchPerWorker: Int { columnCount + resultCount + weightCount + biasCount }
@@ -190,6 +204,21 @@ public enum ConvolutionKernel {
         output: FloatView, scratch: FloatView, parallel: Parallel
     ) {
         let area = cfg.geometry.outputArea
+        if cfg.direct {
+            let g = cfg.geometry
+            let shape = dk_conv_shape(channels: Int32(g.channels), height: Int32(g.height), width: Int32(g.width),
+                                      outputs: Int32(cfg.outputs), kernel_h: Int32(g.kernelH), kernel_w: Int32(g.kernelW),
+                                      out_h: Int32(g.outH), out_w: Int32(g.outW))
+            parallel.forWorkers { w in
+                withUnsafePointer(to: shape) { shape in
+                    for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
+                        dk_conv_direct(shape, input.base + i * g.channels * g.inputArea, weight.base, bias?.base,
+                                       output.base + i * cfg.outputs * area)
+                    }
+                }
+            }
+            return
+        }
         parallel.forWorkers { w in
             let s = WorkerScratch(cfg, scratch, worker: w)
             let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)

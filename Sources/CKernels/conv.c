@@ -1,0 +1,86 @@
+// Direct convolution for a shallow patch (conv1's one channel and 5×5 window): no column
+// matrix. im2col + GEMM writes and reads back K·P floats per image for only OC multiply-adds
+// per float, and for K = 25 that copy cost as much as the products.
+//
+// Stride 1, no padding, no dilation, one group. A tile is up to 3 output channels × 3 vectors
+// of 8 columns of one output row: 9 accumulators, 3 input vectors, a broadcast weight and the
+// tail mask fit AVX2's 16 registers (4 channels spilled accumulators to the stack and ran at
+// half the speed); each tap (c, ky, kx)
+// loads the tile's input columns once and broadcasts each channel's weight. Each output is
+// ((bias + term 0) + term 1) + … over the taps in (c, ky, kx) order with fused multiply-adds:
+// the order and the operations of dk_gemm_rowmajor_b on im2col's columns, so the bits are the
+// same as that path's.
+#include "ckernels.h"
+
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+static inline AVX2 __m256i lanes_before(int count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// One tile: channels o0 ..< o0 + OB, columns x0 ..< x0 + 8·NV of output row y; `last` masks the
+// last vector's columns that lie past the row, unless `last_full` (masked stores are slow on AMD).
+#define DIRECT_TILE(OB, NV)                                                                                  \
+    static AVX2 void direct_tile_##OB##_##NV(const dk_conv_shape *s, const float *image, const float *weight, \
+                                             const float *bias, float *out, int o0, int y, int x0, __m256i last,   \
+                                             int last_full) {                                              \
+        __m256 acc[OB][NV];                                                                                  \
+        _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                                    \
+            __m256 start = bias ? _mm256_set1_ps(bias[o0 + b]) : _mm256_setzero_ps();                        \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) acc[b][v] = start;              \
+        }                                                                                                    \
+        const int taps = s->channels * s->kernel_h * s->kernel_w;                                            \
+        int tap = 0;                                                                                         \
+        for (int c = 0; c < s->channels; c++)                                                                \
+            for (int ky = 0; ky < s->kernel_h; ky++) {                                                       \
+                const float *row = image + ((ptrdiff_t)c * s->height + y + ky) * s->width + x0;              \
+                for (int kx = 0; kx < s->kernel_w; kx++, tap++) {                                            \
+                    __m256 in[NV];                                                                           \
+                    _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                          \
+                        in[v] = v == NV - 1 && !last_full ? _mm256_maskload_ps(row + kx + 8 * v, last)       \
+                                                          : _mm256_loadu_ps(row + kx + 8 * v);               \
+                    _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                        \
+                        __m256 w = _mm256_broadcast_ss(weight + (ptrdiff_t)(o0 + b) * taps + tap);           \
+                        _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                      \
+                            acc[b][v] = _mm256_fmadd_ps(w, in[v], acc[b][v]);                                \
+                    }                                                                                        \
+                }                                                                                            \
+            }                                                                                                \
+        const int area = s->out_h * s->out_w;                                                                \
+        _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                                    \
+            float *o = out + (ptrdiff_t)(o0 + b) * area + (ptrdiff_t)y * s->out_w + x0;                      \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) {                                \
+                if (v == NV - 1 && !last_full) _mm256_maskstore_ps(o + 8 * v, last, acc[b][v]);              \
+                else _mm256_storeu_ps(o + 8 * v, acc[b][v]);                                                 \
+            }                                                                                                \
+        }                                                                                                    \
+    }
+
+#define DIRECT_TILES(OB) DIRECT_TILE(OB, 1) DIRECT_TILE(OB, 2) DIRECT_TILE(OB, 3)
+DIRECT_TILES(1)
+DIRECT_TILES(2)
+DIRECT_TILES(3)
+
+typedef void (*direct_tile)(const dk_conv_shape *, const float *, const float *, const float *, float *, int, int, int,
+                            __m256i, int);
+
+static const direct_tile tiles[3][3] = {
+    {direct_tile_1_1, direct_tile_1_2, direct_tile_1_3},
+    {direct_tile_2_1, direct_tile_2_2, direct_tile_2_3},
+    {direct_tile_3_1, direct_tile_3_2, direct_tile_3_3},
+};
+
+AVX2 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out) {
+    for (int y = 0; y < s->out_h; y++)
+        for (int x0 = 0; x0 < s->out_w; x0 += 24) {
+            int columns = s->out_w - x0 < 24 ? s->out_w - x0 : 24, vectors = (columns + 7) / 8;
+            int last_lanes = columns - 8 * (vectors - 1);
+            __m256i last = lanes_before(last_lanes);
+            for (int o0 = 0; o0 < s->outputs; o0 += 3) {
+                int block = s->outputs - o0 < 3 ? s->outputs - o0 : 3;
+                tiles[block - 1][vectors - 1](s, image, weight, bias, out, o0, y, x0, last, last_lanes == 8);
+            }
+        }
+}
