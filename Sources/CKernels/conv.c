@@ -84,3 +84,72 @@ AVX2 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float
             }
         }
 }
+
+// MARK: Eight columns wide (conv2 of LeNet: 8×8 outputs), AVX-512, without im2col.
+//
+// im2col's column matrix for such a layer is [C·kh·kw, 8·out_h], and its row of tap (c, ky, kx)
+// holds, for output row y, the eight floats image[c][y + ky][kx ..< kx + 8]: one unaligned load
+// from the image. So W·col runs as dk_gemm_rowmajor_b's AVX-512 tiles (up to 12 output channels
+// × 32 columns = 4 output rows) with B's two vectors of a tap built from four such loads instead
+// of read from the columns, which are never written. Same products, same order: same bits.
+
+#define AVX512 __attribute__((target("avx512f")))
+
+// Output rows y and y + 1 of tap row q (q points at image[c][y + ky][kx]); the second only when
+// `both` (a last output row has no partner).
+static inline AVX512 __m512 two_rows(const float *q, ptrdiff_t width, int both) {
+    __m256 first = _mm256_loadu_ps(q), second = both ? _mm256_loadu_ps(q + width) : _mm256_setzero_ps();
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(first)), _mm256_castps_pd(second), 1));
+}
+
+#define IMPLICIT8(MR)                                                                                    \
+    static AVX512 void implicit8_##MR(const dk_conv_shape *s, const float *image, const float *weight,   \
+                                      const float *bias, float *out, int o0, int y0, int rows) {         \
+        const int taps = s->channels * s->kernel_h * s->kernel_w;                                        \
+        const ptrdiff_t width = s->width;                                                                \
+        __m512 lo[MR], hi[MR];                                                                           \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                                  \
+            lo[r] = hi[r] = bias ? _mm512_set1_ps(bias[o0 + r]) : _mm512_setzero_ps();                   \
+        const float *w = weight + (ptrdiff_t)o0 * taps;                                                  \
+        int p = 0;                                                                                       \
+        for (int c = 0; c < s->channels; c++)                                                            \
+            for (int ky = 0; ky < s->kernel_h; ky++) {                                                   \
+                const float *row = image + ((ptrdiff_t)c * s->height + y0 + ky) * width;                 \
+                for (int kx = 0; kx < s->kernel_w; kx++, p++) {                                          \
+                    __m512 b0 = two_rows(row + kx, width, rows >= 2);                                    \
+                    __m512 b1 = rows > 2 ? two_rows(row + kx + 2 * width, width, rows >= 4) : _mm512_setzero_ps(); \
+                    _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                    \
+                        __m512 x = _mm512_set1_ps(w[r * taps + p]);                                      \
+                        lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);                                           \
+                        hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);                                           \
+                    }                                                                                    \
+                }                                                                                        \
+            }                                                                                            \
+        const __mmask16 m0 = rows >= 2 ? 0xFFFF : 0x00FF;                                                \
+        const __mmask16 m1 = rows >= 4 ? 0xFFFF : rows == 3 ? 0x00FF : 0;                                \
+        const ptrdiff_t area = (ptrdiff_t)s->out_h * 8;                                                  \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                                \
+            float *o = out + (o0 + r) * area + y0 * 8;                                                   \
+            _mm512_mask_storeu_ps(o, m0, lo[r]);                                                         \
+            _mm512_mask_storeu_ps(o + 16, m1, hi[r]);                                                    \
+        }                                                                                                \
+    }
+
+IMPLICIT8(1) IMPLICIT8(2) IMPLICIT8(3) IMPLICIT8(4) IMPLICIT8(5) IMPLICIT8(6)
+IMPLICIT8(7) IMPLICIT8(8) IMPLICIT8(9) IMPLICIT8(10) IMPLICIT8(11) IMPLICIT8(12)
+
+typedef void (*implicit8_fn)(const dk_conv_shape *, const float *, const float *, const float *, float *, int, int, int);
+static const implicit8_fn implicit8[13] = {0, implicit8_1, implicit8_2, implicit8_3, implicit8_4, implicit8_5, implicit8_6,
+                                           implicit8_7, implicit8_8, implicit8_9, implicit8_10, implicit8_11, implicit8_12};
+
+AVX512 void dk_conv_implicit8(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out) {
+    // Output channels in tiles of at most 12, as even as can be (50: 5 tiles of 10).
+    int tiles = (s->outputs + 11) / 12, rows_per_tile = (s->outputs + tiles - 1) / tiles;
+    for (int y0 = 0; y0 < s->out_h; y0 += 4) {
+        int rows = s->out_h - y0 < 4 ? s->out_h - y0 : 4;
+        for (int o0 = 0; o0 < s->outputs; o0 += rows_per_tile) {
+            int block = s->outputs - o0 < rows_per_tile ? s->outputs - o0 : rows_per_tile;
+            implicit8[block](s, image, weight, bias, out, o0, y0, rows);
+        }
+    }
+}

@@ -86,32 +86,41 @@ import Testing
         }
     }
 
-    /// Direct convolution (`dk_conv_direct`, from AVX2) against im2col and the own GEMM kernel at
-    /// the same level, bit for bit: tiles of 1 to 4 output channels, 1 to 3 vectors of columns with
-    /// tails, rows wider than a tile (30 columns), patches up to 32 floats, with and without bias,
-    /// on one thread or two.
+    /// The C forward kernels against im2col and the own GEMM kernel at the same level, bit for
+    /// bit. Direct convolution (from AVX2): tiles of 1 to 3 output channels, 1 to 3 vectors of
+    /// columns with tails, rows wider than a tile (30 columns), patches up to 32 floats. Rows of
+    /// eight (AVX-512): tiles of 1 to 12 output channels, panels of 1 to 4 output rows. With and
+    /// without bias, on one thread or two.
     @Test(arguments: [
-        config(n: 3, c: 1, h: 28, w: 28, outputs: 20, kh: 5, kw: 5),  // LeNet's conv1
-        config(n: 2, c: 1, h: 5, w: 5, outputs: 1, kh: 5, kw: 5),  // one output
-        config(n: 2, c: 2, h: 9, w: 11, outputs: 3, kh: 3, kw: 3),  // 9 columns: 8 + a tail of 1
-        config(n: 1, c: 3, h: 6, w: 19, outputs: 7, kh: 3, kw: 3),  // 17 columns, 27-float patch
-        config(n: 2, c: 1, h: 4, w: 32, outputs: 6, kh: 2, kw: 3),  // 30 columns: a tile of 24, then 6
-        config(n: 1, c: 2, h: 3, w: 8, outputs: 9, kh: 1, kw: 1),  // 1×1 window, exactly 8 columns
-    ])
-    func directMatchesIm2colBitForBit(_ cfg: ConvolutionKernel.Config) {
-        guard SmallGEMM.supported >= .avx2 else { return }
+        (config(n: 3, c: 1, h: 28, w: 28, outputs: 20, kh: 5, kw: 5), .direct),  // LeNet's conv1
+        (config(n: 2, c: 1, h: 5, w: 5, outputs: 1, kh: 5, kw: 5), .direct),  // one output
+        (config(n: 2, c: 2, h: 9, w: 11, outputs: 3, kh: 3, kw: 3), .direct),  // 9 columns: 8 + a tail of 1
+        (config(n: 1, c: 3, h: 6, w: 19, outputs: 7, kh: 3, kw: 3), .direct),  // 17 columns, 27-float patch
+        (config(n: 2, c: 1, h: 4, w: 32, outputs: 6, kh: 2, kw: 3), .direct),  // 30 columns: a tile of 24, then 6
+        (config(n: 1, c: 2, h: 3, w: 8, outputs: 9, kh: 1, kw: 1), .direct),  // 1×1 window, exactly 8 columns
+        (config(n: 3, c: 20, h: 12, w: 12, outputs: 50, kh: 5, kw: 5), .implicit8),  // LeNet's conv2: 5 tiles of 10, 2 panels of 4 rows
+        (config(n: 2, c: 4, h: 11, w: 10, outputs: 13, kh: 3, kw: 3), .implicit8),  // 9 output rows: 4 + 4 + 1; tiles of 7 and 6
+        (config(n: 1, c: 4, h: 7, w: 12, outputs: 1, kh: 2, kw: 5), .implicit8),  // 6 rows: 4 + 2; one output
+        (config(n: 1, c: 9, h: 5, w: 11, outputs: 12, kh: 3, kw: 4), .implicit8),  // 3 rows; one tile of 12
+    ] as [(ConvolutionKernel.Config, ConvolutionKernel.Config.ForwardPath)])
+    func cKernelsMatchIm2colBitForBit(_ cfg: ConvolutionKernel.Config, path: ConvolutionKernel.Config.ForwardPath) {
+        let needed: SmallGEMM.Level = path == .direct ? .avx2 : .avx512
+        guard SmallGEMM.supported >= needed else { return }
         var viaColumns = cfg
         viaColumns.im2colOnly = true
-        #expect(cfg.direct && !viaColumns.direct)
+        #expect(viaColumns.forwardPath == .im2col)
         let g = cfg.geometry
         let x = Self.values(cfg.batch * g.channels * g.inputArea, seed: 4)
         let w = Self.values(cfg.outputs * g.patchSize, seed: 5), b = Self.values(cfg.outputs, seed: 6)
-        for level in Self.levels where level >= .avx2 {
+        for level in Self.levels where level >= needed {
+            var atLevel = cfg
+            atLevel.kernels = level
+            #expect(atLevel.forwardPath == path, "\(cfg) at \(level)")
             for threads in [1, 2] {
                 for bias in [b, nil] {
-                    let direct = Self.forward(cfg, x: x, w: w, b: bias, threads: threads, level: level)
+                    let fast = Self.forward(cfg, x: x, w: w, b: bias, threads: threads, level: level)
                     let columns = Self.forward(viaColumns, x: x, w: w, b: bias, threads: threads, level: level)
-                    #expect(direct.map(\.bitPattern) == columns.map(\.bitPattern), "\(cfg) \(level) threads \(threads) bias \(bias != nil)")
+                    #expect(fast.map(\.bitPattern) == columns.map(\.bitPattern), "\(cfg) \(level) threads \(threads) bias \(bias != nil)")
                 }
             }
         }

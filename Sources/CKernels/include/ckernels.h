@@ -45,4 +45,8 @@ typedef struct {
 // im2col's columns.
 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out);
 
+// The same convolution for out_w = 8 with AVX-512F (call only when dk_cpu_level() ≥ 2), without
+// a column matrix: W·col's tiles read each tap's columns straight from the image. Same bits.
+void dk_conv_implicit8(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out);
+
 #endif

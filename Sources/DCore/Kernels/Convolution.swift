@@ -24,7 +24,8 @@ public enum ConvolutionKernel {
         public var chunk: Int
         /// The instruction set of W·col and Wᵀ·dR (`SmallGEMM`); tests set each level.
         public var kernels = SmallGEMM.level
-        /// Forward through im2col and W·col even where `direct` applies: tests compare the two.
+        /// Forward through im2col and W·col even where a C kernel applies (`forwardPath`): tests
+        /// compare the two.
         public var im2colOnly = false
 
         /// About 128k floats (512 KB) of columns per chunk, well inside the L2 cache of one core.
@@ -52,15 +53,22 @@ public enum ConvolutionKernel {
             return (GEMMShape(m: ocg, n: columns, k: kg), GEMMShape(m: ocg, n: kg, k: columns, transB: true),
                     GEMMShape(m: kg, n: columns, k: ocg, transA: true))
         }
-        /// Whether forward convolves each image directly (`dk_conv_direct`, Sources/CKernels)
-        /// instead of through im2col and W·col: from AVX2, for stride 1 without padding,
-        /// dilation or groups, and a patch of at most 32 floats (conv1's 25), where writing and
-        /// reading back the columns cost as much as the products (docs/PERFORMANCE.md). Same bits
-        /// as the own GEMM kernel's.
-        public var direct: Bool {
-            let g = geometry
-            return !im2colOnly && min(kernels, SmallGEMM.supported) >= .avx2 && groups == 1 && g.patchSize <= 32
-                && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0 && g.dilationH == 1 && g.dilationW == 1
+        /// How forward convolves, fastest first where it applies. The C kernels (Sources/CKernels)
+        /// need stride 1 without padding, dilation or groups, and give the bits of im2col + W·col
+        /// with Dendrite's GEMM kernel, which they replace (docs/PERFORMANCE.md):
+        /// - `direct` (`dk_conv_direct`, from AVX2): a patch of at most 32 floats (conv1's 25),
+        ///   where writing and reading back the columns cost as much as the products;
+        /// - `implicit8` (`dk_conv_implicit8`, AVX-512): rows of 8 outputs (conv2's 8×8), whose
+        ///   columns the GEMM tiles read straight from the image;
+        /// - else im2col and W·col, per chunk of images.
+        public enum ForwardPath: Sendable { case direct, implicit8, im2col }
+
+        public var forwardPath: ForwardPath {
+            let g = geometry, level = min(kernels, SmallGEMM.supported)
+            guard !im2colOnly, groups == 1, level >= .avx2, g.strideH == 1, g.strideW == 1, g.padH == 0, g.padW == 0,
+                  g.dilationH == 1, g.dilationW == 1 else { return .im2col }
+            if g.patchSize <= 32 { return .direct }
+            return level >= .avx512 && g.outW == 8 ? .implicit8 : .im2col
         }
         /// Scratch floats one worker needs.
         public var scratchPerWorker: Int { columnCount + resultCount + weightCount + biasCount }
@@ -204,16 +212,20 @@ public enum ConvolutionKernel {
         output: FloatView, scratch: FloatView, parallel: Parallel
     ) {
         let area = cfg.geometry.outputArea
-        if cfg.direct {
-            let g = cfg.geometry
+        if cfg.forwardPath != .im2col {
+            let g = cfg.geometry, implicit = cfg.forwardPath == .implicit8
             let shape = dk_conv_shape(channels: Int32(g.channels), height: Int32(g.height), width: Int32(g.width),
                                       outputs: Int32(cfg.outputs), kernel_h: Int32(g.kernelH), kernel_w: Int32(g.kernelW),
                                       out_h: Int32(g.outH), out_w: Int32(g.outW))
             parallel.forWorkers { w in
                 withUnsafePointer(to: shape) { shape in
                     for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
-                        dk_conv_direct(shape, input.base + i * g.channels * g.inputArea, weight.base, bias?.base,
-                                       output.base + i * cfg.outputs * area)
+                        let image = input.base + i * g.channels * g.inputArea, out = output.base + i * cfg.outputs * area
+                        if implicit {
+                            dk_conv_implicit8(shape, image, weight.base, bias?.base, out)
+                        } else {
+                            dk_conv_direct(shape, image, weight.base, bias?.base, out)
+                        }
                     }
                 }
             }
