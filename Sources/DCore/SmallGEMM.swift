@@ -24,7 +24,9 @@ public enum SmallGEMM {
 
     /// The level the layers use: `supported`, capped by the environment variable
     /// `DENDRITE_KERNELS` (`plain`, `avx2` or `avx512`; any other value is ignored), so that the
-    /// AVX2 and plain paths can be run and tested on an AVX-512 machine.
+    /// AVX2 and plain paths can be run and tested on an AVX-512 machine. It also picks the other
+    /// C kernels: the convolutions' forward (`ConvolutionKernel.Config.forwardPath`) and the
+    /// sigmoid and its loss.
     public static let level: Level = {
         guard let name = getenv("DENDRITE_KERNELS").map({ String(cString: $0) }), let cap = Level.allCases.first(where: { $0.description == name })
         else { return supported }

@@ -13,6 +13,7 @@ import CKernels
 /// are added up in worker order at the end, so results depend on the thread count only
 /// through summation order.
 ///
+/// Forward skips the columns where a C kernel applies (`Config.forwardPath`).
 /// Deconvolution runs the same steps the other way round (`deconvolutionForward`).
 public enum ConvolutionKernel {
     public struct Config: Sendable, Equatable {
