@@ -85,13 +85,14 @@ AVX2 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float
         }
 }
 
-// MARK: Eight columns wide (conv2 of LeNet: 8×8 outputs), AVX-512, without im2col.
+// MARK: Eight columns wide (conv2 of LeNet: 8×8 outputs), without im2col.
 //
 // im2col's column matrix for such a layer is [C·kh·kw, 8·out_h], and its row of tap (c, ky, kx)
 // holds, for output row y, the eight floats image[c][y + ky][kx ..< kx + 8]: one unaligned load
-// from the image. So W·col runs as dk_gemm_rowmajor_b's AVX-512 tiles (up to 12 output channels
-// × 32 columns = 4 output rows) with B's two vectors of a tap built from four such loads instead
-// of read from the columns, which are never written. Same products, same order: same bits.
+// from the image. So W·col runs as dk_gemm_rowmajor_b's tiles with B's vectors of a tap loaded
+// from the image instead of read from the columns, which are never written: AVX-512's (up to
+// 12 output channels × 32 columns = 4 output rows, two rows to a vector) or AVX2's (6 × 16 =
+// 2 output rows, one to a vector). Same products, same order: same bits.
 
 #define AVX512 __attribute__((target("avx512f")))
 
@@ -142,7 +143,8 @@ typedef void (*implicit8_fn)(const dk_conv_shape *, const float *, const float *
 static const implicit8_fn implicit8[13] = {0, implicit8_1, implicit8_2, implicit8_3, implicit8_4, implicit8_5, implicit8_6,
                                            implicit8_7, implicit8_8, implicit8_9, implicit8_10, implicit8_11, implicit8_12};
 
-AVX512 void dk_conv_implicit8(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out) {
+static AVX512 void implicit8_avx512(const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                                    float *out) {
     // Output channels in tiles of at most 12, as even as can be (50: 5 tiles of 10).
     int tiles = (s->outputs + 11) / 12, rows_per_tile = (s->outputs + tiles - 1) / tiles;
     for (int y0 = 0; y0 < s->out_h; y0 += 4) {
@@ -152,4 +154,58 @@ AVX512 void dk_conv_implicit8(const dk_conv_shape *s, const float *image, const 
             implicit8[block](s, image, weight, bias, out, o0, y0, rows);
         }
     }
+}
+
+// AVX2: dk_gemm_rowmajor_b's AVX2 tiles, up to 6 output channels × 16 columns (2 output rows, one
+// vector each, loaded straight from the image); 12 accumulators, 2 inputs and a broadcast.
+#define IMPLICIT8_256(MR)                                                                                \
+    static AVX2 void implicit8_256_##MR(const dk_conv_shape *s, const float *image, const float *weight, \
+                                        const float *bias, float *out, int o0, int y0, int both) {       \
+        const int taps = s->channels * s->kernel_h * s->kernel_w;                                        \
+        const ptrdiff_t width = s->width;                                                                \
+        __m256 lo[MR], hi[MR];                                                                           \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                                  \
+            lo[r] = hi[r] = bias ? _mm256_set1_ps(bias[o0 + r]) : _mm256_setzero_ps();                   \
+        const float *w = weight + (ptrdiff_t)o0 * taps;                                                  \
+        int p = 0;                                                                                       \
+        for (int c = 0; c < s->channels; c++)                                                            \
+            for (int ky = 0; ky < s->kernel_h; ky++) {                                                   \
+                const float *row = image + ((ptrdiff_t)c * s->height + y0 + ky) * width;                 \
+                for (int kx = 0; kx < s->kernel_w; kx++, p++) {                                          \
+                    __m256 b0 = _mm256_loadu_ps(row + kx);                                               \
+                    __m256 b1 = both ? _mm256_loadu_ps(row + kx + width) : _mm256_setzero_ps();          \
+                    _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                    \
+                        __m256 x = _mm256_broadcast_ss(w + r * taps + p);                                \
+                        lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);                                           \
+                        hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);                                           \
+                    }                                                                                    \
+                }                                                                                        \
+            }                                                                                            \
+        const ptrdiff_t area = (ptrdiff_t)s->out_h * 8;                                                  \
+        _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                                \
+            float *o = out + (o0 + r) * area + y0 * 8;                                                   \
+            _mm256_storeu_ps(o, lo[r]);                                                                  \
+            if (both) _mm256_storeu_ps(o + 8, hi[r]);                                                    \
+        }                                                                                                \
+    }
+
+IMPLICIT8_256(1) IMPLICIT8_256(2) IMPLICIT8_256(3) IMPLICIT8_256(4) IMPLICIT8_256(5) IMPLICIT8_256(6)
+
+static const implicit8_fn implicit8_256[7] = {0, implicit8_256_1, implicit8_256_2, implicit8_256_3,
+                                              implicit8_256_4, implicit8_256_5, implicit8_256_6};
+
+static AVX2 void implicit8_avx2(const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                                float *out) {
+    int tiles = (s->outputs + 5) / 6, rows_per_tile = (s->outputs + tiles - 1) / tiles;
+    for (int y0 = 0; y0 < s->out_h; y0 += 2)
+        for (int o0 = 0; o0 < s->outputs; o0 += rows_per_tile) {
+            int block = s->outputs - o0 < rows_per_tile ? s->outputs - o0 : rows_per_tile;
+            implicit8_256[block](s, image, weight, bias, out, o0, y0, y0 + 1 < s->out_h);
+        }
+}
+
+void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                       float *out) {
+    if (level >= 2) implicit8_avx512(s, image, weight, bias, out);
+    else implicit8_avx2(s, image, weight, bias, out);
 }

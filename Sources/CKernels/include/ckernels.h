@@ -45,8 +45,10 @@ typedef struct {
 // im2col's columns.
 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out);
 
-// The same convolution for out_w = 8 with AVX-512F (call only when dk_cpu_level() ≥ 2), without
-// a column matrix: W·col's tiles read each tap's columns straight from the image. Same bits.
-void dk_conv_implicit8(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out);
+// The same convolution for out_w = 8 without a column matrix: W·col's tiles read each tap's
+// columns straight from the image. Level 2 uses AVX-512F, level 1 AVX2 and FMA (call only a
+// level dk_cpu_level() reports). Same bits as dk_gemm_rowmajor_b on im2col's columns.
+void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                       float *out);
 
 #endif

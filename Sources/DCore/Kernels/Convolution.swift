@@ -59,7 +59,7 @@ public enum ConvolutionKernel {
         /// with Dendrite's GEMM kernel, which they replace (docs/PERFORMANCE.md):
         /// - `direct` (`dk_conv_direct`, from AVX2): a patch of at most 32 floats (conv1's 25),
         ///   where writing and reading back the columns cost as much as the products;
-        /// - `implicit8` (`dk_conv_implicit8`, AVX-512): rows of 8 outputs (conv2's 8×8), whose
+        /// - `implicit8` (`dk_conv_implicit8`, from AVX2): rows of 8 outputs (conv2's 8×8), whose
         ///   columns the GEMM tiles read straight from the image;
         /// - else im2col and W·col, per chunk of images.
         public enum ForwardPath: Sendable { case direct, implicit8, im2col }
@@ -69,7 +69,7 @@ public enum ConvolutionKernel {
             guard !im2colOnly, groups == 1, level >= .avx2, g.strideH == 1, g.strideW == 1, g.padH == 0, g.padW == 0,
                   g.dilationH == 1, g.dilationW == 1 else { return .im2col }
             if g.patchSize <= 32 { return .direct }
-            return level >= .avx512 && g.outW == 8 ? .implicit8 : .im2col
+            return g.outW == 8 ? .implicit8 : .im2col
         }
         /// Scratch floats one worker needs.
         public var scratchPerWorker: Int { columnCount + resultCount + weightCount + biasCount }
@@ -214,7 +214,7 @@ public enum ConvolutionKernel {
     ) {
         let area = cfg.geometry.outputArea
         if cfg.forwardPath != .im2col {
-            let g = cfg.geometry, implicit = cfg.forwardPath == .implicit8
+            let g = cfg.geometry, implicit = cfg.forwardPath == .implicit8, level = Int32(min(cfg.kernels, SmallGEMM.supported).rawValue)
             let shape = dk_conv_shape(channels: Int32(g.channels), height: Int32(g.height), width: Int32(g.width),
                                       outputs: Int32(cfg.outputs), kernel_h: Int32(g.kernelH), kernel_w: Int32(g.kernelW),
                                       out_h: Int32(g.outH), out_w: Int32(g.outW))
@@ -223,7 +223,7 @@ public enum ConvolutionKernel {
                     for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
                         let image = input.base + i * g.channels * g.inputArea, out = output.base + i * cfg.outputs * area
                         if implicit {
-                            dk_conv_implicit8(shape, image, weight.base, bias?.base, out)
+                            dk_conv_implicit8(level, shape, image, weight.base, bias?.base, out)
                         } else {
                             dk_conv_direct(shape, image, weight.base, bias?.base, out)
                         }
