@@ -4,9 +4,9 @@
 //
 // Stride 1, no padding, no dilation, one group. A tile is up to 3 output channels × 3 vectors
 // of 8 columns of one output row: 9 accumulators, 3 input vectors, a broadcast weight and the
-// tail mask fit AVX2's 16 registers (4 channels spilled accumulators to the stack and ran at
-// half the speed); each tap (c, ky, kx)
-// loads the tile's input columns once and broadcasts each channel's weight. Each output is
+// tail mask fit AVX2's 16 registers (with 4 channels the accumulators spilled to the stack, and
+// the kernel was no faster than im2col). Each tap (c, ky, kx) loads the tile's input columns
+// once and broadcasts each channel's weight. Each output is
 // ((bias + term 0) + term 1) + … over the taps in (c, ky, kx) order with fused multiply-adds:
 // the order and the operations of dk_gemm_rowmajor_b on im2col's columns, so the bits are the
 // same as that path's.
