@@ -11,14 +11,23 @@
 // the order and the operations of dk_gemm_rowmajor_b on im2col's columns, so the bits are the
 // same as that path's.
 #include "ckernels.h"
+#include "common.h"
 
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma")))
-
-static inline AVX2 __m256i lanes_before(int count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+// Runs the statements given last for each tap p = (c, ky, kx) in order, with `tap_row` pointing
+// at image[c][y + ky][kx] (the tap's input for output row y, column 0) and `p` its index into a
+// filter's weights.
+#define FOR_EACH_TAP(s, image, y, ...)                                                                      \
+    {                                                                                                    \
+        int p = 0;                                                                                       \
+        for (int c = 0; c < (s)->channels; c++)                                                          \
+            for (int ky = 0; ky < (s)->kernel_h; ky++) {                                                 \
+                const float *row = (image) + ((ptrdiff_t)c * (s)->height + (y) + ky) * (s)->width;       \
+                for (int kx = 0; kx < (s)->kernel_w; kx++, p++) {                                        \
+                    const float *tap_row = row + kx;                                                     \
+                    __VA_ARGS__                                                                          \
+                }                                                                                        \
+            }                                                                                            \
+    }
 
 // One tile: channels o0 ..< o0 + OB, columns x0 ..< x0 + 8·NV of output row y; `last` masks the
 // last vector's columns that lie past the row, unless `last_full` (masked stores are slow on AMD).
@@ -32,22 +41,17 @@ static inline AVX2 __m256i lanes_before(int count) {
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) acc[b][v] = start;              \
         }                                                                                                    \
         const int taps = s->channels * s->kernel_h * s->kernel_w;                                            \
-        int tap = 0;                                                                                         \
-        for (int c = 0; c < s->channels; c++)                                                                \
-            for (int ky = 0; ky < s->kernel_h; ky++) {                                                       \
-                const float *row = image + ((ptrdiff_t)c * s->height + y + ky) * s->width + x0;              \
-                for (int kx = 0; kx < s->kernel_w; kx++, tap++) {                                            \
-                    __m256 in[NV];                                                                           \
-                    _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                          \
-                        in[v] = v == NV - 1 && !last_full ? _mm256_maskload_ps(row + kx + 8 * v, last)       \
-                                                          : _mm256_loadu_ps(row + kx + 8 * v);               \
-                    _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                        \
-                        __m256 w = _mm256_broadcast_ss(weight + (ptrdiff_t)(o0 + b) * taps + tap);           \
-                        _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                      \
-                            acc[b][v] = _mm256_fmadd_ps(w, in[v], acc[b][v]);                                \
-                    }                                                                                        \
-                }                                                                                            \
+        FOR_EACH_TAP(s, image, y, {                                                                          \
+            __m256 in[NV];                                                                                   \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                                  \
+                in[v] = v == NV - 1 && !last_full ? _mm256_maskload_ps(tap_row + x0 + 8 * v, last)           \
+                                                  : _mm256_loadu_ps(tap_row + x0 + 8 * v);                   \
+            _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                                \
+                __m256 w = _mm256_broadcast_ss(weight + (ptrdiff_t)(o0 + b) * taps + p);                     \
+                _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                              \
+                    acc[b][v] = _mm256_fmadd_ps(w, in[v], acc[b][v]);                                        \
             }                                                                                                \
+        })                                                                                                   \
         const int area = s->out_h * s->out_w;                                                                \
         _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                                    \
             float *o = out + (ptrdiff_t)(o0 + b) * area + (ptrdiff_t)y * s->out_w + x0;                      \
@@ -77,7 +81,7 @@ AVX2 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float
         for (int x0 = 0; x0 < s->out_w; x0 += 24) {
             int columns = s->out_w - x0 < 24 ? s->out_w - x0 : 24, vectors = (columns + 7) / 8;
             int last_lanes = columns - 8 * (vectors - 1);
-            __m256i last = lanes_before(last_lanes);
+            __m256i last = lanes256(last_lanes);
             for (int o0 = 0; o0 < s->outputs; o0 += 3) {
                 int block = s->outputs - o0 < 3 ? s->outputs - o0 : 3;
                 tiles[block - 1][vectors - 1](s, image, weight, bias, out, o0, y, x0, last, last_lanes == 8);
@@ -93,8 +97,6 @@ AVX2 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float
 // from the image instead of read from the columns, which are never written: AVX-512's (up to
 // 12 output channels × 32 columns = 4 output rows, two rows to a vector) or AVX2's (6 × 16 =
 // 2 output rows, one to a vector). Same products, same order: same bits.
-
-#define AVX512 __attribute__((target("avx512f")))
 
 // Output rows y and y + 1 of tap row q (q points at image[c][y + ky][kx]); the second only when
 // `both` (a last output row has no partner).
@@ -112,20 +114,15 @@ static inline AVX512 __m512 two_rows(const float *q, ptrdiff_t width, int both) 
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                                  \
             lo[r] = hi[r] = bias ? _mm512_set1_ps(bias[o0 + r]) : _mm512_setzero_ps();                   \
         const float *w = weight + (ptrdiff_t)o0 * taps;                                                  \
-        int p = 0;                                                                                       \
-        for (int c = 0; c < s->channels; c++)                                                            \
-            for (int ky = 0; ky < s->kernel_h; ky++) {                                                   \
-                const float *row = image + ((ptrdiff_t)c * s->height + y0 + ky) * width;                 \
-                for (int kx = 0; kx < s->kernel_w; kx++, p++) {                                          \
-                    __m512 b0 = two_rows(row + kx, width, rows >= 2);                                    \
-                    __m512 b1 = rows > 2 ? two_rows(row + kx + 2 * width, width, rows >= 4) : _mm512_setzero_ps(); \
-                    _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                    \
-                        __m512 x = _mm512_set1_ps(w[r * taps + p]);                                      \
-                        lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);                                           \
-                        hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);                                           \
-                    }                                                                                    \
-                }                                                                                        \
+        FOR_EACH_TAP(s, image, y0, {                                                                     \
+            __m512 b0 = two_rows(tap_row, width, rows >= 2);                                             \
+            __m512 b1 = rows > 2 ? two_rows(tap_row + 2 * width, width, rows >= 4) : _mm512_setzero_ps(); \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                            \
+                __m512 x = _mm512_set1_ps(w[r * taps + p]);                                              \
+                lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);                                                   \
+                hi[r] = _mm512_fmadd_ps(x, b1, hi[r]);                                                   \
             }                                                                                            \
+        })                                                                                               \
         const __mmask16 m0 = rows >= 2 ? 0xFFFF : 0x00FF;                                                \
         const __mmask16 m1 = rows >= 4 ? 0xFFFF : rows == 3 ? 0x00FF : 0;                                \
         const ptrdiff_t area = (ptrdiff_t)s->out_h * 8;                                                  \
@@ -145,8 +142,7 @@ static const implicit8_fn implicit8[13] = {0, implicit8_1, implicit8_2, implicit
 
 static AVX512 void implicit8_avx512(const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
                                     float *out) {
-    // Output channels in tiles of at most 12, as even as can be (50: 5 tiles of 10).
-    int tiles = (s->outputs + 11) / 12, rows_per_tile = (s->outputs + tiles - 1) / tiles;
+    int tiles, rows_per_tile = tile_rows(s->outputs, 12, &tiles);  // 50 channels: 5 tiles of 10
     for (int y0 = 0; y0 < s->out_h; y0 += 4) {
         int rows = s->out_h - y0 < 4 ? s->out_h - y0 : 4;
         for (int o0 = 0; o0 < s->outputs; o0 += rows_per_tile) {
@@ -167,20 +163,15 @@ static AVX512 void implicit8_avx512(const dk_conv_shape *s, const float *image, 
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++)                                  \
             lo[r] = hi[r] = bias ? _mm256_set1_ps(bias[o0 + r]) : _mm256_setzero_ps();                   \
         const float *w = weight + (ptrdiff_t)o0 * taps;                                                  \
-        int p = 0;                                                                                       \
-        for (int c = 0; c < s->channels; c++)                                                            \
-            for (int ky = 0; ky < s->kernel_h; ky++) {                                                   \
-                const float *row = image + ((ptrdiff_t)c * s->height + y0 + ky) * width;                 \
-                for (int kx = 0; kx < s->kernel_w; kx++, p++) {                                          \
-                    __m256 b0 = _mm256_loadu_ps(row + kx);                                               \
-                    __m256 b1 = both ? _mm256_loadu_ps(row + kx + width) : _mm256_setzero_ps();          \
-                    _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                    \
-                        __m256 x = _mm256_broadcast_ss(w + r * taps + p);                                \
-                        lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);                                           \
-                        hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);                                           \
-                    }                                                                                    \
-                }                                                                                        \
+        FOR_EACH_TAP(s, image, y0, {                                                                     \
+            __m256 b0 = _mm256_loadu_ps(tap_row);                                                        \
+            __m256 b1 = both ? _mm256_loadu_ps(tap_row + width) : _mm256_setzero_ps();                   \
+            _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                            \
+                __m256 x = _mm256_broadcast_ss(w + r * taps + p);                                        \
+                lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);                                                   \
+                hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);                                                   \
             }                                                                                            \
+        })                                                                                               \
         const ptrdiff_t area = (ptrdiff_t)s->out_h * 8;                                                  \
         _Pragma("clang loop unroll(full)") for (int r = 0; r < MR; r++) {                                \
             float *o = out + (o0 + r) * area + y0 * 8;                                                   \
@@ -196,7 +187,7 @@ static const implicit8_fn implicit8_256[7] = {0, implicit8_256_1, implicit8_256_
 
 static AVX2 void implicit8_avx2(const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
                                 float *out) {
-    int tiles = (s->outputs + 5) / 6, rows_per_tile = (s->outputs + tiles - 1) / tiles;
+    int tiles, rows_per_tile = tile_rows(s->outputs, 6, &tiles);
     for (int y0 = 0; y0 < s->out_h; y0 += 2)
         for (int o0 = 0; o0 < s->outputs; o0 += rows_per_tile) {
             int block = s->outputs - o0 < rows_per_tile ? s->outputs - o0 : rows_per_tile;

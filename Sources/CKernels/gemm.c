@@ -7,8 +7,7 @@
 // (2 vectors × k rows) comes from memory once and from cache for every tile of rows, and all
 // of A stays in L2.
 #include "ckernels.h"
-
-#include <immintrin.h>
+#include "common.h"
 
 // Every loop over a tile's rows is unrolled, so that its accumulators live in registers.
 
@@ -19,16 +18,7 @@ int dk_cpu_level(void) {
     return 0;
 }
 
-// The rows of C split into tiles of at most `most` rows, as even as can be (50 rows with 12 at
-// most: 5 tiles of 10), so that no tile is a thin remainder.
-static inline int tile_rows(int m, int most, int *tiles) {
-    *tiles = (m + most - 1) / most;
-    return (m + *tiles - 1) / *tiles;
-}
-
 // MARK: AVX-512: up to 12 rows × 32 columns, 24 accumulators of 16 floats.
-
-#define AVX512 __attribute__((target("avx512f")))
 
 #define TILE512(MR)                                                                                   \
     static AVX512 void tile512_##MR(int k, const float *a, ptrdiff_t ar, ptrdiff_t ac, const float *b, \
@@ -80,13 +70,6 @@ static AVX512 void gemm512(int m, int n, int k, const float *a, ptrdiff_t ar, pt
 }
 
 // MARK: AVX2: up to 6 rows × 16 columns, 12 accumulators of 8 floats.
-
-#define AVX2 __attribute__((target("avx2,fma")))
-
-// Lane i is on (all ones) when i < count.
-static AVX2 __m256i lanes256(int count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // The loop over p, with B's two vectors loaded by LOAD0 and LOAD1: plain loads for a full
 // tile, masked ones at the right edge (16 registers cannot hold the masks too). Full tiles

@@ -5,10 +5,7 @@
 // adds fused, so each element gets the same bits at every level that runs this code and at any
 // position in a vector; AVX-512 machines run it too (level ≥ 1).
 #include "ckernels.h"
-
-#include <immintrin.h>
-
-#define AVX2 __attribute__((target("avx2,fma")))
+#include "common.h"
 
 // eˣ for x clamped to [−87.3, 88.3]. max(lo, x) and min(hi, x) return x when x is NaN (the
 // instructions return their second operand then), so NaN stays NaN.
@@ -60,15 +57,10 @@ static inline AVX2 __m256 sigmoid8(__m256 x) {
     return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
-// Lanes i < count set, for the loads and stores of a tail.
-static inline AVX2 __m256i tail_mask(ptrdiff_t count) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 AVX2 void dk_sigmoid(ptrdiff_t n, const float *x, float *y, float c) {
     __m256 steep = _mm256_set1_ps(c);
     for (ptrdiff_t i = 0; i < n; i += 8) {
-        __m256i mask = tail_mask(n - i);
+        __m256i mask = lanes256(n - i);
         __m256 v = n - i >= 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
         __m256 s = sigmoid8(_mm256_mul_ps(steep, v));
         if (n - i >= 8) _mm256_storeu_ps(y + i, s); else _mm256_maskstore_ps(y + i, mask, s);
@@ -77,7 +69,7 @@ AVX2 void dk_sigmoid(ptrdiff_t n, const float *x, float *y, float c) {
 
 // The lanes of a vector of eight that count: those before the end, and without an ignored target.
 static inline AVX2 __m256 kept_lanes(ptrdiff_t count, __m256 t, int has_ignore, float ignore) {
-    __m256 kept = _mm256_castsi256_ps(tail_mask(count));
+    __m256 kept = _mm256_castsi256_ps(lanes256(count));
     if (has_ignore) kept = _mm256_andnot_ps(_mm256_cmp_ps(t, _mm256_set1_ps(ignore), _CMP_EQ_OQ), kept);
     return kept;
 }
@@ -89,7 +81,7 @@ AVX2 double dk_sigmoid_cross_entropy(ptrdiff_t n, const float *x, const float *t
     __m256d low = _mm256_setzero_pd(), high = _mm256_setzero_pd();
     ptrdiff_t counted = 0;
     for (ptrdiff_t i = 0; i < n; i += 8) {
-        __m256i mask = tail_mask(n - i);
+        __m256i mask = lanes256(n - i);
         __m256 xv = n - i >= 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
         __m256 tv = n - i >= 8 ? _mm256_loadu_ps(t + i) : _mm256_maskload_ps(t + i, mask);
         __m256 positive = _mm256_and_ps(_mm256_cmp_ps(xv, zero, _CMP_GE_OQ), one);
@@ -115,7 +107,7 @@ AVX2 void dk_sigmoid_cross_entropy_grad(ptrdiff_t n, const float *x, const float
                                         float scale, float *dx, int accumulate) {
     const __m256 factor = _mm256_set1_ps(scale);
     for (ptrdiff_t i = 0; i < n; i += 8) {
-        __m256i mask = tail_mask(n - i);
+        __m256i mask = lanes256(n - i);
         int full = n - i >= 8;
         __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
         __m256 tv = full ? _mm256_loadu_ps(t + i) : _mm256_maskload_ps(t + i, mask);
