@@ -7,27 +7,6 @@
 #include "ckernels.h"
 #include "common.h"
 
-// eˣ for x clamped to [−87.3, 88.3]. max(lo, x) and min(hi, x) return x when x is NaN (the
-// instructions return their second operand then), so NaN stays NaN.
-static inline AVX2 __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x));
-    const __m256 magic = _mm256_set1_ps(12582912.0f);  // 1.5·2²³: adding it rounds to an integer
-    __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504f), magic);
-    __m256 n = _mm256_sub_ps(shifted, magic);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.98756915e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.39819995e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.16657959e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.66666655e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.00000012e-1f));
-    p = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
-    __m256i bits = _mm256_castps_si256(shifted);
-    bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_sub_epi32(bits, _mm256_set1_epi32(0x4B400000)), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
-}
-
 // log(1 + e) for 0 ≤ e ≤ 1, as VectorMath.log1pUnit.
 static inline AVX2 __m256 log1p_unit8(__m256 e) {
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -50,11 +29,6 @@ static inline AVX2 __m256 log1p_unit8(__m256 e) {
     y = _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), z, y);
     __m256 correction = _mm256_div_ps(_mm256_sub_ps(e, _mm256_sub_ps(u, one)), u);
     return _mm256_fmadd_ps(k, _mm256_set1_ps(0.693359375f), _mm256_add_ps(_mm256_add_ps(f, y), correction));
-}
-
-static inline AVX2 __m256 sigmoid8(__m256 x) {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    return _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
 }
 
 AVX2 void dk_sigmoid(ptrdiff_t n, const float *x, float *y, float c) {

@@ -78,7 +78,8 @@ public final class LSTMLayer: Layer {
 
     /// Work, in this order: gates [T·N·4H], cells [(T+1)·N·H], cont·h_{t−1} [T·N·H] (kept for
     /// backward); dh, dc [N·H] and the static gates [N·4H] (scratch); the carried h and c [2·N·H]
-    /// (persistent, empty with `expose_hidden`); the gates' gradients [T·N·4H] (scratch, TRAIN only).
+    /// (persistent, empty with `expose_hidden`); the gates' gradients [T·N·4H] (scratch, TRAIN only);
+    /// W_hc packed for the own kernels (scratch, `LSTMKernel.packedCount`).
     public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
         guard let z = sizes(bottoms) else { return [] }
         let kept: WorkspaceDecl.Lifetime = phase == .train ? .keptForBackward : .scratch
@@ -88,7 +89,8 @@ public final class LSTMLayer: Layer {
                 WorkspaceDecl(nh, .float, .scratch), WorkspaceDecl(nh, .float, .scratch),
                 WorkspaceDecl(z.s > 0 ? z.n * 4 * z.h : 0, .float, .scratch),
                 WorkspaceDecl(exposeHidden ? 0 : 2 * nh, .float, .persistent),
-                WorkspaceDecl(phase == .train ? z.t * nh * 4 : 0, .float, .scratch)]
+                WorkspaceDecl(phase == .train ? z.t * nh * 4 : 0, .float, .scratch),
+                WorkspaceDecl(LSTMKernel.packedCount(h: z.h), .float, .scratch)]
     }
 
     /// GEMMs: 2·T·N·4H·(I + H) forward (+ 2·N·4H·S static), twice that backward (weights and
@@ -141,7 +143,7 @@ public final class LSTMLayer: Layer {
                            wxc: io.params[0], bc: io.params[1], wxs: st ? io.params[2] : nil, whc: whc,
                            h0: h0, c0: c0, hidden: io.tops[0], hT: hT, cT: cT,
                            gates: io.work[0], cells: io.work[1], hPrev: io.work[2], staticGates: io.work[5],
-                           parallel: step.parallel)
+                           packed: io.work[8], parallel: step.parallel)
     }
 
     public func backward(_ io: LayerIO, _ step: StepContext) {
@@ -160,6 +162,6 @@ public final class LSTMLayer: Layer {
                             gates: io.work[0], cells: io.work[1], hPrev: io.work[2], gateGrads: io.work[7],
                             hiddenGrad: io.topGrads[0], hTGrad: exposeHidden ? io.topGrads[1] : nil,
                             cTGrad: exposeHidden ? io.topGrads[2] : nil,
-                            grads: grads, dh: io.work[3], dc: io.work[4], staticSum: io.work[5], parallel: step.parallel)
+                            grads: grads, dh: io.work[3], dc: io.work[4], staticSum: io.work[5], packed: io.work[8], parallel: step.parallel)
     }
 }

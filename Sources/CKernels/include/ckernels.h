@@ -32,6 +32,21 @@ double dk_sigmoid_cross_entropy(ptrdiff_t n, const float *x, const float *t, int
 void dk_sigmoid_cross_entropy_grad(ptrdiff_t n, const float *x, const float *t, int has_ignore, float ignore,
                                    float scale, float *dx, int accumulate);
 
+// One time step of the LSTM's element-wise pass over `rows` streams of h units, with AVX2 and FMA
+// (call only when dk_cpu_level() ≥ 1); rows of `gates` and `gate_grads` are [4h] (i, f, o, g),
+// the others [h], one value of cont per row. Forward: the pre-activations in `gates` become the
+// activations i, σ(f), o, g; c_t = cont·f⊙c_{t−1} + i⊙g into `cell`, h_t = o⊙tanh c_t into
+// `hidden`, and cont_next·h_t into h_next (skipped when NULL).
+void dk_lstm_step_forward(ptrdiff_t rows, ptrdiff_t h, float *gates, const float *cont, const float *cont_next,
+                          const float *cell_prev, float *cell, float *hidden, float *h_next);
+// Backward from the stored activations: dh holds what step t+1 sent to h_t before its cont
+// (cont_next NULL: 1, the last step), hidden_grad the top's gradient (NULL: none), dc the
+// gradient reaching c_t from step t+1. Writes the pre-activations' gradients into gate_grads
+// and leaves in dc the gradient reaching c_{t−1}.
+void dk_lstm_step_backward(ptrdiff_t rows, ptrdiff_t h, const float *gates, float *gate_grads, const float *cont,
+                           const float *cont_next, const float *cell_prev, const float *cell,
+                           const float *hidden_grad, float *dh, float *dc);
+
 // One image's convolution with stride 1, no padding, no dilation and one group.
 typedef struct {
     int channels, height, width;  // input [channels, height, width]

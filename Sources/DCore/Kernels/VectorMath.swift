@@ -1,5 +1,6 @@
 /// exp, log1p, sigmoid and tanh eight floats at a time, for the kernels whose time libm's scalar
-/// calls took (the LSTM's gates, the Sigmoid layer, the sigmoid cross-entropy loss). Each lane
+/// calls took (at the plain kernel level: the LSTM's gates, the Sigmoid layer, the sigmoid
+/// cross-entropy loss; Sources/CKernels has them with FMA for the others). Each lane
 /// is computed on its own with the same operations, so a value's result does not depend on its
 /// lane or on how a tensor is split among threads. NaN stays NaN.
 public enum VectorMath {
