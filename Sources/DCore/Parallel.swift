@@ -7,8 +7,13 @@ import Dispatch
 /// never both at once, or the two fight over the cores (see docs/PERFORMANCE.md).
 public struct Parallel: Sendable {
     public let threads: Int
+    /// `threads − 1` worker threads, shared by the copies of this value; nil on one thread.
+    private let pool: WorkerPool?
 
-    public init(threads: Int) { self.threads = max(1, threads) }
+    public init(threads: Int) {
+        self.threads = max(1, threads)
+        pool = self.threads > 1 ? WorkerPool(workers: self.threads - 1) : nil
+    }
 
     public static let serial = Parallel(threads: 1)
 
@@ -20,16 +25,18 @@ public struct Parallel: Sendable {
             if count > 0 { body(0..<count) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: chunks) { c in
-            body(Self.chunk(c, of: chunks, count: count))
-        }
+        run(chunks) { c in body(Self.chunk(c, of: chunks, count: count)) }
     }
 
     /// Calls `body(worker)` once for each worker `0..<threads`, concurrently. Workers that own
     /// scratch memory use this: worker `w` may touch only its own part.
     public func forWorkers(_ body: @Sendable (Int) -> Void) {
         if threads == 1 { body(0); return }
-        DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+        run(threads, body)
+    }
+
+    private func run(_ count: Int, _ body: (Int) -> Void) {
+        if let pool { pool.run(count, body) } else { for c in 0..<count { body(c) } }
     }
 
     /// Calls `body(i)` for every `i` in `0..<count`, spread over the threads in contiguous runs.

@@ -10,6 +10,9 @@
 // What this CPU runs: 2 = AVX-512F, 1 = AVX2 with FMA, 0 = neither.
 int dk_cpu_level(void);
 
+// A spin-wait hint (PAUSE): a thread that polls a flag yields the core's resources meanwhile.
+static inline void dk_pause(void) { __builtin_ia32_pause(); }
+
 // C [m, n] = bias + A·B, or C += bias + A·B when `accumulate`, with bias[i] added to row i (no
 // bias when NULL). B is row-major [k, n] with row stride ldb; C row-major with row stride ldc;
 // A's element (i, p) sits at a[i·a_row + p·a_col], so that A row-major [m, k] is (a_row = lda,
