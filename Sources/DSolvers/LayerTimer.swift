@@ -29,7 +29,7 @@ extension Trainer {
         for it in 0..<(warmup + iterations * windows) {
             let timed = it >= warmup
             let stepStart = clock.now
-            store.zeroGradients()
+            store.zeroGradients(parallel: parallel)
             let ctx = step(.train)
             for i in 0..<count {
                 let t0 = clock.now

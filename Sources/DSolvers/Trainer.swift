@@ -330,7 +330,7 @@ public final class Trainer {
     /// Returns the loss (the mean over the batches). A NaN or infinite loss or gradient stops
     /// here, naming the layer where it first appeared.
     public func trainStep() throws(TrainError) -> Double {
-        store.zeroGradients()
+        store.zeroGradients(parallel: parallel)
         var loss = 0.0
         var ctx = step(.train)
         for subBatch in 0..<solver.iterSize {

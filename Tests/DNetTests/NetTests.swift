@@ -186,6 +186,24 @@ let inputs = """
         net.data(net.blob(named: "label")!).copy(from: [2, 0])
     }
 
+    /// Zeroing splits a large gradient (35 000 floats) over the threads: every float of every
+    /// gradient is zero after it, the split's edges included.
+    @Test func zeroGradientsOnThreads() throws {
+        let net = try buildNet("""
+            layer:
+            \(inputs)
+              - {name: flat, type: Flatten, bottom: data, top: flat}
+              - {name: big, type: InnerProduct, bottom: flat, top: big, inner_product_param: {num_output: 1400}}
+              - {name: small, type: InnerProduct, bottom: big, top: c, inner_product_param: {num_output: 2}}
+            """)
+        #expect(net.store.parameters.contains { $0.grad.view.count >= 1 << 15 })
+        for threads in [1, 2, 3] {
+            for p in net.store.parameters { p.grad.view.fill(1) }
+            net.store.zeroGradients(parallel: Parallel(threads: threads))
+            #expect(net.store.parameters.allSatisfy { $0.grad.values.allSatisfy { $0 == 0 } }, "threads \(threads)")
+        }
+    }
+
     /// The whole net's parameter gradients against finite differences of its loss, through
     /// fan-out (pool feeds two layers), in-place layers and two weighted losses.
     @Test func wholeNetGradients() throws {
