@@ -74,7 +74,8 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { body in
             job = body
             pending.store(count, ordering: .relaxed)
-            let generation = (state.load(ordering: .relaxed) >> 32) &+ 1
+            // 32 bits, wrapping: the caller's claims compare it with the word's high half.
+            let generation = ((state.load(ordering: .relaxed) >> 32) &+ 1) & 0xFFFF_FFFF
             state.store(generation << 32 | UInt64(count) << 16, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex)
