@@ -16,6 +16,16 @@ static inline AVX2 __m256i lanes256(ptrdiff_t count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// Eight floats at p, or the `left` (< 8) before the end under `mask` (lanes256(left)); a plain
+// load or store for a full vector, since masked ones are slow on AMD's cores.
+static inline AVX2 __m256 load8(const float *p, ptrdiff_t left, __m256i mask) {
+    return left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+static inline AVX2 void store8(float *p, ptrdiff_t left, __m256i mask, __m256 v) {
+    if (left >= 8) _mm256_storeu_ps(p, v); else _mm256_maskstore_ps(p, mask, v);
+}
+
 // m rows split into tiles of at most `most` rows, as even as can be (50 rows with 12 at most: 5
 // tiles of 10), so that no tile is a thin remainder; returns the rows per tile.
 static inline int tile_rows(int m, int most, int *tiles) {

@@ -6,14 +6,6 @@
 #include "ckernels.h"
 #include "common.h"
 
-static inline AVX2 __m256 load8(const float *p, ptrdiff_t left, __m256i mask) {
-    return left >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
-}
-
-static inline AVX2 void store8(float *p, ptrdiff_t left, __m256i mask, __m256 v) {
-    if (left >= 8) _mm256_storeu_ps(p, v); else _mm256_maskstore_ps(p, mask, v);
-}
-
 AVX2 void dk_lstm_step_forward(ptrdiff_t rows, ptrdiff_t h, float *gates, const float *cont, const float *cont_next,
                                const float *cell_prev, float *cell, float *hidden, float *h_next) {
     for (ptrdiff_t n = 0; n < rows; n++) {

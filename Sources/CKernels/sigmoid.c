@@ -35,9 +35,9 @@ AVX2 void dk_sigmoid(ptrdiff_t n, const float *x, float *y, float c) {
     __m256 steep = _mm256_set1_ps(c);
     for (ptrdiff_t i = 0; i < n; i += 8) {
         __m256i mask = lanes256(n - i);
-        __m256 v = n - i >= 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
+        __m256 v = load8(x + i, n - i, mask);
         __m256 s = sigmoid8(_mm256_mul_ps(steep, v));
-        if (n - i >= 8) _mm256_storeu_ps(y + i, s); else _mm256_maskstore_ps(y + i, mask, s);
+        store8(y + i, n - i, mask, s);
     }
 }
 
@@ -56,8 +56,7 @@ AVX2 double dk_sigmoid_cross_entropy(ptrdiff_t n, const float *x, const float *t
     ptrdiff_t counted = 0;
     for (ptrdiff_t i = 0; i < n; i += 8) {
         __m256i mask = lanes256(n - i);
-        __m256 xv = n - i >= 8 ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
-        __m256 tv = n - i >= 8 ? _mm256_loadu_ps(t + i) : _mm256_maskload_ps(t + i, mask);
+        __m256 xv = load8(x + i, n - i, mask), tv = load8(t + i, n - i, mask);
         __m256 positive = _mm256_and_ps(_mm256_cmp_ps(xv, zero, _CMP_GE_OQ), one);
         // x − 2x·[x ≥ 0] = −|x|, so e^(−|x|) is in (0, 1].
         __m256 negative_abs = _mm256_sub_ps(xv, _mm256_mul_ps(_mm256_add_ps(xv, xv), positive));
@@ -82,12 +81,10 @@ AVX2 void dk_sigmoid_cross_entropy_grad(ptrdiff_t n, const float *x, const float
     const __m256 factor = _mm256_set1_ps(scale);
     for (ptrdiff_t i = 0; i < n; i += 8) {
         __m256i mask = lanes256(n - i);
-        int full = n - i >= 8;
-        __m256 xv = full ? _mm256_loadu_ps(x + i) : _mm256_maskload_ps(x + i, mask);
-        __m256 tv = full ? _mm256_loadu_ps(t + i) : _mm256_maskload_ps(t + i, mask);
+        __m256 xv = load8(x + i, n - i, mask), tv = load8(t + i, n - i, mask);
         __m256 g = _mm256_mul_ps(factor, _mm256_sub_ps(sigmoid8(xv), tv));
         if (has_ignore) g = _mm256_andnot_ps(_mm256_cmp_ps(tv, _mm256_set1_ps(ignore), _CMP_EQ_OQ), g);
-        if (accumulate) g = _mm256_add_ps(g, full ? _mm256_loadu_ps(dx + i) : _mm256_maskload_ps(dx + i, mask));
-        if (full) _mm256_storeu_ps(dx + i, g); else _mm256_maskstore_ps(dx + i, mask, g);
+        if (accumulate) g = _mm256_add_ps(g, load8(dx + i, n - i, mask));
+        store8(dx + i, n - i, mask, g);
     }
 }

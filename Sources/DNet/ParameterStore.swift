@@ -62,18 +62,8 @@ public final class ParameterStore {
     }
 
     /// Sets every parameter gradient to zero: the one place gradients are cleared each step.
-    /// Large gradients are split over the threads of `parallel` (the big MLP's 48 MB took 2 ms
-    /// on one thread, while the other waited).
     public func zeroGradients(parallel: Parallel = .serial) {
-        for p in parameters where p.isLearned {
-            let grad = p.grad.view
-            // The optimizer's threshold: 32 768 floats (128 KiB).
-            let chunks = grad.count >= 1 << 15 ? parallel.threads : 1
-            parallel.forEach(chunks) { c in
-                let range = Parallel.chunk(c, of: chunks, count: grad.count)
-                grad.slice(range.lowerBound, range.count).zero()
-            }
-        }
+        for p in parameters where p.isLearned { ElementwiseKernel.zero(p.grad.view, parallel: parallel) }
     }
 
     public var totalCount: Int { parameters.reduce(0) { $0 + $1.value.shape.count } }
