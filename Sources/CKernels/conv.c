@@ -200,3 +200,25 @@ void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, co
     if (level >= 2) implicit8_avx512(s, image, weight, bias, out);
     else implicit8_avx2(s, image, weight, bias, out);
 }
+
+// MARK: im2row, for the weight gradient
+
+// Row p = (oy, ox) of the output is the patch under that output, (c, ky, kx) in order: runs of
+// kernel_w floats from the image, each copied with masked AVX-512 loads and stores of up to
+// 16 floats, which read and write no float outside the run.
+AVX512 void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, ptrdiff_t ldrows) {
+    for (int oy = 0; oy < s->out_h; oy++)
+        for (int ox = 0; ox < s->out_w; ox++) {
+            float *dst = rows + ((ptrdiff_t)oy * s->out_w + ox) * ldrows;
+            for (int c = 0; c < s->channels; c++)
+                for (int ky = 0; ky < s->kernel_h; ky++) {
+                    const float *src = image + ((ptrdiff_t)c * s->height + oy + ky) * s->width + ox;
+                    for (int kx = 0; kx < s->kernel_w; kx += 16) {
+                        int left = s->kernel_w - kx;
+                        __mmask16 mask = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+                        _mm512_mask_storeu_ps(dst + kx, mask, _mm512_maskz_loadu_ps(mask, src + kx));
+                    }
+                    dst += s->kernel_w;
+                }
+        }
+}

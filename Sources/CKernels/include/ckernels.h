@@ -69,4 +69,10 @@ void dk_conv_direct(const dk_conv_shape *s, const float *image, const float *wei
 void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
                        float *out);
 
+// rows [out_h·out_w, channels·kernel_h·kernel_w] (row stride ldrows): row p = oy·out_w + ox holds
+// image[c][oy + ky][ox + kx] in (c, ky, kx) order, the transpose of im2col's columns. The weight
+// gradient's B operand, so that dk_gemm_rowmajor_b computes dW = dR·colᵀ without a transposed
+// copy. AVX-512F (call only at level 2).
+void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, ptrdiff_t ldrows);
+
 #endif

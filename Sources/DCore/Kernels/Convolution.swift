@@ -65,11 +65,30 @@ public enum ConvolutionKernel {
         public enum ForwardPath: Sendable { case direct, implicit8, im2col }
 
         public var forwardPath: ForwardPath {
-            let g = geometry, level = min(kernels, SmallGEMM.supported)
-            guard !im2colOnly, groups == 1, level >= .avx2, g.strideH == 1, g.strideW == 1, g.padH == 0, g.padW == 0,
-                  g.dilationH == 1, g.dilationW == 1 else { return .im2col }
-            if g.patchSize <= 32 { return .direct }
-            return g.outW == 8 ? .implicit8 : .im2col
+            guard !im2colOnly, fitsCKernels, min(kernels, SmallGEMM.supported) >= .avx2 else { return .im2col }
+            if geometry.patchSize <= 32 { return .direct }
+            return geometry.outW == 8 ? .implicit8 : .im2col
+        }
+
+        /// Whether backward computes dW = dR·colᵀ with Dendrite's GEMM kernel on the columns'
+        /// transpose, unfolded as such (`dk_im2row`), rather than with OpenBLAS on im2col's
+        /// columns: from AVX-512, for the C kernels' geometry. One thread, LeNet's shapes:
+        /// 1.3× (conv2) and 1.9× (conv1) OpenBLAS's speed; AVX2 measured 0.86× on conv2
+        /// (docs/PERFORMANCE.md).
+        public var weightGradientFromRows: Bool { fitsCKernels && min(kernels, SmallGEMM.supported) >= .avx512 }
+
+        /// Stride 1 without padding, dilation or groups: what the C convolution kernels take.
+        var fitsCKernels: Bool {
+            let g = geometry
+            return groups == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
+                && g.dilationH == 1 && g.dilationW == 1
+        }
+
+        var cShape: dk_conv_shape {
+            let g = geometry
+            return dk_conv_shape(channels: Int32(g.channels), height: Int32(g.height), width: Int32(g.width),
+                                 outputs: Int32(outputs), kernel_h: Int32(g.kernelH), kernel_w: Int32(g.kernelW),
+                                 out_h: Int32(g.outH), out_w: Int32(g.outW))
         }
         /// Scratch floats one worker needs.
         public var scratchPerWorker: Int { columnCount + resultCount + weightCount + biasCount }
@@ -96,6 +115,17 @@ public enum ConvolutionKernel {
         let g = cfg.geometry, area = g.outputArea, imageSize = g.channels * g.inputArea
         for i in 0..<n {
             Im2col.im2col(g, image: input.base + (first + i) * imageSize, col: col, ldcol: n * area, colOffset: i * area)
+        }
+    }
+
+    /// Unfolds images `first ..< first + n` one under the other into `rows` [n·P, K], the
+    /// transpose of `unfold`'s columns (`Config.weightGradientFromRows` only).
+    static func unfoldRows(_ cfg: Config, input: FloatView, first: Int, n: Int, into rows: UnsafeMutablePointer<Float>) {
+        let g = cfg.geometry, imageSize = g.channels * g.inputArea, k = g.patchSize
+        withUnsafePointer(to: cfg.cShape) { shape in
+            for i in 0..<n {
+                dk_im2row(shape, input.base + (first + i) * imageSize, rows + i * g.outputArea * k, k)
+            }
         }
     }
 
@@ -161,8 +191,10 @@ public enum ConvolutionKernel {
     }
 
     /// dW [OC, K/G] = rows·colᵀ per group ([OC/G, n·P]·[n·P, K/G]), added to what it holds
-    /// when `accumulate`. OpenBLAS: Dendrite's kernel, fed a packed copy of colᵀ, measured 0.8–0.9
-    /// times its speed on these shapes (docs/PERFORMANCE.md).
+    /// when `accumulate`, with OpenBLAS: Dendrite's kernel, fed a transposed copy of the columns,
+    /// measured 0.8–0.9 times its speed on these shapes (docs/PERFORMANCE.md). Where the columns
+    /// can be unfolded transposed in the first place (`Config.weightGradientFromRows`), backward
+    /// does that instead.
     static func weightProduct(_ cfg: Config, rows: UnsafePointer<Float>, col: UnsafePointer<Float>, columns: Int,
                               into weightGrad: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let ocg = cfg.outputs / cfg.groups, kg = cfg.geometry.patchSize / cfg.groups
@@ -215,9 +247,7 @@ public enum ConvolutionKernel {
         let area = cfg.geometry.outputArea
         if cfg.forwardPath != .im2col {
             let g = cfg.geometry, implicit = cfg.forwardPath == .implicit8, level = Int32(min(cfg.kernels, SmallGEMM.supported).rawValue)
-            let shape = dk_conv_shape(channels: Int32(g.channels), height: Int32(g.height), width: Int32(g.width),
-                                      outputs: Int32(cfg.outputs), kernel_h: Int32(g.kernelH), kernel_w: Int32(g.kernelW),
-                                      out_h: Int32(g.outH), out_w: Int32(g.outW))
+            let shape = cfg.cShape
             parallel.forWorkers { w in
                 withUnsafePointer(to: shape) { shape in
                     for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
@@ -278,8 +308,16 @@ public enum ConvolutionKernel {
                     }
                 }
                 if weightGrad != nil {
-                    unfold(cfg, input: input, first: first, n: n, into: s.col)
-                    weightProduct(cfg, rows: dR, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
+                    if cfg.weightGradientFromRows {
+                        // dW [OC, K] (+)= dR [OC, n·P]·rows [n·P, K]
+                        let k = cfg.geometry.patchSize
+                        unfoldRows(cfg, input: input, first: first, n: n, into: s.col)
+                        SmallGEMM.gemm(transA: false, m: oc, n: k, k: columns, a: dR, lda: columns, b: s.col, ldb: k,
+                                       c: s.weightGrad, ldc: k, accumulate: started, level: cfg.kernels)
+                    } else {
+                        unfold(cfg, input: input, first: first, n: n, into: s.col)
+                        weightProduct(cfg, rows: dR, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
+                    }
                 }
                 started = true
                 if let inputGrad {
