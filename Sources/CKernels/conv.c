@@ -204,21 +204,45 @@ void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, co
 // MARK: im2row, for the weight gradient
 
 // Row p = (oy, ox) of the output is the patch under that output, (c, ky, kx) in order: runs of
-// kernel_w floats from the image, each copied with masked AVX-512 loads and stores of up to
-// 16 floats, which read and write no float outside the run.
-AVX512 void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, ptrdiff_t ldrows) {
-    for (int oy = 0; oy < s->out_h; oy++)
-        for (int ox = 0; ox < s->out_w; ox++) {
-            float *dst = rows + ((ptrdiff_t)oy * s->out_w + ox) * ldrows;
-            for (int c = 0; c < s->channels; c++)
-                for (int ky = 0; ky < s->kernel_h; ky++) {
-                    const float *src = image + ((ptrdiff_t)c * s->height + oy + ky) * s->width + ox;
-                    for (int kx = 0; kx < s->kernel_w; kx += 16) {
-                        int left = s->kernel_w - kx;
-                        __mmask16 mask = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-                        _mm512_mask_storeu_ps(dst + kx, mask, _mm512_maskz_loadu_ps(mask, src + kx));
-                    }
-                    dst += s->kernel_w;
-                }
+// kernel_w floats from the image, read with masked loads (no float outside the run). Masked
+// stores took most of the time on AMD's cores, so a run is stored whole (8 floats for a run of
+// at most 8, else 16 at a time) wherever that stays inside the row: what spills past the run
+// lands where the row's next runs go, which are written after it. Near the row's end the store
+// is masked, so nothing outside the row is written. Runs of at most 8 (5 in LeNet) have a loop
+// of their own with the mask fixed: with both, about 2.5 times as fast as masked stores on
+// LeNet's shapes.
+#define FOR_EACH_RUN(s, image, rows, ldrows, ...)                                                            \
+    for (int oy = 0; oy < (s)->out_h; oy++)                                                              \
+        for (int ox = 0; ox < (s)->out_w; ox++) {                                                        \
+            float *dst = (rows) + ((ptrdiff_t)oy * (s)->out_w + ox) * (ldrows);                          \
+            float *const row_end = dst + (ptrdiff_t)(s)->channels * (s)->kernel_h * (s)->kernel_w;       \
+            const float *base = (image) + (ptrdiff_t)oy * (s)->width + ox;                               \
+            for (int c = 0; c < (s)->channels; c++, base += (ptrdiff_t)(s)->height * (s)->width) {      \
+                const float *src = base;                                                                 \
+                for (int ky = 0; ky < (s)->kernel_h; ky++, src += (s)->width, dst += (s)->kernel_w) {    \
+                    __VA_ARGS__                                                                          \
+                }                                                                                        \
+            }                                                                                            \
         }
+
+AVX512 void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, ptrdiff_t ldrows) {
+    const int kw = s->kernel_w;
+    if (kw <= 8) {
+        const __mmask16 mask = (__mmask16)((1u << kw) - 1);
+        FOR_EACH_RUN(s, image, rows, ldrows, {
+            const __m512 v = _mm512_maskz_loadu_ps(mask, src);
+            if (dst + 8 <= row_end) _mm256_storeu_ps(dst, _mm512_castps512_ps256(v));
+            else _mm512_mask_storeu_ps(dst, mask, v);
+        })
+        return;
+    }
+    FOR_EACH_RUN(s, image, rows, ldrows, {
+        for (int kx = 0; kx < kw; kx += 16) {
+            const int left = kw - kx;
+            const __mmask16 mask = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+            const __m512 v = _mm512_maskz_loadu_ps(mask, src + kx);
+            if (dst + kx + 16 <= row_end) _mm512_storeu_ps(dst + kx, v);
+            else _mm512_mask_storeu_ps(dst + kx, mask, v);
+        }
+    })
 }

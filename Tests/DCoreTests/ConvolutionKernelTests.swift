@@ -134,7 +134,7 @@ import Testing
 
     /// Backward's weight gradient from the transposed unfolding and Dendrite's kernel
     /// (`weightGradientFromRows`, from AVX-512) against OpenBLAS on im2col's columns: runs of
-    /// 1, 5 and 17 floats (a run of 16 and a tail), 45 and 500 columns of dW (panels of 32 with
+    /// 1, 5, 9 and 17 floats (a run of 16 and a tail), 45 and 500 columns of dW (panels of 32 with
     /// tails), several chunks per worker, 1 and 2 threads, dW and db accumulated onto 0.5. dx
     /// does not change path and must match too. Also im2row itself against im2col, bit for bit.
     @Test(arguments: [
@@ -143,6 +143,7 @@ import Testing
         config(n: 3, c: 3, h: 9, w: 11, outputs: 7, kh: 3, kw: 5),
         config(n: 2, c: 2, h: 4, w: 20, outputs: 3, kh: 2, kw: 17),
         config(n: 9, c: 16, h: 16, w: 16, outputs: 5, kh: 1, kw: 1),
+        config(n: 2, c: 1, h: 6, w: 30, outputs: 2, kh: 1, kw: 9),  // one run per row: a stored-whole 16 would spill
     ])
     func weightGradientFromRowsMatchesOpenBLAS(_ base: ConvolutionKernel.Config) {
         guard SmallGEMM.supported >= .avx512 else { return }
@@ -162,17 +163,19 @@ import Testing
             #expect(a.db == b.db, "db \(base) threads \(threads)")
             #expect(a.dx == b.dx, "dx \(base) threads \(threads)")
         }
-        // rows [P, K] = colᵀ, bit for bit, for the first image.
-        let k = g.patchSize, area = g.outputArea
+        // rows [P, K] = colᵀ, bit for bit, for the last image (the input's last floats), and
+        // nothing written past the rows (its stores spill past a run only inside a row).
+        let k = g.patchSize, area = g.outputArea, guardCount = 16
         let input = Tensor(shape: Shape([base.batch, g.channels, g.height, g.width]), values: x)
-        var col = [Float](repeating: .nan, count: k * area), rows = [Float](repeating: .nan, count: k * area)
+        var col = [Float](repeating: .nan, count: k * area), rows = [Float](repeating: -7, count: k * area + guardCount)
         withExtendedLifetime(input) {
-            Im2col.im2col(g, image: input.view.base, col: &col, ldcol: area, colOffset: 0)
-            ConvolutionKernel.unfoldRows(base, input: input.view, first: 0, n: 1, into: &rows)
+            Im2col.im2col(g, image: input.view.base + (base.batch - 1) * g.channels * g.inputArea, col: &col, ldcol: area, colOffset: 0)
+            ConvolutionKernel.unfoldRows(base, input: input.view, first: base.batch - 1, n: 1, into: &rows)
         }
         var transposed = [Float](repeating: 0, count: k * area)
         for r in 0..<k { for p in 0..<area { transposed[p * k + r] = col[r * area + p] } }
-        #expect(rows.map(\.bitPattern) == transposed.map(\.bitPattern), "im2row \(base)")
+        #expect(rows[..<(k * area)].map(\.bitPattern) == transposed.map(\.bitPattern), "im2row \(base)")
+        #expect(rows[(k * area)...].allSatisfy { $0 == -7 }, "im2row wrote past its rows \(base)")
     }
 
     @Test func referenceByHand() {
