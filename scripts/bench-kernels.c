@@ -1,7 +1,8 @@
 /* Dendrite's own GEMM kernels (Sources/CKernels) against OpenBLAS's sgemm, one thread each (as
  * each worker of a convolution calls them), on the shapes LeNet's convolutions issue: per chunk
  * of images (what Dendrite calls) and over the whole batch of 64 (the "one GEMM over the batch"
- * route). Interleaved, the best of 9 rounds each. Prints a Markdown table. Built and run by
+ * route). OpenBLAS gets the same product A·B (for the weight gradient, Dendrite's plain path
+ * gives it dR·colᵀ instead: the same FLOPs). Interleaved, the best of 9 rounds each. Prints a Markdown table. Built and run by
  * scripts/bench-kernels. */
 #include <cblas.h>
 #include <stdio.h>
@@ -51,5 +52,8 @@ int main(void) {
     row("conv2 W·col, the batch of 64", 0, 50, 64 * 64, 500);
     row("conv2 Wᵀ·dR, a chunk of 4 images", 1, 500, 4 * 64, 50);
     row("conv2 Wᵀ·dR, the batch of 64", 1, 500, 64 * 64, 50);
+    /* The weight gradients dR·rows, rows = the columns transposed (dk_im2row), per chunk. */
+    row("conv1 dR·rows, a chunk of 9 images", 0, 20, 25, 9 * 576);
+    row("conv2 dR·rows, a chunk of 4 images", 0, 50, 500, 4 * 64);
     return 0;
 }
