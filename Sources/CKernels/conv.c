@@ -207,42 +207,42 @@ void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, co
 // kernel_w floats from the image, read with masked loads (no float outside the run). Masked
 // stores took most of the time on AMD's cores, so a run is stored whole (8 floats for a run of
 // at most 8, else 16 at a time) wherever that stays inside the row: what spills past the run
-// lands where the row's next runs go, which are written after it. Near the row's end the store
-// is masked, so nothing outside the row is written. Runs of at most 8 (5 in LeNet) have a loop
-// of their own with the mask fixed: with both, about 2.5 times as fast as masked stores on
-// LeNet's shapes.
-#define FOR_EACH_RUN(s, image, rows, ldrows, ...)                                                            \
-    for (int oy = 0; oy < (s)->out_h; oy++)                                                              \
-        for (int ox = 0; ox < (s)->out_w; ox++) {                                                        \
-            float *dst = (rows) + ((ptrdiff_t)oy * (s)->out_w + ox) * (ldrows);                          \
-            float *const row_end = dst + (ptrdiff_t)(s)->channels * (s)->kernel_h * (s)->kernel_w;       \
-            const float *base = (image) + (ptrdiff_t)oy * (s)->width + ox;                               \
-            for (int c = 0; c < (s)->channels; c++, base += (ptrdiff_t)(s)->height * (s)->width) {      \
-                const float *src = base;                                                                 \
-                for (int ky = 0; ky < (s)->kernel_h; ky++, src += (s)->width, dst += (s)->kernel_w) {    \
-                    __VA_ARGS__                                                                          \
-                }                                                                                        \
-            }                                                                                            \
-        }
+// lands where the row's next runs go, which are written after it. Near the row's end the
+// store is masked, so nothing outside the row is written. For one output row the loop takes
+// each run (c, ky) in turn for all out_w positions, so that the decision is made once per run
+// and the inner loop has fixed strides. Against masked stores in (ox, c, ky) order, one
+// thread, 64 images: conv1 374 → 138 µs, conv2 784 → 378 µs.
+
+// Copies `floats` (≤ 16) floats from src + ox to dst + ox·ldrows for ox < count, whole or masked.
+static inline AVX512 void copy_runs(const float *src, float *dst, ptrdiff_t ldrows, int count, int floats, int whole) {
+    const __mmask16 mask = floats >= 16 ? 0xFFFF : (__mmask16)((1u << floats) - 1);
+    if (!whole) {
+        for (int ox = 0; ox < count; ox++, dst += ldrows) _mm512_mask_storeu_ps(dst, mask, _mm512_maskz_loadu_ps(mask, src + ox));
+    } else if (floats <= 8) {
+        for (int ox = 0; ox < count; ox++, dst += ldrows)
+            _mm256_storeu_ps(dst, _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mask, src + ox)));
+    } else {
+        for (int ox = 0; ox < count; ox++, dst += ldrows) _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(mask, src + ox));
+    }
+}
 
 AVX512 void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, ptrdiff_t ldrows) {
-    const int kw = s->kernel_w;
-    if (kw <= 8) {
-        const __mmask16 mask = (__mmask16)((1u << kw) - 1);
-        FOR_EACH_RUN(s, image, rows, ldrows, {
-            const __m512 v = _mm512_maskz_loadu_ps(mask, src);
-            if (dst + 8 <= row_end) _mm256_storeu_ps(dst, _mm512_castps512_ps256(v));
-            else _mm512_mask_storeu_ps(dst, mask, v);
-        })
-        return;
-    }
-    FOR_EACH_RUN(s, image, rows, ldrows, {
-        for (int kx = 0; kx < kw; kx += 16) {
-            const int left = kw - kx;
-            const __mmask16 mask = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
-            const __m512 v = _mm512_maskz_loadu_ps(mask, src + kx);
-            if (dst + kx + 16 <= row_end) _mm512_storeu_ps(dst + kx, v);
-            else _mm512_mask_storeu_ps(dst + kx, mask, v);
+    const int kw = s->kernel_w, runs = s->channels * s->kernel_h;
+    for (int oy = 0; oy < s->out_h; oy++) {
+        float *row0 = rows + (ptrdiff_t)oy * s->out_w * ldrows;
+        for (int run = 0; run < runs; run++) {
+            const int c = run / s->kernel_h, ky = run % s->kernel_h;
+            const float *src = image + ((ptrdiff_t)c * s->height + oy + ky) * s->width;
+            // Floats from this run's start to the row's end.
+            const int room = (runs - run) * kw;
+            if (kw <= 8) {
+                copy_runs(src, row0 + run * kw, ldrows, s->out_w, kw, room >= 8);
+                continue;
+            }
+            for (int kx = 0; kx < kw; kx += 16) {
+                const int left = kw - kx;
+                copy_runs(src + kx, row0 + run * kw + kx, ldrows, s->out_w, left < 16 ? left : 16, room - kx >= 16);
+            }
         }
-    })
+    }
 }
