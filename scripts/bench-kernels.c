@@ -2,8 +2,8 @@
  * each worker of a convolution calls them), on the shapes LeNet's convolutions issue: per chunk
  * of images (what Dendrite calls) and over the whole batch of 64 (the "one GEMM over the batch"
  * route). OpenBLAS gets the same product A·B (for the weight gradient, Dendrite's plain path
- * gives it dR·colᵀ instead: the same FLOPs). Interleaved, the best of 9 rounds each. Prints a Markdown table. Built and run by
- * scripts/bench-kernels. */
+ * gives it dR·colᵀ instead: the same FLOPs). Interleaved, the best of 9 rounds each. Prints a
+ * Markdown table. Built and run by scripts/bench-kernels. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
