@@ -80,7 +80,7 @@ public struct TrainCommand: ParsableCommand {
             help: "On SIGHUP: snapshot (and carry on), stop, or none.")
     public var sighupEffect: SignalEffect = .snapshot
 
-    @Flag(name: .long, help: "Time each layer's forward and backward instead of training (Caffe's `caffe time`), and list the step's matrix products (gemm lines).")
+    @Flag(name: .long, help: "Time each layer's forward and backward, the zeroing of the gradients and the update instead of training (Caffe's `caffe time`), and list the step's matrix products (gemm lines).")
     public var time = false
 
     @Option(name: .long, help: "Steps per timed window with --time (after 10 untimed steps).")
@@ -407,7 +407,7 @@ public struct TrainCommand: ParsableCommand {
 
     /// The per-layer table (means over all timed steps), the step's matrix products (`gemm`
     /// lines), then one parseable `time` line with the median step time.
-    func printTiming(_ t: (layers: [LayerTiming], stepMs: Double), _ out: Output) {
+    func printTiming(_ t: StepTiming, _ out: Output) {
         var rows = [["layer", "type", "forward ms", "backward ms", "share", "GFLOP/s fwd", "GFLOP/s bwd"]]
         let layersMs = t.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
         func rate(_ flops: Double, _ ms: Double) -> String { flops > 0 && ms > 0 ? cFormat("%.1f", flops / ms / 1e6) : "" }
@@ -419,7 +419,7 @@ public struct TrainCommand: ParsableCommand {
         let flops = t.layers.reduce(0) { $0 + $1.forwardFlops + $1.backwardFlops }
         Format.table(rows).forEach { out.line($0) }
         Format.gemmLines(t.layers.flatMap(\.gemms)).forEach { out.line($0) }
-        out.line("time step_ms=\(cFormat("%.3f", t.stepMs)) gflop/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations) windows=\(timeWindows) openblas=\(BLAS.coreName) kernels=\(SmallGEMM.level)")
+        out.line("time step_ms=\(cFormat("%.3f", t.stepMs)) zeroing_ms=\(cFormat("%.3f", t.zeroingMs)) update_ms=\(cFormat("%.3f", t.updateMs)) gflop/s=\(rate(flops, t.stepMs)) iterations=\(timeIterations) windows=\(timeWindows) openblas=\(BLAS.coreName) kernels=\(SmallGEMM.level)")
     }
 }
 

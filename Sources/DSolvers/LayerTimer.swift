@@ -16,20 +16,33 @@ public struct LayerTiming: Sendable {
     public var gemms: [GEMMShape]
 }
 
+/// Where a training step's time goes (`Trainer.timeLayers`), in mean milliseconds per step.
+public struct StepTiming: Sendable {
+    public var layers: [LayerTiming]
+    /// `ParameterStore.zeroGradients` and `Optimizer.update`, over all parameters.
+    public var zeroingMs: Double
+    public var updateMs: Double
+    /// The whole step: the median over windows.
+    public var stepMs: Double
+}
+
 extension Trainer {
     /// Runs `warmup` untimed training steps, then `windows` windows of `iterations` steps, and
-    /// times each layer's forward and backward (mean over all timed steps) and the whole step
-    /// including the update (the median over windows of each window's mean, robust to a noisy
-    /// machine).
-    public func timeLayers(iterations: Int, windows: Int, warmup: Int) throws(TrainError) -> (layers: [LayerTiming], stepMs: Double) {
+    /// times each layer's forward and backward and the two passes over all parameters outside
+    /// the layers, the zeroing of the gradients and the solver's update (means over all timed
+    /// steps), and the whole step (the median over windows of each window's mean, robust to a
+    /// noisy machine).
+    public func timeLayers(iterations: Int, windows: Int, warmup: Int) throws(TrainError) -> StepTiming {
         let net = trainNet, count = net.nodes.count
         var forward = [Duration](repeating: .zero, count: count), backward = forward
+        var zeroing = Duration.zero, update = Duration.zero
         var windowTotals = [Duration](repeating: .zero, count: windows)
         let clock = ContinuousClock()
         for it in 0..<(warmup + iterations * windows) {
             let timed = it >= warmup
             let stepStart = clock.now
             store.zeroGradients(parallel: parallel)
+            if timed { zeroing += clock.now - stepStart }
             let ctx = step(.train)
             for i in 0..<count {
                 let t0 = clock.now
@@ -42,8 +55,12 @@ extension Trainer {
                 net.backward(layer: i, ctx)
                 if timed { backward[i] += clock.now - t0 }
             }
+            let t0 = clock.now
             _ = optimizer.update(rate: learningRate(at: iteration), iteration: iteration, parallel: parallel)
-            if timed { windowTotals[(it - warmup) / iterations] += clock.now - stepStart }
+            if timed {
+                update += clock.now - t0
+                windowTotals[(it - warmup) / iterations] += clock.now - stepStart
+            }
         }
         func ms(_ d: Duration, per steps: Int) -> Double { Double(d / .nanoseconds(1)) / 1e6 / Double(max(steps, 1)) }
         let timedSteps = iterations * windows
@@ -60,6 +77,7 @@ extension Trainer {
                                forwardFlops: f.forward, backwardFlops: node.runsBackward ? f.backward - skipped : 0,
                                gemms: g.forward + backwardGEMMs)
         }
-        return (layers, windowMs[windowMs.count / 2])
+        return StepTiming(layers: layers, zeroingMs: ms(zeroing, per: timedSteps), updateMs: ms(update, per: timedSteps),
+                          stepMs: windowMs[windowMs.count / 2])
     }
 }

@@ -127,8 +127,8 @@ func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-6) -> Bool {
         // 8×2×8×8, then ELU. Deconvolution: 2·C·(OC/G)·kh·kw·H·W·N = 2·1·2·4·16·8 = 2 048 forward, and
         // as it reads the data, whose gradient nobody needs, only the weight gradient's 2 048 backward;
         // ELU over 1 024 values: 3 per value each way; ip1 (128 → 6, batch 8): 2·8·128·6 = 12 288
-        // forward, twice that backward, as its bottom needs a gradient. Only the counts are checked,
-        // never a time.
+        // forward, twice that backward, as its bottom needs a gradient. The counts are checked, and
+        // that the timed parts fit in the step, never how long anything took.
         let net = twoClassNet.replacingOccurrences(of: "  - {name: ip1, type: InnerProduct, bottom: data, top: h, inner_product_param: {num_output: 6}}\n  - {name: relu, type: ReLU, bottom: h, top: h}",
                                                    with: "  - {name: up, type: Deconvolution, bottom: data, top: u, convolution_param: {num_output: 2, kernel_size: 2, stride: 2}}\n"
                                                        + "  - {name: elu, type: ELU, bottom: u, top: u}\n"
@@ -136,7 +136,11 @@ func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-6) -> Bool {
         #expect(net != twoClassNet)
         let path = try writeSolver(temporaryDirectory(), net: net)
         let trainer = try Trainer(solver: try SolverSpec.load(path), options: TrainOptions(threads: 1))
-        let layers = try trainer.timeLayers(iterations: 1, windows: 1, warmup: 0).layers
+        let timing = try trainer.timeLayers(iterations: 1, windows: 1, warmup: 0)
+        let layers = timing.layers
+        // One window of one step: the layers, the zeroing and the update are parts of that step.
+        let parts = layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs } + timing.zeroingMs + timing.updateMs
+        #expect(timing.zeroingMs > 0 && timing.updateMs > 0 && parts <= timing.stepMs)
         let up = try #require(layers.first { $0.name == "up" }), elu = try #require(layers.first { $0.name == "elu" })
         #expect((up.forwardFlops, up.backwardFlops) == (2048, 2048))
         #expect((elu.forwardFlops, elu.backwardFlops) == (3072, 3072))
