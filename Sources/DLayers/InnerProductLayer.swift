@@ -56,10 +56,19 @@ public final class InnerProductLayer: Layer {
         return g
     }
 
+    /// Scratch for the forward on Dendrite's own kernel, where it applies
+    /// (`InnerProductKernel.ownForward`).
+    public func workspace(for bottoms: [Shape], phase: Phase, threads: Int) -> [WorkspaceDecl] {
+        guard let d = dims(bottoms[0]) else { return [] }
+        let count = InnerProductKernel.forwardScratch(m: d.m, n: numOutput, k: d.k, transpose: transpose)
+        return count > 0 ? [WorkspaceDecl(count, .float, .scratch)] : []
+    }
+
     public func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError) {
         let (m, k, _) = dims(io.bottoms[0].shape)!
         InnerProductKernel.forward(m: m, n: numOutput, k: k, transpose: transpose, input: io.bottoms[0],
-                                   weight: io.params[0], bias: biasTerm ? io.params[1] : nil, output: io.tops[0], parallel: step.parallel)
+                                   weight: io.params[0], bias: biasTerm ? io.params[1] : nil, output: io.tops[0],
+                                   scratch: io.work.first, parallel: step.parallel)
     }
 
     public func backward(_ io: LayerIO, _ step: StepContext) {

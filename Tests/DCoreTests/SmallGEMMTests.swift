@@ -27,6 +27,10 @@ import Testing
         // LeNet's conv2 chunk: W·col and Wᵀ·dR.
         cases.append(Case(m: 50, n: 256, k: 500, transA: false, accumulate: false, bias: true))
         cases.append(Case(m: 500, n: 256, k: 50, transA: true, accumulate: false))
+        // An inner product's Yᵀ = b + W·Xᵀ (more rows than columns: row blocks outer, A
+        // prefetched along its rows) over 11 row tiles and 19 prefetch blocks of k.
+        cases.append(Case(m: 130, n: 64, k: 300, transA: false, accumulate: false, bias: true))
+        cases.append(Case(m: 130, n: 45, k: 40, transA: false, accumulate: true))
         // k = 0 leaves C (+=) or zeroes it.
         cases.append(Case(m: 3, n: 5, k: 0, transA: false, accumulate: true))
         cases.append(Case(m: 3, n: 5, k: 0, transA: true, accumulate: false, bias: true))

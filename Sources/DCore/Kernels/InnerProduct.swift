@@ -4,8 +4,34 @@
 /// weight [N, K], or [K, N] when `transpose` (Caffe's flag, used to tie an autoencoder's
 /// decoder to its encoder).
 public enum InnerProductKernel {
+    /// Whether `forward` computes Yᵀ [n, m] = b + W·Xᵀ on Dendrite's own kernel (`SmallGEMM`,
+    /// from AVX-512) rather than Y = X·Wᵀ + b on OpenBLAS: for a weight larger than the batch
+    /// (n > m), which the kernel then reads once from memory, row block by row block, while
+    /// OpenBLAS copies (packs) it first; a batch that fills the kernel's tiles, 32 columns each
+    /// (the autoencoder's batch of 100 leaves a panel of 4 and was 10% slower than OpenBLAS);
+    /// and Xᵀ within 1 MiB (k·m ≤ 2¹⁸ floats), so that it stays in L2 for every block of W.
+    /// One thread per half of W on the big MLP's layers, W cold in memory: 1.2–1.4× OpenBLAS's
+    /// speed (docs/PERFORMANCE.md). Each output is then summed over k in order from its bias.
+    public static func ownForward(m: Int, n: Int, k: Int, transpose: Bool, level: SmallGEMM.Level = SmallGEMM.level) -> Bool {
+        level >= .avx512 && !transpose && m > 0 && m % 32 == 0 && n > m && k * m <= 1 << 18
+    }
+
+    /// The scratch floats `forward` needs for `ownForward`: Xᵀ [k, m] and Yᵀ [n, m]; else 0.
+    public static func forwardScratch(m: Int, n: Int, k: Int, transpose: Bool, level: SmallGEMM.Level = SmallGEMM.level) -> Int {
+        ownForward(m: m, n: n, k: k, transpose: transpose, level: level) ? (k + n) * m : 0
+    }
+
+    /// y = x·Wᵀ + b; on the own kernel when `ownForward` says so and `scratch` holds
+    /// `forwardScratch` floats (else OpenBLAS).
     public static func forward(m: Int, n: Int, k: Int, transpose: Bool,
-                               input: FloatView, weight: FloatView, bias: FloatView?, output: FloatView, parallel: Parallel) {
+                               input: FloatView, weight: FloatView, bias: FloatView?, output: FloatView,
+                               scratch: FloatView? = nil, parallel: Parallel, level: SmallGEMM.Level = SmallGEMM.level) {
+        if let scratch, ownForward(m: m, n: n, k: k, transpose: transpose, level: level),
+           scratch.count >= forwardScratch(m: m, n: n, k: k, transpose: transpose, level: level) {
+            forwardTransposed(m: m, n: n, k: k, input: input, weight: weight, bias: bias, output: output,
+                              scratch: scratch, parallel: parallel, level: level)
+            return
+        }
         let y = output.base
         if let bias {
             let b = bias.base
@@ -14,6 +40,38 @@ public enum InnerProductKernel {
         BLAS.gemm(transA: false, transB: !transpose, m: m, n: n, k: k,
                   a: input.base, lda: k, b: weight.base, ldb: transpose ? n : k,
                   beta: bias == nil ? 0 : 1, c: y, ldc: n, parallel: parallel)
+    }
+
+    /// Yᵀ [n, m] = b + W·Xᵀ, W [n, k] the kernel's A (row-major, the larger operand) and Xᵀ
+    /// [k, m] its B, then Y = (Yᵀ)ᵀ. Each thread takes a block of W's rows, and of Y's columns.
+    static func forwardTransposed(m: Int, n: Int, k: Int, input: FloatView, weight: FloatView, bias: FloatView?,
+                                  output: FloatView, scratch: FloatView, parallel: Parallel, level: SmallGEMM.Level) {
+        let x = SendablePointer(input.base), w = SendablePointer(weight.base), y = SendablePointer(output.base)
+        let xt = SendablePointer(scratch.base), yt = SendablePointer(scratch.base + k * m)
+        let b = bias.map { SendablePointer($0.base) }
+        let threads = parallel.threads
+        // Xᵀ: runs of 16 inputs of a sample read together, each written down a column.
+        let runs = (k + 15) / 16
+        parallel.forEach(threads) { c in
+            for run in Parallel.chunk(c, of: threads, count: runs) {
+                let p0 = run * 16, p1 = min(k, p0 + 16)
+                for i in 0..<m {
+                    let row = x.pointer + i * k
+                    for p in p0..<p1 { xt.pointer[p * m + i] = row[p] }
+                }
+            }
+        }
+        parallel.forEach(threads) { c in
+            let rows = Parallel.chunk(c, of: threads, count: n)
+            guard !rows.isEmpty else { return }
+            SmallGEMM.gemm(transA: false, m: rows.count, n: m, k: k, a: w.pointer + rows.lowerBound * k, lda: k,
+                           b: xt.pointer, ldb: m, c: yt.pointer + rows.lowerBound * m, ldc: m,
+                           bias: b.map { $0.pointer + rows.lowerBound }, accumulate: false, level: level)
+            for i in 0..<m {
+                let out = y.pointer + i * n
+                for o in rows { out[o] = yt.pointer[o * m + i] }
+            }
+        }
     }
 
     /// Forward was y = x·Wᵀ + b, so dW += dyᵀ·x ([N, K]; with transpose, dW += xᵀ·dy, [K, N]),
