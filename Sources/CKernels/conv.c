@@ -2,7 +2,7 @@
 // matrix. im2col + GEMM writes and reads back K·P floats per image for only OC multiply-adds
 // per float, and for K = 25 that copy cost as much as the products.
 //
-// Stride 1, no padding, no dilation, one group. A tile is up to 3 output channels × 3 vectors
+// Stride 1, no padding, no dilation, one group. With AVX2 a tile is up to 3 output channels × 3 vectors
 // of 8 columns of one output row: 9 accumulators, 3 input vectors, a broadcast weight and the
 // tail mask fit AVX2's 16 registers (with 4 channels the accumulators spilled to the stack, and
 // the kernel was no faster than im2col). Each tap (c, ky, kx) loads the tile's input columns
@@ -76,7 +76,77 @@ static const direct_tile tiles[3][3] = {
     {direct_tile_3_1, direct_tile_3_2, direct_tile_3_3},
 };
 
-AVX2 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out) {
+// MARK: AVX-512: up to 12 output channels × 2 vectors of 16 columns of one output row.
+//
+// 16-column vectors do not divide conv1's 24 columns: the row's last vector is partial, loaded
+// under a mask and, except on the last output row, stored whole: what spills lands on the next
+// output row's first columns, which the tiles of that row write after (rows go in order, all
+// channels of a row before the next). On the last row it is stored under the mask, since what
+// follows is the next channel's first row, written long before. Masked stores are slow on AMD.
+#define DIRECT512_TILE(OB, NV)                                                                                 \
+    static AVX512 void direct512_##OB##_##NV(const dk_conv_shape *s, const float *image, const float *weight,   \
+                                             const float *bias, float *out, int o0, int y, int x0,              \
+                                             __mmask16 last, int store_whole) {                                \
+        __m512 acc[OB][NV];                                                                                    \
+        _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                                      \
+            __m512 start = bias ? _mm512_set1_ps(bias[o0 + b]) : _mm512_setzero_ps();                          \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) acc[b][v] = start;                \
+        }                                                                                                      \
+        const int taps = s->channels * s->kernel_h * s->kernel_w;                                              \
+        FOR_EACH_TAP(s, image, y, {                                                                            \
+            __m512 in[NV];                                                                                     \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                                    \
+                in[v] = v == NV - 1 ? _mm512_maskz_loadu_ps(last, tap_row + x0 + 16 * v)                       \
+                                    : _mm512_loadu_ps(tap_row + x0 + 16 * v);                                  \
+            _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                                  \
+                __m512 w = _mm512_set1_ps(weight[(ptrdiff_t)(o0 + b) * taps + p]);                             \
+                _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++)                                \
+                    acc[b][v] = _mm512_fmadd_ps(w, in[v], acc[b][v]);                                          \
+            }                                                                                                  \
+        })                                                                                                     \
+        const int area = s->out_h * s->out_w;                                                                  \
+        _Pragma("clang loop unroll(full)") for (int b = 0; b < OB; b++) {                                      \
+            float *o = out + (ptrdiff_t)(o0 + b) * area + (ptrdiff_t)y * s->out_w + x0;                        \
+            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; v++) {                                  \
+                if (v == NV - 1 && !store_whole) _mm512_mask_storeu_ps(o + 16 * v, last, acc[b][v]);           \
+                else _mm512_storeu_ps(o + 16 * v, acc[b][v]);                                                  \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+
+#define DIRECT512_TILES(OB) DIRECT512_TILE(OB, 1) DIRECT512_TILE(OB, 2)
+DIRECT512_TILES(1) DIRECT512_TILES(2) DIRECT512_TILES(3) DIRECT512_TILES(4) DIRECT512_TILES(5) DIRECT512_TILES(6)
+DIRECT512_TILES(7) DIRECT512_TILES(8) DIRECT512_TILES(9) DIRECT512_TILES(10) DIRECT512_TILES(11) DIRECT512_TILES(12)
+
+typedef void (*direct512_tile)(const dk_conv_shape *, const float *, const float *, const float *, float *, int, int,
+                               int, __mmask16, int);
+
+static const direct512_tile tiles512[12][2] = {
+    {direct512_1_1, direct512_1_2},   {direct512_2_1, direct512_2_2},   {direct512_3_1, direct512_3_2},
+    {direct512_4_1, direct512_4_2},   {direct512_5_1, direct512_5_2},   {direct512_6_1, direct512_6_2},
+    {direct512_7_1, direct512_7_2},   {direct512_8_1, direct512_8_2},   {direct512_9_1, direct512_9_2},
+    {direct512_10_1, direct512_10_2}, {direct512_11_1, direct512_11_2}, {direct512_12_1, direct512_12_2},
+};
+
+static AVX512 void conv_direct512(const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                                  float *out) {
+    int blocks, ob = tile_rows(s->outputs, 12, &blocks);
+    for (int y = 0; y < s->out_h; y++)
+        for (int x0 = 0; x0 < s->out_w; x0 += 32) {
+            int columns = s->out_w - x0 < 32 ? s->out_w - x0 : 32, vectors = (columns + 15) / 16;
+            int last_lanes = columns - 16 * (vectors - 1);
+            __mmask16 last = (__mmask16)(last_lanes == 16 ? 0xFFFF : (1u << last_lanes) - 1);
+            // Whole when the vector is full, or when its spill stays inside this image's next output row.
+            int store_whole = last_lanes == 16 || (y + 1 < s->out_h && x0 + 16 * vectors <= 2 * s->out_w);
+            for (int o0 = 0; o0 < s->outputs; o0 += ob) {
+                int block = s->outputs - o0 < ob ? s->outputs - o0 : ob;
+                tiles512[block - 1][vectors - 1](s, image, weight, bias, out, o0, y, x0, last, store_whole);
+            }
+        }
+}
+
+static AVX2 void conv_direct256(const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                                float *out) {
     for (int y = 0; y < s->out_h; y++)
         for (int x0 = 0; x0 < s->out_w; x0 += 24) {
             int columns = s->out_w - x0 < 24 ? s->out_w - x0 : 24, vectors = (columns + 7) / 8;
@@ -87,6 +157,12 @@ AVX2 void dk_conv_direct(const dk_conv_shape *s, const float *image, const float
                 tiles[block - 1][vectors - 1](s, image, weight, bias, out, o0, y, x0, last, last_lanes == 8);
             }
         }
+}
+
+void dk_conv_direct(int level, const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                    float *out) {
+    if (level >= 2) conv_direct512(s, image, weight, bias, out);
+    else conv_direct256(s, image, weight, bias, out);
 }
 
 // MARK: Eight columns wide (conv2 of LeNet: 8×8 outputs), without im2col.

@@ -95,7 +95,11 @@ import Testing
 
     /// The C forward kernels against im2col and the own GEMM kernel at the same level, bit for
     /// bit. Direct convolution (from AVX2): tiles of 1 to 3 output channels, 1 to 3 vectors of
-    /// columns with tails, rows wider than a tile (30 columns), patches up to 32 floats. Rows of
+    /// columns with tails, rows wider than a tile (30 columns), patches up to 32 floats; from
+    /// AVX-512, tiles of up to 12 channels (20 as 10 + 10, 13 as 7 + 6) and 16-column vectors
+    /// whose partial last one is stored whole where its spill lands on the next output row
+    /// (written after) and under its mask on the last row or where the spill would pass the
+    /// next row (5 columns); a deliberately unmasked version crashed this test. Rows of
     /// eight (from AVX2): tiles of 1 to 12 (AVX-512) or 6 (AVX2) output channels, panels of 1 to
     /// 4 or 2 output rows. With and without bias, on one thread or two.
     @Test(arguments: [
@@ -105,6 +109,8 @@ import Testing
         (config(n: 1, c: 3, h: 6, w: 19, outputs: 7, kh: 3, kw: 3), .direct),  // 17 columns, 27-float patch
         (config(n: 2, c: 1, h: 4, w: 32, outputs: 6, kh: 2, kw: 3), .direct),  // 30 columns: a tile of 24, then 6
         (config(n: 1, c: 2, h: 3, w: 8, outputs: 9, kh: 1, kw: 1), .direct),  // 1×1 window, exactly 8 columns
+        (config(n: 2, c: 1, h: 6, w: 40, outputs: 13, kh: 3, kw: 5), .direct),  // 36 columns: a tile of 32, then 4
+        (config(n: 2, c: 1, h: 7, w: 7, outputs: 13, kh: 3, kw: 3), .direct),  // 5 columns: a spill past the next row
         (config(n: 3, c: 20, h: 12, w: 12, outputs: 50, kh: 5, kw: 5), .implicit8),  // LeNet's conv2: 5 tiles of 10, 2 panels of 4 rows
         (config(n: 2, c: 4, h: 11, w: 10, outputs: 13, kh: 3, kw: 3), .implicit8),  // 9 output rows: 4 + 4 + 1; tiles of 7 and 6
         (config(n: 1, c: 4, h: 7, w: 12, outputs: 1, kh: 2, kw: 5), .implicit8),  // 6 rows: 4 + 2; one output

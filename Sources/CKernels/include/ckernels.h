@@ -57,11 +57,12 @@ typedef struct {
     int out_h, out_w;  // height − kernel_h + 1, width − kernel_w + 1
 } dk_conv_shape;
 
-// out [outputs, out_h, out_w] = bias + W ∗ image, computed directly (no column matrix) with
-// AVX2 and FMA (call only when dk_cpu_level() ≥ 1). Each output is summed over (c, ky, kx) in
-// order from the bias (0 when NULL) with fused multiply-adds: dk_gemm_rowmajor_b's bits on
-// im2col's columns.
-void dk_conv_direct(const dk_conv_shape *s, const float *image, const float *weight, const float *bias, float *out);
+// out [outputs, out_h, out_w] = bias + W ∗ image, computed directly (no column matrix). Level 2
+// uses AVX-512F, level 1 AVX2 and FMA (call only a level dk_cpu_level() reports). Each output
+// is summed over (c, ky, kx) in order from the bias (0 when NULL) with fused multiply-adds:
+// dk_gemm_rowmajor_b's bits on im2col's columns, at either level.
+void dk_conv_direct(int level, const dk_conv_shape *s, const float *image, const float *weight, const float *bias,
+                    float *out);
 
 // The same convolution for out_w = 8 without a column matrix: W·col's tiles read each tap's
 // columns straight from the image. Level 2 uses AVX-512F, level 1 AVX2 and FMA (call only a

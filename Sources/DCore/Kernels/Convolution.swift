@@ -57,8 +57,9 @@ public enum ConvolutionKernel {
         /// How forward convolves, fastest first where it applies. The C kernels (Sources/CKernels)
         /// need stride 1 without padding, dilation or groups, and give the bits of im2col + W·col
         /// with Dendrite's GEMM kernel, which they replace (docs/PERFORMANCE.md):
-        /// - `direct` (`dk_conv_direct`, from AVX2): a patch of at most 32 floats (conv1's 25),
-        ///   where writing and reading back the columns cost as much as the products;
+        /// - `direct` (`dk_conv_direct`, from AVX2, with 16-column vectors from AVX-512): a patch
+        ///   of at most 32 floats (conv1's 25), where writing and reading back the columns cost
+        ///   as much as the products;
         /// - `implicit8` (`dk_conv_implicit8`, from AVX2): rows of 8 outputs (conv2's 8×8), whose
         ///   columns the GEMM tiles read straight from the image;
         /// - else im2col and W·col, per chunk of images.
@@ -255,7 +256,7 @@ public enum ConvolutionKernel {
                         if implicit {
                             dk_conv_implicit8(level, shape, image, weight.base, bias?.base, out)
                         } else {
-                            dk_conv_direct(shape, image, weight.base, bias?.base, out)
+                            dk_conv_direct(level, shape, image, weight.base, bias?.base, out)
                         }
                     }
                 }
