@@ -8,7 +8,7 @@ public enum InnerProductKernel {
     /// from AVX-512) rather than Y = X·Wᵀ + b on OpenBLAS: for a weight larger than the batch
     /// (n > m), which the kernel then reads once from memory, row block by row block, while
     /// OpenBLAS copies (packs) it first; a batch that fills the kernel's tiles, 32 columns each
-    /// (the autoencoder's batch of 100 leaves a panel of 4 and was 10% slower than OpenBLAS);
+    /// (the autoencoder's batch of 100 leaves a panel of 4: its step was 18% slower);
     /// and Xᵀ within 1 MiB (k·m ≤ 2¹⁸ floats), so that it stays in L2 for every block of W.
     /// One thread per half of W on the big MLP's layers, W cold in memory: 1.2–1.4× OpenBLAS's
     /// speed (docs/PERFORMANCE.md). Each output is then summed over k in order from its bias.
