@@ -16,6 +16,11 @@ static inline AVX2 __m256i lanes256(ptrdiff_t count) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
+// The same as an AVX-512 mask of 16 lanes (≤ 0: none, ≥ 16: all).
+static inline __mmask16 lanes512(ptrdiff_t count) {
+    return count <= 0 ? 0 : count >= 16 ? 0xFFFF : (__mmask16)((1u << count) - 1);
+}
+
 // Eight floats at p, or the `left` (< 8) before the end under `mask` (lanes256(left)); a plain
 // load or store for a full vector, since masked ones are slow on AMD's cores.
 static inline AVX2 __m256 load8(const float *p, ptrdiff_t left, __m256i mask) {

@@ -135,7 +135,7 @@ static AVX512 void conv_direct512(const dk_conv_shape *s, const float *image, co
         for (int x0 = 0; x0 < s->out_w; x0 += 32) {
             int columns = s->out_w - x0 < 32 ? s->out_w - x0 : 32, vectors = (columns + 15) / 16;
             int last_lanes = columns - 16 * (vectors - 1);
-            __mmask16 last = (__mmask16)(last_lanes == 16 ? 0xFFFF : (1u << last_lanes) - 1);
+            __mmask16 last = lanes512(last_lanes);
             // Whole when the vector is full, or when its spill stays inside this image's next output row.
             int store_whole = last_lanes == 16 || (y + 1 < s->out_h && x0 + 16 * vectors <= 2 * s->out_w);
             for (int o0 = 0; o0 < s->outputs; o0 += ob) {
@@ -291,7 +291,7 @@ void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, co
 
 // Copies `floats` (≤ 16) floats from src + ox to dst + ox·ldrows for ox < count, whole or masked.
 static inline AVX512 void copy_runs(const float *src, float *dst, ptrdiff_t ldrows, int count, int floats, int whole) {
-    const __mmask16 mask = floats >= 16 ? 0xFFFF : (__mmask16)((1u << floats) - 1);
+    const __mmask16 mask = lanes512(floats);
     if (!whole) {
         for (int ox = 0; ox < count; ox++, dst += ldrows) _mm512_mask_storeu_ps(dst, mask, _mm512_maskz_loadu_ps(mask, src + ox));
     } else if (floats <= 8) {

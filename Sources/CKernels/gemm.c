@@ -75,11 +75,6 @@ static const tile512_fn streaming512[13] = {0, streaming512_1, streaming512_2, s
                                             streaming512_5, streaming512_6, streaming512_7, streaming512_8,
                                             streaming512_9, streaming512_10, streaming512_11, streaming512_12};
 
-// Lanes 0 ..< cols of one vector on (none for cols ≤ 0, all for cols ≥ 16).
-static inline __mmask16 column_mask(int cols) {
-    return cols <= 0 ? 0 : cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-}
-
 static AVX512 void gemm512(int m, int n, int k, const float *a, ptrdiff_t ar, ptrdiff_t ac, const float *b,
                            ptrdiff_t ldb, float *c, ptrdiff_t ldc, const float *bias, int accumulate) {
     int tiles, mr = tile_rows(m, 12, &tiles);
@@ -90,7 +85,7 @@ static AVX512 void gemm512(int m, int n, int k, const float *a, ptrdiff_t ar, pt
                 int cols = n - j < 32 ? n - j : 32;
                 // The first panel brings the rows of A in; the others find them in cache.
                 tile512_fn tile = j == 0 ? streaming512[rows] : tiles512[rows];
-                tile(k, a + i * ar, ar, ac, b + j, ldb, c + i * ldc + j, ldc, column_mask(cols), column_mask(cols - 16),
+                tile(k, a + i * ar, ar, ac, b + j, ldb, c + i * ldc + j, ldc, lanes512(cols), lanes512(cols - 16),
                      bias ? bias + i : 0, accumulate);
             }
         }
@@ -98,7 +93,7 @@ static AVX512 void gemm512(int m, int n, int k, const float *a, ptrdiff_t ar, pt
     }
     for (int j = 0; j < n; j += 32) {
         int cols = n - j < 32 ? n - j : 32;
-        __mmask16 m0 = column_mask(cols), m1 = column_mask(cols - 16);
+        __mmask16 m0 = lanes512(cols), m1 = lanes512(cols - 16);
         for (int i = 0; i < m; i += mr) {
             int rows = m - i < mr ? m - i : mr;
             tiles512[rows](k, a + i * ar, ar, ac, b + j, ldb, c + i * ldc + j, ldc, m0, m1, bias ? bias + i : 0, accumulate);

@@ -26,8 +26,7 @@ public enum InnerProductKernel {
     public static func forward(m: Int, n: Int, k: Int, transpose: Bool,
                                input: FloatView, weight: FloatView, bias: FloatView?, output: FloatView,
                                scratch: FloatView? = nil, parallel: Parallel, level: SmallGEMM.Level = SmallGEMM.level) {
-        if let scratch, ownForward(m: m, n: n, k: k, transpose: transpose, level: level),
-           scratch.count >= forwardScratch(m: m, n: n, k: k, transpose: transpose, level: level) {
+        if let scratch, ownForward(m: m, n: n, k: k, transpose: transpose, level: level), scratch.count >= (k + n) * m {
             forwardTransposed(m: m, n: n, k: k, input: input, weight: weight, bias: bias, output: output,
                               scratch: scratch, parallel: parallel, level: level)
             return
