@@ -6,6 +6,7 @@
 #define DENDRITE_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 // What this CPU runs: 2 = AVX-512F, 1 = AVX2 with FMA, 0 = neither.
 int dk_cpu_level(void);
@@ -75,5 +76,18 @@ void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, co
 // gradient's B operand, so that dk_gemm_rowmajor_b computes dW = dR·colᵀ without a transposed
 // copy. AVX-512F (call only at level 2).
 void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, ptrdiff_t ldrows);
+
+// Planes [height, width] pooled to [out_h, out_w] by 2×2 windows with stride 2, all inside the
+// plane (2·out_h ≤ height, 2·out_w ≤ width).
+typedef struct {
+    int height, width, out_h, out_w;
+} dk_pool_shape;
+
+// output = the max of each window, argmax = the index of its input within the plane (the first
+// in reading order on ties; NaN never wins against a number before it), for `planes`
+// consecutive planes. AVX-512F (call only at level 2). Same results as
+// PoolingKernel.maxForward2x2.
+void dk_maxpool2x2_forward(const dk_pool_shape *s, ptrdiff_t planes, const float *input, float *output,
+                           int32_t *argmax);
 
 #endif

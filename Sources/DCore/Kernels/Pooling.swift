@@ -1,16 +1,29 @@
+import CKernels
+
 /// Max, average and stochastic pooling over each plane of an [N, C, H, W] tensor, with Caffe's
 /// windows: a window starts at o·stride − pad and is clipped to the image; average pooling
 /// divides by the window size clipped to the padded image (so padding counts as zeros, as in Caffe).
 public enum PoolingKernel {
     /// Forward max pooling; `argmax` [N, C, OH, OW] records the winning input index within its
     /// plane for backward. Windows are never empty: PoolingLayer's output size ensures that.
+    /// `kernels` picks the instruction set of the 2×2 windows: from AVX-512 they run in C
+    /// (`dk_maxpool2x2_forward`, 16 windows at a time), else in Swift; tests set each level.
     public static func maxForward(
         _ g: WindowGeometry, planes: Int, input: FloatView, output: FloatView,
-        argmax: TensorView<Int32>, parallel: Parallel
+        argmax: TensorView<Int32>, parallel: Parallel, kernels: SmallGEMM.Level = SmallGEMM.level
     ) {
-        if g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0
-            && 2 * g.outH <= g.height && 2 * g.outW <= g.width {
-            maxForward2x2(g, planes: planes, input: input, output: output, argmax: argmax, parallel: parallel)
+        if let shape = twoByTwo(g) {
+            if min(kernels, SmallGEMM.supported) >= .avx512 {
+                parallel.forChunks(planes) { range in
+                    withUnsafePointer(to: shape) { shape in
+                        dk_maxpool2x2_forward(shape, range.count, input.base + range.lowerBound * g.inputArea,
+                                              output.base + range.lowerBound * g.outputArea,
+                                              argmax.base + range.lowerBound * g.outputArea)
+                    }
+                }
+            } else {
+                maxForward2x2(g, planes: planes, input: input, output: output, argmax: argmax, parallel: parallel)
+            }
             return
         }
         parallel.forEach(planes) { plane in
@@ -74,6 +87,14 @@ public enum PoolingKernel {
                 }
             }
         }
+    }
+
+    /// The shape of the C kernels' 2×2 windows with stride 2, all inside the plane; nil for
+    /// other windows.
+    static func twoByTwo(_ g: WindowGeometry) -> dk_pool_shape? {
+        guard g.kernelH == 2 && g.kernelW == 2 && g.strideH == 2 && g.strideW == 2 && g.padH == 0 && g.padW == 0
+            && 2 * g.outH <= g.height && 2 * g.outW <= g.width else { return nil }
+        return dk_pool_shape(height: Int32(g.height), width: Int32(g.width), out_h: Int32(g.outH), out_w: Int32(g.outW))
     }
 
     /// Backward of max pooling: each output gradient goes to the input that won.
