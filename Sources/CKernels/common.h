@@ -31,6 +31,36 @@ static inline AVX2 void store8(float *p, ptrdiff_t left, __m256i mask, __m256 v)
     if (left >= 8) _mm256_storeu_ps(p, v); else _mm256_maskstore_ps(p, mask, v);
 }
 
+// The n (≤ 16) floats at p in the first lanes, zeros after them: a plain load for 16, 8 or 4
+// floats, a masked one for other counts (masked loads are slower on AMD's cores too).
+static inline AVX512 __m512 load_lanes(const float *p, int n) {
+    if (n >= 16) return _mm512_loadu_ps(p);
+    if (n <= 0) return _mm512_setzero_ps();
+    if (n == 8) return _mm512_zextps256_ps512(_mm256_loadu_ps(p));
+    if (n == 4) return _mm512_zextps128_ps512(_mm_loadu_ps(p));
+    return _mm512_maskz_loadu_ps(lanes512(n), p);
+}
+
+// Stores the first n (≤ 16) lanes of v at p as plain stores of 16, 8 and 4 floats, masking
+// only the last 1 to 3: a masked store is slow on AMD's cores (LeNet's pooled rows are 4 and
+// 12 floats, its conv2 input's 12).
+static inline AVX512 void store_lanes(float *p, int n, __m512 v) {
+    if (n >= 16) { _mm512_storeu_ps(p, v); return; }
+    __m256 half = _mm512_castps512_ps256(v);
+    if (n >= 8) {
+        _mm256_storeu_ps(p, half);
+        half = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+        p += 8; n -= 8;
+    }
+    __m128 quarter = _mm256_castps256_ps128(half);
+    if (n >= 4) {
+        _mm_storeu_ps(p, quarter);
+        quarter = _mm256_extractf128_ps(half, 1);
+        p += 4; n -= 4;
+    }
+    if (n > 0) _mm512_mask_storeu_ps(p, lanes512(n), _mm512_castps128_ps512(quarter));
+}
+
 // m rows split into tiles of at most `most` rows, as even as can be (50 rows with 12 at most: 5
 // tiles of 10), so that no tile is a thin remainder; returns the rows per tile.
 static inline int tile_rows(int m, int most, int *tiles) {

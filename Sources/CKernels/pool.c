@@ -6,37 +6,6 @@
 #include "ckernels.h"
 #include "common.h"
 
-// The n (≤ 16) floats at p in the first lanes, zeros after them: plain loads of 16, 8 and 4
-// floats where they fit, a masked load only for the last 1 to 3 (masked loads are slow on AMD's
-// cores too, more so with few lanes).
-static inline AVX512 __m512 load_lanes(const float *p, int n) {
-    if (n >= 16) return _mm512_loadu_ps(p);
-    if (n <= 0) return _mm512_setzero_ps();
-    if (n == 8) return _mm512_zextps256_ps512(_mm256_loadu_ps(p));
-    if (n == 4) return _mm512_zextps128_ps512(_mm_loadu_ps(p));
-    return _mm512_maskz_loadu_ps(lanes512(n), p);
-}
-
-// Stores the first n (≤ 16) lanes of v at p as plain stores of 16, 8 and 4 floats, masking
-// only the last 1 to 3: a masked store is slow on AMD's cores (LeNet's rows are 4, 8, 12 and
-// 24 floats).
-static inline AVX512 void store_lanes(float *p, int n, __m512 v) {
-    if (n >= 16) { _mm512_storeu_ps(p, v); return; }
-    __m256 half = _mm512_castps512_ps256(v);
-    if (n >= 8) {
-        _mm256_storeu_ps(p, half);
-        half = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-        p += 8; n -= 8;
-    }
-    __m128 quarter = _mm256_castps256_ps128(half);
-    if (n >= 4) {
-        _mm_storeu_ps(p, quarter);
-        quarter = _mm256_extractf128_ps(half, 1);
-        p += 4; n -= 4;
-    }
-    if (n > 0) _mm512_mask_storeu_ps(p, lanes512(n), _mm512_castps128_ps512(quarter));
-}
-
 AVX512 void dk_maxpool2x2_forward(const dk_pool_shape *s, ptrdiff_t planes, const float *input, float *output,
                                   int32_t *argmax) {
     const int w = s->width, ow = s->out_w;

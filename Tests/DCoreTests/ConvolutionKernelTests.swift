@@ -447,6 +447,42 @@ import Testing
         return out
     }
 
+    /// From AVX-512, rows of at most 16 fold in C (`dk_col2im16`, one vector per image row): the
+    /// same bits as the Swift row additions, written or accumulated, −0 and NaN included, and
+    /// nothing written outside the images. LeNet's conv2, rows of 1, 6, 13 and 16, kernels
+    /// from 1×1 to the whole image.
+    @Test(arguments: [
+        ConvolutionKernelTests.config(n: 3, c: 20, h: 12, w: 12, outputs: 50, kh: 5, kw: 5),
+        ConvolutionKernelTests.config(n: 2, c: 2, h: 5, w: 6, outputs: 1, kh: 3, kw: 2),
+        ConvolutionKernelTests.config(n: 2, c: 1, h: 4, w: 1, outputs: 1, kh: 1, kw: 1),
+        ConvolutionKernelTests.config(n: 2, c: 3, h: 7, w: 13, outputs: 1, kh: 2, kw: 5),
+        ConvolutionKernelTests.config(n: 2, c: 2, h: 5, w: 16, outputs: 1, kh: 2, kw: 3),
+        ConvolutionKernelTests.config(n: 2, c: 1, h: 3, w: 3, outputs: 1, kh: 3, kw: 3),
+    ])
+    func rowsInCMatchSwift(_ base: ConvolutionKernel.Config) {
+        guard SmallGEMM.supported >= .avx512 else { return }
+        var fast = base, plain = base
+        fast.kernels = .avx512
+        plain.kernels = .plain
+        #expect(fast.foldsRowsInC && !plain.foldsRowsInC)
+        let g = base.geometry, n = base.batch, area = g.outputArea, imageSize = g.channels * g.inputArea
+        let special: [Float] = [-0.0, .nan, 0]
+        let col = ConvolutionKernelTests.values(g.patchSize * n * area, seed: 41).enumerated().map { $0.offset % 37 < 3 ? special[$0.offset % 37] : $0.element }
+        let prior = ConvolutionKernelTests.values(n * imageSize + 1, seed: 42).enumerated().map { $0.offset % 11 == 0 ? -0.0 : $0.element }
+        for accumulate in [false, true] {
+            var results: [[UInt32]] = []
+            for cfg in [plain, fast] {
+                let image = Tensor(shape: Shape([n * imageSize + 1]), values: accumulate ? prior : [Float](repeating: .nan, count: n * imageSize) + [prior.last!])
+                col.withUnsafeBufferPointer { c in
+                    ConvolutionKernel.fold(cfg, col: c.baseAddress!, first: 0, n: n, into: image.view, accumulate: accumulate)
+                }
+                #expect(image.values.last!.bitPattern == prior.last!.bitPattern, "wrote past the images")
+                results.append(image.values.map(\.bitPattern))
+            }
+            #expect(results[0] == results[1], "\(g), accumulate \(accumulate)")
+        }
+    }
+
     // The fast path is taken when padH == 0 && padW == 0 && strideW == 1 (any strideH).
     @Test(arguments: geometries) func withoutPaddingMatchesNaive(_ g: WindowGeometry) {
         #expect(g.padH == 0 && g.padW == 0 && g.strideW == 1)

@@ -77,6 +77,11 @@ void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, co
 // copy. AVX-512F (call only at level 2).
 void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, ptrdiff_t ldrows);
 
+// image [channels, height, width] (+)= col2im(col): the adjoint of im2col's columns [channels·
+// kernel_h·kernel_w, out_h·out_w] (row stride ldcol), for width ≤ 16. Without accumulate the
+// image is written. Same bits as Im2col.col2im. AVX-512F (call only at level 2).
+void dk_col2im16(const dk_conv_shape *s, const float *col, ptrdiff_t ldcol, float *image, int accumulate);
+
 // Planes [height, width] pooled to [out_h, out_w] by 2×2 windows with stride 2, all inside the
 // plane (2·out_h ≤ height, 2·out_w ≤ width).
 typedef struct {

@@ -78,6 +78,12 @@ public enum ConvolutionKernel {
         /// (docs/PERFORMANCE.md).
         public var weightGradientFromRows: Bool { fitsCKernels && min(kernels, SmallGEMM.supported) >= .avx512 }
 
+        /// Whether col2im runs in C, each image row one vector (`dk_col2im16`, same bits): from
+        /// AVX-512, for the C kernels' geometry and rows of at most 16 (conv2's 12).
+        var foldsRowsInC: Bool {
+            fitsCKernels && geometry.width <= 16 && min(kernels, SmallGEMM.supported) >= .avx512
+        }
+
         /// Stride 1 without padding, dilation or groups: what the C convolution kernels take.
         var fitsCKernels: Bool {
             let g = geometry
@@ -134,6 +140,14 @@ public enum ConvolutionKernel {
     /// onto images `first ..< first + n` of `image` [N, C, H, W].
     static func fold(_ cfg: Config, col: UnsafePointer<Float>, first: Int, n: Int, into image: FloatView, accumulate: Bool) {
         let g = cfg.geometry, area = g.outputArea, imageSize = g.channels * g.inputArea
+        if cfg.foldsRowsInC {
+            withUnsafePointer(to: cfg.cShape) { shape in
+                for i in 0..<n {
+                    dk_col2im16(shape, col + i * area, n * area, image.base + (first + i) * imageSize, accumulate ? 1 : 0)
+                }
+            }
+            return
+        }
         for i in 0..<n {
             Im2col.col2im(g, col: col, ldcol: n * area, colOffset: i * area,
                           image: image.base + (first + i) * imageSize, accumulate: accumulate)
