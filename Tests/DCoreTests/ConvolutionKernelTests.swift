@@ -271,21 +271,21 @@ import Testing
         }
     }
 
-    /// chunk = min(⌈N / threads⌉, columnBudget / (C·kh·kw·OH·OW)), columnBudget = 131 072.
+    /// chunk = min(⌈N / threads⌉, columnBudget / (C·kh·kw·OH·OW)), columnBudget = 32 768.
     static let chunkedCases: [ChunkedCase] = [
-        // 144·256 = 36 864 floats per image → 3 per chunk; 4 images per worker: chunks of 3 and 1 on each.
-        ChunkedCase(config: config(n: 8, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1), threads: 2, chunk: 3),
+        // 144·64 = 9 216 floats per image → 3 per chunk; 4 images per worker: chunks of 3 and 1 on each.
+        ChunkedCase(config: config(n: 8, c: 16, h: 8, w: 8, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1), threads: 2, chunk: 3),
         // The same on one thread: chunks of 3, 3 and 2.
-        ChunkedCase(config: config(n: 8, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1), threads: 1, chunk: 3),
+        ChunkedCase(config: config(n: 8, c: 16, h: 8, w: 8, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1), threads: 1, chunk: 3),
         // Grouped; worker 0 takes 4 images (chunks of 3 and 1), worker 1 takes 3 (one chunk).
-        ChunkedCase(config: config(n: 7, c: 16, h: 16, w: 16, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1, groups: 2), threads: 2, chunk: 3),
+        ChunkedCase(config: config(n: 7, c: 16, h: 8, w: 8, outputs: 8, kh: 3, kw: 3, ph: 1, pw: 1, groups: 2), threads: 2, chunk: 3),
         // 9·88·88 = 69 696 floats per image → 1 per chunk; workers take 2 and 1 images. Pad 0, stride 1:
         // col2im's row-addition path.
         ChunkedCase(config: config(n: 3, c: 1, h: 90, w: 90, outputs: 2, kh: 3, kw: 3), threads: 2, chunk: 1),
         // Three workers over 5 images: 2, 2 and 1 chunks of one image.
         ChunkedCase(config: config(n: 5, c: 1, h: 90, w: 90, outputs: 2, kh: 3, kw: 3), threads: 3, chunk: 1),
-        // Stride 2, pad 0: 128·256 = 32 768 floats per image → 4 per chunk; one thread walks chunks of 4 and 2.
-        ChunkedCase(config: config(n: 6, c: 8, h: 34, w: 34, outputs: 4, kh: 4, kw: 4, sh: 2, sw: 2), threads: 1, chunk: 4),
+        // Stride 2, pad 0: 128·64 = 8 192 floats per image → 4 per chunk; one thread walks chunks of 4 and 2.
+        ChunkedCase(config: config(n: 6, c: 8, h: 18, w: 18, outputs: 4, kh: 4, kw: 4, sh: 2, sw: 2), threads: 1, chunk: 4),
     ]
 
     /// Runs `ConvolutionKernel.backward` on fresh buffers: dW and db start at `prior` (backward adds

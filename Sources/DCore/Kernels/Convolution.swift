@@ -29,8 +29,11 @@ public enum ConvolutionKernel {
         /// compare the two.
         public var im2colOnly = false
 
-        /// About 128k floats (512 KB) of columns per chunk, well inside the L2 cache of one core.
-        public static let columnBudget = 1 << 17
+        /// About 32k floats (128 KB) of columns per chunk, a quarter of the L2 cache of older cores:
+        /// LeNet's conv2 then takes one image per chunk, whose columns, rows and products stay in
+        /// L2 between the steps of backward (conv2 backward −3%, conv1's −10% against 512 KB,
+        /// docs/PERFORMANCE.md).
+        public static let columnBudget = 1 << 15
 
         public init(geometry: WindowGeometry, outputs: Int, groups: Int, batch: Int, workers: Int) {
             self.geometry = geometry; self.outputs = outputs; self.groups = groups; self.batch = batch
