@@ -330,38 +330,39 @@ AVX512 void dk_im2row(const dk_conv_shape *s, const float *image, float *rows, p
 // image row is one vector, loaded (or zero) once, added to under a mask that covers only the
 // shifted output row (so that lanes outside it keep their bits, −0 included), in (ky, kx)
 // order: each element sums the same terms in the same order as Im2col.col2im's row additions,
-// which run over the column rows in order. Against those, LeNet's conv2 (12 × 12 from 8 × 8):
-// see docs/PERFORMANCE.md.
-// Each image row's sum is a chain of dependent additions, so rows of COL2IM_CHANNELS channels
-// are summed side by side to keep the adder busy.
+// which run over the column rows in order. A row's sum is a chain of dependent additions, so
+// the rows of COL2IM_CHANNELS channels are summed side by side to keep the adders busy (one
+// at a time, it was hardly faster than the Swift loop: docs/PERFORMANCE.md).
 enum { COL2IM_CHANNELS = 4 };
 
+// sum + src's `ow` floats moved to lanes kx … kx + ow − 1 (`from`: lane i takes i − kx), added
+// in the lanes of `lanes` only.
+static inline AVX512 __m512 add_shifted(__m512 sum, __mmask16 lanes, __m512i from, const float *src, int ow) {
+    return _mm512_mask_add_ps(sum, lanes, sum, _mm512_permutexvar_ps(from, load_lanes(src, ow)));
+}
+
 AVX512 void dk_col2im16(const dk_conv_shape *s, const float *col, ptrdiff_t ldcol, float *image, int accumulate) {
-    const int ow = s->out_w, w = s->width, taps = s->kernel_h * s->kernel_w;
+    const int ow = s->out_w, w = s->width;
+    const ptrdiff_t plane = (ptrdiff_t)s->height * w, channel_rows = (ptrdiff_t)s->kernel_h * s->kernel_w * ldcol;
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     for (int c0 = 0; c0 < s->channels; c0 += COL2IM_CHANNELS) {
         const int channels = s->channels - c0 < COL2IM_CHANNELS ? s->channels - c0 : COL2IM_CHANNELS;
         for (int y = 0; y < s->height; y++) {
-            float *dst = image + ((ptrdiff_t)c0 * s->height + y) * w;
-            const ptrdiff_t plane = (ptrdiff_t)s->height * w;
+            float *dst = image + c0 * plane + (ptrdiff_t)y * w;
             __m512 sum[COL2IM_CHANNELS];
             for (int j = 0; j < channels; j++) sum[j] = accumulate ? load_lanes(dst + j * plane, w) : _mm512_setzero_ps();
             // Kernel rows whose output row y − ky exists.
             const int first = y - s->out_h + 1 > 0 ? y - s->out_h + 1 : 0, last = y < s->kernel_h - 1 ? y : s->kernel_h - 1;
             for (int ky = first; ky <= last; ky++) {
-                const float *src = col + ((ptrdiff_t)c0 * taps + ky * s->kernel_w) * ldcol + (ptrdiff_t)(y - ky) * ow;
+                const float *src = col + c0 * channel_rows + (ptrdiff_t)ky * s->kernel_w * ldcol + (ptrdiff_t)(y - ky) * ow;
                 for (int kx = 0; kx < s->kernel_w; kx++, src += ldcol) {
-                    // Lane kx + i takes output column i.
                     const __m512i from = _mm512_sub_epi32(iota, _mm512_set1_epi32(kx));
                     const __mmask16 lanes = (__mmask16)(lanes512(ow) << kx);
-                    if (channels == COL2IM_CHANNELS) {
+                    if (channels == COL2IM_CHANNELS) {  // unrolled, so that the sums stay in registers
                         _Pragma("clang loop unroll(full)") for (int j = 0; j < COL2IM_CHANNELS; j++)
-                            sum[j] = _mm512_mask_add_ps(sum[j], lanes, sum[j],
-                                                        _mm512_permutexvar_ps(from, load_lanes(src + j * taps * ldcol, ow)));
+                            sum[j] = add_shifted(sum[j], lanes, from, src + j * channel_rows, ow);
                     } else {
-                        for (int j = 0; j < channels; j++)
-                            sum[j] = _mm512_mask_add_ps(sum[j], lanes, sum[j],
-                                                        _mm512_permutexvar_ps(from, load_lanes(src + j * taps * ldcol, ow)));
+                        for (int j = 0; j < channels; j++) sum[j] = add_shifted(sum[j], lanes, from, src + j * channel_rows, ow);
                     }
                 }
             }

@@ -68,7 +68,7 @@ public struct Zoo: Sendable {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
         if n > 0 { starts.append(String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)) }
-        if getcwd(&buffer, buffer.count) != nil { starts.append(String(cString: buffer) + "/.") }
+        if let cwd = FileSystem.workingDirectory() { starts.append(cwd + "/.") }
         for start in starts {
             var dir = ConfigFile.directory(of: start)
             while true {
@@ -343,13 +343,17 @@ public enum FileSystem {
         return p == d || p.hasPrefix(d.hasSuffix("/") ? d : d + "/")
     }
 
+    /// The process's working directory, or nil when it cannot be read.
+    static func workingDirectory() -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buffer, buffer.count) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// `path` made absolute against the working directory, with `.` and `..` folded.
     public static func absolute(_ path: String) -> String {
         var base = path
-        if !path.hasPrefix("/") {
-            var buffer = [CChar](repeating: 0, count: 4096)
-            base = (getcwd(&buffer, buffer.count) != nil ? String(cString: buffer) : ".") + "/" + path
-        }
+        if !path.hasPrefix("/") { base = (workingDirectory() ?? ".") + "/" + path }
         var parts: [Substring] = []
         for part in base.split(separator: "/") {
             if part == "." { continue }

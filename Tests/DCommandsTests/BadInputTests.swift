@@ -62,7 +62,7 @@ func snapshot(_ root: String) -> [String: Data?] {
     while let relative = walker.nextObject() as? String {
         let path = root + "/" + relative
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         files[relative] = isDirectory.boolValue ? nil : (FileManager.default.contents(atPath: path) ?? Data())
     }
     return files

@@ -449,10 +449,11 @@ import Testing
 
     /// From AVX-512, rows of at most 16 fold in C (`dk_col2im16`, one vector per image row): the
     /// same bits as the Swift row additions, written or accumulated, −0 and NaN included, and
-    /// nothing written outside the images. LeNet's conv2, rows of 1, 6, 13 and 16, kernels
-    /// from 1×1 to the whole image.
+    /// nothing written outside the images. LeNet's conv2 (channels in blocks of 4), 6 channels
+    /// (a block and 2 left), rows of 1, 6, 9, 13 and 16, kernels from 1×1 to the whole image.
     @Test(arguments: [
         ConvolutionKernelTests.config(n: 3, c: 20, h: 12, w: 12, outputs: 50, kh: 5, kw: 5),
+        ConvolutionKernelTests.config(n: 2, c: 6, h: 6, w: 9, outputs: 1, kh: 3, kw: 4),
         ConvolutionKernelTests.config(n: 2, c: 2, h: 5, w: 6, outputs: 1, kh: 3, kw: 2),
         ConvolutionKernelTests.config(n: 2, c: 1, h: 4, w: 1, outputs: 1, kh: 1, kw: 1),
         ConvolutionKernelTests.config(n: 2, c: 3, h: 7, w: 13, outputs: 1, kh: 2, kw: 5),
