@@ -280,25 +280,28 @@ void dk_conv_implicit8(int level, const dk_conv_shape *s, const float *image, co
 // MARK: im2row, for the weight gradient
 
 // Row p = (oy, ox) of the output is the patch under that output, (c, ky, kx) in order: runs of
-// kernel_w floats from the image, read with masked loads (no float outside the run). Masked
-// stores took most of the time on AMD's cores, so a run is stored whole (8 floats for a run of
-// at most 8, else 16 at a time) wherever that stays inside the row: what spills past the run
-// lands where the row's next runs go, which are written after it. Near the row's end the
-// store is masked, so nothing outside the row is written. For one output row the loop takes
-// each run (c, ky) in turn for all out_w positions, so that the decision is made once per run
-// and the inner loop has fixed strides. Against masked stores in (ox, c, ky) order, one
-// thread, 64 images: conv1 374 → 138 µs, conv2 784 → 378 µs.
+// kernel_w floats from the image. Masked stores took most of the time on AMD's cores, so a run
+// is stored whole (8 floats for a run of at most 8, else 16 at a time) wherever that stays
+// inside the row: what spills past the run lands where the row's next runs go, which are
+// written after it. Near the row's end the store is masked, so nothing outside the row is
+// written. A whole store's floats come from a plain load (masked loads are slow on AMD's cores
+// as well: 3.8 → 3.0 µs per conv2 image, one thread), which stays inside the image: with R
+// runs from this one to the row's end and a vector of V ≤ R·kw floats, the image holds at
+// least R·w floats from the run's start (each later run starts a later image row), and the
+// load ends by ox + V ≤ (w − kw) + R·kw ≤ R·w. For one output row the loop takes each run
+// (c, ky) in turn for all out_w positions, so that the decision is made once per run and the
+// inner loop has fixed strides. Against masked stores in (ox, c, ky) order, one thread, 64
+// images: conv1 374 → 138 µs, conv2 784 → 378 µs.
 
 // Copies `floats` (≤ 16) floats from src + ox to dst + ox·ldrows for ox < count, whole or masked.
 static inline AVX512 void copy_runs(const float *src, float *dst, ptrdiff_t ldrows, int count, int floats, int whole) {
-    const __mmask16 mask = lanes512(floats);
     if (!whole) {
+        const __mmask16 mask = lanes512(floats);
         for (int ox = 0; ox < count; ox++, dst += ldrows) _mm512_mask_storeu_ps(dst, mask, _mm512_maskz_loadu_ps(mask, src + ox));
     } else if (floats <= 8) {
-        for (int ox = 0; ox < count; ox++, dst += ldrows)
-            _mm256_storeu_ps(dst, _mm512_castps512_ps256(_mm512_maskz_loadu_ps(mask, src + ox)));
+        for (int ox = 0; ox < count; ox++, dst += ldrows) _mm256_storeu_ps(dst, _mm256_loadu_ps(src + ox));
     } else {
-        for (int ox = 0; ox < count; ox++, dst += ldrows) _mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(mask, src + ox));
+        for (int ox = 0; ox < count; ox++, dst += ldrows) _mm512_storeu_ps(dst, _mm512_loadu_ps(src + ox));
     }
 }
 

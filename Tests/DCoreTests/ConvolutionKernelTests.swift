@@ -1,4 +1,8 @@
 @testable import DCore
+import CKernels
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 @Suite struct ConvolutionKernelTests {
@@ -257,6 +261,36 @@ import Testing
             }
         }
         #expect(Self.close(db.values, expectedDb))
+    }
+
+    /// im2row loads whole vectors, past the run, wherever it stores whole ones (which conv.c
+    /// shows to stay inside the image): with the image's last float just before a page that may
+    /// not be read (PROT_NONE), a load past it would crash this test. The rows must still be
+    /// im2col's columns transposed.
+    @Test(arguments: [
+        config(n: 1, c: 1, h: 28, w: 28, outputs: 20, kh: 5, kw: 5),  // LeNet's conv1
+        config(n: 1, c: 20, h: 12, w: 12, outputs: 50, kh: 5, kw: 5),  // LeNet's conv2
+        config(n: 1, c: 3, h: 9, w: 11, outputs: 7, kh: 3, kw: 5),
+        config(n: 1, c: 2, h: 4, w: 20, outputs: 3, kh: 2, kw: 17),
+        config(n: 1, c: 1, h: 6, w: 30, outputs: 2, kh: 1, kw: 9),
+        config(n: 1, c: 2, h: 3, w: 3, outputs: 1, kh: 3, kw: 3),
+    ])
+    func im2rowReadsNothingPastTheImage(_ cfg: ConvolutionKernel.Config) throws {
+        guard SmallGEMM.supported >= .avx512 else { return }
+        let g = cfg.geometry, size = g.channels * g.inputArea, k = g.patchSize, area = g.outputArea
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), bytes = (size * 4 + page - 1) / page * page
+        let mapping = try #require(mmap(nil, bytes + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        defer { munmap(mapping, bytes + page) }
+        #expect(mprotect(mapping + bytes, page, PROT_NONE) == 0)
+        let image = (mapping + bytes - size * 4).bindMemory(to: Float.self, capacity: size)
+        let x = Self.values(size, seed: 24)
+        for i in 0..<size { image[i] = x[i] }
+        var rows = [Float](repeating: -7, count: k * area), col = [Float](repeating: .nan, count: k * area)
+        withUnsafePointer(to: cfg.cShape) { shape in dk_im2row(shape, image, &rows, k) }
+        Im2col.im2col(g, image: image, col: &col, ldcol: area, colOffset: 0)
+        var transposed = [Float](repeating: 0, count: k * area)
+        for r in 0..<k { for p in 0..<area { transposed[p * k + r] = col[r * area + p] } }
+        #expect(rows.map(\.bitPattern) == transposed.map(\.bitPattern), "\(cfg.geometry)")
     }
 
     /// A backward run whose workers walk several chunks, with the chunk it is expected to plan.
