@@ -80,7 +80,7 @@ public struct TrainCommand: ParsableCommand {
             help: "On SIGHUP: snapshot (and carry on), stop, or none.")
     public var sighupEffect: SignalEffect = .snapshot
 
-    @Flag(name: .long, help: "Time each layer's forward and backward, the zeroing of the gradients and the update instead of training (Caffe's `caffe time`), and list the step's matrix products (gemm lines).")
+    @Flag(name: .long, help: "Time each layer's forward and backward, the zeroing of the gradients and the update instead of training (Caffe's `caffe time`: the train net alone, no test net is built), and list the step's matrix products (gemm lines).")
     public var time = false
 
     @Option(name: .long, help: "Steps per timed window with --time (after 10 untimed steps).")
@@ -161,6 +161,7 @@ public struct TrainCommand: ParsableCommand {
             try communicator.allreduceSum(&seed)
             options.chosenSeed = UInt64(seed[0])
         }
+        options.buildsTestNets = !time
         options.bucketBytes = Int(bucketMiB * 1_048_576)
         options.overlapAllreduce = !allreduceAfterBackward
         if let communicator, communicator.rank != 0 {

@@ -102,6 +102,10 @@ public struct TrainOptions: Sendable {
     /// The gradient allreduce's bucket size, and whether buckets start during backward.
     public var bucketBytes = 1 << 20
     public var overlapAllreduce = true
+    /// Whether the test nets are built (and their data read). `dtrain --time` times the train
+    /// net alone, as `caffe time` does, and skips them, with what watches them (monitor,
+    /// plateau, early stopping).
+    public var buildsTestNets = true
 
     public init(threads: Int = 1, weights: String? = nil, snapshotPrefix: String? = nil,
                 dataProgress: @escaping @Sendable (String, Int, Int) -> Void = { _, _, _ in }) {
@@ -170,7 +174,7 @@ public final class Trainer {
                                                      threads: options.threads, net: trainSpec),
                                memory: memory)
             var tests: [Net] = []
-            for (i, source) in solver.testNets.enumerated() {
+            for (i, source) in solver.testNets.enumerated() where options.buildsTestNets {
                 let spec = source == solver.trainNet ? trainSpec : try source.load()
                 let given = i < solver.testStates.count ? solver.testStates[i] : nil
                 tests.append(try Net(spec: spec, phase: .test, state: spec.state(.test, adding: given),
@@ -218,6 +222,10 @@ public final class Trainer {
             maxIter = Int((epochs * Double(epochSamples) / Double(iterationSamples)).rounded(.up))
         } else {
             maxIter = solver.maxIter ?? 0
+        }
+        guard options.buildsTestNets else {
+            (monitorTargets, plateau, earlyStopping) = ([], nil, nil)
+            return
         }
         if !solver.monitor.isEmpty && testNets.isEmpty {
             throw .config(ConfigError(at: solver.monitor[0].location, "solver: monitor: needs a test net, whose first batch is measured",

@@ -136,6 +136,18 @@ func setUp(_ dir: String, net netText: String = net, solver solverText: String =
         #expect(test.out.split(separator: "\n").filter { $0.hasPrefix("gemm ") } == ["gemm m=3 n=128 k=9 op=NN count=1", "gemm m=8 n=2 k=12 op=NT count=1"])
     }
 
+    @Test func timeBuildsTheTrainNetAlone() throws {
+        // The test net's data does not exist: training refuses to start, --time never reads it.
+        let dir = temporaryDirectory()
+        try setUp(dir, net: net.replacingOccurrences(of: "idx_data_param: {images: images.gz, labels: labels.gz, batch_size: 8}",
+                                                     with: "idx_data_param: {images: missing.gz, labels: labels.gz, batch_size: 8}"))
+        let train = try run("dtrain", [dir + "/solver.yaml"])
+        #expect(train.status != 0 && train.err.contains("missing.gz"), "\(train.err)")
+        let time = try run("dtrain", [dir + "/solver.yaml", "--time", "--time-iterations", "1", "--time-windows", "1"])
+        #expect(time.status == 0, "\(time.err)")
+        #expect(time.out.contains("\ntime step_ms="))
+    }
+
     @Test func fineTuningReportsWhatWasCopied() throws {
         let dir = temporaryDirectory()
         try setUp(dir)
