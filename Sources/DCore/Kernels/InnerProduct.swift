@@ -26,7 +26,8 @@ public enum InnerProductKernel {
     public static func forward(m: Int, n: Int, k: Int, transpose: Bool,
                                input: FloatView, weight: FloatView, bias: FloatView?, output: FloatView,
                                scratch: FloatView? = nil, parallel: Parallel, level: SmallGEMM.Level = SmallGEMM.level) {
-        if let scratch, ownForward(m: m, n: n, k: k, transpose: transpose, level: level), scratch.count >= (k + n) * m {
+        let need = forwardScratch(m: m, n: n, k: k, transpose: transpose, level: level)
+        if let scratch, need > 0, scratch.count >= need {
             forwardTransposed(m: m, n: n, k: k, input: input, weight: weight, bias: bias, output: output,
                               scratch: scratch, parallel: parallel, level: level)
             return
@@ -48,11 +49,9 @@ public enum InnerProductKernel {
         let x = SendablePointer(input.base), w = SendablePointer(weight.base), y = SendablePointer(output.base)
         let xt = SendablePointer(scratch.base), yt = SendablePointer(scratch.base + k * m)
         let b = bias.map { SendablePointer($0.base) }
-        let threads = parallel.threads
         // Xᵀ: runs of 16 inputs of a sample read together, each written down a column.
-        let runs = (k + 15) / 16
-        parallel.forEach(threads) { c in
-            for run in Parallel.chunk(c, of: threads, count: runs) {
+        parallel.forChunks((k + 15) / 16) { runs in
+            for run in runs {
                 let p0 = run * 16, p1 = min(k, p0 + 16)
                 for i in 0..<m {
                     let row = x.pointer + i * k
@@ -60,9 +59,7 @@ public enum InnerProductKernel {
                 }
             }
         }
-        parallel.forEach(threads) { c in
-            let rows = Parallel.chunk(c, of: threads, count: n)
-            guard !rows.isEmpty else { return }
+        parallel.forChunks(n) { rows in
             SmallGEMM.gemm(transA: false, m: rows.count, n: m, k: k, a: w.pointer + rows.lowerBound * k, lda: k,
                            b: xt.pointer, ldb: m, c: yt.pointer + rows.lowerBound * m, ldc: m,
                            bias: b.map { $0.pointer + rows.lowerBound }, accumulate: false, level: level)
