@@ -8,8 +8,8 @@ import Testing
     let script = FileManager.default.currentDirectoryPath + "/scripts/bench-compare"
 
     /// A run's file in dir, holding these values.
-    func runFile(_ dir: String, ratios: [Double], peak: Double = 0.65, images: Double = 4.5, model: String = "2",
-                 missed: [String] = []) -> String {
+    func runFile(_ dir: String, ratios: [Double], peak: Double = 0.65, peakRounds: [Double]? = nil, images: Double = 4.5,
+                 model: String = "2", missed: [String] = []) -> String {
         let ratio = ratios.sorted()[ratios.count / 2]
         let run: [String: Any] = [
             "date": "2026-12-04T19:00Z", "commit": "abc1234",
@@ -18,7 +18,7 @@ import Testing
             "limits": ["fma_gflops": 560.0, "sgemm_gflops": 500.0],
             "rows": [
                 ["name": "LeNet training iteration, batch 64", "ratio": ratio, "ratio_rounds": ratios,
-                 "peak_target": 0.6, "peak_share": peak],
+                 "peak_target": 0.6, "peak_share": peak, "peak_share_rounds": peakRounds ?? [peak]],
                 ["name": "LeNet inference, batch 100", "ips": 90000.0, "ratio": images, "ratio_rounds": [images]],
             ],
             "missed": missed,
@@ -62,6 +62,11 @@ import Testing
         let peak = try compare(runFile(dir, ratios: [0.33]), runFile(dir, ratios: [0.33], peak: 0.50))
         #expect(peak.status == 1)
         #expect(peak.out.contains("| share of the FMA peak | 65% | 50% | -23% | **no** |"), "\(peak.out)")
+        // The same medians, but a round of the new run reached the old one's range.
+        let rounds = try compare(runFile(dir, ratios: [0.33], peakRounds: [0.62, 0.65, 0.66]),
+                                 runFile(dir, ratios: [0.33], peak: 0.50, peakRounds: [0.45, 0.50, 0.63]))
+        #expect(rounds.status == 0, "\(rounds.out)")
+        #expect(rounds.out.contains("| share of the FMA peak | 65% (62%–66%) | 50% (45%–63%) | -23% | yes |"))
         let inference = try compare(runFile(dir, ratios: [0.33]), runFile(dir, ratios: [0.33], images: 3.5))
         #expect(inference.status == 1)
         #expect(inference.out.contains("LeNet inference, batch 100 (images/s over PyTorch's)"))
