@@ -62,7 +62,7 @@ import Testing
         let peak = try compare(runFile(dir, ratios: [0.33]), runFile(dir, ratios: [0.33], peak: 0.50))
         #expect(peak.status == 1)
         #expect(peak.out.contains("| share of the FMA peak | 65% | 50% | -23% | **no** |"), "\(peak.out)")
-        // The same medians, but a round of the new run reached the old one's range.
+        // Medians 65% and 50%, but a round of the new run reached the old one's range.
         let rounds = try compare(runFile(dir, ratios: [0.33], peakRounds: [0.62, 0.65, 0.66]),
                                  runFile(dir, ratios: [0.33], peak: 0.50, peakRounds: [0.45, 0.50, 0.63]))
         #expect(rounds.status == 0, "\(rounds.out)")
