@@ -80,7 +80,7 @@ public struct TrainCommand: ParsableCommand {
             help: "On SIGHUP: snapshot (and carry on), stop, or none.")
     public var sighupEffect: SignalEffect = .snapshot
 
-    @Flag(name: .long, help: "Time each layer's forward and backward, the zeroing of the gradients and the update instead of training (Caffe's `caffe time`: the train net alone, no test net is built), and list the step's matrix products (gemm lines).")
+    @Flag(name: .long, help: "Time each layer's forward and backward, the zeroing of the gradients and the update instead of training (Caffe's `caffe time`: the train net alone, no test net is built), and list the step's matrix products (gemm lines). A max pooling run inside its convolution shows 'in CONV'.")
     public var time = false
 
     @Option(name: .long, help: "Steps per timed window with --time (after 10 untimed steps).")
@@ -413,6 +413,10 @@ public struct TrainCommand: ParsableCommand {
         let layersMs = t.layers.reduce(0) { $0 + $1.forwardMs + $1.backwardMs }
         func rate(_ flops: Double, _ ms: Double) -> String { flops > 0 && ms > 0 ? cFormat("%.1f", flops / ms / 1e6) : "" }
         for l in t.layers {
+            if let host = l.runsInside {
+                rows.append([l.name, l.type, "in \(host)", "in \(host)", "", "", ""])
+                continue
+            }
             rows.append([l.name, l.type, cFormat("%.3f", l.forwardMs), cFormat("%.3f", l.backwardMs),
                          cFormat("%.1f%%", 100 * (l.forwardMs + l.backwardMs) / layersMs),
                          rate(l.forwardFlops, l.forwardMs), rate(l.backwardFlops, l.backwardMs)])

@@ -210,6 +210,37 @@ public final class ConvolutionLayer: Layer {
                                   scratch: io.work[0], parallel: step.parallel)
     }
 
+    /// The kernel's config and the pooling's window where the max pooling `pool`, reading this
+    /// layer's top, can run inside this convolution (`ConvolutionKernel.Config.poolsInPlace`:
+    /// images [N, C, H, W] with stride 1 and no padding, a C kernel, 2×2 windows with stride 2
+    /// covering the output); nil otherwise.
+    public func pooling(_ pool: PoolingLayer, bottom: Shape, threads: Int) -> (ConvolutionKernel.Config, WindowGeometry)? {
+        guard pool.method == .max, !pool.global, let p = params.plan(bottom), p.spatialAxes == 2, p.outer.count == 1,
+              let top = try? topShapes(for: [bottom])[0] else { return nil }
+        let cfg = config(bottom, workers: threads), window = pool.geometry(top)
+        return cfg.poolsInPlace(window) ? (cfg, window) : nil
+    }
+
+    /// Forward of this convolution and of the max pooling `pool` after it, which `pooling`
+    /// accepted: the pooling's top and its winners as `pool.forward` would leave them; this
+    /// layer's own top is not written.
+    public func forwardPooled(_ io: LayerIO, pool: PoolingLayer, _ poolIO: LayerIO, _ step: StepContext) {
+        let (cfg, window) = pooling(pool, bottom: io.bottoms[0].shape, threads: step.parallel.threads)!
+        ConvolutionKernel.forwardPooled(cfg, pool: window, input: io.bottoms[0], weight: io.params[0],
+                                        bias: biasTerm ? io.params[1] : nil, pooled: poolIO.tops[0], argmax: poolIO.intWork[0],
+                                        scratch: io.work[0], parallel: step.parallel)
+    }
+
+    /// Backward of both, from the pooling's top gradient: this layer's gradients as
+    /// `pool.backward` followed by `backward` would leave them.
+    public func backwardPooled(_ io: LayerIO, pool: PoolingLayer, _ poolIO: LayerIO, _ step: StepContext) {
+        let (cfg, window) = pooling(pool, bottom: io.bottoms[0].shape, threads: step.parallel.threads)!
+        ConvolutionKernel.backwardPooled(cfg, pool: window, input: io.bottoms[0], pooledGrad: poolIO.topGrads[0]!,
+                                         argmax: poolIO.intWork[0], weight: io.params[0], weightGrad: io.paramGrads[0],
+                                         biasGrad: biasTerm ? io.paramGrads[1] : nil, inputGrad: io.bottomGrads[0],
+                                         accumulateInput: io.accumulateBottom[0], scratch: io.work[0], parallel: step.parallel)
+    }
+
     public func backward(_ io: LayerIO, _ step: StepContext) {
         ConvolutionKernel.backward(config(io.bottoms[0].shape, workers: step.parallel.threads), input: io.bottoms[0],
                                    outputGrad: io.topGrads[0]!, weight: io.params[0],

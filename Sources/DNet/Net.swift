@@ -90,8 +90,15 @@ public final class Net {
     /// `persistent` work of its layers (recurrent state) lives in blocks of the net's own.
     /// `state` picks the layers (include/exclude rules); by default the net file's own state in
     /// `phase`.
+    ///
+    /// With `poolsInsideConvolutions`, a TRAIN net runs each 2×2 max pooling that is the only
+    /// reader of a convolution's top inside that convolution (`ConvolutionLayer.pooling`, where
+    /// the kernels take it): the same bits, without writing the convolution's output and its
+    /// gradient out and reading them back (`runsInside`). That top then holds nothing, so a
+    /// caller that reads every blob (Caffe's debug_info) builds the net without it.
     public init(spec: NetSpec, phase: Phase, state: NetState? = nil, store: ParameterStore, context: BuildContext,
-                memory: MemoryPool = MemoryPool()) throws(ConfigError) {
+                memory: MemoryPool = MemoryPool(), poolsInsideConvolutions: Bool = false) throws(ConfigError) {
+        self.poolsInsideConvolutions = poolsInsideConvolutions && phase == .train
         name = spec.name
         self.phase = phase
         file = spec.file
@@ -196,6 +203,21 @@ public final class Net {
 
     /// Each layer's views, made when first needed and again when shapes change.
     private var io: [LayerIO] = []
+    private let poolsInsideConvolutions: Bool
+    /// Convolutions that run the max pooling after them (node → the pooling's node), and those
+    /// poolings (→ the convolution's node), which then do nothing themselves: made with the views.
+    private var poolingInside: [Int: Int] = [:], pooledInside: [Int: Int] = [:]
+
+    /// The node that runs node `i`'s work when it is not `i` itself: a max pooling's convolution
+    /// (`poolsInsideConvolutions`).
+    public func runsInside(_ i: Int) -> Int? {
+        if io.isEmpty { bindViews() }
+        return pooledInside[i]
+    }
+
+    /// Whether blob `b`'s data and gradient are left unwritten: the top of a convolution that
+    /// runs its pooling.
+    func isUnwritten(_ b: Int) -> Bool { blobs[b].producer.map { poolingInside[$0] != nil } ?? false }
 
     private func bindViews() {
         let (floats, ints) = memoryBlocks
@@ -215,6 +237,18 @@ public final class Net {
                 params: node.parameters.map(\.value.view),
                 paramGrads: node.parameters.map { node.runsBackward && $0.isLearned ? $0.grad.view : nil },
                 work: work, intWork: intWork, index: i)
+        }
+        poolingInside = [:]; pooledInside = [:]
+        guard poolsInsideConvolutions else { return }
+        // A convolution whose top only the next layer, a pooling, reads (no loss weight on it).
+        for i in nodes.indices.dropLast() {
+            let j = i + 1
+            guard let conv = nodes[i].layer as? ConvolutionLayer, let pool = nodes[j].layer as? PoolingLayer,
+                  nodes[i].tops.count == 1, nodes[i].lossWeights == [0], nodes[j].tops.count == 1,
+                  nodes[j].bottoms == nodes[i].tops, blobs[nodes[i].tops[0]].consumers == [j],
+                  conv.pooling(pool, bottom: blobs[nodes[i].bottoms[0]].shape, threads: threads) != nil else { continue }
+            poolingInside[i] = j
+            pooledInside[j] = i
         }
     }
 
@@ -270,6 +304,11 @@ public final class Net {
     public func forward(layer i: Int, _ step: StepContext) throws(RunError) {
         precondition(step.parallel.threads <= threads, "net '\(name)' was built for \(threads) threads, not \(step.parallel.threads)")
         if io.isEmpty { bindViews() }
+        if pooledInside[i] != nil { return }
+        if let j = poolingInside[i], let conv = nodes[i].layer as? ConvolutionLayer, let pool = nodes[j].layer as? PoolingLayer {
+            conv.forwardPooled(io[i], pool: pool, io[j], step)
+            return
+        }
         do {
             try nodes[i].layer.forward(io[i], step)
         } catch {
@@ -315,13 +354,18 @@ public final class Net {
     public func backward(layer i: Int, _ step: StepContext) {
         guard nodes[i].runsBackward else { return }
         if io.isEmpty { bindViews() }
+        if pooledInside[i] != nil { return }
+        if let j = poolingInside[i], let conv = nodes[i].layer as? ConvolutionLayer, let pool = nodes[j].layer as? PoolingLayer {
+            conv.backwardPooled(io[i], pool: pool, io[j], step)
+            return
+        }
         nodes[i].layer.backward(io[i], step)
     }
 
     /// Where a NaN or ±∞ first shows up in the last forward: `layer 'x' (Type), top 'y'`.
     public func firstNonFiniteOutput() -> String? {
         for node in nodes {
-            for t in node.tops where !ElementwiseKernel.allFinite(data(t)) {
+            for t in node.tops where !isUnwritten(t) && !ElementwiseKernel.allFinite(data(t)) {
                 return "layer '\(node.name)' (\(node.type)), top '\(blobs[t].name)'"
             }
         }
@@ -335,7 +379,7 @@ public final class Net {
             for p in node.parameters where p.isLearned && !ElementwiseKernel.allFinite(p.grad.view) {
                 return "the gradient of '\(p.name)', from layer '\(node.name)' (\(node.type))"
             }
-            for (k, b) in node.bottoms.enumerated() where nodes[i].propagate[k] {
+            for (k, b) in node.bottoms.enumerated() where nodes[i].propagate[k] && !isUnwritten(b) {
                 if let g = grad(b), !ElementwiseKernel.allFinite(g) {
                     return "the gradient layer '\(node.name)' (\(node.type)) passes to '\(blobs[b].name)'"
                 }
@@ -423,13 +467,15 @@ extension Net {
     public func debugRecords() -> [DebugRecord] {
         var out: [DebugRecord] = []
         for node in nodes {
-            for t in node.tops { out.append(DebugRecord(stage: .forward, layer: node.name, blob: "top blob \(blobs[t].name)", kind: "data", value: ElementwiseKernel.meanAbsolute(data(t)))) }
+            for t in node.tops where !isUnwritten(t) {
+                out.append(DebugRecord(stage: .forward, layer: node.name, blob: "top blob \(blobs[t].name)", kind: "data", value: ElementwiseKernel.meanAbsolute(data(t))))
+            }
             for (i, p) in node.parameters.enumerated() {
                 out.append(DebugRecord(stage: .forward, layer: node.name, blob: "param blob \(i)", kind: "data", value: ElementwiseKernel.meanAbsolute(p.value.view)))
             }
         }
         for node in nodes.reversed() where node.runsBackward {
-            for (k, b) in node.bottoms.enumerated() where node.propagate[k] {
+            for (k, b) in node.bottoms.enumerated() where node.propagate[k] && !isUnwritten(b) {
                 guard let g = grad(b) else { continue }
                 out.append(DebugRecord(stage: .backward, layer: node.name, blob: "bottom blob \(blobs[b].name)", kind: "diff", value: ElementwiseKernel.meanAbsolute(g)))
             }

@@ -14,6 +14,9 @@ public struct LayerTiming: Sendable {
     public var backwardFlops: Double
     /// The layer's matrix products in one timed step (`Layer.gemms`), forward and backward as run.
     public var gemms: [GEMMShape]
+    /// The layer whose times include this one's work (`Net.runsInside`): a max pooling run
+    /// inside its convolution. This layer's own times are then about 0.
+    public var runsInside: String?
 }
 
 /// Where a training step's time goes (`Trainer.timeLayers`), in mean milliseconds per step.
@@ -75,7 +78,7 @@ extension Trainer {
             return LayerTiming(name: node.name, type: node.type, forwardMs: ms(forward[i], per: timedSteps),
                                backwardMs: node.runsBackward ? ms(backward[i], per: timedSteps) : 0,
                                forwardFlops: f.forward, backwardFlops: node.runsBackward ? f.backward - skipped : 0,
-                               gemms: g.forward + backwardGEMMs)
+                               gemms: g.forward + backwardGEMMs, runsInside: net.runsInside(i).map { net.nodes[$0].name })
         }
         return StepTiming(layers: layers, zeroingMs: ms(zeroing, per: timedSteps), updateMs: ms(update, per: timedSteps),
                           stepMs: windowMs[windowMs.count / 2])

@@ -167,12 +167,14 @@ public final class Trainer {
         let memory = MemoryPool()  // the test nets run between steps, never during one
         do {
             let trainSpec = try solver.trainNet.load()
+            debugInfo = solver.debugInfo || trainSpec.debugInfo
+            // debug_info reports every blob, so nothing may be left unwritten.
             trainNet = try Net(spec: trainSpec, phase: .train,
                                state: trainSpec.state(.train, adding: solver.trainState),
                                store: store,
                                context: BuildContext(phase: .train, netFile: solver.trainNet.file, seed: seed, datasets: datasets,
                                                      threads: options.threads, net: trainSpec),
-                               memory: memory)
+                               memory: memory, poolsInsideConvolutions: !debugInfo)
             var tests: [Net] = []
             for (i, source) in solver.testNets.enumerated() where options.buildsTestNets {
                 let spec = source == solver.trainNet ? trainSpec : try source.load()
@@ -184,7 +186,6 @@ public final class Trainer {
                                      memory: memory))
             }
             testNets = tests
-            debugInfo = solver.debugInfo || trainSpec.debugInfo
         } catch {
             throw .config(error)
         }

@@ -94,6 +94,15 @@ public enum ConvolutionKernel {
                 && g.dilationH == 1 && g.dilationW == 1
         }
 
+        /// Whether `forwardPooled` and `backwardPooled` take this convolution followed by max
+        /// pooling of geometry `pool`: forward through a C kernel (`forwardPath`), and 2×2
+        /// windows with stride 2 covering the convolution's output exactly.
+        public func poolsInPlace(_ pool: WindowGeometry) -> Bool {
+            forwardPath != .im2col && PoolingKernel.twoByTwo(pool) != nil && pool.channels == outputs
+                && pool.height == geometry.outH && pool.width == geometry.outW
+                && 2 * pool.outH == pool.height && 2 * pool.outW == pool.width
+        }
+
         var cShape: dk_conv_shape {
             let g = geometry
             return dk_conv_shape(channels: Int32(g.channels), height: Int32(g.height), width: Int32(g.width),
@@ -310,38 +319,121 @@ public enum ConvolutionKernel {
         weightGrad: FloatView?, biasGrad: FloatView?, inputGrad: FloatView?, accumulateInput: Bool,
         scratch: FloatView, parallel: Parallel
     ) {
-        let area = cfg.geometry.outputArea, oc = cfg.outputs
+        let oc = cfg.outputs
+        parallel.forWorkers { w in
+            let s = WorkerScratch(cfg, scratch, worker: w)
+            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
+            var first = images.lowerBound, started = false
+            while first < images.upperBound {
+                let n = min(cfg.chunk, images.upperBound - first)
+                let dR = gather(cfg, outputGrad, first: first, n: n, into: s.result)
+                step(cfg, input: input, dR: dR, first: first, n: n, weight: weight, weightGrad: weightGrad, biasGrad: biasGrad,
+                     inputGrad: inputGrad, accumulateInput: accumulateInput, scratch: s, started: started)
+                started = true
+                first += n
+            }
+        }
+        addWorkerSums(cfg, scratch: scratch, workers: parallel.threads, weightGrad: weightGrad, biasGrad: biasGrad, biasCount: oc)
+    }
+
+    /// Backward on images `first ..< first + n`, given their output gradient dR [OC, n·P]: the
+    /// worker's partial db and dW, added to what they hold once `started`, and dinput.
+    static func step(
+        _ cfg: Config, input: FloatView, dR: UnsafePointer<Float>, first: Int, n: Int, weight: FloatView,
+        weightGrad: FloatView?, biasGrad: FloatView?, inputGrad: FloatView?, accumulateInput: Bool,
+        scratch s: WorkerScratch, started: Bool
+    ) {
+        let oc = cfg.outputs, columns = n * cfg.geometry.outputArea
+        if biasGrad != nil {
+            for c in 0..<oc {
+                let row = FloatView(UnsafeMutablePointer(mutating: dR + c * columns), shape: Shape([columns]))
+                let sum = Float(ElementwiseKernel.sum(row))
+                s.biasGrad[c] = (started ? s.biasGrad[c] : 0) + sum
+            }
+        }
+        if weightGrad != nil {
+            if cfg.weightGradientFromRows {
+                // dW [OC, K] (+)= dR [OC, n·P]·rows [n·P, K]
+                let k = cfg.geometry.patchSize
+                unfoldRows(cfg, input: input, first: first, n: n, into: s.col)
+                SmallGEMM.gemm(transA: false, m: oc, n: k, k: columns, a: dR, lda: columns, b: s.col, ldb: k,
+                               c: s.weightGrad, ldc: k, accumulate: started, level: cfg.kernels)
+            } else {
+                unfold(cfg, input: input, first: first, n: n, into: s.col)
+                weightProduct(cfg, rows: dR, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
+            }
+        }
+        if let inputGrad {
+            multiplyTransposed(cfg, weight: weight, rows: dR, columns: columns, into: s.col)
+            fold(cfg, col: s.col, first: first, n: n, into: inputGrad, accumulate: accumulateInput)
+        }
+    }
+
+    // MARK: Convolution followed by 2×2 max pooling
+
+    /// The convolution and then max pooling, one image at a time: each image's output [OC, P]
+    /// goes to the worker's scratch and is pooled from there while it is in cache, so the
+    /// convolution's output is never written out (`Config.poolsInPlace`). `pooled` and `argmax`
+    /// [N, OC, OH/2, OW/2] get what `forward` followed by `PoolingKernel.maxForward` gives, bit
+    /// for bit.
+    public static func forwardPooled(
+        _ cfg: Config, pool: WindowGeometry, input: FloatView, weight: FloatView, bias: FloatView?,
+        pooled: FloatView, argmax: TensorView<Int32>, scratch: FloatView, parallel: Parallel
+    ) {
+        precondition(cfg.poolsInPlace(pool), "forwardPooled: not a convolution that pools in place")
+        let g = cfg.geometry, oc = cfg.outputs, implicit = cfg.forwardPath == .implicit8
+        let level = Int32(min(cfg.kernels, SmallGEMM.supported).rawValue), shape = cfg.cShape
+        parallel.forWorkers { w in
+            let s = WorkerScratch(cfg, scratch, worker: w)
+            let planeOut = FloatView(s.result, shape: Shape([oc * g.outputArea]))
+            withUnsafePointer(to: shape) { shape in
+                for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
+                    let image = input.base + i * g.channels * g.inputArea
+                    if implicit {
+                        dk_conv_implicit8(level, shape, image, weight.base, bias?.base, s.result)
+                    } else {
+                        dk_conv_direct(level, shape, image, weight.base, bias?.base, s.result)
+                    }
+                    let at = i * oc * pool.outputArea
+                    PoolingKernel.maxForward(pool, planes: oc, input: planeOut,
+                                             output: FloatView(pooled.base + at, shape: Shape([oc * pool.outputArea])),
+                                             argmax: TensorView(argmax.base + at, shape: Shape([oc * pool.outputArea])),
+                                             parallel: .serial, kernels: cfg.kernels)
+                }
+            }
+        }
+    }
+
+    /// `backward` of the convolution that `forwardPooled` ran, from the pooled output's gradient:
+    /// each chunk's output gradient dR is made in the worker's scratch by max pooling's
+    /// backward (zeroed, then each window's gradient added to its winner, as
+    /// `PoolingKernel.maxBackward` does) instead of being read from an output gradient in memory.
+    /// The same bits as max pooling's backward followed by `backward`.
+    public static func backwardPooled(
+        _ cfg: Config, pool: WindowGeometry, input: FloatView, pooledGrad: FloatView, argmax: TensorView<Int32>,
+        weight: FloatView, weightGrad: FloatView?, biasGrad: FloatView?, inputGrad: FloatView?, accumulateInput: Bool,
+        scratch: FloatView, parallel: Parallel
+    ) {
+        precondition(cfg.poolsInPlace(pool), "backwardPooled: not a convolution that pools in place")
+        let area = cfg.geometry.outputArea, oc = cfg.outputs, pooledArea = pool.outputArea
         parallel.forWorkers { w in
             let s = WorkerScratch(cfg, scratch, worker: w)
             let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
             var first = images.lowerBound, started = false
             while first < images.upperBound {
                 let n = min(cfg.chunk, images.upperBound - first), columns = n * area
-                let dR = gather(cfg, outputGrad, first: first, n: n, into: s.result)
-                if biasGrad != nil {
+                // dR [OC, n·P]: image i's plane c at column i·P of row c.
+                for i in 0..<n {
                     for c in 0..<oc {
-                        let row = FloatView(UnsafeMutablePointer(mutating: dR + c * columns), shape: Shape([columns]))
-                        let sum = Float(ElementwiseKernel.sum(row))
-                        s.biasGrad[c] = (started ? s.biasGrad[c] : 0) + sum
+                        let plane = s.result + c * columns + i * area, at = ((first + i) * oc + c) * pooledArea
+                        let dy = pooledGrad.base + at, am = argmax.base + at
+                        plane.update(repeating: 0, count: area)
+                        for o in 0..<pooledArea { plane[Int(am[o])] += dy[o] }
                     }
                 }
-                if weightGrad != nil {
-                    if cfg.weightGradientFromRows {
-                        // dW [OC, K] (+)= dR [OC, n·P]·rows [n·P, K]
-                        let k = cfg.geometry.patchSize
-                        unfoldRows(cfg, input: input, first: first, n: n, into: s.col)
-                        SmallGEMM.gemm(transA: false, m: oc, n: k, k: columns, a: dR, lda: columns, b: s.col, ldb: k,
-                                       c: s.weightGrad, ldc: k, accumulate: started, level: cfg.kernels)
-                    } else {
-                        unfold(cfg, input: input, first: first, n: n, into: s.col)
-                        weightProduct(cfg, rows: dR, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
-                    }
-                }
+                step(cfg, input: input, dR: UnsafePointer(s.result), first: first, n: n, weight: weight, weightGrad: weightGrad,
+                     biasGrad: biasGrad, inputGrad: inputGrad, accumulateInput: accumulateInput, scratch: s, started: started)
                 started = true
-                if let inputGrad {
-                    multiplyTransposed(cfg, weight: weight, rows: dR, columns: columns, into: s.col)
-                    fold(cfg, col: s.col, first: first, n: n, into: inputGrad, accumulate: accumulateInput)
-                }
                 first += n
             }
         }
