@@ -265,6 +265,38 @@ public enum ConvolutionKernel {
         }
     }
 
+    /// Each worker's run of images, `cfg.chunk` at a time: `body(scratch, first, n, started)`
+    /// on images `first ..< first + n` with the worker's scratch, `started` once the worker has
+    /// done a chunk before (its partial sums then hold something).
+    static func forEachChunk(_ cfg: Config, scratch: FloatView, parallel: Parallel,
+                             _ body: @Sendable (WorkerScratch, _ first: Int, _ n: Int, _ started: Bool) -> Void) {
+        parallel.forWorkers { w in
+            let s = WorkerScratch(cfg, scratch, worker: w)
+            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
+            var first = images.lowerBound
+            while first < images.upperBound {
+                let n = min(cfg.chunk, images.upperBound - first)
+                body(s, first, n, first > images.lowerBound)
+                first += n
+            }
+        }
+    }
+
+    /// out [OC, P] = bias + W ∗ image `i` of `input`, by the C kernel of `forwardPath` (direct,
+    /// or rows of eight read from the image).
+    static func convolveInC(_ cfg: Config, image i: Int, input: FloatView, weight: FloatView, bias: FloatView?,
+                            into out: UnsafeMutablePointer<Float>) {
+        let g = cfg.geometry, level = Int32(min(cfg.kernels, SmallGEMM.supported).rawValue)
+        let image = input.base + i * g.channels * g.inputArea
+        withUnsafePointer(to: cfg.cShape) { shape in
+            if cfg.forwardPath == .implicit8 {
+                dk_conv_implicit8(level, shape, image, weight.base, bias?.base, out)
+            } else {
+                dk_conv_direct(level, shape, image, weight.base, bias?.base, out)
+            }
+        }
+    }
+
     // MARK: Convolution
 
     public static func forward(
@@ -273,40 +305,24 @@ public enum ConvolutionKernel {
     ) {
         let area = cfg.geometry.outputArea
         if cfg.forwardPath != .im2col {
-            let g = cfg.geometry, implicit = cfg.forwardPath == .implicit8, level = Int32(min(cfg.kernels, SmallGEMM.supported).rawValue)
-            let shape = cfg.cShape
             parallel.forWorkers { w in
-                withUnsafePointer(to: shape) { shape in
-                    for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
-                        let image = input.base + i * g.channels * g.inputArea, out = output.base + i * cfg.outputs * area
-                        if implicit {
-                            dk_conv_implicit8(level, shape, image, weight.base, bias?.base, out)
-                        } else {
-                            dk_conv_direct(level, shape, image, weight.base, bias?.base, out)
-                        }
-                    }
+                for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
+                    convolveInC(cfg, image: i, input: input, weight: weight, bias: bias, into: output.base + i * cfg.outputs * area)
                 }
             }
             return
         }
-        parallel.forWorkers { w in
-            let s = WorkerScratch(cfg, scratch, worker: w)
-            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
-            var first = images.lowerBound
-            while first < images.upperBound {
-                let n = min(cfg.chunk, images.upperBound - first)
-                unfold(cfg, input: input, first: first, n: n, into: s.col)
-                if SmallGEMM.ownKernel(transA: false, level: cfg.kernels) {
-                    // Dendrite's kernel writes each image's [OC, P] straight into the output,
-                    // bias included: no copy, no second pass.
-                    multiplyIntoImages(cfg, weight: weight, col: s.col, first: first, n: n, bias: bias, output: output)
-                } else {
-                    // One image: write straight into the output, which is [OC, P] for that image.
-                    let target = n == 1 ? output.base + first * cfg.outputs * area : s.result
-                    multiply(cfg, weight: weight, col: s.col, columns: n * area, into: target)
-                    scatter(cfg, result: target, first: first, n: n, bias: bias, into: output, accumulate: false)
-                }
-                first += n
+        forEachChunk(cfg, scratch: scratch, parallel: parallel) { s, first, n, _ in
+            unfold(cfg, input: input, first: first, n: n, into: s.col)
+            if SmallGEMM.ownKernel(transA: false, level: cfg.kernels) {
+                // Dendrite's kernel writes each image's [OC, P] straight into the output,
+                // bias included: no copy, no second pass.
+                multiplyIntoImages(cfg, weight: weight, col: s.col, first: first, n: n, bias: bias, output: output)
+            } else {
+                // One image: write straight into the output, which is [OC, P] for that image.
+                let target = n == 1 ? output.base + first * cfg.outputs * area : s.result
+                multiply(cfg, weight: weight, col: s.col, columns: n * area, into: target)
+                scatter(cfg, result: target, first: first, n: n, bias: bias, into: output, accumulate: false)
             }
         }
     }
@@ -319,21 +335,12 @@ public enum ConvolutionKernel {
         weightGrad: FloatView?, biasGrad: FloatView?, inputGrad: FloatView?, accumulateInput: Bool,
         scratch: FloatView, parallel: Parallel
     ) {
-        let oc = cfg.outputs
-        parallel.forWorkers { w in
-            let s = WorkerScratch(cfg, scratch, worker: w)
-            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
-            var first = images.lowerBound, started = false
-            while first < images.upperBound {
-                let n = min(cfg.chunk, images.upperBound - first)
-                let dR = gather(cfg, outputGrad, first: first, n: n, into: s.result)
-                step(cfg, input: input, dR: dR, first: first, n: n, weight: weight, weightGrad: weightGrad, biasGrad: biasGrad,
-                     inputGrad: inputGrad, accumulateInput: accumulateInput, scratch: s, started: started)
-                started = true
-                first += n
-            }
+        forEachChunk(cfg, scratch: scratch, parallel: parallel) { s, first, n, started in
+            let dR = gather(cfg, outputGrad, first: first, n: n, into: s.result)
+            step(cfg, input: input, dR: dR, first: first, n: n, weight: weight, weightGrad: weightGrad, biasGrad: biasGrad,
+                 inputGrad: inputGrad, accumulateInput: accumulateInput, scratch: s, started: started)
         }
-        addWorkerSums(cfg, scratch: scratch, workers: parallel.threads, weightGrad: weightGrad, biasGrad: biasGrad, biasCount: oc)
+        addWorkerSums(cfg, scratch: scratch, workers: parallel.threads, weightGrad: weightGrad, biasGrad: biasGrad, biasCount: cfg.outputs)
     }
 
     /// Backward on images `first ..< first + n`, given their output gradient dR [OC, n·P]: the
@@ -381,25 +388,16 @@ public enum ConvolutionKernel {
         pooled: FloatView, argmax: TensorView<Int32>, scratch: FloatView, parallel: Parallel
     ) {
         precondition(cfg.poolsInPlace(pool), "forwardPooled: not a convolution that pools in place")
-        let g = cfg.geometry, oc = cfg.outputs, implicit = cfg.forwardPath == .implicit8
-        let level = Int32(min(cfg.kernels, SmallGEMM.supported).rawValue), shape = cfg.cShape
+        let oc = cfg.outputs, pooledCount = oc * pool.outputArea
         parallel.forWorkers { w in
             let s = WorkerScratch(cfg, scratch, worker: w)
-            let planeOut = FloatView(s.result, shape: Shape([oc * g.outputArea]))
-            withUnsafePointer(to: shape) { shape in
-                for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
-                    let image = input.base + i * g.channels * g.inputArea
-                    if implicit {
-                        dk_conv_implicit8(level, shape, image, weight.base, bias?.base, s.result)
-                    } else {
-                        dk_conv_direct(level, shape, image, weight.base, bias?.base, s.result)
-                    }
-                    let at = i * oc * pool.outputArea
-                    PoolingKernel.maxForward(pool, planes: oc, input: planeOut,
-                                             output: FloatView(pooled.base + at, shape: Shape([oc * pool.outputArea])),
-                                             argmax: TensorView(argmax.base + at, shape: Shape([oc * pool.outputArea])),
-                                             parallel: .serial, kernels: cfg.kernels)
-                }
+            let planes = FloatView(s.result, shape: Shape([oc * cfg.geometry.outputArea]))
+            for i in Parallel.chunk(w, of: parallel.threads, count: cfg.batch) {
+                convolveInC(cfg, image: i, input: input, weight: weight, bias: bias, into: s.result)
+                PoolingKernel.maxForward(pool, planes: oc, input: planes,
+                                         output: FloatView(pooled.base + i * pooledCount, shape: Shape([pooledCount])),
+                                         argmax: TensorView(argmax.base + i * pooledCount, shape: Shape([pooledCount])),
+                                         parallel: .serial, kernels: cfg.kernels)
             }
         }
     }
@@ -416,26 +414,19 @@ public enum ConvolutionKernel {
     ) {
         precondition(cfg.poolsInPlace(pool), "backwardPooled: not a convolution that pools in place")
         let area = cfg.geometry.outputArea, oc = cfg.outputs, pooledArea = pool.outputArea
-        parallel.forWorkers { w in
-            let s = WorkerScratch(cfg, scratch, worker: w)
-            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
-            var first = images.lowerBound, started = false
-            while first < images.upperBound {
-                let n = min(cfg.chunk, images.upperBound - first), columns = n * area
-                // dR [OC, n·P]: image i's plane c at column i·P of row c.
-                for i in 0..<n {
-                    for c in 0..<oc {
-                        let plane = s.result + c * columns + i * area, at = ((first + i) * oc + c) * pooledArea
-                        let dy = pooledGrad.base + at, am = argmax.base + at
-                        plane.update(repeating: 0, count: area)
-                        for o in 0..<pooledArea { plane[Int(am[o])] += dy[o] }
-                    }
+        forEachChunk(cfg, scratch: scratch, parallel: parallel) { s, first, n, started in
+            // dR [OC, n·P]: image i's plane c at column i·P of row c.
+            let columns = n * area
+            for i in 0..<n {
+                for c in 0..<oc {
+                    let plane = s.result + c * columns + i * area, at = ((first + i) * oc + c) * pooledArea
+                    let dy = pooledGrad.base + at, am = argmax.base + at
+                    plane.update(repeating: 0, count: area)
+                    for o in 0..<pooledArea { plane[Int(am[o])] += dy[o] }
                 }
-                step(cfg, input: input, dR: UnsafePointer(s.result), first: first, n: n, weight: weight, weightGrad: weightGrad,
-                     biasGrad: biasGrad, inputGrad: inputGrad, accumulateInput: accumulateInput, scratch: s, started: started)
-                started = true
-                first += n
             }
+            step(cfg, input: input, dR: UnsafePointer(s.result), first: first, n: n, weight: weight, weightGrad: weightGrad,
+                 biasGrad: biasGrad, inputGrad: inputGrad, accumulateInput: accumulateInput, scratch: s, started: started)
         }
         addWorkerSums(cfg, scratch: scratch, workers: parallel.threads, weightGrad: weightGrad, biasGrad: biasGrad, biasCount: oc)
     }
@@ -455,24 +446,17 @@ public enum ConvolutionKernel {
         output: FloatView, scratch: FloatView, parallel: Parallel
     ) {
         let g = cfg.geometry, area = g.outputArea
-        parallel.forWorkers { w in
-            let s = WorkerScratch(cfg, scratch, worker: w)
-            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
-            var first = images.lowerBound
-            while first < images.upperBound {
-                let n = min(cfg.chunk, images.upperBound - first)
-                let x = gather(cfg, input, first: first, n: n, into: s.result)
-                multiplyTransposed(cfg, weight: weight, rows: x, columns: n * area, into: s.col)
-                fold(cfg, col: s.col, first: first, n: n, into: output, accumulate: false)
-                if let bias {
-                    for i in 0..<n {
-                        for c in 0..<g.channels {
-                            let plane = output.base + ((first + i) * g.channels + c) * g.inputArea, b = bias.base[c]
-                            for p in 0..<g.inputArea { plane[p] += b }
-                        }
+        forEachChunk(cfg, scratch: scratch, parallel: parallel) { s, first, n, _ in
+            let x = gather(cfg, input, first: first, n: n, into: s.result)
+            multiplyTransposed(cfg, weight: weight, rows: x, columns: n * area, into: s.col)
+            fold(cfg, col: s.col, first: first, n: n, into: output, accumulate: false)
+            if let bias {
+                for i in 0..<n {
+                    for c in 0..<g.channels {
+                        let plane = output.base + ((first + i) * g.channels + c) * g.inputArea, b = bias.base[c]
+                        for p in 0..<g.inputArea { plane[p] += b }
                     }
                 }
-                first += n
             }
         }
     }
@@ -488,38 +472,31 @@ public enum ConvolutionKernel {
         scratch: FloatView, parallel: Parallel
     ) {
         let g = cfg.geometry, area = g.outputArea
-        parallel.forWorkers { w in
-            let s = WorkerScratch(cfg, scratch, worker: w)
-            let images = Parallel.chunk(w, of: parallel.threads, count: cfg.batch)
-            var first = images.lowerBound, started = false
-            while first < images.upperBound {
-                let n = min(cfg.chunk, images.upperBound - first), columns = n * area
-                if biasGrad != nil {
-                    for c in 0..<g.channels {
-                        var sum = 0.0
-                        for i in 0..<n {
-                            let plane = outputGrad.base + ((first + i) * g.channels + c) * g.inputArea
-                            sum += ElementwiseKernel.sum(FloatView(plane, shape: Shape([g.inputArea])))
-                        }
-                        s.biasGrad[c] = (started ? s.biasGrad[c] : 0) + Float(sum)
+        forEachChunk(cfg, scratch: scratch, parallel: parallel) { s, first, n, started in
+            let columns = n * area
+            if biasGrad != nil {
+                for c in 0..<g.channels {
+                    var sum = 0.0
+                    for i in 0..<n {
+                        let plane = outputGrad.base + ((first + i) * g.channels + c) * g.inputArea
+                        sum += ElementwiseKernel.sum(FloatView(plane, shape: Shape([g.inputArea])))
                     }
+                    s.biasGrad[c] = (started ? s.biasGrad[c] : 0) + Float(sum)
                 }
-                if weightGrad != nil || inputGrad != nil {
-                    unfold(cfg, input: outputGrad, first: first, n: n, into: s.col)
-                }
-                if weightGrad != nil {
-                    let x = gather(cfg, input, first: first, n: n, into: s.result)
-                    weightProduct(cfg, rows: x, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
-                }
-                started = true
-                if let inputGrad {
-                    // One image, written over: straight into the gradient, [OC, P] for that image.
-                    let direct = n == 1 && !accumulateInput
-                    let target = direct ? inputGrad.base + first * cfg.outputs * area : s.result
-                    multiply(cfg, weight: weight, col: s.col, columns: columns, into: target)
-                    scatter(cfg, result: target, first: first, n: n, bias: nil, into: inputGrad, accumulate: accumulateInput)
-                }
-                first += n
+            }
+            if weightGrad != nil || inputGrad != nil {
+                unfold(cfg, input: outputGrad, first: first, n: n, into: s.col)
+            }
+            if weightGrad != nil {
+                let x = gather(cfg, input, first: first, n: n, into: s.result)
+                weightProduct(cfg, rows: x, col: s.col, columns: columns, into: s.weightGrad, accumulate: started)
+            }
+            if let inputGrad {
+                // One image, written over: straight into the gradient, [OC, P] for that image.
+                let direct = n == 1 && !accumulateInput
+                let target = direct ? inputGrad.base + first * cfg.outputs * area : s.result
+                multiply(cfg, weight: weight, col: s.col, columns: columns, into: target)
+                scatter(cfg, result: target, first: first, n: n, bias: nil, into: inputGrad, accumulate: accumulateInput)
             }
         }
         addWorkerSums(cfg, scratch: scratch, workers: parallel.threads, weightGrad: weightGrad, biasGrad: biasGrad,
