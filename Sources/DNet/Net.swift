@@ -98,7 +98,6 @@ public final class Net {
     /// caller that reads every blob (Caffe's debug_info) builds the net without it.
     public init(spec: NetSpec, phase: Phase, state: NetState? = nil, store: ParameterStore, context: BuildContext,
                 memory: MemoryPool = MemoryPool(), poolsInsideConvolutions: Bool = false) throws(ConfigError) {
-        self.poolsInsideConvolutions = poolsInsideConvolutions && phase == .train
         name = spec.name
         self.phase = phase
         file = spec.file
@@ -174,6 +173,24 @@ public final class Net {
         intCount = ints + scratch.int
         self.memory = memory
         memory.reserve(floats: floatCount, ints: intCount)
+        poolingInside = poolsInsideConvolutions && phase == .train ? Net.poolingsInside(nodes, blobs, threads: threads) : [:]
+        pooledInside = Dictionary(uniqueKeysWithValues: poolingInside.map { ($1.node, $0) })
+    }
+
+    /// The convolutions that can run the pooling after them: a convolution whose top only the
+    /// next layer, a 2×2 max pooling the kernels take there (`ConvolutionLayer.pooling`), reads,
+    /// with no loss weight on it. The batch size does not change which.
+    private static func poolingsInside(_ nodes: [Node], _ blobs: [Blob], threads: Int) -> [Int: PoolingInside] {
+        var found: [Int: PoolingInside] = [:]
+        for i in nodes.indices.dropLast() {
+            let j = i + 1
+            guard let conv = nodes[i].layer as? ConvolutionLayer, let pool = nodes[j].layer as? PoolingLayer,
+                  nodes[i].tops.count == 1, nodes[i].lossWeights == [0], nodes[j].tops.count == 1,
+                  nodes[j].bottoms == nodes[i].tops, blobs[nodes[i].tops[0]].consumers == [j],
+                  conv.pooling(pool, bottom: blobs[nodes[i].bottoms[0]].shape, threads: threads) != nil else { continue }
+            found[i] = PoolingInside(node: j, convolution: conv, pooling: pool)
+        }
+        return found
     }
 
     /// Rounds a size up to 16 floats (64 bytes): views of a large arena, which is page-aligned, then start on cache lines.
@@ -203,17 +220,19 @@ public final class Net {
 
     /// Each layer's views, made when first needed and again when shapes change.
     private var io: [LayerIO] = []
-    private let poolsInsideConvolutions: Bool
-    /// Convolutions that run the max pooling after them (node → the pooling's node), and those
-    /// poolings (→ the convolution's node), which then do nothing themselves: made with the views.
-    private var poolingInside: [Int: Int] = [:], pooledInside: [Int: Int] = [:]
+    /// A max pooling that a convolution runs: the pooling's node and both layers.
+    private struct PoolingInside {
+        let node: Int
+        let convolution: ConvolutionLayer
+        let pooling: PoolingLayer
+    }
+    /// Convolutions that run the max pooling after them (by the convolution's node), and those
+    /// poolings (pooling's node → the convolution's), which then do nothing themselves.
+    private let poolingInside: [Int: PoolingInside], pooledInside: [Int: Int]
 
     /// The node that runs node `i`'s work when it is not `i` itself: a max pooling's convolution
     /// (`poolsInsideConvolutions`).
-    public func runsInside(_ i: Int) -> Int? {
-        if io.isEmpty { bindViews() }
-        return pooledInside[i]
-    }
+    public func runsInside(_ i: Int) -> Int? { pooledInside[i] }
 
     /// Whether blob `b`'s data and gradient are left unwritten: the top of a convolution that
     /// runs its pooling.
@@ -237,18 +256,6 @@ public final class Net {
                 params: node.parameters.map(\.value.view),
                 paramGrads: node.parameters.map { node.runsBackward && $0.isLearned ? $0.grad.view : nil },
                 work: work, intWork: intWork, index: i)
-        }
-        poolingInside = [:]; pooledInside = [:]
-        guard poolsInsideConvolutions else { return }
-        // A convolution whose top only the next layer, a pooling, reads (no loss weight on it).
-        for i in nodes.indices.dropLast() {
-            let j = i + 1
-            guard let conv = nodes[i].layer as? ConvolutionLayer, let pool = nodes[j].layer as? PoolingLayer,
-                  nodes[i].tops.count == 1, nodes[i].lossWeights == [0], nodes[j].tops.count == 1,
-                  nodes[j].bottoms == nodes[i].tops, blobs[nodes[i].tops[0]].consumers == [j],
-                  conv.pooling(pool, bottom: blobs[nodes[i].bottoms[0]].shape, threads: threads) != nil else { continue }
-            poolingInside[i] = j
-            pooledInside[j] = i
         }
     }
 
@@ -305,8 +312,8 @@ public final class Net {
         precondition(step.parallel.threads <= threads, "net '\(name)' was built for \(threads) threads, not \(step.parallel.threads)")
         if io.isEmpty { bindViews() }
         if pooledInside[i] != nil { return }
-        if let j = poolingInside[i], let conv = nodes[i].layer as? ConvolutionLayer, let pool = nodes[j].layer as? PoolingLayer {
-            conv.forwardPooled(io[i], pool: pool, io[j], step)
+        if let p = poolingInside[i] {
+            p.convolution.forwardPooled(io[i], pool: p.pooling, io[p.node], step)
             return
         }
         do {
@@ -355,8 +362,8 @@ public final class Net {
         guard nodes[i].runsBackward else { return }
         if io.isEmpty { bindViews() }
         if pooledInside[i] != nil { return }
-        if let j = poolingInside[i], let conv = nodes[i].layer as? ConvolutionLayer, let pool = nodes[j].layer as? PoolingLayer {
-            conv.backwardPooled(io[i], pool: pool, io[j], step)
+        if let p = poolingInside[i] {
+            p.convolution.backwardPooled(io[i], pool: p.pooling, io[p.node], step)
             return
         }
         nodes[i].layer.backward(io[i], step)
