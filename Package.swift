@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 // Numeric code is 50–150× slower unoptimised, and `swift test` builds debug:
@@ -17,7 +17,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        // No traits: the default BinaryDelimitedStreams imports all of Foundation (with ICU), ~6 MB
+        // resident in every command; Dendrite needs FoundationEssentials only.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
         // dserve only: `swift build --product dtrain` does not build these.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.8.0"),

@@ -1,6 +1,9 @@
 import DConfig
 import DZoo
-import Foundation
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import SwiftProtobuf
 
 /// A Caffe net description (a `.prototxt`, or the net inside a `.caffemodel`), read with
@@ -161,8 +164,11 @@ public struct CaffeNet {
         ConfigLocation(file: file, line: e.line, column: e.column)
     }
 
+    /// Why a file could not be read as text: FoundationEssentials' error carries the errno.
     static func reason(_ error: any Error) -> String {
-        (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+        guard let error = error as? CocoaError else { return "\(error)" }
+        if let posix = error.underlying as? POSIXError { return String(cString: strerror(posix.code.rawValue)) }
+        return [.fileReadCorruptFile, .fileReadInapplicableStringEncoding].contains(error.code) ? "not UTF-8 text" : "\(error.code)"
     }
 
     /// swift-protobuf's error placed at the first entry that fails to parse on its own.
@@ -261,34 +267,36 @@ public struct CaffeNet {
         do {
             var options = JSONEncodingOptions()
             options.preserveProtoFieldNames = true
-            guard var object = try JSONSerialization.jsonObject(with: Data(try text.jsonString(options: options).utf8)) as? [String: Any] else {
+            guard case .object(var fields) = try JSONToYAML.parse(try text.jsonString(options: options)) else {
                 throw ConfigError(at: location, "cannot upgrade this V1 layer")
             }
-            if object["layer"] != nil {
+            func take(_ key: String) -> JSONToYAML.Value? {
+                fields.firstIndex { $0.key == key }.map { fields.remove(at: $0).value }
+            }
+            func list(_ key: String) -> [JSONToYAML.Value] {
+                if case .array(let items) = take(key) { items } else { [] }
+            }
+            if fields.contains(where: { $0.key == "layer" }) {
                 throw ConfigError(at: location, "a V0 layer (layers { layer { … } }) is older than Dendrite reads",
                                   hint: "upgrade the file with Caffe's upgrade_net_proto_text tool")
             }
-            let type = object["type"] as? String ?? "NONE"
+            // An enum value's JSON is its name in quotes.
+            let type = if case .string(let quoted) = take("type") { String(quoted.dropFirst().dropLast()) } else { "NONE" }
             guard let name = v1Types[type] else {
                 throw ConfigError(at: location, "V1 layer type '\(type)' has no current name", hint: "give the layer a type")
             }
-            object["type"] = name
-            let names = object.removeValue(forKey: "param") as? [String] ?? []
-            let modes = object.removeValue(forKey: "blob_share_mode") as? [Any] ?? []
-            let rates = object.removeValue(forKey: "blobs_lr") as? [Any] ?? []
-            let decays = object.removeValue(forKey: "weight_decay") as? [Any] ?? []
-            let count = max(names.count, modes.count, rates.count, decays.count)
+            fields.append(("type", .string("\"\(name)\"")))
+            // V1's parallel lists `param`, `blob_share_mode`, `blobs_lr` and `weight_decay` are
+            // one ParamSpec per parameter now.
+            let columns = [("name", list("param")), ("share_mode", list("blob_share_mode")),
+                           ("lr_mult", list("blobs_lr")), ("decay_mult", list("weight_decay"))]
+            let count = columns.map(\.1.count).max() ?? 0
             if count > 0 {
-                object["param"] = (0..<count).map { i -> [String: Any] in
-                    var p: [String: Any] = [:]
-                    if i < names.count { p["name"] = names[i] }
-                    if i < modes.count { p["share_mode"] = modes[i] }
-                    if i < rates.count { p["lr_mult"] = rates[i] }
-                    if i < decays.count { p["decay_mult"] = decays[i] }
-                    return p
-                }
+                fields.append(("param", .array((0..<count).map { i in
+                    .object(columns.compactMap { key, values in i < values.count ? (key, values[i]) : nil })
+                })))
             }
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+            let json = JSONToYAML.json(.object(fields))
             layer = try Caffe_LayerParameter(jsonString: json)
         } catch let error as ConfigError {
             throw error

@@ -1,6 +1,8 @@
 /// swift-protobuf's JSON of a Caffe message, rewritten as YAML flow text in the same order:
 /// keys unquoted, plain words and numbers unquoted, everything else kept as a JSON string
 /// (which YAML reads the same). Only what `jsonString()` writes is handled: compact JSON.
+/// (Also the V1 layers' upgrade edits a message's JSON with it: Foundation's JSONSerialization
+/// would link all of Foundation and ICU into every command, ~6 MB of resident memory.)
 enum JSONToYAML {
     indirect enum Value {
         case object([(key: String, value: Value)])
@@ -27,6 +29,15 @@ enum JSONToYAML {
         case .array(let items): "[" + items.map(flow).joined(separator: ", ") + "]"
         case .literal(let text): text
         case .string(let quoted): plain(quoted) ?? quoted
+        }
+    }
+
+    /// The value as compact JSON again (keys are field names, which need no escapes).
+    static func json(_ v: Value) -> String {
+        switch v {
+        case .object(let pairs): "{" + pairs.map { "\"\($0.key)\":\(json($0.value))" }.joined(separator: ",") + "}"
+        case .array(let items): "[" + items.map(json).joined(separator: ",") + "]"
+        case .literal(let text), .string(let text): text
         }
     }
 

@@ -3,7 +3,7 @@ import DCore
 import DLayers
 import DNet
 import DZoo
-import Foundation
+import FoundationEssentials
 import SwiftProtobuf
 
 /// `dzoo export-onnx`: a zoo entry's deploy net and weights as an ONNX model (opset 13, IR

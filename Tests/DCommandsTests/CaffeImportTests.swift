@@ -1,3 +1,4 @@
+import DConfig
 import DInterop
 import DLayers
 import DNet
@@ -74,7 +75,11 @@ let caffeV1Net = """
       convolution_param { num_output: 2 kernel_size: 3 }
     }
     layers { name: "relu1" type: RELU bottom: "conv1" top: "conv1" }
-    layers { name: "ip1" type: INNER_PRODUCT bottom: "conv1" top: "ip1" inner_product_param { num_output: 3 } }
+    layers {
+      name: "ip1" type: INNER_PRODUCT bottom: "conv1" top: "ip1"
+      param: "ip1w"
+      inner_product_param { num_output: 3 }
+    }
     layers { name: "prob" type: SOFTMAX bottom: "ip1" top: "prob" }
 
     """
@@ -165,7 +170,18 @@ func caffeLeNetModel(convShape: [Int] = [2, 1, 3, 3], dropping: String? = nil) t
         #expect(imported.initialised == ["conv1", "ip1"])
         #expect(imported.net.yaml.contains("input: [data]\ninput_dim: [1, 1, 8, 8]\n"), "\(imported.net.yaml)")
         #expect(imported.net.yaml.contains("    param: [{lr_mult: 1.0, decay_mult: 1.0}, {lr_mult: 2.0, decay_mult: 0.0}]\n"))
+        #expect(imported.net.yaml.contains("    param: [{name: ip1w}]\n"), "\(imported.net.yaml)")
         #expect(imported.weights["conv1.weight"]?.shape == [2, 1, 3, 3])
+    }
+
+    /// A prototxt that cannot be read says why, from the error's errno.
+    @Test func anUnreadablePrototxtSaysWhy() throws {
+        let dir = temporaryDirectory()
+        try Data([0x6e, 0x61, 0x6d, 0x65, 0xff, 0xfe]).write(to: URL(fileURLWithPath: dir + "/latin1.prototxt"))
+        for (path, reason) in [(dir + "/missing.prototxt", "No such file or directory"), (dir, "Is a directory"),
+                               (dir + "/latin1.prototxt", "not UTF-8 text")] {
+            #expect(throws: ConfigError(file: path, message: "cannot read the file: \(reason)")) { try CaffeImport(prototxt: path, caffemodel: nil) }
+        }
     }
 
     /// A train net that reads images: its relative data paths, which Dendrite would take from
