@@ -142,6 +142,8 @@ public final class ConvolutionLayer: Layer {
     var numOutput: Int { params.numOutput }
     var biasTerm: Bool { params.biasTerm }
     var group: Int { params.group }
+    /// Backward reads the bottom, the weight and the top's gradient, never the top.
+    public var backwardReadsTops: Bool { false }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

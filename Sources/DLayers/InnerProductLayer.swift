@@ -10,6 +10,8 @@ public final class InnerProductLayer: Layer {
     public let axis: Int
     /// The weight is stored [K, N] rather than [N, K] (dtest --visualize reads it either way).
     public let transpose: Bool
+    /// Backward reads the bottom, the weight and the top's gradient, never the top.
+    public var backwardReadsTops: Bool { false }
     let weightFiller, biasFiller: Filler
 
     init(_ spec: LayerSpec) throws(ConfigError) {

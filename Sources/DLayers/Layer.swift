@@ -50,6 +50,13 @@ public protocol Layer: AnyObject {
     /// in a step, for the OpenBLAS floor that `scripts/bench` measures. The default is none.
     func gemms(for bottoms: [Shape]) -> LayerGEMMs
 
+    /// Whether backward reads the tops' data, and the bottoms' (besides their gradients). When
+    /// neither the layer that makes a blob nor those that read it read it in backward, a net
+    /// may give the blob's memory to others once forward is past it (`Net(sharesBlobMemory:)`).
+    /// The default is yes: declare no only for a backward that never touches them.
+    var backwardReadsTops: Bool { get }
+    var backwardReadsBottoms: Bool { get }
+
     func forward(_ io: LayerIO, _ step: StepContext) throws(LayerError)
     /// Adds parameter gradients into `io.paramGrads` (nil for frozen parameters), and writes
     /// or adds (`io.accumulateBottom`) bottom gradients where `io.bottomGrads` is not nil.
@@ -67,6 +74,8 @@ extension Layer {
     public func flops(for bottoms: [Shape]) -> (forward: Double, backward: Double) { (0, 0) }
     public func inputGradientFlops(for bottoms: [Shape]) -> Double { 0 }
     public func gemms(for bottoms: [Shape]) -> LayerGEMMs { LayerGEMMs() }
+    public var backwardReadsTops: Bool { true }
+    public var backwardReadsBottoms: Bool { true }
 }
 
 /// A layer's GEMMs in one step: `backward` runs whenever the layer's backward does,

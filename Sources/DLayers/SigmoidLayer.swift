@@ -7,6 +7,8 @@ public final class SigmoidLayer: Layer {
     public let name: String
     let steepness: Float
     public var supportsInPlace: Bool { true }
+    /// Backward needs the output only: dx = dy·c·y·(1 − y).
+    public var backwardReadsBottoms: Bool { false }
 
     init(_ spec: LayerSpec) throws(ConfigError) {
         name = spec.name

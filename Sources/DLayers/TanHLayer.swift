@@ -5,6 +5,8 @@ import DCore
 public final class TanHLayer: Layer {
     public let name: String
     public var supportsInPlace: Bool { true }
+    /// Backward needs the output only: dx = dy·(1 − y²).
+    public var backwardReadsBottoms: Bool { false }
 
     init(_ spec: LayerSpec) throws(ConfigError) { name = spec.name }
 

@@ -67,6 +67,8 @@ public final class Net {
     private let slotCapacity: [Int]
     private let slotData: [Int]
     private let slotGrad: [Int?]
+    /// Slots whose data or gradient memory another's takes later in the step (`sharesBlobMemory`).
+    private let overwritten: (data: Set<Int>, grad: Set<Int>)
     /// Per node and work declaration: the offset in the float or the Int32 block.
     private var workOffsets: [[Int]] = []
     /// The work declarations memory was laid out for (the batch the net was built with).
@@ -96,8 +98,14 @@ public final class Net {
     /// the kernels take it): the same bits, without writing the convolution's output and its
     /// gradient out and reading them back (`runsInside`). That top then holds nothing, so a
     /// caller that reads every blob (Caffe's debug_info) builds the net without it.
+    ///
+    /// With `sharesBlobMemory`, a TRAIN net gives the memory of gradients and of data that no
+    /// backward reads to others once they are used (`blobLayout`): after a step, a blob may then
+    /// hold another's values (`holdsData`, `holdsGradient`), so a caller that reads every blob
+    /// builds the net without it too.
     public init(spec: NetSpec, phase: Phase, state: NetState? = nil, store: ParameterStore, context: BuildContext,
-                memory: MemoryPool = MemoryPool(), poolsInsideConvolutions: Bool = false) throws(ConfigError) {
+                memory: MemoryPool = MemoryPool(), poolsInsideConvolutions: Bool = false,
+                sharesBlobMemory: Bool = false) throws(ConfigError) {
         name = spec.name
         self.phase = phase
         file = spec.file
@@ -121,26 +129,15 @@ public final class Net {
         zeroBeforeBackward = builder.zeroBeforeBackward
         try Net.checkLabels(nodes: builder.nodes, blobs: builder.blobs)
 
-        // Memory: slots in blob order; gradients only for slots some version needs them for.
+        // Memory: the blobs' data and gradients as `blobLayout` places them (gradients only for
+        // slots some version needs them for), then kept work, and scratch last, shared by all
+        // layers (each layer's scratch declarations side by side from its start).
         let capacity = builder.slotSizes
-        let gradSlots = Set(builder.blobs.filter(\.wantsGrad).map(\.slot))
-        var floats = 0
-        var dataOffsets: [Int] = []
-        for c in capacity {
-            dataOffsets.append(floats)
-            floats += Net.padded(c)
-        }
-        var gradOffsets: [Int?] = []
-        for (slot, c) in capacity.enumerated() {
-            gradOffsets.append(gradSlots.contains(slot) ? floats : nil)
-            if gradSlots.contains(slot) { floats += Net.padded(c) }
-        }
+        let layout = Net.blobLayout(builder.blobs, nodes: builder.nodes, capacity: capacity,
+                                    seeded: Set(builder.zeroBeforeBackward), shared: sharesBlobMemory)
         slotCapacity = capacity
-        slotData = dataOffsets
-        slotGrad = gradOffsets
-
-        // Kept work after the gradients; scratch last, shared by all layers (each layer's
-        // scratch declarations side by side from its start).
+        (slotData, slotGrad, overwritten) = (layout.data, layout.grad, layout.overwritten)
+        var floats = layout.count
         var ints = 0
         var offsets = [[Int]](repeating: [], count: nodes.count)
         for (i, node) in nodes.enumerated() {
@@ -193,6 +190,78 @@ public final class Net {
         return found
     }
 
+    /// The layout of the blobs' memory: per slot, its data's offset and its gradient's (nil:
+    /// none), the size of it all, and the slots whose data or gradient another's overwrites.
+    ///
+    /// Unshared, every slot has its own data and gradient. `shared`, memory is shared in time.
+    /// On one clock (forward of node i at i, the seeding of backward at n, backward of node i
+    /// at 2n − i, after it 2n + 1), a gradient lives from the first layer of backward that touches
+    /// it (or from the seeding: a loss weight, or zeroed because nobody writes it) to its first
+    /// producer, which reads it last (to the end for a blob nothing produces); a blob's data lives
+    /// from its producer's forward to its last consumer's forward when no backward reads it (the
+    /// producer's reads no tops, no consumer's reads bottoms: an InnerProduct's top that only a
+    /// Sigmoid reads), else for the whole step. Those spans are placed, largest first, at the
+    /// lowest offset clear of every span placed that meets theirs; the whole-step data come first,
+    /// in blob order. A chain of layers then needs about its two largest gradients at once, and
+    /// pre-activations no memory of their own.
+    static func blobLayout(_ blobs: [Blob], nodes: [Node], capacity: [Int], seeded: Set<Int>, shared: Bool)
+        -> (data: [Int], grad: [Int?], count: Int, overwritten: (data: Set<Int>, grad: Set<Int>)) {
+        let n = nodes.count, end = 2 * n + 1
+        var gradSpan = [ClosedRange<Int>?](repeating: nil, count: capacity.count)
+        var readInBackward = [Bool](repeating: !shared, count: capacity.count)
+        var dataSpan = [ClosedRange<Int>?](repeating: nil, count: capacity.count)
+        for (b, blob) in blobs.enumerated() {
+            let lossWeighted = blob.producer.map { p in zip(nodes[p].tops, nodes[p].lossWeights).contains { $0 == b && $1 != 0 } } ?? false
+            let readBack = blob.producer.map { nodes[$0].runsBackward && nodes[$0].layer.backwardReadsTops } ?? true
+                || blob.consumers.contains { nodes[$0].runsBackward && nodes[$0].layer.backwardReadsBottoms }
+            if readBack || lossWeighted || blob.consumers.isEmpty { readInBackward[blob.slot] = true }
+            let from = blob.producer ?? 0, to = blob.consumers.max() ?? n
+            dataSpan[blob.slot] = dataSpan[blob.slot].map { min($0.lowerBound, from)...max($0.upperBound, to) } ?? from...to
+            guard blob.wantsGrad else { continue }
+            let first = seeded.contains(b) || lossWeighted ? n : 2 * n - max(blob.producer ?? -1, blob.consumers.max() ?? -1)
+            let last = blob.producer.map { 2 * n - $0 } ?? end
+            gradSpan[blob.slot] = gradSpan[blob.slot].map { min($0.lowerBound, first)...max($0.upperBound, last) } ?? first...last
+        }
+        var data = [Int](repeating: 0, count: capacity.count)
+        var grad = [Int?](repeating: nil, count: capacity.count)
+        var count = 0
+        for slot in capacity.indices where readInBackward[slot] {
+            data[slot] = count
+            count += padded(capacity[slot])
+        }
+        let whole = count
+        var spans: [(slot: Int, isGrad: Bool, span: ClosedRange<Int>, size: Int)] =
+            capacity.indices.filter { !readInBackward[$0] }.map { ($0, false, dataSpan[$0]!, padded(capacity[$0])) }
+            + capacity.indices.compactMap { s in gradSpan[s].map { (s, true, $0, padded(capacity[s])) } }
+        guard shared else {
+            for s in spans {
+                grad[s.slot] = count
+                count += s.size
+            }
+            return (data, grad, count, ([], []))
+        }
+        spans.sort { a, b in (a.size, -a.slot, a.isGrad ? 0 : 1) > (b.size, -b.slot, b.isGrad ? 0 : 1) }
+        var offsets: [Int] = []
+        for (i, s) in spans.enumerated() {
+            var offset = whole
+            for j in spans.indices.prefix(i).filter({ spans[$0].span.overlaps(s.span) }).sorted(by: { offsets[$0] < offsets[$1] }) {
+                if offset + s.size <= offsets[j] { break }
+                offset = max(offset, offsets[j] + spans[j].size)
+            }
+            offsets.append(offset)
+            if s.isGrad { grad[s.slot] = offset } else { data[s.slot] = offset }
+            count = max(count, offset + s.size)
+        }
+        // After the step, shared memory holds what was there last.
+        var overwritten: (data: Set<Int>, grad: Set<Int>) = ([], [])
+        for (i, s) in spans.enumerated() where spans.indices.contains(where: { j in
+            spans[j].span.lowerBound > s.span.upperBound && offsets[i] < offsets[j] + spans[j].size && offsets[j] < offsets[i] + s.size
+        }) {
+            if s.isGrad { overwritten.grad.insert(s.slot) } else { overwritten.data.insert(s.slot) }
+        }
+        return (data, grad, count, overwritten)
+    }
+
     /// Rounds a size up to 16 floats (64 bytes): views of a large arena, which is page-aligned, then start on cache lines.
     static func padded(_ n: Int) -> Int { (n + 15) & ~15 }
 
@@ -237,6 +306,12 @@ public final class Net {
     /// Whether blob `b`'s data and gradient are left unwritten: the top of a convolution that
     /// runs its pooling.
     func isUnwritten(_ b: Int) -> Bool { blobs[b].producer.map { poolingInside[$0] != nil } ?? false }
+
+    /// Whether blob `b` still holds its data after a step: not unwritten, and its memory not
+    /// taken by another blob later in the step (`sharesBlobMemory`).
+    public func holdsData(_ b: Int) -> Bool { !isUnwritten(b) && !overwritten.data.contains(blobs[b].slot) }
+    /// The same for its gradient, which it must have.
+    public func holdsGradient(_ b: Int) -> Bool { grad(b) != nil && !isUnwritten(b) && !overwritten.grad.contains(blobs[b].slot) }
 
     private func bindViews() {
         let (floats, ints) = memoryBlocks
@@ -372,7 +447,7 @@ public final class Net {
     /// Where a NaN or ±∞ first shows up in the last forward: `layer 'x' (Type), top 'y'`.
     public func firstNonFiniteOutput() -> String? {
         for node in nodes {
-            for t in node.tops where !isUnwritten(t) && !ElementwiseKernel.allFinite(data(t)) {
+            for t in node.tops where holdsData(t) && !ElementwiseKernel.allFinite(data(t)) {
                 return "layer '\(node.name)' (\(node.type)), top '\(blobs[t].name)'"
             }
         }
@@ -386,7 +461,7 @@ public final class Net {
             for p in node.parameters where p.isLearned && !ElementwiseKernel.allFinite(p.grad.view) {
                 return "the gradient of '\(p.name)', from layer '\(node.name)' (\(node.type))"
             }
-            for (k, b) in node.bottoms.enumerated() where nodes[i].propagate[k] && !isUnwritten(b) {
+            for (k, b) in node.bottoms.enumerated() where nodes[i].propagate[k] && holdsGradient(b) {
                 if let g = grad(b), !ElementwiseKernel.allFinite(g) {
                     return "the gradient layer '\(node.name)' (\(node.type)) passes to '\(blobs[b].name)'"
                 }
@@ -474,7 +549,7 @@ extension Net {
     public func debugRecords() -> [DebugRecord] {
         var out: [DebugRecord] = []
         for node in nodes {
-            for t in node.tops where !isUnwritten(t) {
+            for t in node.tops where holdsData(t) {
                 out.append(DebugRecord(stage: .forward, layer: node.name, blob: "top blob \(blobs[t].name)", kind: "data", value: ElementwiseKernel.meanAbsolute(data(t))))
             }
             for (i, p) in node.parameters.enumerated() {
@@ -482,7 +557,7 @@ extension Net {
             }
         }
         for node in nodes.reversed() where node.runsBackward {
-            for (k, b) in node.bottoms.enumerated() where node.propagate[k] && !isUnwritten(b) {
+            for (k, b) in node.bottoms.enumerated() where node.propagate[k] && holdsGradient(b) {
                 guard let g = grad(b) else { continue }
                 out.append(DebugRecord(stage: .backward, layer: node.name, blob: "bottom blob \(blobs[b].name)", kind: "diff", value: ElementwiseKernel.meanAbsolute(g)))
             }

@@ -168,13 +168,13 @@ public final class Trainer {
         do {
             let trainSpec = try solver.trainNet.load()
             debugInfo = solver.debugInfo || trainSpec.debugInfo
-            // debug_info reports every blob, so nothing may be left unwritten.
+            // debug_info reports every blob, so nothing may be left unwritten or overwritten.
             trainNet = try Net(spec: trainSpec, phase: .train,
                                state: trainSpec.state(.train, adding: solver.trainState),
                                store: store,
                                context: BuildContext(phase: .train, netFile: solver.trainNet.file, seed: seed, datasets: datasets,
                                                      threads: options.threads, net: trainSpec),
-                               memory: memory, poolsInsideConvolutions: !debugInfo)
+                               memory: memory, poolsInsideConvolutions: !debugInfo, sharesBlobMemory: !debugInfo)
             var tests: [Net] = []
             for (i, source) in solver.testNets.enumerated() where options.buildsTestNets {
                 let spec = source == solver.trainNet ? trainSpec : try source.load()
