@@ -134,7 +134,7 @@ public final class Net {
         // layers (each layer's scratch declarations side by side from its start).
         let capacity = builder.slotSizes
         let layout = Net.blobLayout(builder.blobs, nodes: builder.nodes, capacity: capacity,
-                                    seeded: Set(builder.zeroBeforeBackward), shared: sharesBlobMemory)
+                                    seeded: Set(builder.zeroBeforeBackward), shared: sharesBlobMemory && phase == .train)
         slotCapacity = capacity
         (slotData, slotGrad, overwritten) = (layout.data, layout.grad, layout.overwritten)
         var floats = layout.count

@@ -8,10 +8,10 @@ import Testing
 /// other blobs once they are used (`Net.blobLayout`): the same bits as a net that keeps them all,
 /// in less memory.
 @Suite struct SharedBlobMemoryTests {
-    func build(_ yaml: String, shared: Bool) throws -> Net {
+    func build(_ yaml: String, phase: Phase = .train, shared: Bool) throws -> Net {
         let spec = try NetSpec(node: try YAML.parse(yaml, file: "net.yaml"), file: "net.yaml")
-        return try Net(spec: spec, phase: .train, store: ParameterStore(seed: 5),
-                       context: BuildContext(phase: .train, netFile: "net.yaml", seed: 5), sharesBlobMemory: shared)
+        return try Net(spec: spec, phase: phase, store: ParameterStore(seed: 5),
+                       context: BuildContext(phase: phase, netFile: "net.yaml", seed: 5), sharesBlobMemory: shared)
     }
 
     /// Every way a gradient is seeded, written, added to or read: a convolution and an inner
@@ -99,5 +99,12 @@ import Testing
         #expect(a.losses == b.losses && a.grads == b.grads && a.weights == b.weights)
         let ip1 = try #require(shared.blob(named: "ip1")), ip2 = try #require(shared.blob(named: "ip2"))
         #expect(!shared.holdsData(ip1) && !shared.holdsData(ip2), "their memory went to gradients")
+    }
+
+    /// Only a train net shares: a test net keeps every blob, which dtest may read after forward.
+    @Test func aTestNetKeepsEveryBlob() throws {
+        let test = try build(Self.net, phase: .test, shared: true), plain = try build(Self.net, phase: .test, shared: false)
+        #expect(test.activationBytes == plain.activationBytes)
+        #expect(test.blobs.indices.allSatisfy(test.holdsData))
     }
 }
