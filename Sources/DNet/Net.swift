@@ -210,8 +210,9 @@ public final class Net {
         var gradSpan = [ClosedRange<Int>?](repeating: nil, count: capacity.count)
         var readInBackward = [Bool](repeating: !shared, count: capacity.count)
         var dataSpan = [ClosedRange<Int>?](repeating: nil, count: capacity.count)
+        let weighted = Set(nodes.flatMap { zip($0.tops, $0.lossWeights).filter { $1 != 0 }.map(\.0) })
         for (b, blob) in blobs.enumerated() {
-            let lossWeighted = blob.producer.map { p in zip(nodes[p].tops, nodes[p].lossWeights).contains { $0 == b && $1 != 0 } } ?? false
+            let lossWeighted = weighted.contains(b)
             let readBack = blob.producer.map { nodes[$0].runsBackward && nodes[$0].layer.backwardReadsTops } ?? true
                 || blob.consumers.contains { nodes[$0].runsBackward && nodes[$0].layer.backwardReadsBottoms }
             if readBack || lossWeighted || blob.consumers.isEmpty { readInBackward[blob.slot] = true }
@@ -311,7 +312,7 @@ public final class Net {
     /// taken by another blob later in the step (`sharesBlobMemory`).
     public func holdsData(_ b: Int) -> Bool { !isUnwritten(b) && !overwritten.data.contains(blobs[b].slot) }
     /// The same for its gradient, which it must have.
-    public func holdsGradient(_ b: Int) -> Bool { grad(b) != nil && !isUnwritten(b) && !overwritten.grad.contains(blobs[b].slot) }
+    public func holdsGradient(_ b: Int) -> Bool { slotGrad[blobs[b].slot] != nil && !isUnwritten(b) && !overwritten.grad.contains(blobs[b].slot) }
 
     private func bindViews() {
         let (floats, ints) = memoryBlocks
